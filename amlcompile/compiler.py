@@ -1,0 +1,125 @@
+"""The Python API: check and build. Discover → capture (IR) → lower → render → write."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import config as config_mod
+from .discover import discover
+from .dsl.capture import capture
+from .dsl.session import Upload
+from .exceptions import BuildError
+from .ir import models as ir
+from .ir.validate import Problem
+from .render import writer
+from .render.bundle import SUPPORT_DIR, runtime_files, runtime_package
+from .render.dag import render
+from .targets import LoweringContext, UnsupportedTarget, lower_step
+
+
+@dataclass
+class Compiled:
+    pipeline: ir.Pipeline
+    config: config_mod.ProjectConfig
+    file: Path
+    uploads: list[Upload] = field(default_factory=list)
+
+
+@dataclass
+class BuildResult:
+    compiled: list[Compiled]
+    out_dir: Path | None = None
+    changes: dict = field(default_factory=dict)
+
+    @property
+    def pipelines(self) -> list[ir.Pipeline]:
+        return [c.pipeline for c in self.compiled]
+
+
+def check(paths: list[Path | str]) -> list[Compiled]:
+    """Discover and validate; raises BuildError with every problem of every pipeline."""
+    found = discover([Path(p) for p in paths])
+    problems: list[Problem] = list(found.problems)
+    compiled: list[Compiled] = []
+    names: dict[str, Path] = {}
+    for f in found.found:
+        try:
+            p = capture(f.pipeline, f.name)
+        except BuildError as exc:
+            problems += exc.problems
+            continue
+        if p.name in names:
+            problems.append(Problem(f"two pipelines compile to the same DAG id {p.name!r} (the"
+                                    f" other is in {names[p.name]})", p.location))
+            continue
+        names[p.name] = f.file
+        compiled.append(Compiled(p, f.pipeline.workspace._config, f.file,
+                                 found.uploads.get(str(f.file), [])))
+    if not compiled and not problems:
+        problems.append(Problem("no pipelines found (looked for @pipeline functions, module-level"
+                                " Pipeline objects and submitted or published pipelines)"))
+    if problems:
+        raise BuildError(problems)
+    return compiled
+
+
+def _snapshot_files(step: ir.Step) -> dict[str, tuple[bytes, bool]]:
+    base = f"{SUPPORT_DIR}/snapshots/{step.snapshot.id}"
+    out: dict[str, tuple[bytes, bool]] = {}
+    src = Path(step.snapshot.source_directory) if step.snapshot.source_directory else None
+    for f in step.snapshot.files:
+        data = (src / f.path).read_bytes()
+        if hashlib.sha256(data).hexdigest() != f.sha256:
+            raise BuildError([Problem(f"{src / f.path} changed while building; build again",
+                                      step.location)])
+        out[f"{base}/{f.path}"] = (data, f.executable)
+    for name, text in step.snapshot.generated:
+        out[f"{base}/{name}"] = (text.encode(), False)
+    return out
+
+
+def render_files(compiled: list[Compiled], force_local: bool = False,
+                 template: Path | None = None) -> tuple[dict, set[str]]:
+    files: dict[str, tuple[bytes, bool]] = {}
+    owned: set[str] = set()
+    problems: list[Problem] = []
+    for c in compiled:
+        ctx = LoweringContext(config=c.config, force_local=force_local)
+        tasks = []
+        for s in c.pipeline.steps:
+            try:
+                tasks.append(lower_step(c.pipeline, s, ctx))
+            except UnsupportedTarget as exc:
+                problems.append(Problem(str(exc)))
+                continue
+            files.update(_snapshot_files(s))
+            owned.add(f"{SUPPORT_DIR}/snapshots/{s.snapshot.id}")
+        if problems:
+            continue
+        files[f"{c.pipeline.name}.py"] = (render(c.pipeline, tasks, template).encode(), False)
+    if problems:
+        raise BuildError(problems)
+    package = f"{SUPPORT_DIR}/{runtime_package()}"
+    owned.add(package)
+    for f in runtime_files():
+        files[f"{package}/{f.name}"] = (f.read_bytes(), False)
+    files[".airflowignore"] = (f"# Written by amlcompile: support files, not DAGs.\n"
+                               f"{SUPPORT_DIR}\n".encode(), False)
+    return files, owned
+
+
+def build(paths: list[Path | str], out_dir: Path | str | None = None, force_local: bool = False,
+          template: Path | None = None, only: str | None = None) -> BuildResult:
+    """Compile every pipeline found under `paths` into `out_dir` (default: config's dags_out).
+
+    Nothing is written unless every pipeline compiles.
+    """
+    compiled = check(paths)
+    if only is not None:
+        compiled = [c for c in compiled if c.pipeline.name == only]
+    target = Path(out_dir).resolve() if out_dir else compiled[0].config.dags_out_path
+    files, owned = render_files(compiled, force_local, template)
+    changes = writer.apply(target, files, owned)
+    return BuildResult(compiled, target, changes)

@@ -1,0 +1,468 @@
+"""DSL objects → the frozen IR. Collects every problem it meets instead of stopping at one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .. import snapshot as snapshot_mod
+from ..exceptions import BuildError
+from ..ir import models as ir
+from ..ir.validate import Problem, validate
+from .compute import ComputeTarget
+from .data import DataPath, DataPathComputeBinding, DataReference, PipelineData, \
+    PipelineDataInput, PipelineParameter
+from .steps import CommandStep, PipelineStep, StepSequence
+
+_TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+_MAX_ID = 200
+
+
+def sanitize_id(name: str) -> str:
+    """Airflow ids allow letters, digits, `_`, `.` and `-`; everything else becomes `_`."""
+    clean = _TASK_ID_BAD.sub("_", name).strip("_") or "step"
+    if len(clean) > _MAX_ID:
+        import hashlib
+
+        clean = clean[:_MAX_ID - 9] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return clean
+
+
+class _Capture:
+    def __init__(self, pipeline, name: str):
+        self.p = pipeline
+        self.ws = pipeline.workspace
+        self.cfg = self.ws._config
+        self.root: Path = self.cfg.root
+        self.name = name
+        self.problems: list[Problem] = []
+        self.params: dict[str, ir.Parameter] = {}
+        self.param_objects: dict[str, PipelineParameter] = {}
+        self.used_datastores: set[str] = set()
+        self.used_computes: dict[str, ComputeTarget | None] = {}
+        self.extra_after: dict[int, list[PipelineStep]] = {}
+
+    # ---- locations ----
+    def loc(self, where) -> ir.SourceLocation:
+        file, line = where if isinstance(where, tuple) else (where, 0)
+        try:
+            rel = Path(file).resolve().relative_to(self.root)
+            file = rel.as_posix()
+        except (ValueError, OSError):
+            pass
+        return ir.SourceLocation(file=str(file), line=int(line))
+
+    def problem(self, message: str, where) -> None:
+        self.problems.append(Problem(message, self.loc(where) if where else None))
+
+    # ---- the step set ----
+    def flatten(self, obj, out: list[PipelineStep]) -> list[PipelineStep]:
+        """Steps in order; StepSequence elements each run after the whole previous element."""
+        if isinstance(obj, PipelineStep):
+            out.append(obj)
+            return [obj]
+        if isinstance(obj, StepSequence):
+            previous: list[PipelineStep] = []
+            added: list[PipelineStep] = []
+            for element in obj.steps:
+                current = self.flatten(element, out)
+                for s in current:
+                    self.extra_after.setdefault(id(s), []).extend(previous)
+                previous = current or previous
+                added += current
+            return added
+        if isinstance(obj, (list, tuple)):
+            added = []
+            for element in obj:
+                added += self.flatten(element, out)
+            return added
+        self.problem(f"pipeline steps must be steps, lists of steps or StepSequence; got"
+                     f" {type(obj).__name__}", self.p._location)
+        return []
+
+    def closure(self, steps: list[PipelineStep]) -> list[PipelineStep]:
+        """Everything the listed steps need: producers of their data and run_after steps."""
+        seen = {id(s) for s in steps}
+        ordered = list(steps)
+        queue = list(steps)
+        while queue:
+            s = queue.pop(0)
+            needed = list(s._run_after) + self.extra_after.get(id(s), [])
+            for data in self._data_inputs(s):
+                needed += self.producers_of(data)
+            for n in needed:
+                if id(n) not in seen:
+                    seen.add(id(n))
+                    ordered.append(n)
+                    queue.append(n)
+        # Upstream steps first, in creation order, then the listed ones: a readable order.
+        creation = sorted(ordered, key=lambda s: (s._location[0], s._location[1]))
+        return creation if self.p.resolve_closure else steps
+
+    def _data_inputs(self, s: PipelineStep) -> list[PipelineData]:
+        out = []
+        for item in list(s.inputs) + list(s.arguments):
+            data = item.data if isinstance(item, PipelineDataInput) else item
+            if isinstance(data, PipelineData) and s not in self.producers_of(data):
+                out.append(data)
+        return out
+
+    @staticmethod
+    def producers_of(data: PipelineData) -> list[PipelineStep]:
+        explicit = data.__dict__.get("_producers", [])
+        if explicit:
+            return explicit
+        arg_users = data.__dict__.get("_arg_users", [])
+        return arg_users[:1] if len(arg_users) == 1 else arg_users
+
+    # ---- names ----
+    def assign_names(self, steps: list[PipelineStep]) -> dict[int, str]:
+        names: dict[int, str] = {}
+        taken: set[str] = set()
+        for s in steps:  # explicit names first: they are what the user will look for
+            if s._explicit_name:
+                names[id(s)] = sanitize_id(str(s.name))
+                taken.add(names[id(s)])
+        for s in steps:
+            if id(s) in names:
+                continue
+            if isinstance(s, CommandStep):
+                base = "command"
+            else:
+                base = Path(str(getattr(s, "script_name", None) or "step")).stem
+            base = sanitize_id(str(s.name) if s.name else base)
+            candidate, n = base, 1
+            while candidate in taken:
+                n += 1
+                candidate = f"{base}_{n}"
+            taken.add(candidate)
+            names[id(s)] = candidate
+        return names
+
+    # ---- parameters ----
+    def param(self, pp: PipelineParameter) -> str:
+        name = pp.name
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            self.problem(f"pipeline parameter name {name!r} must be a Python identifier",
+                         pp._location)
+            return str(name)
+        if name in self.params:
+            prev = self.param_objects[name]
+            if prev is not pp and prev.default_value != pp.default_value:
+                self.problem(f"pipeline parameter {name!r} defined twice with different defaults"
+                             f" ({prev.default_value!r} and {pp.default_value!r})", pp._location)
+            return name
+        default = pp.default_value
+        if isinstance(default, bool):
+            kind = "boolean"
+        elif isinstance(default, int):
+            kind = "integer"
+        elif isinstance(default, float):
+            kind = "number"
+        elif isinstance(default, str):
+            kind = "string"
+        else:
+            self.problem(f"pipeline parameter {name!r}: default of type {type(default).__name__}"
+                         " is not supported (use int, float, bool or str)", pp._location)
+            kind, default = "string", ""
+        self.param_objects[name] = pp
+        self.params[name] = ir.Parameter(name=name, type=kind, default=default,
+                                         location=self.loc(pp._location))
+        return name
+
+    # ---- datastores / computes ----
+    def datastore_name(self, ds, where) -> str:
+        if ds is None:
+            ds = self.p.default_datastore or self.ws.get_default_datastore()
+        name = ds if isinstance(ds, str) else getattr(ds, "name", None)
+        if name not in self.cfg.datastores:
+            self.problem(f"unknown datastore {name!r} (configured: "
+                         f"{', '.join(sorted(self.cfg.datastores))})",
+                         getattr(ds, "_location", None) or where)
+        self.used_datastores.add(str(name))
+        return str(name)
+
+    def compute_name(self, s: PipelineStep) -> str:
+        target = s.compute_target or self.p.default_compute
+        if target is None:
+            self.used_computes.setdefault("local", None)
+            return "local"
+        if isinstance(target, str):
+            name = target
+            obj = self.ws._computes.get(name)
+            if obj is None and name != "local":
+                known = ", ".join(sorted(self.ws._computes)) or "none"
+                self.problem(f"step {s.name or ''!r}: unknown compute target {name!r}"
+                             f" (known: {known})", s._location)
+                obj = None
+            self.used_computes.setdefault(name, obj)
+            return name
+        if isinstance(target, ComputeTarget):
+            self.used_computes[target.name] = target
+            return target.name
+        self.problem(f"compute_target must be a ComputeTarget or its name, got"
+                     f" {type(target).__name__}", s._location)
+        return "local"
+
+    # ---- one step ----
+    def step(self, s: PipelineStep, names: dict[int, str]) -> ir.Step | None:
+        name = names[id(s)]
+        where = s._location
+        ports_in: list[ir.InputPort] = []
+        ports_out: list[ir.OutputPort] = []
+        port_of: dict[int, str] = {}
+        used_port_names: set[str] = set()
+
+        def unique(base: str) -> str:
+            base = sanitize_id(base)
+            cand, n = base, 1
+            while cand in used_port_names:
+                n += 1
+                cand = f"{base}_{n}"
+            used_port_names.add(cand)
+            return cand
+
+        def add_output(data: PipelineData) -> str:
+            if id(data) not in port_of:
+                port_of[id(data)] = unique(data.name)
+                ports_out.append(ir.OutputPort(
+                    name=port_of[id(data)], datastore=self.datastore_name(data.datastore, where),
+                    mode="upload" if data.output_mode == "upload" else "mount"))
+            return port_of[id(data)]
+
+        def add_input(item) -> str | None:
+            key = id(item.data) if isinstance(item, PipelineDataInput) else id(item)
+            if key in port_of:
+                return port_of[key]
+            if isinstance(item, (PipelineData, PipelineDataInput)):
+                data = item.data if isinstance(item, PipelineDataInput) else item
+                producers = self.producers_of(data)
+                if not producers:
+                    self.problem(f"step {name!r}: input {data.name!r} is produced by no step"
+                                 " (list it in the outputs of the step that writes it)", where)
+                    return None
+                if len(producers) > 1:
+                    self.problem(f"PipelineData {data.name!r} has more than one producer: "
+                                 + ", ".join(repr(names.get(id(p), p.name)) for p in producers),
+                                 data._location)
+                    return None
+                prod = producers[0]
+                if id(prod) not in names:
+                    self.problem(f"step {name!r}: input {data.name!r} comes from a step that is"
+                                 " not in the pipeline (set resolve_closure=True or add it)", where)
+                    return None
+                port = unique(item.name if isinstance(item, PipelineDataInput) else data.name)
+                mode = item.mode if isinstance(item, PipelineDataInput) else "mount"
+                ports_in.append(ir.InputPort(
+                    name=port, source=ir.StepOutputSource(step=names[id(prod)],
+                                                          output=self._output_port_name(prod, data)),
+                    mode="download" if mode == "download" else "mount"))
+                port_of[key] = port
+                return port
+            if isinstance(item, DataPath):
+                item = item.create_data_reference()
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], PipelineParameter):
+                pp, binding = item
+                if not isinstance(pp.default_value, DataPath):
+                    self.problem("a (PipelineParameter, DataPathComputeBinding) pair needs a"
+                                 " DataPath default", where)
+                    return None
+                dp = pp.default_value
+                ref = dp.create_data_reference(pp.name, binding if isinstance(
+                    binding, DataPathComputeBinding) else None)
+                item = ref
+            if isinstance(item, DataReference):
+                port = unique(item.data_reference_name or "data")
+                ports_in.append(ir.InputPort(
+                    name=port, source=ir.DatastoreSource(
+                        datastore=self.datastore_name(item.datastore, item._location),
+                        path=str(item.path_on_datastore or "")),
+                    mode="download" if item.mode == "download" else "mount",
+                    path_on_compute=item.path_on_compute))
+                port_of[key] = port
+                return port
+            self.problem(f"step {name!r}: unsupported input of type {type(item).__name__}", where)
+            return None
+
+        for o in s.outputs:
+            if isinstance(o, PipelineData):
+                add_output(o)
+            else:
+                self.problem(f"step {name!r}: outputs must be PipelineData, got"
+                             f" {type(o).__name__}", where)
+        for i in s.inputs:
+            add_input(i)
+
+        def token(value) -> ir.LiteralArg | ir.ParamArg | ir.PortArg | None:
+            if isinstance(value, PipelineParameter):
+                if isinstance(value.default_value, DataPath):
+                    return ir.PortArg(port=add_input((value, DataPathComputeBinding())) or "?")
+                return ir.ParamArg(name=self.param(value))
+            if isinstance(value, PipelineData):
+                producers = self.producers_of(value)
+                if s in producers:
+                    return ir.PortArg(port=add_output(value))
+                return ir.PortArg(port=add_input(value) or "?")
+            if isinstance(value, (PipelineDataInput, DataReference, DataPath, tuple)):
+                if isinstance(value, tuple) and not (len(value) == 2 and isinstance(
+                        value[0], PipelineParameter)):
+                    self.problem(f"step {name!r}: unsupported argument {value!r}", where)
+                    return None
+                return ir.PortArg(port=add_input(value) or "?")
+            if isinstance(value, (bool, int, float, str)):
+                return ir.LiteralArg(value=value)
+            if isinstance(value, Path):
+                return ir.LiteralArg(value=str(value))
+            self.problem(f"step {name!r}: argument of type {type(value).__name__} is not"
+                         " supported (use str, int, float, bool, data or PipelineParameter)", where)
+            return None
+
+        arguments = tuple(t for t in (token(a) for a in s.arguments) if t is not None)
+        env = []
+        for k, v in sorted(s.params.items(), key=lambda kv: str(kv[0])):
+            t = token(v)
+            if t is not None:
+                env.append((f"AML_PARAMETER_{k}", t))
+
+        source_dir, generated = self.source_dir(s, name)
+        script = None
+        command = shell = None
+        if isinstance(s, CommandStep):
+            kind = "command"
+            if isinstance(s.command, str):
+                shell = s.command
+            elif isinstance(s.command, (list, tuple)):
+                command = tuple(t for t in (token(c) for c in s.command) if t is not None)
+            else:
+                self.problem(f"step {name!r}: command must be a string or a list", where)
+                shell = ""
+        else:
+            kind = "python_script"
+            script = str(s.script_name or "").replace("\\", "/")
+            generated_names = {g[0] for g in generated}
+            if not script:
+                self.problem(f"step {name!r}: script_name is empty", where)
+            elif script not in generated_names and (
+                    source_dir is None or not (source_dir / script).is_file()):
+                self.problem(f"step {name!r}: script {script!r} not found in source_directory"
+                             f" {str(source_dir)!r}", where)
+        for hp in s.hash_paths:
+            if source_dir is None or not (source_dir / hp).exists():
+                self.problem(f"step {name!r}: hash_paths entry {hp!r} not found in"
+                             f" {str(source_dir)!r}", where)
+        snap = snapshot_mod.take(source_dir, generated) if (
+            source_dir is None or source_dir.is_dir()) else snapshot_mod.take(None, generated)
+
+        after = []
+        for up in list(s._run_after) + self.extra_after.get(id(s), []):
+            if id(up) in names:
+                if names[id(up)] not in after:
+                    after.append(names[id(up)])
+            else:
+                self.problem(f"step {name!r} runs after {up.name or up!r}, which is not in the"
+                             " pipeline", where)
+        definition = getattr(s, "_definition_location", None)
+        return ir.Step(
+            name=name, kind=kind, location=self.loc(definition or where),
+            compute=self.compute_name(s), script=script, command=command, shell_command=shell,
+            arguments=arguments, inputs=tuple(ports_in), outputs=tuple(ports_out),
+            environment_variables=tuple(env), snapshot=snap, allow_reuse=bool(s.allow_reuse),
+            version=None if s.version is None else str(s.version),
+            hash_paths=tuple(str(h) for h in s.hash_paths), run_after=tuple(after),
+            image=_image_of(s.runconfig),
+        )
+
+    def _output_port_name(self, producer: PipelineStep, data: PipelineData) -> str:
+        # The producer's port for `data`: same uniqueness rule as in step(), outputs first.
+        used: set[str] = set()
+        for o in producer.outputs:
+            if isinstance(o, PipelineData):
+                base = sanitize_id(o.name)
+                cand, n = base, 1
+                while cand in used:
+                    n += 1
+                    cand = f"{base}_{n}"
+                used.add(cand)
+                if o is data:
+                    return cand
+        return sanitize_id(data.name)
+
+    def source_dir(self, s: PipelineStep, name: str):
+        generated = tuple([s._generated]) if getattr(s, "_generated", None) else ()
+        src = s.source_directory or self.p.default_source_directory
+        if src is None:
+            if generated:
+                return None, generated
+            return Path(s._location[0]).parent, generated
+        path = Path(src)
+        if not path.is_absolute():
+            beside_script = Path(s._location[0]).parent / path
+            path = beside_script if beside_script.exists() else Path.cwd() / path
+        path = path.resolve()
+        if not path.is_dir():
+            self.problem(f"step {name!r}: source_directory {str(src)!r} does not exist", s._location)
+            return None, generated
+        return path, generated
+
+    def run(self) -> ir.Pipeline:
+        listed: list[PipelineStep] = []
+        self.flatten(self.p.steps, listed)
+        if not listed:
+            self.problem("the pipeline has no steps", self.p._location)
+        steps = self.closure(listed)
+        # Steps given twice (in a list and via closure) count once.
+        unique_steps, seen = [], set()
+        for s in steps:
+            if id(s) not in seen:
+                seen.add(id(s))
+                unique_steps.append(s)
+        for pp in self.p.parameters_from_function or []:
+            self.param(pp)
+        names = self.assign_names(unique_steps)
+        ir_steps = [x for x in (self.step(s, names) for s in unique_steps) if x is not None]
+
+        default_ds = self.datastore_name(self.p.default_datastore, self.p._location)
+        datastores = tuple(
+            ir.Datastore(name=n, kind=self.cfg.datastores[n].kind, path=self.cfg.datastore_root(n),
+                         conn_id=self.cfg.datastores[n].conn_id)
+            for n in sorted(self.used_datastores) if n in self.cfg.datastores)
+        computes = []
+        for cname in sorted(self.used_computes):
+            obj = self.used_computes[cname]
+            fields = obj._ir_fields() if obj is not None else {"kind": "local"}
+            computes.append(ir.ComputeTarget(name=cname, **fields))
+        pipe = ir.Pipeline(
+            name=sanitize_id(self.name), description=self.p.description,
+            source_file=self.loc((self.p._location[0], 0)).file, location=self.loc(self.p._location),
+            parameters=tuple(self.params[k] for k in sorted(self.params)), steps=tuple(ir_steps),
+            datastores=datastores, computes=tuple(computes), default_datastore=default_ds,
+            tags=tuple(sorted((str(k), str(v)) for k, v in self.p.tags.items())),
+        )
+        return pipe
+
+
+def _image_of(runconfig) -> str | None:
+    env = getattr(runconfig, "environment", runconfig)
+    docker = getattr(env, "docker", None)
+    image = getattr(docker, "base_image", None)
+    return image if isinstance(image, str) and image else None
+
+
+def capture(pipeline, name: str) -> ir.Pipeline:
+    """Build and validate the IR of one pipeline; BuildError lists every problem."""
+    c = _Capture(pipeline, name)
+    try:
+        result = c.run()
+    except BuildError:
+        raise
+    problems = list(c.problems)
+    problems += [p for p in validate(result) if p not in problems]
+    if problems:
+        # The same message twice (e.g. from capture and from validation) is said once.
+        unique, seen = [], set()
+        for p in problems:
+            if str(p) not in seen:
+                seen.add(str(p))
+                unique.append(p)
+        raise BuildError(unique)
+    return result

@@ -1,0 +1,170 @@
+"""Compute targets. Creating or attaching one records it in the compile-time workspace."""
+
+from __future__ import annotations
+
+from ..exceptions import ComputeTargetException
+from .warnings import ignored
+
+
+class _Status:
+    def __init__(self, target):
+        self._target = target
+
+    def serialize(self) -> dict:
+        return {"name": self._target.name, "type": self._target.type, "provisioningState":
+                "Succeeded", "note": "recorded at compile time; nothing is provisioned"}
+
+
+class ComputeTarget:
+    """`ComputeTarget(workspace=ws, name=n)` finds a target or raises ComputeTargetException."""
+
+    type = "Unknown"
+    _kind = "local"
+
+    def __new__(cls, workspace=None, name=None):
+        if cls is ComputeTarget and workspace is not None:
+            if name in workspace._computes:
+                return workspace._computes[name]
+            raise ComputeTargetException(f"ComputeTargetNotFound: compute target {name!r} not"
+                                         " found in the workspace")
+        return super().__new__(cls)
+
+    def __init__(self, workspace=None, name=None):
+        if getattr(self, "_initialised", False):
+            return
+        self._initialised = True
+        self.workspace = workspace
+        self.name = name
+        self.provisioning_configuration = None
+
+    @staticmethod
+    def create(workspace, name, provisioning_configuration):
+        target = provisioning_configuration._target_class(workspace, name)
+        target.provisioning_configuration = provisioning_configuration
+        workspace._computes[name] = target
+        return target
+
+    @staticmethod
+    def attach(workspace, name, attach_configuration):
+        return ComputeTarget.create(workspace, name, attach_configuration)
+
+    def wait_for_completion(self, show_output=False, min_node_count=None, timeout_in_minutes=25,
+                            is_delete_operation=False):
+        return None
+
+    @property
+    def status(self):
+        return _Status(self)
+
+    def get_status(self):
+        return self.status
+
+    def delete(self):
+        self.workspace._computes.pop(self.name, None)
+
+    def detach(self):
+        self.delete()
+
+    # what the IR needs
+    def _ir_fields(self) -> dict:
+        return {"kind": self._kind}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class _Config:
+    def __init__(self, target_class, **values):
+        self._target_class = target_class
+        self.__dict__.update(values)
+
+
+class AmlCompute(ComputeTarget):
+    type = "AmlCompute"
+    _kind = "amlcompute"
+
+    @staticmethod
+    def provisioning_configuration(vm_size="", vm_priority="dedicated", min_nodes=0, max_nodes=None,
+                                   idle_seconds_before_scaledown=None, admin_username=None,
+                                   admin_user_password=None, admin_user_ssh_key=None,
+                                   vnet_resourcegroup_name=None, vnet_name=None, subnet_name=None,
+                                   tags=None, description=None,
+                                   remote_login_port_public_access="NotSpecified",
+                                   identity_type=None, identity_id=None, location=None,
+                                   enable_node_public_ip=True):
+        ignored("AmlCompute.provisioning_configuration", vm_priority=vm_priority != "dedicated"
+                and vm_priority, idle_seconds_before_scaledown=idle_seconds_before_scaledown,
+                admin_username=admin_username, admin_user_password=admin_user_password,
+                admin_user_ssh_key=admin_user_ssh_key,
+                vnet_resourcegroup_name=vnet_resourcegroup_name, vnet_name=vnet_name,
+                subnet_name=subnet_name, identity_type=identity_type, identity_id=identity_id,
+                location=location)
+        return _Config(AmlCompute, vm_size=vm_size, min_nodes=min_nodes, max_nodes=max_nodes,
+                       tags=tags, description=description)
+
+    def _ir_fields(self) -> dict:
+        cfg = self.provisioning_configuration
+        return {"kind": self._kind, "vm_size": getattr(cfg, "vm_size", None) or None,
+                "min_nodes": getattr(cfg, "min_nodes", None),
+                "max_nodes": getattr(cfg, "max_nodes", None)}
+
+
+class DatabricksCompute(ComputeTarget):
+    type = "Databricks"
+    _kind = "databricks"
+
+    @staticmethod
+    def attach_configuration(resource_group=None, workspace_name=None, resource_id=None,
+                             access_token=""):
+        # The token is a secret: it is never kept. Airflow's databricks connection holds it.
+        ignored("DatabricksCompute.attach_configuration", access_token=access_token and
+                "(use the Airflow connection instead)")
+        return _Config(DatabricksCompute, resource_group=resource_group,
+                       workspace_name=workspace_name, resource_id=resource_id)
+
+
+class AdlaCompute(ComputeTarget):
+    type = "ADLAnalytics"
+    _kind = "adla"
+
+    @staticmethod
+    def attach_configuration(resource_group=None, account_name=None, resource_id=None):
+        return _Config(AdlaCompute, resource_group=resource_group, account_name=account_name,
+                       resource_id=resource_id)
+
+
+class DataFactoryCompute(ComputeTarget):
+    type = "DataFactory"
+    _kind = "datafactory"
+
+    @staticmethod
+    def provisioning_configuration(location=None):
+        return _Config(DataFactoryCompute, location=location)
+
+    @staticmethod
+    def attach_configuration(resource_group=None, factory_name=None, resource_id=None):
+        return _Config(DataFactoryCompute, resource_group=resource_group,
+                       factory_name=factory_name, resource_id=resource_id)
+
+
+class LocalCompute(ComputeTarget):
+    """Runs steps on the Airflow worker (amlcompile's own target, the default)."""
+
+    type = "Local"
+    _kind = "local"
+
+    def __init__(self, workspace=None, name="local"):
+        super().__init__(workspace, name)
+
+
+_CLASSES = {"amlcompute": AmlCompute, "databricks": DatabricksCompute, "adla": AdlaCompute,
+            "datafactory": DataFactoryCompute, "local": LocalCompute}
+
+
+def compute_from_config(workspace, name, cfg):
+    target = _CLASSES[cfg.kind](workspace, name)
+    if cfg.kind == "amlcompute":
+        target.provisioning_configuration = _Config(AmlCompute, vm_size=cfg.vm_size,
+                                                    min_nodes=cfg.min_nodes,
+                                                    max_nodes=cfg.max_nodes)
+    return target

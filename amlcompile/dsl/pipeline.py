@@ -1,0 +1,101 @@
+"""`Pipeline` and what a script does with it: validate, submit, publish."""
+
+from __future__ import annotations
+
+from ..exceptions import BuildError, UserErrorException
+from . import session
+from .location import caller_location
+
+
+class Pipeline:
+    def __init__(self, workspace, steps, description=None, default_datastore=None,
+                 default_source_directory=None, resolve_closure=True, _workflow_provider=None,
+                 _service_endpoint=None, **kwargs):
+        self.name = kwargs.pop("name", None)  # amlcompile extension: the DAG id
+        self.tags = dict(kwargs.pop("tags", None) or {})
+        self.parameters_from_function = kwargs.pop("_parameters", None)
+        if kwargs:
+            raise TypeError(f"Pipeline got unexpected arguments: {', '.join(kwargs)}")
+        self.workspace = workspace
+        self.steps = steps
+        self.description = description
+        self.default_datastore = default_datastore
+        self.default_source_directory = default_source_directory
+        self.resolve_closure = resolve_closure
+        self.default_compute = None
+        self._location = caller_location()
+        self._published: list[dict] = []
+
+    def validate(self):
+        """Returns the list of problems (empty when the pipeline compiles), as SDK v1 did."""
+        from .capture import capture
+
+        try:
+            capture(self, name=self.name or "pipeline")
+        except BuildError as exc:
+            for p in exc.problems:
+                print(p)
+            return [str(p) for p in exc.problems]
+        return []
+
+    def publish(self, name=None, description=None, version=None, continue_on_step_failure=None):
+        build = session.current()
+        if build is not None:
+            build.register(self, name, published=bool(name))
+            self._published.append({"name": name, "description": description,
+                                    "version": version})
+            if self.description is None and description:
+                self.description = description
+            return _Registered(self, name)
+        raise UserErrorException("publishing needs Airflow's REST API (`amlcompile publish`),"
+                                 " which is not available yet; use `amlcompile build` and copy"
+                                 " dags_out/ to your DAGs folder")
+
+    def submit(self, experiment_name, pipeline_parameters=None, continue_on_step_failure=False,
+               regenerate_outputs=False, parent_run_id=None, credential_passthrough=None,
+               **kwargs):
+        return submit_pipeline(self, experiment_name=experiment_name,
+                               pipeline_parameters=pipeline_parameters,
+                               regenerate_outputs=regenerate_outputs)
+
+    def __repr__(self) -> str:
+        return f"Pipeline(name={self.name!r})"
+
+
+class _Registered:
+    """What submit/publish return during a build: registering is all they do."""
+
+    def __init__(self, pipeline, name):
+        self._pipeline = pipeline
+        self.name = name
+        self.id = name
+
+    def wait_for_completion(self, show_output=True, timeout_seconds=None,
+                            raise_on_error=True):
+        return "NotStarted"
+
+    def get_status(self):
+        return "NotStarted"
+
+    def publish_pipeline(self, name, description=None, version=None,
+                         continue_on_step_failure=None, **kwargs):
+        return self._pipeline.publish(name, description, version, continue_on_step_failure)
+
+    def __getattr__(self, item):
+        # Anything else a script does with a run at build time is a harmless no-op.
+        return lambda *a, **k: None
+
+
+def submit_pipeline(pipeline, experiment_name=None, pipeline_parameters=None,
+                    regenerate_outputs=False, **kwargs):
+    build = session.current()
+    if build is not None:
+        build.register(pipeline, None if pipeline.name else experiment_name)
+        if not pipeline.name and experiment_name:
+            pipeline._experiment_name = experiment_name
+        return _Registered(pipeline, experiment_name)
+    # Outside a build: run it now in the embedded Airflow, as `amlcompile run` does.
+    from ..local_run import run_pipeline_object
+
+    return run_pipeline_object(pipeline, caller_location()[0], experiment_name,
+                               pipeline_parameters or {}, regenerate_outputs)

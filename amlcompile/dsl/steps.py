@@ -1,0 +1,94 @@
+"""Steps with their SDK v1 constructor arguments (names, order, defaults)."""
+
+from __future__ import annotations
+
+from ..exceptions import UserErrorException
+from . import session
+from .location import caller_location
+from .warnings import ignored
+
+
+class PipelineStep:
+    """Common base: name, inputs, outputs, ordering, creation site."""
+
+    _kind = "python_script"
+
+    def __init__(self, name, inputs, outputs, arguments, compute_target, source_directory,
+                 allow_reuse, version, params=None, runconfig=None):
+        self.name = name
+        self._explicit_name = name is not None
+        self.inputs = list(inputs or [])
+        self.outputs = list(outputs or [])
+        self.arguments = list(arguments or [])
+        self.compute_target = compute_target
+        self.source_directory = source_directory
+        self.allow_reuse = allow_reuse
+        self.version = version
+        self.params = dict(params or {})
+        self.runconfig = runconfig
+        self.hash_paths = []
+        self._run_after: list[PipelineStep] = []
+        self._location = caller_location()
+        # Data objects remember who writes them, so Pipeline(ws, steps=[last]) finds upstream.
+        from .data import PipelineData, PipelineDataInput
+
+        listed_inputs = {id(i) for i in self.inputs}
+        for o in self.outputs:
+            if isinstance(o, PipelineData):
+                o.__dict__.setdefault("_producers", []).append(self)
+        for a in self.arguments:
+            if isinstance(a, PipelineData) and id(a) not in listed_inputs and a not in self.outputs:
+                a.__dict__.setdefault("_arg_users", []).append(self)
+        for i in self.inputs:
+            data = i.data if isinstance(i, PipelineDataInput) else i
+            if isinstance(data, PipelineData):
+                data.__dict__.setdefault("_consumers", []).append(self)
+        session.note_step(self)
+
+    def run_after(self, step):
+        """Run this step after `step`, with no data between them."""
+        if not isinstance(step, PipelineStep):
+            raise UserErrorException(f"run_after expects a step, got {type(step).__name__}")
+        self._run_after.append(step)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class PythonScriptStep(PipelineStep):
+    def __init__(self, script_name, name=None, arguments=None, compute_target=None, runconfig=None,
+                 runconfig_pipeline_params=None, inputs=None, outputs=None, params=None,
+                 source_directory=None, allow_reuse=True, version=None, hash_paths=None,
+                 **kwargs):
+        # `target=` is the SDK's old name for compute_target (used by the seed's compareStep).
+        if "target" in kwargs and compute_target is None:
+            compute_target = kwargs.pop("target")
+        if kwargs:
+            raise TypeError(f"PythonScriptStep got unexpected arguments: {', '.join(kwargs)}")
+        super().__init__(name, inputs, outputs, arguments, compute_target, source_directory,
+                         allow_reuse, version, params, runconfig)
+        if runconfig_pipeline_params:
+            ignored("PythonScriptStep", runconfig_pipeline_params="set")
+        self.script_name = script_name
+        self.hash_paths = list(hash_paths or [])
+
+
+class CommandStep(PipelineStep):
+    _kind = "command"
+
+    def __init__(self, command=None, name=None, compute_target=None, runconfig=None,
+                 runconfig_pipeline_params=None, inputs=None, outputs=None, params=None,
+                 source_directory=None, allow_reuse=True, version=None):
+        if command is None:
+            raise UserErrorException("CommandStep needs a command")
+        super().__init__(name, inputs, outputs, None, compute_target, source_directory,
+                         allow_reuse, version, params, runconfig)
+        self.command = command
+
+
+class StepSequence:
+    """Steps that run one after the other, each after all of the previous element."""
+
+    def __init__(self, steps=None):
+        self.steps = list(steps or [])
+        self._location = caller_location()

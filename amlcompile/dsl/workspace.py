@@ -1,0 +1,208 @@
+"""Workspace, Datastore and Experiment with their SDK v1 signatures.
+
+The workspace is the project config (amlcompile.toml) plus what the script registers while
+it runs; nothing is provisioned and nothing reaches Azure.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .. import config as config_mod
+from ..exceptions import UserErrorException
+from . import session
+from .compute import ComputeTarget, compute_from_config
+from .location import caller_location
+from .warnings import ignored
+
+
+class Workspace:
+    def __init__(self, subscription_id=None, resource_group=None, workspace_name=None, auth=None,
+                 _location=None, _disable_service_check=False, _workspace_id=None, sku="basic",
+                 tags=None, _cloud="AzureCloud", *, _config: config_mod.ProjectConfig | None = None):
+        if _config is None:
+            file, _ = caller_location()
+            _config = config_mod.load(Path(file).parent if file != "<unknown>" else None)
+        self._config = _config
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+        self.name = workspace_name or _config.root.name
+        self.tags = tags or {}
+        self._datastores: dict[str, Datastore] = {}
+        self._computes: dict[str, ComputeTarget] = {}
+        for name in _config.datastores:
+            self._datastores[name] = Datastore._from_config(self, name)
+        for name, c in _config.compute.items():
+            self._computes[name] = compute_from_config(self, name, c)
+        self._default_datastore = _config.default_datastore
+
+    @classmethod
+    def from_config(cls, path=None, auth=None, _logger=None, _file_name=None):
+        """Reads amlcompile.toml (or pyproject's [tool.amlcompile]) above `path` or the caller."""
+        if path is None:
+            file, _ = caller_location()
+            start = Path(file).parent if file != "<unknown>" else Path.cwd()
+        else:
+            start = Path(path)
+            start = start.parent if start.is_file() else start
+        return cls(_config=config_mod.load(start))
+
+    @classmethod
+    def get(cls, name=None, auth=None, subscription_id=None, resource_group=None, location=None,
+            cloud="AzureCloud", id=None):
+        return cls.from_config()
+
+    @property
+    def datastores(self) -> dict[str, Datastore]:
+        return dict(self._datastores)
+
+    @property
+    def compute_targets(self) -> dict[str, ComputeTarget]:
+        return dict(self._computes)
+
+    def get_default_datastore(self) -> Datastore:
+        return self._datastores[self._default_datastore]
+
+    def set_default_datastore(self, name: str) -> None:
+        if name not in self._datastores:
+            raise UserErrorException(f"unknown datastore {name!r}")
+        self._default_datastore = name
+
+    def __repr__(self) -> str:
+        return f"Workspace(name={self.name!r}, root={str(self._config.root)!r})"
+
+
+class Datastore:
+    """A named storage location. `Datastore(ws, name)` looks one up."""
+
+    def __new__(cls, workspace=None, name=None):
+        if workspace is not None and name is not None and name in workspace._datastores:
+            return workspace._datastores[name]
+        return super().__new__(cls)
+
+    def __init__(self, workspace=None, name=None):
+        if getattr(self, "_initialised", False):
+            return
+        self._initialised = True
+        self.workspace = workspace
+        self.name = name or (workspace._default_datastore if workspace else None)
+        self.datastore_type = "Unknown"
+        self._location = caller_location()
+        # An unknown name is reported by validation with this location, with every other error.
+        self._known = False
+
+    @classmethod
+    def _from_config(cls, workspace, name):
+        ds = super().__new__(cls)
+        ds._initialised = True
+        ds.workspace = workspace
+        ds.name = name
+        ds._known = True
+        ds._location = ("<config>", 0)
+        kind = workspace._config.datastores[name].kind
+        ds.datastore_type = {"local": "Local", "azure_blob": "AzureBlob",
+                             "adls_gen2": "AzureDataLakeGen2", "azure_file": "AzureFile"}[kind]
+        return ds
+
+    @staticmethod
+    def get(workspace, datastore_name):
+        return Datastore(workspace, datastore_name)
+
+    @staticmethod
+    def get_default(workspace):
+        return workspace.get_default_datastore()
+
+    def set_as_default(self):
+        self.workspace.set_default_datastore(self.name)
+
+    def _root(self) -> Path:
+        cfg = self.workspace._config
+        if cfg.datastores[self.name].kind != "local":
+            raise UserErrorException(
+                f"datastore {self.name!r} is {cfg.datastores[self.name].kind}; uploading to"
+                " remote datastores is done by `amlcompile deploy` (not yet available)")
+        return Path(cfg.datastore_root(self.name))
+
+    def upload_files(self, files, relative_root=None, target_path=None, overwrite=False,
+                     show_progress=True):
+        """Copies files onto the datastore (deferred to `amlcompile run` during a build)."""
+        file, _ = caller_location()
+        base = Path(file).parent if file != "<unknown>" else Path.cwd()
+        pairs = []
+        for f in files:
+            src = _resolve_local(f, base)
+            rel = (Path(src).relative_to(Path(relative_root).resolve()) if relative_root
+                   else Path(src).name)
+            pairs.append((str(src), str(Path(target_path or "") / rel).replace("\\", "/")))
+        return self._upload(pairs, overwrite, show_progress)
+
+    def upload(self, src_dir, target_path=None, overwrite=False, show_progress=True):
+        file, _ = caller_location()
+        base = Path(file).parent if file != "<unknown>" else Path.cwd()
+        src_root = Path(_resolve_local(src_dir, base))
+        pairs = [(str(p), str(Path(target_path or "") / p.relative_to(src_root)).replace("\\", "/"))
+                 for p in sorted(src_root.rglob("*")) if p.is_file()]
+        return self._upload(pairs, overwrite, show_progress)
+
+    def _upload(self, pairs, overwrite, show_progress):
+        build = session.current()
+        if build is not None:
+            build.uploads.append(session.Upload(self.name, pairs, overwrite))
+            return None
+        perform_upload(self._root(), pairs, overwrite)
+        return None
+
+    def as_mount(self):
+        from .data import DataReference
+
+        return DataReference(self, data_reference_name=self.name, path_on_datastore=None,
+                             mode="mount")
+
+    def path(self, path=None, data_reference_name=None):
+        from .data import DataReference
+
+        return DataReference(self, data_reference_name=data_reference_name,
+                             path_on_datastore=path)
+
+    def __repr__(self) -> str:
+        return f"Datastore(name={self.name!r}, type={self.datastore_type!r})"
+
+
+def _resolve_local(path, base: Path) -> str:
+    p = Path(path)
+    if p.is_absolute():
+        return str(p)
+    for candidate in (Path.cwd() / p, base / p):
+        if candidate.exists():
+            return str(candidate.resolve())
+    raise UserErrorException(f"upload source {str(path)!r} not found (looked in {Path.cwd()}"
+                             f" and {base})")
+
+
+def perform_upload(root: Path, pairs, overwrite: bool) -> None:
+    for src, dest in pairs:
+        target = root / dest
+        if target.exists() and not overwrite:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".uploading")
+        shutil.copyfile(src, tmp)
+        tmp.replace(target)
+
+
+class Experiment:
+    def __init__(self, workspace, name, _skip_name_validation=False, _id=None, _archived_time=None,
+                 _create_in_cloud=True, _experiment_dto=None, **kwargs):
+        self.workspace = workspace
+        self.name = name
+
+    def submit(self, config, tags=None, **kwargs):
+        from .pipeline import Pipeline, submit_pipeline
+
+        if not isinstance(config, Pipeline):
+            raise UserErrorException("Experiment.submit takes a Pipeline")
+        return submit_pipeline(config, experiment_name=self.name, **kwargs)
+
+
+__all__ = ["Workspace", "Datastore", "Experiment", "ignored"]

@@ -1,0 +1,180 @@
+"""The pipeline as data: frozen pydantic models, JSON-serialisable, independent of the DSL.
+
+Everything the lowering stage needs is here; nothing here knows how it was authored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+IR_SCHEMA_VERSION = 1
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceLocation(Frozen):
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+Scalar = bool | int | float | str
+
+
+class Parameter(Frozen):
+    name: str
+    type: Literal["integer", "number", "boolean", "string"]
+    default: Scalar
+    description: str | None = None
+    location: SourceLocation
+
+
+class Datastore(Frozen):
+    name: str
+    kind: Literal["local", "azure_blob", "adls_gen2", "azure_file"]
+    # local: absolute folder; remote: container / share / filesystem name
+    path: str
+    conn_id: str | None = None
+
+
+class ComputeTarget(Frozen):
+    name: str
+    kind: Literal["local", "amlcompute", "databricks", "adla", "datafactory"]
+    vm_size: str | None = None
+    min_nodes: int | None = None
+    max_nodes: int | None = None
+
+
+# ---- arguments: what the user wrote, kept as typed tokens so values never become code ----
+
+
+class LiteralArg(Frozen):
+    kind: Literal["literal"] = "literal"
+    value: Scalar
+
+
+class ParamArg(Frozen):
+    kind: Literal["param"] = "param"
+    name: str
+
+
+class PortArg(Frozen):
+    """The run-time path of one of the step's input or output ports."""
+
+    kind: Literal["port"] = "port"
+    port: str
+
+
+Arg = Annotated[LiteralArg | ParamArg | PortArg, Field(discriminator="kind")]
+
+
+class DatastoreSource(Frozen):
+    kind: Literal["datastore"] = "datastore"
+    datastore: str
+    path: str
+
+
+class StepOutputSource(Frozen):
+    kind: Literal["step_output"] = "step_output"
+    step: str
+    output: str
+
+
+class InputPort(Frozen):
+    name: str
+    source: Annotated[DatastoreSource | StepOutputSource, Field(discriminator="kind")]
+    mode: Literal["mount", "download", "direct"] = "mount"
+    path_on_compute: str | None = None
+
+
+class OutputPort(Frozen):
+    name: str
+    datastore: str
+    mode: Literal["mount", "upload"] = "mount"
+
+
+class SnapshotFile(Frozen):
+    path: str  # relative, POSIX separators
+    sha256: str
+    executable: bool
+
+
+class Snapshot(Frozen):
+    """Content-addressed copy of a step's source directory taken at build time."""
+
+    id: str
+    source_directory: str
+    files: tuple[SnapshotFile, ...]
+    # Generated files (decorator-form entry scripts) that are not on disk in the source tree.
+    generated: tuple[tuple[str, str], ...] = ()
+
+
+class Step(Frozen):
+    name: str  # also the Airflow task id
+    kind: Literal["python_script", "command"]
+    location: SourceLocation
+    compute: str
+    script: str | None = None  # python_script: path inside the snapshot
+    command: tuple[Arg, ...] | None = None  # command: argv tokens
+    shell_command: str | None = None  # command given as one string: run by bash, as SDK v1 did
+    arguments: tuple[Arg, ...] = ()
+    inputs: tuple[InputPort, ...] = ()
+    outputs: tuple[OutputPort, ...] = ()
+    environment_variables: tuple[tuple[str, Arg], ...] = ()
+    snapshot: Snapshot
+    allow_reuse: bool = True
+    version: str | None = None
+    hash_paths: tuple[str, ...] = ()
+    run_after: tuple[str, ...] = ()
+    image: str | None = None
+    description: str | None = None
+
+
+class Edge(Frozen):
+    upstream: str
+    downstream: str
+    kind: Literal["data", "order"]
+
+
+class Pipeline(Frozen):
+    schema_version: int = IR_SCHEMA_VERSION
+    name: str
+    description: str | None = None
+    source_file: str  # relative to the project root
+    location: SourceLocation
+    parameters: tuple[Parameter, ...] = ()
+    steps: tuple[Step, ...]
+    datastores: tuple[Datastore, ...] = ()
+    computes: tuple[ComputeTarget, ...] = ()
+    default_datastore: str
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def edges(self) -> list[Edge]:
+        """Data edges (producer → consumer) and ordering edges (run_after, StepSequence)."""
+        seen: set[tuple[str, str]] = set()
+        out: list[Edge] = []
+        for s in self.steps:
+            for port in s.inputs:
+                if isinstance(port.source, StepOutputSource):
+                    key = (port.source.step, s.name)
+                    if key not in seen:
+                        seen.add(key)
+                        out.append(Edge(upstream=key[0], downstream=key[1], kind="data"))
+            for up in s.run_after:
+                key = (up, s.name)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(Edge(upstream=up, downstream=s.name, kind="order"))
+        return out

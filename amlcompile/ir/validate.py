@@ -1,0 +1,146 @@
+"""Structural checks on the IR. Every problem is collected, none stops the others."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import ParamArg, Pipeline, PortArg, SourceLocation, StepOutputSource
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    location: SourceLocation | None = None
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+def validate(p: Pipeline) -> list[Problem]:
+    problems: list[Problem] = []
+    steps_by_name: dict[str, int] = {}
+    for s in p.steps:
+        if s.name in steps_by_name:
+            first = p.steps[steps_by_name[s.name]]
+            problems.append(
+                Problem(
+                    f"duplicate step name {s.name!r} (first defined at {first.location})",
+                    s.location,
+                )
+            )
+        else:
+            steps_by_name[s.name] = len(steps_by_name)
+
+    computes = {c.name for c in p.computes}
+    datastores = {d.name for d in p.datastores}
+    params = {x.name for x in p.parameters}
+    if p.default_datastore not in datastores:
+        problems.append(Problem(f"unknown default datastore {p.default_datastore!r}", p.location))
+
+    producers: dict[tuple[str, str], str] = {}
+    for s in p.steps:
+        if s.compute not in computes:
+            problems.append(
+                Problem(
+                    f"step {s.name!r}: unknown compute target {s.compute!r}"
+                    f" (known: {', '.join(sorted(computes)) or 'none'})",
+                    s.location,
+                )
+            )
+        ports = {port.name for port in s.inputs} | {port.name for port in s.outputs}
+        for o in s.outputs:
+            if o.datastore not in datastores:
+                problems.append(
+                    Problem(f"step {s.name!r}: output {o.name!r} on unknown datastore"
+                            f" {o.datastore!r}", s.location)
+                )
+            producers[(s.name, o.name)] = s.name
+        for i in s.inputs:
+            src = i.source
+            if isinstance(src, StepOutputSource):
+                if src.step not in steps_by_name:
+                    problems.append(
+                        Problem(f"step {s.name!r}: input {i.name!r} comes from step {src.step!r},"
+                                " which is not in the pipeline", s.location)
+                    )
+            elif src.datastore not in datastores:
+                problems.append(
+                    Problem(f"step {s.name!r}: input {i.name!r} on unknown datastore"
+                            f" {src.datastore!r}", s.location)
+                )
+        tokens = list(s.arguments) + list(s.command or ()) + [v for _, v in
+                                                              s.environment_variables]
+        for tok in tokens:
+            if isinstance(tok, ParamArg) and tok.name not in params:
+                problems.append(Problem(f"step {s.name!r}: unknown pipeline parameter"
+                                        f" {tok.name!r}", s.location))
+            if isinstance(tok, PortArg) and tok.port not in ports:
+                problems.append(Problem(f"step {s.name!r}: argument refers to unknown port"
+                                        f" {tok.port!r}", s.location))
+        for up in s.run_after:
+            if up not in steps_by_name:
+                problems.append(Problem(f"step {s.name!r} runs after {up!r}, which is not in"
+                                        " the pipeline", s.location))
+
+    problems.extend(_cycles(p))
+    return problems
+
+
+def _cycles(p: Pipeline) -> list[Problem]:
+    graph: dict[str, list[str]] = {s.name: [] for s in p.steps}
+    for e in p.edges():
+        if e.upstream in graph and e.downstream in graph:
+            graph[e.upstream].append(e.downstream)
+    white, grey, black = 0, 1, 2
+    color = dict.fromkeys(graph, white)
+    problems: list[Problem] = []
+    locations = {s.name: s.location for s in p.steps}
+
+    for root in graph:  # iterative DFS: deep chains must not hit the recursion limit
+        if color[root] != white:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = []
+        color[root] = grey
+        path.append(root)
+        while stack:
+            node, idx = stack[-1]
+            if idx < len(graph[node]):
+                stack[-1] = (node, idx + 1)
+                nxt = graph[node][idx]
+                if color[nxt] == grey:
+                    cycle = path[path.index(nxt):] + [nxt]
+                    problems.append(Problem("cycle between steps: " + " -> ".join(cycle),
+                                            locations[nxt]))
+                elif color[nxt] == white:
+                    color[nxt] = grey
+                    path.append(nxt)
+                    stack.append((nxt, 0))
+            else:
+                color[node] = black
+                path.pop()
+                stack.pop()
+    return problems
+
+
+def topological_order(p: Pipeline) -> list[str]:
+    """Steps in a stable topological order (declaration order breaks ties)."""
+    order_index = {s.name: i for i, s in enumerate(p.steps)}
+    indegree = dict.fromkeys(order_index, 0)
+    children: dict[str, list[str]] = {n: [] for n in order_index}
+    for e in p.edges():
+        indegree[e.downstream] += 1
+        children[e.upstream].append(e.downstream)
+    import heapq
+
+    ready = [(order_index[n], n) for n, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    out: list[str] = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        out.append(n)
+        for c in children[n]:
+            indegree[c] -= 1
+            if indegree[c] == 0:
+                heapq.heappush(ready, (order_index[c], c))
+    return out

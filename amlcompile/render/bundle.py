@@ -1,0 +1,26 @@
+"""The runtime package shipped inside dags_out/, named after a hash of its own source."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+RUNTIME_SRC = Path(__file__).resolve().parents[1] / "runtime"
+SUPPORT_DIR = "_amlcompile"  # inside dags_out/: runtime packages and code snapshots
+
+
+def runtime_files() -> list[Path]:
+    return sorted(p for p in RUNTIME_SRC.glob("*.py"))
+
+
+@lru_cache(maxsize=1)
+def runtime_package() -> str:
+    h = hashlib.sha256()
+    for f in runtime_files():
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return f"runtime_{h.hexdigest()[:12]}"
+
+
+def runtime_import(module_template: str) -> str:
+    return module_template.replace("{runtime}", f"{SUPPORT_DIR}.{runtime_package()}")

@@ -1,0 +1,41 @@
+"""The one way user values enter generated source: as Python literals.
+
+`repr` of str/int/float/bool/None is always a valid literal that evaluates back to the same
+value, whatever the characters (quotes, newlines, `{{ }}`, unicode), so no user string can
+change the meaning of the generated code.
+"""
+
+from __future__ import annotations
+
+import math
+
+WIDTH = 96
+
+
+def literal(value, indent: int = 0) -> str:
+    one_line = _flat(value)
+    if len(one_line) + indent <= WIDTH or not isinstance(value, (list, tuple, dict)) or not value:
+        return one_line
+    pad = " " * (indent + 4)
+    if isinstance(value, dict):
+        items = [f"{pad}{_flat(k)}: {literal(v, indent + 4)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
+    items = [f"{pad}{literal(v, indent + 4)}," for v in value]
+    return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
+
+
+def _flat(value) -> str:
+    if value is None or isinstance(value, (bool, int, str)):
+        return repr(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot write the non-finite number {value!r} into a DAG file")
+        return repr(value)
+    if isinstance(value, dict):
+        for k in value:
+            if not isinstance(k, str):
+                raise TypeError(f"dictionary keys in generated code must be strings, got {k!r}")
+        return "{" + ", ".join(f"{_flat(k)}: {_flat(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flat(v) for v in value) + "]"
+    raise TypeError(f"cannot write a {type(value).__name__} into a DAG file")

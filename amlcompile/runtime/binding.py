@@ -1,0 +1,58 @@
+"""Data binding: typed argument tokens and ports → concrete values and paths at run time."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class StepError(RuntimeError):
+    """A step could not be prepared or failed; the message names the step."""
+
+
+def safe_segment(text: str) -> str:
+    """A run id or name usable as one path segment (run ids contain ':' and '+')."""
+    return _UNSAFE.sub("_", str(text)).strip("_") or "_"
+
+
+def datastore_root(datastores: dict, name: str, step: str) -> Path:
+    ds = datastores.get(name)
+    if ds is None:
+        raise StepError(f"step {step!r}: datastore {name!r} is not defined in this DAG")
+    if ds["kind"] != "local":
+        raise StepError(f"step {step!r}: datastore {name!r} is {ds['kind']}; this runtime"
+                        " binds local datastores only")
+    return Path(ds["path"])
+
+
+def render_token(token: dict, params: dict, ports: dict[str, str], step: str) -> str:
+    """One argument as the string the program receives (never parsed by a shell)."""
+    if "literal" in token:
+        value = token["literal"]
+        return str(value)
+    if "param" in token:
+        name = token["param"]
+        if name not in params:
+            raise StepError(f"step {step!r}: pipeline parameter {name!r} has no value")
+        return str(params[name])
+    if "port" in token:
+        return ports[token["port"]]
+    raise StepError(f"step {step!r}: malformed argument token {token!r}")
+
+
+def bind_input(port: dict, source_path: Path, workdir: Path) -> str:
+    if not source_path.exists():
+        raise StepError(f"input {port['name']!r}: {source_path} does not exist")
+    if port.get("mode") != "download":
+        return str(source_path)
+    target = workdir / (port.get("path_on_compute") or f"inputs/{port['name']}")
+    if source_path.is_dir():
+        target = target if port.get("path_on_compute") else target
+        shutil.copytree(source_path, target, dirs_exist_ok=True)
+        return str(target)
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source_path, target / source_path.name)
+    return str(target / source_path.name)

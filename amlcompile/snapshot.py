@@ -1,0 +1,145 @@
+"""Code snapshots: the files of a step's source_directory, content-addressed at build time.
+
+`.amlignore` (or else `.gitignore`) in the source directory excludes files, with gitignore
+syntax, as in Azure ML. The snapshot id is a hash of the manifest, so the same code always
+lands in the same place and two builds cannot clash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+from functools import lru_cache
+from pathlib import Path
+
+from .ir.models import Snapshot, SnapshotFile
+
+# Never part of a snapshot: tool state, VCS data, caches, our own output.
+ALWAYS_IGNORED = [".git/", "__pycache__/", "*.pyc", ".amlcompile/", "dags_out/", ".venv/",
+                  ".pytest_cache/", ".ruff_cache/", ".hypothesis/", ".ipynb_checkpoints/"]
+
+
+def _glob_to_regex(pattern: str) -> str:
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("/**", i) and i + 3 == len(pattern):
+            out.append("(?:/.*)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[":
+            j = pattern.find("]", i + 1)
+            if j == -1:
+                out.append(re.escape(c))
+                i += 1
+            else:
+                body = pattern[i + 1:j].replace("\\", "\\\\")
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append(f"[{body}]")
+                i = j + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return "".join(out)
+
+
+class IgnoreRules:
+    """gitignore semantics: last matching pattern wins, `!` re-includes, `dir/` only dirs."""
+
+    def __init__(self, lines: list[str]):
+        self.rules: list[tuple[re.Pattern, bool, bool]] = []
+        for raw in lines:
+            line = raw.rstrip("\n").rstrip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            if negate:
+                line = line[1:]
+            if line.startswith("\\"):
+                line = line[1:]
+            dir_only = line.endswith("/")
+            line = line.rstrip("/")
+            anchored = "/" in line
+            line = line.lstrip("/")
+            regex = _glob_to_regex(line)
+            full = f"^{regex}$" if anchored else f"^(?:.*/)?{regex}$"
+            self.rules.append((re.compile(full), negate, dir_only))
+
+    def ignored(self, relpath: str, is_dir: bool) -> bool:
+        result = False
+        for regex, negate, dir_only in self.rules:
+            if dir_only and not is_dir:
+                continue
+            if regex.match(relpath):
+                result = not negate
+        return result
+
+
+def rules_for(source_dir: Path) -> IgnoreRules:
+    lines = list(ALWAYS_IGNORED)
+    for name in (".amlignore", ".gitignore"):
+        f = source_dir / name
+        if f.is_file():
+            lines += f.read_text(encoding="utf-8", errors="replace").splitlines()
+            break
+    return IgnoreRules(lines)
+
+
+def list_files(source_dir: Path) -> list[str]:
+    """Relative POSIX paths of the files that belong to the snapshot, sorted."""
+    rules = rules_for(source_dir)
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(source_dir):
+        rel_dir = os.path.relpath(dirpath, source_dir).replace(os.sep, "/")
+        rel_dir = "" if rel_dir == "." else rel_dir + "/"
+        dirnames[:] = sorted(d for d in dirnames if not rules.ignored(rel_dir + d, True))
+        for f in filenames:
+            rel = rel_dir + f
+            if not rules.ignored(rel, False) and os.path.isfile(os.path.join(dirpath, f)):
+                out.append(rel)
+    return sorted(out)
+
+
+@lru_cache(maxsize=65536)
+def _file_digest(path: str, size: int, mtime_ns: int, ino: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> tuple[str, bool]:
+    st = path.stat()
+    executable = bool(st.st_mode & stat.S_IXUSR)
+    return _file_digest(str(path), st.st_size, st.st_mtime_ns, st.st_ino), executable
+
+
+def take(source_dir: Path | None, generated: tuple[tuple[str, str], ...] = ()) -> Snapshot:
+    files: list[SnapshotFile] = []
+    if source_dir is not None:
+        for rel in list_files(source_dir):
+            digest, executable = file_digest(source_dir / rel)
+            files.append(SnapshotFile(path=rel, sha256=digest, executable=executable))
+    manifest = {
+        "files": [[f.path, f.sha256, f.executable] for f in files],
+        "generated": [[name, hashlib.sha256(text.encode()).hexdigest()] for name, text in generated],
+    }
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+    return Snapshot(id=digest[:20], source_directory=str(source_dir or ""), files=tuple(files),
+                    generated=tuple(generated))

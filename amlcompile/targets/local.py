@@ -1,0 +1,18 @@
+"""LocalCompute: the step runs in a subprocess on the Airflow worker."""
+
+from __future__ import annotations
+
+from ..ir import models as ir
+from .base import OperatorRef, TaskSpec, doc_md, step_payload
+
+OPERATOR = OperatorRef("{runtime}.operators", "LocalStepOperator")
+
+
+def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpec:
+    return TaskSpec(
+        task_id=s.name,
+        operator=OPERATOR,
+        kwargs={"step": step_payload(p, s)},
+        doc_md=doc_md(s, f"the Airflow worker ({compute.name})"),
+        shared={"datastores": "DATASTORES"},
+    )
