@@ -1,0 +1,79 @@
+"""Runs one DAG run in an embedded Airflow (SQLite). Executed as a child process.
+
+`python -m amlcompile.embedded --dag-id ID --conf JSON --result FILE` with AIRFLOW_HOME and
+AIRFLOW__CORE__DAGS_FOLDER set by the parent (amlcompile.local_run): Airflow reads its
+configuration at import time, so it must run in a process of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+
+
+def run(dag_id: str, conf: dict) -> dict:
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.models import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    manager = DagBundlesManager()
+    manager.sync_bundles_to_db()
+    bundle = manager.get_bundle("dags-folder")
+    bundle.initialize()
+    if str(bundle.path) not in sys.path:
+        sys.path.insert(0, str(bundle.path))
+    bag = BundleDagBag(dag_folder=str(bundle.path), bundle_path=bundle.path,
+                       bundle_name=bundle.name)
+    if bag.import_errors:
+        return {"state": "import_error", "import_errors": {str(k): v for k, v in
+                                                           bag.import_errors.items()}}
+    sync_bag_to_db(bag, bundle.name, None)
+    dag = bag.get_dag(dag_id)
+    if dag is None:
+        return {"state": "missing", "dags": sorted(bag.dags)}
+    dagrun = dag.test(run_conf=conf)
+    steps = []
+    with create_session() as session:
+        tis = session.scalars(select(TaskInstance).where(
+            TaskInstance.dag_id == dag_id, TaskInstance.run_id == dagrun.run_id)).all()
+        for ti in tis:
+            xcom = session.scalars(select(XComModel).where(
+                XComModel.dag_id == dag_id, XComModel.run_id == dagrun.run_id,
+                XComModel.task_id == ti.task_id, XComModel.key == "return_value")).first()
+            value = xcom.value if xcom is not None else None
+            if isinstance(value, (str, bytes)):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    value = None
+            duration = (ti.end_date - ti.start_date).total_seconds() if (
+                ti.end_date and ti.start_date) else None
+            steps.append({"task_id": ti.task_id, "state": str(ti.state or "none"),
+                          "duration": duration, "result": value})
+    return {"state": str(dagrun.state), "run_id": dagrun.run_id, "steps": steps,
+            "conf": dagrun.conf}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dag-id", required=True)
+    parser.add_argument("--conf", default="{}")
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args()
+    try:
+        result = run(args.dag_id, json.loads(args.conf))
+    except Exception as exc:  # reported to the parent, which prints one clear line
+        traceback.print_exc()
+        result = {"state": "error", "error": f"{type(exc).__name__}: {exc}"}
+    with open(args.result, "w") as fh:
+        json.dump(result, fh, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""`amlcompile run`: compile one pipeline and run it end to end in an embedded Airflow.
+
+The embedded Airflow lives under `.amlcompile/airflow` (SQLite), the DAGs it runs under
+`.amlcompile/run/dags` (never the deployable dags_out/), local datastores under
+`.amlcompile/datastores`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .compiler import Compiled, check, render_files
+from .dsl.workspace import perform_upload
+from .exceptions import AmlCompileError, BuildError
+from .ir import models as ir
+from .render import writer
+
+
+class RunError(AmlCompileError):
+    pass
+
+
+@dataclass
+class RunResult:
+    pipeline: ir.Pipeline
+    state: str
+    run_id: str | None
+    steps: list[dict]
+    log_file: Path
+    raw: dict
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "success"
+
+
+def parse_params(p: ir.Pipeline, pairs: list[str]) -> dict:
+    """`name=value` strings → typed conf values, refusing unknown names and bad values."""
+    types = {x.name: x.type for x in p.parameters}
+    conf = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise RunError(f"--param {pair!r}: expected name=value")
+        if name not in types:
+            known = ", ".join(sorted(types)) or "none"
+            raise RunError(f"--param {name}: pipeline {p.name!r} has no such parameter"
+                           f" (parameters: {known})")
+        conf[name] = convert(name, types[name], text)
+    return conf
+
+
+def convert(name: str, kind: str, text: str):
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+        if kind == "boolean":
+            lowered = text.strip().lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(text)
+    except ValueError:
+        raise RunError(f"--param {name}: {text!r} is not a valid {kind}") from None
+    return text
+
+
+def select(target: str) -> Compiled:
+    path = Path(target)
+    if path.exists():
+        compiled = check([path])
+        if len(compiled) > 1:
+            names = ", ".join(c.pipeline.name for c in compiled)
+            raise RunError(f"{target} holds several pipelines ({names}); give one name")
+        return compiled[0]
+    compiled = check([Path.cwd()])
+    for c in compiled:
+        if c.pipeline.name == target:
+            return c
+    names = ", ".join(sorted(c.pipeline.name for c in compiled)) or "none"
+    raise RunError(f"no pipeline file or pipeline named {target!r} (pipelines here: {names})")
+
+
+def _airflow_env(state_dir: Path, dags: Path) -> dict:
+    home = state_dir / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+    })
+    return env
+
+
+def _ensure_airflow() -> None:
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("airflow") is None:
+            raise ImportError
+    except ImportError:
+        raise RunError("running needs Airflow: pip install 'amlcompile[airflow]' -c"
+                       " constraints/constraints-3.11.txt") from None
+
+
+def run_compiled(c: Compiled, conf: dict, force_local: bool = False, verbose: bool = False,
+                 regenerate_outputs: bool = False) -> RunResult:
+    _ensure_airflow()
+    state_dir = c.config.state_dir
+    dags = (state_dir / "run" / "dags").resolve()
+    files, owned = render_files([c], force_local=force_local)
+    writer.apply(dags, files, owned)
+    for upload in c.uploads:
+        root = Path(c.config.datastore_root(upload.datastore))
+        perform_upload(root, upload.files, upload.overwrite)
+    env = _airflow_env(state_dir, dags)
+    log_dir = state_dir / "airflow" / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"run-{c.pipeline.name}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    with open(log_file, "w") as log:
+        out = None if verbose else log
+        if not (state_dir / "airflow" / "airflow.db").exists():
+            print("Preparing the embedded Airflow (first run only)...", flush=True)
+            code = subprocess.call([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT if out else None)
+            if code != 0:
+                raise RunError(f"could not initialise the embedded Airflow; see {log_file}")
+        result_file = log_dir / f".result-{os.getpid()}.json"
+        if regenerate_outputs:
+            conf = {**conf}
+        subprocess.call([sys.executable, "-m", "amlcompile.embedded", "--dag-id",
+                         c.pipeline.name, "--conf", json.dumps(conf), "--result",
+                         str(result_file)], env=env, stdout=out,
+                        stderr=subprocess.STDOUT if out else None)
+    try:
+        raw = json.loads(result_file.read_text())
+        result_file.unlink()
+    except (OSError, ValueError):
+        raise RunError(f"the embedded Airflow stopped without a result; see {log_file}") from None
+    if raw["state"] == "import_error":
+        errors = "; ".join(f"{k}: {v.strip().splitlines()[-1]}" for k, v in
+                           raw["import_errors"].items())
+        raise RunError(f"Airflow could not import the generated DAG: {errors}")
+    if raw["state"] == "error":
+        raise RunError(f"the run could not start: {raw['error']} (log: {log_file})")
+    order = {s.name: i for i, s in enumerate(c.pipeline.steps)}
+    steps = sorted(raw.get("steps", []), key=lambda s: order.get(s["task_id"], 1 << 30))
+    return RunResult(c.pipeline, raw["state"], raw.get("run_id"), steps, log_file, raw)
+
+
+def print_result(r: RunResult, stream=sys.stdout) -> None:
+    print(f"Run {r.run_id} of {r.pipeline.name}: {r.state}", file=stream)
+    width = max([len(s["task_id"]) for s in r.steps] + [4])
+    for s in r.steps:
+        duration = f"{s['duration']:.1f}s" if s.get("duration") is not None else "-"
+        print(f"  {s['task_id']:<{width}}  {s['state']:<16} {duration:>7}", file=stream)
+        result = s.get("result") or {}
+        for name, path in sorted((result.get("outputs") or {}).items()):
+            print(f"  {'':<{width}}    output {name}: {path}", file=stream)
+        if s["state"] == "success":
+            for line in (result.get("log_tail") or [])[-3:]:
+                print(f"  {'':<{width}}    | {line}", file=stream)
+    if not r.succeeded:
+        print(f"Task logs: {r.log_file}", file=stream)
+
+
+def run_pipeline_object(pipeline, file, experiment_name, pipeline_parameters, regenerate):
+    """`Experiment.submit` outside a build: compile this pipeline and run it right away."""
+    from .dsl.capture import capture
+
+    name = pipeline.name or experiment_name or Path(file).stem
+    try:
+        p = capture(pipeline, name)
+    except BuildError:
+        raise
+    from .dsl import session as _session  # noqa: F401  (no build session: uploads happened)
+
+    c = Compiled(p, pipeline.workspace._config, Path(file))
+    conf = {}
+    for k, v in (pipeline_parameters or {}).items():
+        conf[k] = v
+    result = run_compiled(c, conf, regenerate_outputs=regenerate)
+    return SubmittedRun(result)
+
+
+class SubmittedRun:
+    """A finished embedded run with the PipelineRun methods scripts call."""
+
+    def __init__(self, result: RunResult):
+        self._result = result
+        self.id = result.run_id
+
+    def wait_for_completion(self, show_output=True, timeout_seconds=None, raise_on_error=True):
+        if show_output:
+            print_result(self._result)
+        if raise_on_error and not self._result.succeeded:
+            raise RunError(f"pipeline run {self.id} finished {self._result.state}")
+        return "Finished" if self._result.succeeded else "Failed"
+
+    def get_status(self):
+        return "Finished" if self._result.succeeded else "Failed"
+
+    def get_steps(self):
+        return list(self._result.steps)
+
+    def publish_pipeline(self, name, description=None, version=None, **kwargs):
+        raise RunError("publishing needs Airflow's REST API (`amlcompile publish`), which is not"
+                       " available yet")
