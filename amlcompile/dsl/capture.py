@@ -296,19 +296,22 @@ class _Capture:
         def token(value) -> ir.LiteralArg | ir.ParamArg | ir.PortArg | None:
             if isinstance(value, PipelineParameter):
                 if isinstance(value.default_value, DataPath):
-                    return ir.PortArg(port=add_input((value, DataPathComputeBinding())) or "?")
+                    port = add_input((value, DataPathComputeBinding()))
+                    return ir.PortArg(port=port) if port else None
                 return ir.ParamArg(name=self.param(value))
             if isinstance(value, PipelineData):
                 producers = self.producers_of(value)
                 if s in producers:
                     return ir.PortArg(port=add_output(value))
-                return ir.PortArg(port=add_input(value) or "?")
+                port = add_input(value)
+                return ir.PortArg(port=port) if port else None
             if isinstance(value, (PipelineDataInput, DataReference, DataPath, tuple)):
                 if isinstance(value, tuple) and not (len(value) == 2 and isinstance(
                         value[0], PipelineParameter)):
                     self.problem(f"step {name!r}: unsupported argument {value!r}", where)
                     return None
-                return ir.PortArg(port=add_input(value) or "?")
+                port = add_input(value)
+                return ir.PortArg(port=port) if port else None
             if isinstance(value, (bool, int, float, str)):
                 return ir.LiteralArg(value=value)
             if isinstance(value, Path):
