@@ -27,11 +27,14 @@ def _cmd_build(args) -> int:
 
     result = build(args.paths, out_dir=args.out, template=args.template)
     for c in result.compiled:
-        print(f"built  {result.out_dir / (c.pipeline.name + '.py')}"
-              f"  ({len(c.pipeline.steps)} steps)")
+        print(
+            f"built  {result.out_dir / (c.pipeline.name + '.py')}  ({len(c.pipeline.steps)} steps)"
+        )
     changes = result.changes
-    print(f"{len(changes['written'])} files written, {len(changes['unchanged'])} unchanged,"
-          f" {len(changes['removed'])} removed in {result.out_dir}")
+    print(
+        f"{len(changes['written'])} files written, {len(changes['unchanged'])} unchanged,"
+        f" {len(changes['removed'])} removed in {result.out_dir}"
+    )
     return 0
 
 
@@ -48,7 +51,8 @@ def _cmd_run(args) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="amlcompile",
-        description="Compile Azure ML SDK v1-style pipelines to Apache Airflow 3 DAGs.")
+        description="Compile Azure ML SDK v1-style pipelines to Apache Airflow 3 DAGs.",
+    )
     top.add_argument("--version", action="version", version=f"amlcompile {__version__}")
     top.add_argument("--verbose", "-v", action="store_true", help="show tracebacks and logs")
     sub = top.add_subparsers(dest="command", required=True)
@@ -65,10 +69,18 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="compile and run one pipeline in an embedded Airflow")
     p.add_argument("pipeline", help="a pipeline file (with one pipeline) or a pipeline name")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a pipeline parameter (repeatable)")
-    p.add_argument("--local", action="store_true",
-                   help="run every Python or command step on this machine, whatever its compute")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a pipeline parameter (repeatable)",
+    )
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="run every Python or command step on this machine, whatever its compute",
+    )
     p.set_defaults(func=_cmd_run)
     return top
 
@@ -94,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: one line, the traceback with --verbose
         if args.verbose:
             traceback.print_exc()
-        print(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)",
-              file=sys.stderr)
+        print(
+            f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)",
+            file=sys.stderr,
+        )
         return 3
 
 

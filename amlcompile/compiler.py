@@ -51,15 +51,25 @@ def check(paths: list[Path | str]) -> list[Compiled]:
             problems += exc.problems
             continue
         if p.name in names:
-            problems.append(Problem(f"two pipelines compile to the same DAG id {p.name!r} (the"
-                                    f" other is in {names[p.name]})", p.location))
+            problems.append(
+                Problem(
+                    f"two pipelines compile to the same DAG id {p.name!r} (the"
+                    f" other is in {names[p.name]})",
+                    p.location,
+                )
+            )
             continue
         names[p.name] = f.file
-        compiled.append(Compiled(p, f.pipeline.workspace._config, f.file,
-                                 found.uploads.get(str(f.file), [])))
+        compiled.append(
+            Compiled(p, f.pipeline.workspace._config, f.file, found.uploads.get(str(f.file), []))
+        )
     if not compiled and not problems:
-        problems.append(Problem("no pipelines found (looked for @pipeline functions, module-level"
-                                " Pipeline objects and submitted or published pipelines)"))
+        problems.append(
+            Problem(
+                "no pipelines found (looked for @pipeline functions, module-level"
+                " Pipeline objects and submitted or published pipelines)"
+            )
+        )
     if problems:
         raise BuildError(problems)
     return compiled
@@ -72,16 +82,18 @@ def _snapshot_files(step: ir.Step) -> dict[str, tuple[bytes, bool]]:
     for f in step.snapshot.files:
         data = (src / f.path).read_bytes()
         if hashlib.sha256(data).hexdigest() != f.sha256:
-            raise BuildError([Problem(f"{src / f.path} changed while building; build again",
-                                      step.location)])
+            raise BuildError(
+                [Problem(f"{src / f.path} changed while building; build again", step.location)]
+            )
         out[f"{base}/{f.path}"] = (data, f.executable)
     for name, text in step.snapshot.generated:
         out[f"{base}/{name}"] = (text.encode(), False)
     return out
 
 
-def render_files(compiled: list[Compiled], force_local: bool = False,
-                 template: Path | None = None) -> tuple[dict, set[str]]:
+def render_files(
+    compiled: list[Compiled], force_local: bool = False, template: Path | None = None
+) -> tuple[dict, set[str]]:
     files: dict[str, tuple[bytes, bool]] = {}
     owned: set[str] = set()
     problems: list[Problem] = []
@@ -105,13 +117,20 @@ def render_files(compiled: list[Compiled], force_local: bool = False,
     owned.add(package)
     for f in runtime_files():
         files[f"{package}/{f.name}"] = (f.read_bytes(), False)
-    files[".airflowignore"] = (f"# Written by amlcompile: support files, not DAGs.\n"
-                               f"{SUPPORT_DIR}\n".encode(), False)
+    files[".airflowignore"] = (
+        f"# Written by amlcompile: support files, not DAGs.\n{SUPPORT_DIR}\n".encode(),
+        False,
+    )
     return files, owned
 
 
-def build(paths: list[Path | str], out_dir: Path | str | None = None, force_local: bool = False,
-          template: Path | None = None, only: str | None = None) -> BuildResult:
+def build(
+    paths: list[Path | str],
+    out_dir: Path | str | None = None,
+    force_local: bool = False,
+    template: Path | None = None,
+    only: str | None = None,
+) -> BuildResult:
     """Compile every pipeline found under `paths` into `out_dir` (default: config's dags_out).
 
     Nothing is written unless every pipeline compiles.

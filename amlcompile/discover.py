@@ -42,8 +42,10 @@ def candidate_files(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
             files.append(p.resolve())
         elif p.is_dir():
             for f in sorted(p.rglob("*.py")):
-                if any(part in SKIP_DIRS or part.startswith(".") for part in
-                       f.relative_to(p).parts[:-1]):
+                if any(
+                    part in SKIP_DIRS or part.startswith(".")
+                    for part in f.relative_to(p).parts[:-1]
+                ):
                     continue
                 # Step scripts are not imported: only files that use amlcompile's pipelines.
                 text = f.read_text(encoding="utf-8", errors="replace")
@@ -88,12 +90,19 @@ def discover(paths: list[Path]) -> Discovery:
                 result.problems += exc.problems
                 continue
             except SystemExit as exc:
-                result.problems.append(Problem(f"importing the file called sys.exit({exc.code})",
-                                               _location_in(exc, file)))
+                result.problems.append(
+                    Problem(
+                        f"importing the file called sys.exit({exc.code})", _location_in(exc, file)
+                    )
+                )
                 continue
             except Exception as exc:  # the user's script raised: say where and what
-                result.problems.append(Problem(f"importing the file failed: {type(exc).__name__}:"
-                                               f" {exc}", _location_in(exc, file)))
+                result.problems.append(
+                    Problem(
+                        f"importing the file failed: {type(exc).__name__}: {exc}",
+                        _location_in(exc, file),
+                    )
+                )
                 continue
         if build.uploads:
             result.uploads[str(file)] = list(build.uploads)
@@ -115,14 +124,21 @@ def discover(paths: list[Path]) -> Discovery:
                     result.problems += exc.problems
                     continue
                 except Exception as exc:
-                    result.problems.append(Problem(
-                        f"pipeline {value.name!r}: its body raised {type(exc).__name__}: {exc}",
-                        _location_in(exc, file)))
+                    result.problems.append(
+                        Problem(
+                            f"pipeline {value.name!r}: its body raised {type(exc).__name__}: {exc}",
+                            _location_in(exc, file),
+                        )
+                    )
                     continue
                 objects.append(built)
                 names[id(built)] = value.name
         for pipe in objects:
-            name = pipe.name or names.get(id(pipe)) or getattr(pipe, "_experiment_name", None) \
+            name = (
+                pipe.name
+                or names.get(id(pipe))
+                or getattr(pipe, "_experiment_name", None)
                 or file.stem
+            )
             result.found.append(Found(pipe, name, file))
     return result

@@ -27,11 +27,14 @@ def run(dag_id: str, conf: dict) -> dict:
     bundle.initialize()
     if str(bundle.path) not in sys.path:
         sys.path.insert(0, str(bundle.path))
-    bag = BundleDagBag(dag_folder=str(bundle.path), bundle_path=bundle.path,
-                       bundle_name=bundle.name)
+    bag = BundleDagBag(
+        dag_folder=str(bundle.path), bundle_path=bundle.path, bundle_name=bundle.name
+    )
     if bag.import_errors:
-        return {"state": "import_error", "import_errors": {str(k): v for k, v in
-                                                           bag.import_errors.items()}}
+        return {
+            "state": "import_error",
+            "import_errors": {str(k): v for k, v in bag.import_errors.items()},
+        }
     sync_bag_to_db(bag, bundle.name, None)
     dag = bag.get_dag(dag_id)
     if dag is None:
@@ -39,24 +42,45 @@ def run(dag_id: str, conf: dict) -> dict:
     dagrun = dag.test(run_conf=conf)
     steps = []
     with create_session() as session:
-        tis = session.scalars(select(TaskInstance).where(
-            TaskInstance.dag_id == dag_id, TaskInstance.run_id == dagrun.run_id)).all()
+        tis = session.scalars(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == dagrun.run_id
+            )
+        ).all()
         for ti in tis:
-            xcom = session.scalars(select(XComModel).where(
-                XComModel.dag_id == dag_id, XComModel.run_id == dagrun.run_id,
-                XComModel.task_id == ti.task_id, XComModel.key == "return_value")).first()
+            xcom = session.scalars(
+                select(XComModel).where(
+                    XComModel.dag_id == dag_id,
+                    XComModel.run_id == dagrun.run_id,
+                    XComModel.task_id == ti.task_id,
+                    XComModel.key == "return_value",
+                )
+            ).first()
             value = xcom.value if xcom is not None else None
             if isinstance(value, (str, bytes)):
                 try:
                     value = json.loads(value)
                 except ValueError:
                     value = None
-            duration = (ti.end_date - ti.start_date).total_seconds() if (
-                ti.end_date and ti.start_date) else None
-            steps.append({"task_id": ti.task_id, "state": str(ti.state or "none"),
-                          "duration": duration, "result": value})
-    return {"state": str(dagrun.state), "run_id": dagrun.run_id, "steps": steps,
-            "conf": dagrun.conf}
+            duration = (
+                (ti.end_date - ti.start_date).total_seconds()
+                if (ti.end_date and ti.start_date)
+                else None
+            )
+            steps.append(
+                {
+                    "task_id": ti.task_id,
+                    "state": str(ti.state or "none"),
+                    "duration": duration,
+                    "result": value,
+                }
+            )
+    return {
+        "state": str(dagrun.state),
+        "run_id": dagrun.run_id,
+        "steps": steps,
+        "conf": dagrun.conf,
+    }
 
 
 def main() -> int:

@@ -50,8 +50,9 @@ def parse_params(p: ir.Pipeline, pairs: list[str]) -> dict:
             raise RunError(f"--param {pair!r}: expected name=value")
         if name not in types:
             known = ", ".join(sorted(types)) or "none"
-            raise RunError(f"--param {name}: pipeline {p.name!r} has no such parameter"
-                           f" (parameters: {known})")
+            raise RunError(
+                f"--param {name}: pipeline {p.name!r} has no such parameter (parameters: {known})"
+            )
         conf[name] = convert(name, types[name], text)
     return conf
 
@@ -94,14 +95,16 @@ def _airflow_env(state_dir: Path, dags: Path) -> dict:
     home = state_dir / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        }
+    )
     return env
 
 
@@ -112,12 +115,19 @@ def _ensure_airflow() -> None:
         if importlib.util.find_spec("airflow") is None:
             raise ImportError
     except ImportError:
-        raise RunError("running needs Airflow: pip install 'amlcompile[airflow]' -c"
-                       " constraints/constraints-3.11.txt") from None
+        raise RunError(
+            "running needs Airflow: pip install 'amlcompile[airflow]' -c"
+            " constraints/constraints-3.11.txt"
+        ) from None
 
 
-def run_compiled(c: Compiled, conf: dict, force_local: bool = False, verbose: bool = False,
-                 regenerate_outputs: bool = False) -> RunResult:
+def run_compiled(
+    c: Compiled,
+    conf: dict,
+    force_local: bool = False,
+    verbose: bool = False,
+    regenerate_outputs: bool = False,
+) -> RunResult:
     _ensure_airflow()
     state_dir = c.config.state_dir
     dags = (state_dir / "run" / "dags").resolve()
@@ -134,25 +144,42 @@ def run_compiled(c: Compiled, conf: dict, force_local: bool = False, verbose: bo
         out = None if verbose else log
         if not (state_dir / "airflow" / "airflow.db").exists():
             print("Preparing the embedded Airflow (first run only)...", flush=True)
-            code = subprocess.call([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT if out else None)
+            code = subprocess.call(
+                [sys.executable, "-m", "airflow", "db", "migrate"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+            )
             if code != 0:
                 raise RunError(f"could not initialise the embedded Airflow; see {log_file}")
         result_file = log_dir / f".result-{os.getpid()}.json"
         if regenerate_outputs:
             conf = {**conf}
-        subprocess.call([sys.executable, "-m", "amlcompile.embedded", "--dag-id",
-                         c.pipeline.name, "--conf", json.dumps(conf), "--result",
-                         str(result_file)], env=env, stdout=out,
-                        stderr=subprocess.STDOUT if out else None)
+        subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "amlcompile.embedded",
+                "--dag-id",
+                c.pipeline.name,
+                "--conf",
+                json.dumps(conf),
+                "--result",
+                str(result_file),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+        )
     try:
         raw = json.loads(result_file.read_text())
         result_file.unlink()
     except (OSError, ValueError):
         raise RunError(f"the embedded Airflow stopped without a result; see {log_file}") from None
     if raw["state"] == "import_error":
-        errors = "; ".join(f"{k}: {v.strip().splitlines()[-1]}" for k, v in
-                           raw["import_errors"].items())
+        errors = "; ".join(
+            f"{k}: {v.strip().splitlines()[-1]}" for k, v in raw["import_errors"].items()
+        )
         raise RunError(f"Airflow could not import the generated DAG: {errors}")
     if raw["state"] == "error":
         raise RunError(f"the run could not start: {raw['error']} (log: {log_file})")
@@ -217,5 +244,6 @@ class SubmittedRun:
         return list(self._result.steps)
 
     def publish_pipeline(self, name, description=None, version=None, **kwargs):
-        raise RunError("publishing needs Airflow's REST API (`amlcompile publish`), which is not"
-                       " available yet")
+        raise RunError(
+            "publishing needs Airflow's REST API (`amlcompile publish`), which is not available yet"
+        )

@@ -18,8 +18,18 @@ from pathlib import Path
 from .ir.models import Snapshot, SnapshotFile
 
 # Never part of a snapshot: tool state, VCS data, caches, our own output.
-ALWAYS_IGNORED = [".git/", "__pycache__/", "*.pyc", ".amlcompile/", "dags_out/", ".venv/",
-                  ".pytest_cache/", ".ruff_cache/", ".hypothesis/", ".ipynb_checkpoints/"]
+ALWAYS_IGNORED = [
+    ".git/",
+    "__pycache__/",
+    "*.pyc",
+    ".amlcompile/",
+    "dags_out/",
+    ".venv/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".hypothesis/",
+    ".ipynb_checkpoints/",
+]
 
 
 def _glob_to_regex(pattern: str) -> str:
@@ -47,7 +57,7 @@ def _glob_to_regex(pattern: str) -> str:
                 out.append(re.escape(c))
                 i += 1
             else:
-                body = pattern[i + 1:j].replace("\\", "\\\\")
+                body = pattern[i + 1 : j].replace("\\", "\\\\")
                 if body.startswith("!"):
                     body = "^" + body[1:]
                 out.append(f"[{body}]")
@@ -138,8 +148,14 @@ def take(source_dir: Path | None, generated: tuple[tuple[str, str], ...] = ()) -
             files.append(SnapshotFile(path=rel, sha256=digest, executable=executable))
     manifest = {
         "files": [[f.path, f.sha256, f.executable] for f in files],
-        "generated": [[name, hashlib.sha256(text.encode()).hexdigest()] for name, text in generated],
+        "generated": [
+            [name, hashlib.sha256(text.encode()).hexdigest()] for name, text in generated
+        ],
     }
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
-    return Snapshot(id=digest[:20], source_directory=str(source_dir or ""), files=tuple(files),
-                    generated=tuple(generated))
+    return Snapshot(
+        id=digest[:20],
+        source_directory=str(source_dir or ""),
+        files=tuple(files),
+        generated=tuple(generated),
+    )

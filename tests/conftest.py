@@ -43,5 +43,11 @@ def amlcompile_cli(*args, cwd=None, env=None):
     import subprocess
 
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "amlcompile.cli", *map(str, args)], cwd=cwd,
-                          env=full_env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "amlcompile.cli", *map(str, args)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )

@@ -10,8 +10,14 @@ from ..exceptions import BuildError
 from ..ir import models as ir
 from ..ir.validate import Problem, validate
 from .compute import ComputeTarget
-from .data import DataPath, DataPathComputeBinding, DataReference, PipelineData, \
-    PipelineDataInput, PipelineParameter
+from .data import (
+    DataPath,
+    DataPathComputeBinding,
+    DataReference,
+    PipelineData,
+    PipelineDataInput,
+    PipelineParameter,
+)
 from .steps import CommandStep, PipelineStep, StepSequence
 
 _TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -24,7 +30,7 @@ def sanitize_id(name: str) -> str:
     if len(clean) > _MAX_ID:
         import hashlib
 
-        clean = clean[:_MAX_ID - 9] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
+        clean = clean[: _MAX_ID - 9] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
     return clean
 
 
@@ -76,8 +82,11 @@ class _Capture:
             for element in obj:
                 added += self.flatten(element, out)
             return added
-        self.problem(f"pipeline steps must be steps, lists of steps or StepSequence; got"
-                     f" {type(obj).__name__}", self.p._location)
+        self.problem(
+            f"pipeline steps must be steps, lists of steps or StepSequence; got"
+            f" {type(obj).__name__}",
+            self.p._location,
+        )
         return []
 
     def closure(self, steps: list[PipelineStep]) -> list[PipelineStep]:
@@ -143,14 +152,18 @@ class _Capture:
     def param(self, pp: PipelineParameter) -> str:
         name = pp.name
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            self.problem(f"pipeline parameter name {name!r} must be a Python identifier",
-                         pp._location)
+            self.problem(
+                f"pipeline parameter name {name!r} must be a Python identifier", pp._location
+            )
             return str(name)
         if name in self.params:
             prev = self.param_objects[name]
             if prev is not pp and prev.default_value != pp.default_value:
-                self.problem(f"pipeline parameter {name!r} defined twice with different defaults"
-                             f" ({prev.default_value!r} and {pp.default_value!r})", pp._location)
+                self.problem(
+                    f"pipeline parameter {name!r} defined twice with different defaults"
+                    f" ({prev.default_value!r} and {pp.default_value!r})",
+                    pp._location,
+                )
             return name
         default = pp.default_value
         if isinstance(default, bool):
@@ -162,12 +175,16 @@ class _Capture:
         elif isinstance(default, str):
             kind = "string"
         else:
-            self.problem(f"pipeline parameter {name!r}: default of type {type(default).__name__}"
-                         " is not supported (use int, float, bool or str)", pp._location)
+            self.problem(
+                f"pipeline parameter {name!r}: default of type {type(default).__name__}"
+                " is not supported (use int, float, bool or str)",
+                pp._location,
+            )
             kind, default = "string", ""
         self.param_objects[name] = pp
-        self.params[name] = ir.Parameter(name=name, type=kind, default=default,
-                                         location=self.loc(pp._location))
+        self.params[name] = ir.Parameter(
+            name=name, type=kind, default=default, location=self.loc(pp._location)
+        )
         return name
 
     # ---- datastores / computes ----
@@ -176,9 +193,11 @@ class _Capture:
             ds = self.p.default_datastore or self.ws.get_default_datastore()
         name = ds if isinstance(ds, str) else getattr(ds, "name", None)
         if name not in self.cfg.datastores:
-            self.problem(f"unknown datastore {name!r} (configured: "
-                         f"{', '.join(sorted(self.cfg.datastores))})",
-                         getattr(ds, "_location", None) or where)
+            self.problem(
+                f"unknown datastore {name!r} (configured: "
+                f"{', '.join(sorted(self.cfg.datastores))})",
+                getattr(ds, "_location", None) or where,
+            )
         self.used_datastores.add(str(name))
         return str(name)
 
@@ -192,16 +211,20 @@ class _Capture:
             obj = self.ws._computes.get(name)
             if obj is None and name != "local":
                 known = ", ".join(sorted(self.ws._computes)) or "none"
-                self.problem(f"step {s.name or ''!r}: unknown compute target {name!r}"
-                             f" (known: {known})", s._location)
+                self.problem(
+                    f"step {s.name or ''!r}: unknown compute target {name!r} (known: {known})",
+                    s._location,
+                )
                 obj = None
             self.used_computes.setdefault(name, obj)
             return name
         if isinstance(target, ComputeTarget):
             self.used_computes[target.name] = target
             return target.name
-        self.problem(f"compute_target must be a ComputeTarget or its name, got"
-                     f" {type(target).__name__}", s._location)
+        self.problem(
+            f"compute_target must be a ComputeTarget or its name, got {type(target).__name__}",
+            s._location,
+        )
         return "local"
 
     # ---- one step ----
@@ -225,9 +248,13 @@ class _Capture:
         def add_output(data: PipelineData) -> str:
             if id(data) not in port_of:
                 port_of[id(data)] = unique(data.name)
-                ports_out.append(ir.OutputPort(
-                    name=port_of[id(data)], datastore=self.datastore_name(data.datastore, where),
-                    mode="upload" if data.output_mode == "upload" else "mount"))
+                ports_out.append(
+                    ir.OutputPort(
+                        name=port_of[id(data)],
+                        datastore=self.datastore_name(data.datastore, where),
+                        mode="upload" if data.output_mode == "upload" else "mount",
+                    )
+                )
             return port_of[id(data)]
 
         def add_input(item) -> str | None:
@@ -238,47 +265,73 @@ class _Capture:
                 data = item.data if isinstance(item, PipelineDataInput) else item
                 producers = self.producers_of(data)
                 if not producers:
-                    self.problem(f"step {name!r}: input {data.name!r} is produced by no step"
-                                 " (list it in the outputs of the step that writes it)", where)
+                    self.problem(
+                        f"step {name!r}: input {data.name!r} is produced by no step"
+                        " (list it in the outputs of the step that writes it)",
+                        where,
+                    )
                     return None
                 if len(producers) > 1:
-                    self.problem(f"PipelineData {data.name!r} has more than one producer: "
-                                 + ", ".join(repr(names.get(id(p), p.name)) for p in producers),
-                                 data._location)
+                    self.problem(
+                        f"PipelineData {data.name!r} has more than one producer: "
+                        + ", ".join(repr(names.get(id(p), p.name)) for p in producers),
+                        data._location,
+                    )
                     return None
                 prod = producers[0]
                 if id(prod) not in names:
-                    self.problem(f"step {name!r}: input {data.name!r} comes from a step that is"
-                                 " not in the pipeline (set resolve_closure=True or add it)", where)
+                    self.problem(
+                        f"step {name!r}: input {data.name!r} comes from a step that is"
+                        " not in the pipeline (set resolve_closure=True or add it)",
+                        where,
+                    )
                     return None
                 port = unique(item.name if isinstance(item, PipelineDataInput) else data.name)
                 mode = item.mode if isinstance(item, PipelineDataInput) else "mount"
-                ports_in.append(ir.InputPort(
-                    name=port, source=ir.StepOutputSource(step=names[id(prod)],
-                                                          output=self._output_port_name(prod, data)),
-                    mode="download" if mode == "download" else "mount"))
+                ports_in.append(
+                    ir.InputPort(
+                        name=port,
+                        source=ir.StepOutputSource(
+                            step=names[id(prod)], output=self._output_port_name(prod, data)
+                        ),
+                        mode="download" if mode == "download" else "mount",
+                    )
+                )
                 port_of[key] = port
                 return port
             if isinstance(item, DataPath):
                 item = item.create_data_reference()
-            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], PipelineParameter):
+            if (
+                isinstance(item, tuple)
+                and len(item) == 2
+                and isinstance(item[0], PipelineParameter)
+            ):
                 pp, binding = item
                 if not isinstance(pp.default_value, DataPath):
-                    self.problem("a (PipelineParameter, DataPathComputeBinding) pair needs a"
-                                 " DataPath default", where)
+                    self.problem(
+                        "a (PipelineParameter, DataPathComputeBinding) pair needs a"
+                        " DataPath default",
+                        where,
+                    )
                     return None
                 dp = pp.default_value
-                ref = dp.create_data_reference(pp.name, binding if isinstance(
-                    binding, DataPathComputeBinding) else None)
+                ref = dp.create_data_reference(
+                    pp.name, binding if isinstance(binding, DataPathComputeBinding) else None
+                )
                 item = ref
             if isinstance(item, DataReference):
                 port = unique(item.data_reference_name or "data")
-                ports_in.append(ir.InputPort(
-                    name=port, source=ir.DatastoreSource(
-                        datastore=self.datastore_name(item.datastore, item._location),
-                        path=str(item.path_on_datastore or "")),
-                    mode="download" if item.mode == "download" else "mount",
-                    path_on_compute=item.path_on_compute))
+                ports_in.append(
+                    ir.InputPort(
+                        name=port,
+                        source=ir.DatastoreSource(
+                            datastore=self.datastore_name(item.datastore, item._location),
+                            path=str(item.path_on_datastore or ""),
+                        ),
+                        mode="download" if item.mode == "download" else "mount",
+                        path_on_compute=item.path_on_compute,
+                    )
+                )
                 port_of[key] = port
                 return port
             self.problem(f"step {name!r}: unsupported input of type {type(item).__name__}", where)
@@ -288,8 +341,9 @@ class _Capture:
             if isinstance(o, PipelineData):
                 add_output(o)
             else:
-                self.problem(f"step {name!r}: outputs must be PipelineData, got"
-                             f" {type(o).__name__}", where)
+                self.problem(
+                    f"step {name!r}: outputs must be PipelineData, got {type(o).__name__}", where
+                )
         for i in s.inputs:
             add_input(i)
 
@@ -306,8 +360,9 @@ class _Capture:
                 port = add_input(value)
                 return ir.PortArg(port=port) if port else None
             if isinstance(value, (PipelineDataInput, DataReference, DataPath, tuple)):
-                if isinstance(value, tuple) and not (len(value) == 2 and isinstance(
-                        value[0], PipelineParameter)):
+                if isinstance(value, tuple) and not (
+                    len(value) == 2 and isinstance(value[0], PipelineParameter)
+                ):
                     self.problem(f"step {name!r}: unsupported argument {value!r}", where)
                     return None
                 port = add_input(value)
@@ -316,8 +371,11 @@ class _Capture:
                 return ir.LiteralArg(value=value)
             if isinstance(value, Path):
                 return ir.LiteralArg(value=str(value))
-            self.problem(f"step {name!r}: argument of type {type(value).__name__} is not"
-                         " supported (use str, int, float, bool, data or PipelineParameter)", where)
+            self.problem(
+                f"step {name!r}: argument of type {type(value).__name__} is not"
+                " supported (use str, int, float, bool, data or PipelineParameter)",
+                where,
+            )
             return None
 
         arguments = tuple(t for t in (token(a) for a in s.arguments) if t is not None)
@@ -346,15 +404,24 @@ class _Capture:
             if not script:
                 self.problem(f"step {name!r}: script_name is empty", where)
             elif script not in generated_names and (
-                    source_dir is None or not (source_dir / script).is_file()):
-                self.problem(f"step {name!r}: script {script!r} not found in source_directory"
-                             f" {str(source_dir)!r}", where)
+                source_dir is None or not (source_dir / script).is_file()
+            ):
+                self.problem(
+                    f"step {name!r}: script {script!r} not found in source_directory"
+                    f" {str(source_dir)!r}",
+                    where,
+                )
         for hp in s.hash_paths:
             if source_dir is None or not (source_dir / hp).exists():
-                self.problem(f"step {name!r}: hash_paths entry {hp!r} not found in"
-                             f" {str(source_dir)!r}", where)
-        snap = snapshot_mod.take(source_dir, generated) if (
-            source_dir is None or source_dir.is_dir()) else snapshot_mod.take(None, generated)
+                self.problem(
+                    f"step {name!r}: hash_paths entry {hp!r} not found in {str(source_dir)!r}",
+                    where,
+                )
+        snap = (
+            snapshot_mod.take(source_dir, generated)
+            if (source_dir is None or source_dir.is_dir())
+            else snapshot_mod.take(None, generated)
+        )
 
         after = []
         for up in list(s._run_after) + self.extra_after.get(id(s), []):
@@ -362,16 +429,28 @@ class _Capture:
                 if names[id(up)] not in after:
                     after.append(names[id(up)])
             else:
-                self.problem(f"step {name!r} runs after {up.name or up!r}, which is not in the"
-                             " pipeline", where)
+                self.problem(
+                    f"step {name!r} runs after {up.name or up!r}, which is not in the pipeline",
+                    where,
+                )
         definition = getattr(s, "_definition_location", None)
         return ir.Step(
-            name=name, kind=kind, location=self.loc(definition or where),
-            compute=self.compute_name(s), script=script, command=command, shell_command=shell,
-            arguments=arguments, inputs=tuple(ports_in), outputs=tuple(ports_out),
-            environment_variables=tuple(env), snapshot=snap, allow_reuse=bool(s.allow_reuse),
+            name=name,
+            kind=kind,
+            location=self.loc(definition or where),
+            compute=self.compute_name(s),
+            script=script,
+            command=command,
+            shell_command=shell,
+            arguments=arguments,
+            inputs=tuple(ports_in),
+            outputs=tuple(ports_out),
+            environment_variables=tuple(env),
+            snapshot=snap,
+            allow_reuse=bool(s.allow_reuse),
             version=None if s.version is None else str(s.version),
-            hash_paths=tuple(str(h) for h in s.hash_paths), run_after=tuple(after),
+            hash_paths=tuple(str(h) for h in s.hash_paths),
+            run_after=tuple(after),
             image=_image_of(s.runconfig),
         )
 
@@ -403,7 +482,9 @@ class _Capture:
             path = beside_script if beside_script.exists() else Path.cwd() / path
         path = path.resolve()
         if not path.is_dir():
-            self.problem(f"step {name!r}: source_directory {str(src)!r} does not exist", s._location)
+            self.problem(
+                f"step {name!r}: source_directory {str(src)!r} does not exist", s._location
+            )
             return None, generated
         return path, generated
 
@@ -426,19 +507,30 @@ class _Capture:
 
         default_ds = self.datastore_name(self.p.default_datastore, self.p._location)
         datastores = tuple(
-            ir.Datastore(name=n, kind=self.cfg.datastores[n].kind, path=self.cfg.datastore_root(n),
-                         conn_id=self.cfg.datastores[n].conn_id)
-            for n in sorted(self.used_datastores) if n in self.cfg.datastores)
+            ir.Datastore(
+                name=n,
+                kind=self.cfg.datastores[n].kind,
+                path=self.cfg.datastore_root(n),
+                conn_id=self.cfg.datastores[n].conn_id,
+            )
+            for n in sorted(self.used_datastores)
+            if n in self.cfg.datastores
+        )
         computes = []
         for cname in sorted(self.used_computes):
             obj = self.used_computes[cname]
             fields = obj._ir_fields() if obj is not None else {"kind": "local"}
             computes.append(ir.ComputeTarget(name=cname, **fields))
         pipe = ir.Pipeline(
-            name=sanitize_id(self.name), description=self.p.description,
-            source_file=self.loc((self.p._location[0], 0)).file, location=self.loc(self.p._location),
-            parameters=tuple(self.params[k] for k in sorted(self.params)), steps=tuple(ir_steps),
-            datastores=datastores, computes=tuple(computes), default_datastore=default_ds,
+            name=sanitize_id(self.name),
+            description=self.p.description,
+            source_file=self.loc((self.p._location[0], 0)).file,
+            location=self.loc(self.p._location),
+            parameters=tuple(self.params[k] for k in sorted(self.params)),
+            steps=tuple(ir_steps),
+            datastores=datastores,
+            computes=tuple(computes),
+            default_datastore=default_ds,
             tags=tuple(sorted((str(k), str(v)) for k, v in self.p.tags.items())),
         )
         return pipe

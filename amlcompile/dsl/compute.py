@@ -11,8 +11,12 @@ class _Status:
         self._target = target
 
     def serialize(self) -> dict:
-        return {"name": self._target.name, "type": self._target.type, "provisioningState":
-                "Succeeded", "note": "recorded at compile time; nothing is provisioned"}
+        return {
+            "name": self._target.name,
+            "type": self._target.type,
+            "provisioningState": "Succeeded",
+            "note": "recorded at compile time; nothing is provisioned",
+        }
 
 
 class ComputeTarget:
@@ -25,8 +29,9 @@ class ComputeTarget:
         if cls is ComputeTarget and workspace is not None:
             if name in workspace._computes:
                 return workspace._computes[name]
-            raise ComputeTargetException(f"ComputeTargetNotFound: compute target {name!r} not"
-                                         " found in the workspace")
+            raise ComputeTargetException(
+                f"ComputeTargetNotFound: compute target {name!r} not found in the workspace"
+            )
         return super().__new__(cls)
 
     def __init__(self, workspace=None, name=None):
@@ -48,8 +53,13 @@ class ComputeTarget:
     def attach(workspace, name, attach_configuration):
         return ComputeTarget.create(workspace, name, attach_configuration)
 
-    def wait_for_completion(self, show_output=False, min_node_count=None, timeout_in_minutes=25,
-                            is_delete_operation=False):
+    def wait_for_completion(
+        self,
+        show_output=False,
+        min_node_count=None,
+        timeout_in_minutes=25,
+        is_delete_operation=False,
+    ):
         return None
 
     @property
@@ -84,29 +94,57 @@ class AmlCompute(ComputeTarget):
     _kind = "amlcompute"
 
     @staticmethod
-    def provisioning_configuration(vm_size="", vm_priority="dedicated", min_nodes=0, max_nodes=None,
-                                   idle_seconds_before_scaledown=None, admin_username=None,
-                                   admin_user_password=None, admin_user_ssh_key=None,
-                                   vnet_resourcegroup_name=None, vnet_name=None, subnet_name=None,
-                                   tags=None, description=None,
-                                   remote_login_port_public_access="NotSpecified",
-                                   identity_type=None, identity_id=None, location=None,
-                                   enable_node_public_ip=True):
-        ignored("AmlCompute.provisioning_configuration", vm_priority=vm_priority != "dedicated"
-                and vm_priority, idle_seconds_before_scaledown=idle_seconds_before_scaledown,
-                admin_username=admin_username, admin_user_password=admin_user_password,
-                admin_user_ssh_key=admin_user_ssh_key,
-                vnet_resourcegroup_name=vnet_resourcegroup_name, vnet_name=vnet_name,
-                subnet_name=subnet_name, identity_type=identity_type, identity_id=identity_id,
-                location=location)
-        return _Config(AmlCompute, vm_size=vm_size, min_nodes=min_nodes, max_nodes=max_nodes,
-                       tags=tags, description=description)
+    def provisioning_configuration(
+        vm_size="",
+        vm_priority="dedicated",
+        min_nodes=0,
+        max_nodes=None,
+        idle_seconds_before_scaledown=None,
+        admin_username=None,
+        admin_user_password=None,
+        admin_user_ssh_key=None,
+        vnet_resourcegroup_name=None,
+        vnet_name=None,
+        subnet_name=None,
+        tags=None,
+        description=None,
+        remote_login_port_public_access="NotSpecified",
+        identity_type=None,
+        identity_id=None,
+        location=None,
+        enable_node_public_ip=True,
+    ):
+        ignored(
+            "AmlCompute.provisioning_configuration",
+            vm_priority=vm_priority != "dedicated" and vm_priority,
+            idle_seconds_before_scaledown=idle_seconds_before_scaledown,
+            admin_username=admin_username,
+            admin_user_password=admin_user_password,
+            admin_user_ssh_key=admin_user_ssh_key,
+            vnet_resourcegroup_name=vnet_resourcegroup_name,
+            vnet_name=vnet_name,
+            subnet_name=subnet_name,
+            identity_type=identity_type,
+            identity_id=identity_id,
+            location=location,
+        )
+        return _Config(
+            AmlCompute,
+            vm_size=vm_size,
+            min_nodes=min_nodes,
+            max_nodes=max_nodes,
+            tags=tags,
+            description=description,
+        )
 
     def _ir_fields(self) -> dict:
         cfg = self.provisioning_configuration
-        return {"kind": self._kind, "vm_size": getattr(cfg, "vm_size", None) or None,
-                "min_nodes": getattr(cfg, "min_nodes", None),
-                "max_nodes": getattr(cfg, "max_nodes", None)}
+        return {
+            "kind": self._kind,
+            "vm_size": getattr(cfg, "vm_size", None) or None,
+            "min_nodes": getattr(cfg, "min_nodes", None),
+            "max_nodes": getattr(cfg, "max_nodes", None),
+        }
 
 
 class DatabricksCompute(ComputeTarget):
@@ -114,13 +152,20 @@ class DatabricksCompute(ComputeTarget):
     _kind = "databricks"
 
     @staticmethod
-    def attach_configuration(resource_group=None, workspace_name=None, resource_id=None,
-                             access_token=""):
+    def attach_configuration(
+        resource_group=None, workspace_name=None, resource_id=None, access_token=""
+    ):
         # The token is a secret: it is never kept. Airflow's databricks connection holds it.
-        ignored("DatabricksCompute.attach_configuration", access_token=access_token and
-                "(use the Airflow connection instead)")
-        return _Config(DatabricksCompute, resource_group=resource_group,
-                       workspace_name=workspace_name, resource_id=resource_id)
+        ignored(
+            "DatabricksCompute.attach_configuration",
+            access_token=access_token and "(use the Airflow connection instead)",
+        )
+        return _Config(
+            DatabricksCompute,
+            resource_group=resource_group,
+            workspace_name=workspace_name,
+            resource_id=resource_id,
+        )
 
 
 class AdlaCompute(ComputeTarget):
@@ -129,8 +174,12 @@ class AdlaCompute(ComputeTarget):
 
     @staticmethod
     def attach_configuration(resource_group=None, account_name=None, resource_id=None):
-        return _Config(AdlaCompute, resource_group=resource_group, account_name=account_name,
-                       resource_id=resource_id)
+        return _Config(
+            AdlaCompute,
+            resource_group=resource_group,
+            account_name=account_name,
+            resource_id=resource_id,
+        )
 
 
 class DataFactoryCompute(ComputeTarget):
@@ -143,8 +192,12 @@ class DataFactoryCompute(ComputeTarget):
 
     @staticmethod
     def attach_configuration(resource_group=None, factory_name=None, resource_id=None):
-        return _Config(DataFactoryCompute, resource_group=resource_group,
-                       factory_name=factory_name, resource_id=resource_id)
+        return _Config(
+            DataFactoryCompute,
+            resource_group=resource_group,
+            factory_name=factory_name,
+            resource_id=resource_id,
+        )
 
 
 class LocalCompute(ComputeTarget):
@@ -157,14 +210,19 @@ class LocalCompute(ComputeTarget):
         super().__init__(workspace, name)
 
 
-_CLASSES = {"amlcompute": AmlCompute, "databricks": DatabricksCompute, "adla": AdlaCompute,
-            "datafactory": DataFactoryCompute, "local": LocalCompute}
+_CLASSES = {
+    "amlcompute": AmlCompute,
+    "databricks": DatabricksCompute,
+    "adla": AdlaCompute,
+    "datafactory": DataFactoryCompute,
+    "local": LocalCompute,
+}
 
 
 def compute_from_config(workspace, name, cfg):
     target = _CLASSES[cfg.kind](workspace, name)
     if cfg.kind == "amlcompute":
-        target.provisioning_configuration = _Config(AmlCompute, vm_size=cfg.vm_size,
-                                                    min_nodes=cfg.min_nodes,
-                                                    max_nodes=cfg.max_nodes)
+        target.provisioning_configuration = _Config(
+            AmlCompute, vm_size=cfg.vm_size, min_nodes=cfg.min_nodes, max_nodes=cfg.max_nodes
+        )
     return target

@@ -18,8 +18,15 @@ class PipelineParameter:
 class DataReference:
     """Data that already lives on a datastore."""
 
-    def __init__(self, datastore, data_reference_name=None, path_on_datastore=None, mode="mount",
-                 path_on_compute=None, overwrite=False):
+    def __init__(
+        self,
+        datastore,
+        data_reference_name=None,
+        path_on_datastore=None,
+        mode="mount",
+        path_on_compute=None,
+        overwrite=False,
+    ):
         self.datastore = datastore
         self.data_reference_name = data_reference_name or getattr(datastore, "name", "data")
         self.path_on_datastore = path_on_datastore
@@ -29,9 +36,14 @@ class DataReference:
         self._location = caller_location()
 
     def _with_mode(self, mode, path_on_compute=None, overwrite=None):
-        ref = DataReference(self.datastore, self.data_reference_name, self.path_on_datastore, mode,
-                            path_on_compute or self.path_on_compute,
-                            self.overwrite if overwrite is None else overwrite)
+        ref = DataReference(
+            self.datastore,
+            self.data_reference_name,
+            self.path_on_datastore,
+            mode,
+            path_on_compute or self.path_on_compute,
+            self.overwrite if overwrite is None else overwrite,
+        )
         ref._location = self._location
         ref._origin = getattr(self, "_origin", self)
         return ref
@@ -48,20 +60,38 @@ class DataReference:
     def path(self, path=None, data_reference_name=None):
         base = (self.path_on_datastore or "").rstrip("/")
         joined = f"{base}/{path}" if base and path else (path or base)
-        return DataReference(self.datastore, data_reference_name or self.data_reference_name,
-                             joined, self.mode, self.path_on_compute, self.overwrite)
+        return DataReference(
+            self.datastore,
+            data_reference_name or self.data_reference_name,
+            joined,
+            self.mode,
+            self.path_on_compute,
+            self.overwrite,
+        )
 
     def __repr__(self) -> str:
-        return (f"DataReference(name={self.data_reference_name!r},"
-                f" path_on_datastore={self.path_on_datastore!r})")
+        return (
+            f"DataReference(name={self.data_reference_name!r},"
+            f" path_on_datastore={self.path_on_datastore!r})"
+        )
 
 
 class PipelineData:
     """Intermediate data: written by one step, read by later ones; creates the edge."""
 
-    def __init__(self, name, datastore=None, output_name=None, output_mode="mount",
-                 output_path_on_compute=None, output_overwrite=None, data_type=None,
-                 is_directory=None, pipeline_output_name=None, training_output=None):
+    def __init__(
+        self,
+        name,
+        datastore=None,
+        output_name=None,
+        output_mode="mount",
+        output_path_on_compute=None,
+        output_overwrite=None,
+        data_type=None,
+        is_directory=None,
+        pipeline_output_name=None,
+        training_output=None,
+    ):
         self.name = name
         self.datastore = datastore
         self.output_name = output_name or name
@@ -106,9 +136,13 @@ class DataPath:
 
     def create_data_reference(self, data_reference_name=None, datapath_compute_binding=None):
         mode = getattr(datapath_compute_binding, "mode", "mount")
-        return DataReference(self.datastore, data_reference_name or self.name,
-                             self.path_on_datastore, mode,
-                             getattr(datapath_compute_binding, "path_on_compute", None))
+        return DataReference(
+            self.datastore,
+            data_reference_name or self.name,
+            self.path_on_datastore,
+            mode,
+            getattr(datapath_compute_binding, "path_on_compute", None),
+        )
 
 
 class DataPathComputeBinding:

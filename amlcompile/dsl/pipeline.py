@@ -8,9 +8,18 @@ from .location import caller_location
 
 
 class Pipeline:
-    def __init__(self, workspace, steps, description=None, default_datastore=None,
-                 default_source_directory=None, resolve_closure=True, _workflow_provider=None,
-                 _service_endpoint=None, **kwargs):
+    def __init__(
+        self,
+        workspace,
+        steps,
+        description=None,
+        default_datastore=None,
+        default_source_directory=None,
+        resolve_closure=True,
+        _workflow_provider=None,
+        _service_endpoint=None,
+        **kwargs,
+    ):
         self.name = kwargs.pop("name", None)  # amlcompile extension: the DAG id
         self.tags = dict(kwargs.pop("tags", None) or {})
         self.parameters_from_function = kwargs.pop("_parameters", None)
@@ -42,21 +51,32 @@ class Pipeline:
         build = session.current()
         if build is not None:
             build.register(self, name, published=bool(name))
-            self._published.append({"name": name, "description": description,
-                                    "version": version})
+            self._published.append({"name": name, "description": description, "version": version})
             if self.description is None and description:
                 self.description = description
             return _Registered(self, name)
-        raise UserErrorException("publishing needs Airflow's REST API (`amlcompile publish`),"
-                                 " which is not available yet; use `amlcompile build` and copy"
-                                 " dags_out/ to your DAGs folder")
+        raise UserErrorException(
+            "publishing needs Airflow's REST API (`amlcompile publish`),"
+            " which is not available yet; use `amlcompile build` and copy"
+            " dags_out/ to your DAGs folder"
+        )
 
-    def submit(self, experiment_name, pipeline_parameters=None, continue_on_step_failure=False,
-               regenerate_outputs=False, parent_run_id=None, credential_passthrough=None,
-               **kwargs):
-        return submit_pipeline(self, experiment_name=experiment_name,
-                               pipeline_parameters=pipeline_parameters,
-                               regenerate_outputs=regenerate_outputs)
+    def submit(
+        self,
+        experiment_name,
+        pipeline_parameters=None,
+        continue_on_step_failure=False,
+        regenerate_outputs=False,
+        parent_run_id=None,
+        credential_passthrough=None,
+        **kwargs,
+    ):
+        return submit_pipeline(
+            self,
+            experiment_name=experiment_name,
+            pipeline_parameters=pipeline_parameters,
+            regenerate_outputs=regenerate_outputs,
+        )
 
     def __repr__(self) -> str:
         return f"Pipeline(name={self.name!r})"
@@ -70,15 +90,15 @@ class _Registered:
         self.name = name
         self.id = name
 
-    def wait_for_completion(self, show_output=True, timeout_seconds=None,
-                            raise_on_error=True):
+    def wait_for_completion(self, show_output=True, timeout_seconds=None, raise_on_error=True):
         return "NotStarted"
 
     def get_status(self):
         return "NotStarted"
 
-    def publish_pipeline(self, name, description=None, version=None,
-                         continue_on_step_failure=None, **kwargs):
+    def publish_pipeline(
+        self, name, description=None, version=None, continue_on_step_failure=None, **kwargs
+    ):
         return self._pipeline.publish(name, description, version, continue_on_step_failure)
 
     def __getattr__(self, item):
@@ -86,8 +106,9 @@ class _Registered:
         return lambda *a, **k: None
 
 
-def submit_pipeline(pipeline, experiment_name=None, pipeline_parameters=None,
-                    regenerate_outputs=False, **kwargs):
+def submit_pipeline(
+    pipeline, experiment_name=None, pipeline_parameters=None, regenerate_outputs=False, **kwargs
+):
     build = session.current()
     if build is not None:
         build.register(pipeline, None if pipeline.name else experiment_name)
@@ -97,5 +118,10 @@ def submit_pipeline(pipeline, experiment_name=None, pipeline_parameters=None,
     # Outside a build: run it now in the embedded Airflow, as `amlcompile run` does.
     from ..local_run import run_pipeline_object
 
-    return run_pipeline_object(pipeline, caller_location()[0], experiment_name,
-                               pipeline_parameters or {}, regenerate_outputs)
+    return run_pipeline_object(
+        pipeline,
+        caller_location()[0],
+        experiment_name,
+        pipeline_parameters or {},
+        regenerate_outputs,
+    )

@@ -13,8 +13,19 @@ class PipelineStep:
 
     _kind = "python_script"
 
-    def __init__(self, name, inputs, outputs, arguments, compute_target, source_directory,
-                 allow_reuse, version, params=None, runconfig=None):
+    def __init__(
+        self,
+        name,
+        inputs,
+        outputs,
+        arguments,
+        compute_target,
+        source_directory,
+        allow_reuse,
+        version,
+        params=None,
+        runconfig=None,
+    ):
         self.name = name
         self._explicit_name = name is not None
         self.inputs = list(inputs or [])
@@ -56,17 +67,40 @@ class PipelineStep:
 
 
 class PythonScriptStep(PipelineStep):
-    def __init__(self, script_name, name=None, arguments=None, compute_target=None, runconfig=None,
-                 runconfig_pipeline_params=None, inputs=None, outputs=None, params=None,
-                 source_directory=None, allow_reuse=True, version=None, hash_paths=None,
-                 **kwargs):
+    def __init__(
+        self,
+        script_name,
+        name=None,
+        arguments=None,
+        compute_target=None,
+        runconfig=None,
+        runconfig_pipeline_params=None,
+        inputs=None,
+        outputs=None,
+        params=None,
+        source_directory=None,
+        allow_reuse=True,
+        version=None,
+        hash_paths=None,
+        **kwargs,
+    ):
         # `target=` is the SDK's old name for compute_target (used by the seed's compareStep).
         if "target" in kwargs and compute_target is None:
             compute_target = kwargs.pop("target")
         if kwargs:
             raise TypeError(f"PythonScriptStep got unexpected arguments: {', '.join(kwargs)}")
-        super().__init__(name, inputs, outputs, arguments, compute_target, source_directory,
-                         allow_reuse, version, params, runconfig)
+        super().__init__(
+            name,
+            inputs,
+            outputs,
+            arguments,
+            compute_target,
+            source_directory,
+            allow_reuse,
+            version,
+            params,
+            runconfig,
+        )
         if runconfig_pipeline_params:
             ignored("PythonScriptStep", runconfig_pipeline_params="set")
         self.script_name = script_name
@@ -76,13 +110,34 @@ class PythonScriptStep(PipelineStep):
 class CommandStep(PipelineStep):
     _kind = "command"
 
-    def __init__(self, command=None, name=None, compute_target=None, runconfig=None,
-                 runconfig_pipeline_params=None, inputs=None, outputs=None, params=None,
-                 source_directory=None, allow_reuse=True, version=None):
+    def __init__(
+        self,
+        command=None,
+        name=None,
+        compute_target=None,
+        runconfig=None,
+        runconfig_pipeline_params=None,
+        inputs=None,
+        outputs=None,
+        params=None,
+        source_directory=None,
+        allow_reuse=True,
+        version=None,
+    ):
         if command is None:
             raise UserErrorException("CommandStep needs a command")
-        super().__init__(name, inputs, outputs, None, compute_target, source_directory,
-                         allow_reuse, version, params, runconfig)
+        super().__init__(
+            name,
+            inputs,
+            outputs,
+            None,
+            compute_target,
+            source_directory,
+            allow_reuse,
+            version,
+            params,
+            runconfig,
+        )
         self.command = command
 
 

@@ -19,5 +19,8 @@ def ignored(owner: str, **kwargs) -> None:
         if (owner, name) in _seen:
             continue
         _seen.add((owner, name))
-        warnings.warn(f"{owner}: argument {name!r} only has a meaning on Azure and is ignored",
-                      AzureOnlyArgumentWarning, stacklevel=3)
+        warnings.warn(
+            f"{owner}: argument {name!r} only has a meaning on Azure and is ignored",
+            AzureOnlyArgumentWarning,
+            stacklevel=3,
+        )

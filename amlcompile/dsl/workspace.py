@@ -18,9 +18,21 @@ from .warnings import ignored
 
 
 class Workspace:
-    def __init__(self, subscription_id=None, resource_group=None, workspace_name=None, auth=None,
-                 _location=None, _disable_service_check=False, _workspace_id=None, sku="basic",
-                 tags=None, _cloud="AzureCloud", *, _config: config_mod.ProjectConfig | None = None):
+    def __init__(
+        self,
+        subscription_id=None,
+        resource_group=None,
+        workspace_name=None,
+        auth=None,
+        _location=None,
+        _disable_service_check=False,
+        _workspace_id=None,
+        sku="basic",
+        tags=None,
+        _cloud="AzureCloud",
+        *,
+        _config: config_mod.ProjectConfig | None = None,
+    ):
         if _config is None:
             file, _ = caller_location()
             _config = config_mod.load(Path(file).parent if file != "<unknown>" else None)
@@ -49,8 +61,16 @@ class Workspace:
         return cls(_config=config_mod.load(start))
 
     @classmethod
-    def get(cls, name=None, auth=None, subscription_id=None, resource_group=None, location=None,
-            cloud="AzureCloud", id=None):
+    def get(
+        cls,
+        name=None,
+        auth=None,
+        subscription_id=None,
+        resource_group=None,
+        location=None,
+        cloud="AzureCloud",
+        id=None,
+    ):
         return cls.from_config()
 
     @property
@@ -101,8 +121,12 @@ class Datastore:
         ds._known = True
         ds._location = ("<config>", 0)
         kind = workspace._config.datastores[name].kind
-        ds.datastore_type = {"local": "Local", "azure_blob": "AzureBlob",
-                             "adls_gen2": "AzureDataLakeGen2", "azure_file": "AzureFile"}[kind]
+        ds.datastore_type = {
+            "local": "Local",
+            "azure_blob": "AzureBlob",
+            "adls_gen2": "AzureDataLakeGen2",
+            "azure_file": "AzureFile",
+        }[kind]
         return ds
 
     @staticmethod
@@ -121,19 +145,24 @@ class Datastore:
         if cfg.datastores[self.name].kind != "local":
             raise UserErrorException(
                 f"datastore {self.name!r} is {cfg.datastores[self.name].kind}; uploading to"
-                " remote datastores is done by `amlcompile deploy` (not yet available)")
+                " remote datastores is done by `amlcompile deploy` (not yet available)"
+            )
         return Path(cfg.datastore_root(self.name))
 
-    def upload_files(self, files, relative_root=None, target_path=None, overwrite=False,
-                     show_progress=True):
+    def upload_files(
+        self, files, relative_root=None, target_path=None, overwrite=False, show_progress=True
+    ):
         """Copies files onto the datastore (deferred to `amlcompile run` during a build)."""
         file, _ = caller_location()
         base = Path(file).parent if file != "<unknown>" else Path.cwd()
         pairs = []
         for f in files:
             src = _resolve_local(f, base)
-            rel = (Path(src).relative_to(Path(relative_root).resolve()) if relative_root
-                   else Path(src).name)
+            rel = (
+                Path(src).relative_to(Path(relative_root).resolve())
+                if relative_root
+                else Path(src).name
+            )
             pairs.append((str(src), str(Path(target_path or "") / rel).replace("\\", "/")))
         return self._upload(pairs, overwrite, show_progress)
 
@@ -141,8 +170,11 @@ class Datastore:
         file, _ = caller_location()
         base = Path(file).parent if file != "<unknown>" else Path.cwd()
         src_root = Path(_resolve_local(src_dir, base))
-        pairs = [(str(p), str(Path(target_path or "") / p.relative_to(src_root)).replace("\\", "/"))
-                 for p in sorted(src_root.rglob("*")) if p.is_file()]
+        pairs = [
+            (str(p), str(Path(target_path or "") / p.relative_to(src_root)).replace("\\", "/"))
+            for p in sorted(src_root.rglob("*"))
+            if p.is_file()
+        ]
         return self._upload(pairs, overwrite, show_progress)
 
     def _upload(self, pairs, overwrite, show_progress):
@@ -156,14 +188,14 @@ class Datastore:
     def as_mount(self):
         from .data import DataReference
 
-        return DataReference(self, data_reference_name=self.name, path_on_datastore=None,
-                             mode="mount")
+        return DataReference(
+            self, data_reference_name=self.name, path_on_datastore=None, mode="mount"
+        )
 
     def path(self, path=None, data_reference_name=None):
         from .data import DataReference
 
-        return DataReference(self, data_reference_name=data_reference_name,
-                             path_on_datastore=path)
+        return DataReference(self, data_reference_name=data_reference_name, path_on_datastore=path)
 
     def __repr__(self) -> str:
         return f"Datastore(name={self.name!r}, type={self.datastore_type!r})"
@@ -176,8 +208,9 @@ def _resolve_local(path, base: Path) -> str:
     for candidate in (Path.cwd() / p, base / p):
         if candidate.exists():
             return str(candidate.resolve())
-    raise UserErrorException(f"upload source {str(path)!r} not found (looked in {Path.cwd()}"
-                             f" and {base})")
+    raise UserErrorException(
+        f"upload source {str(path)!r} not found (looked in {Path.cwd()} and {base})"
+    )
 
 
 def perform_upload(root: Path, pairs, overwrite: bool) -> None:
@@ -192,8 +225,17 @@ def perform_upload(root: Path, pairs, overwrite: bool) -> None:
 
 
 class Experiment:
-    def __init__(self, workspace, name, _skip_name_validation=False, _id=None, _archived_time=None,
-                 _create_in_cloud=True, _experiment_dto=None, **kwargs):
+    def __init__(
+        self,
+        workspace,
+        name,
+        _skip_name_validation=False,
+        _id=None,
+        _archived_time=None,
+        _create_in_cloud=True,
+        _experiment_dto=None,
+        **kwargs,
+    ):
         self.workspace = workspace
         self.name = name
 

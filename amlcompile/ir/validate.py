@@ -51,8 +51,10 @@ def validate(p: Pipeline) -> list[Problem]:
         for o in s.outputs:
             if o.datastore not in datastores:
                 problems.append(
-                    Problem(f"step {s.name!r}: output {o.name!r} on unknown datastore"
-                            f" {o.datastore!r}", s.location)
+                    Problem(
+                        f"step {s.name!r}: output {o.name!r} on unknown datastore {o.datastore!r}",
+                        s.location,
+                    )
                 )
             producers[(s.name, o.name)] = s.name
         for i in s.inputs:
@@ -60,27 +62,39 @@ def validate(p: Pipeline) -> list[Problem]:
             if isinstance(src, StepOutputSource):
                 if src.step not in steps_by_name:
                     problems.append(
-                        Problem(f"step {s.name!r}: input {i.name!r} comes from step {src.step!r},"
-                                " which is not in the pipeline", s.location)
+                        Problem(
+                            f"step {s.name!r}: input {i.name!r} comes from step {src.step!r},"
+                            " which is not in the pipeline",
+                            s.location,
+                        )
                     )
             elif src.datastore not in datastores:
                 problems.append(
-                    Problem(f"step {s.name!r}: input {i.name!r} on unknown datastore"
-                            f" {src.datastore!r}", s.location)
+                    Problem(
+                        f"step {s.name!r}: input {i.name!r} on unknown datastore {src.datastore!r}",
+                        s.location,
+                    )
                 )
-        tokens = list(s.arguments) + list(s.command or ()) + [v for _, v in
-                                                              s.environment_variables]
+        tokens = list(s.arguments) + list(s.command or ()) + [v for _, v in s.environment_variables]
         for tok in tokens:
             if isinstance(tok, ParamArg) and tok.name not in params:
-                problems.append(Problem(f"step {s.name!r}: unknown pipeline parameter"
-                                        f" {tok.name!r}", s.location))
+                problems.append(
+                    Problem(f"step {s.name!r}: unknown pipeline parameter {tok.name!r}", s.location)
+                )
             if isinstance(tok, PortArg) and tok.port not in ports:
-                problems.append(Problem(f"step {s.name!r}: argument refers to unknown port"
-                                        f" {tok.port!r}", s.location))
+                problems.append(
+                    Problem(
+                        f"step {s.name!r}: argument refers to unknown port {tok.port!r}", s.location
+                    )
+                )
         for up in s.run_after:
             if up not in steps_by_name:
-                problems.append(Problem(f"step {s.name!r} runs after {up!r}, which is not in"
-                                        " the pipeline", s.location))
+                problems.append(
+                    Problem(
+                        f"step {s.name!r} runs after {up!r}, which is not in the pipeline",
+                        s.location,
+                    )
+                )
 
     problems.extend(_cycles(p))
     return problems
@@ -109,9 +123,10 @@ def _cycles(p: Pipeline) -> list[Problem]:
                 stack[-1] = (node, idx + 1)
                 nxt = graph[node][idx]
                 if color[nxt] == grey:
-                    cycle = path[path.index(nxt):] + [nxt]
-                    problems.append(Problem("cycle between steps: " + " -> ".join(cycle),
-                                            locations[nxt]))
+                    cycle = path[path.index(nxt) :] + [nxt]
+                    problems.append(
+                        Problem("cycle between steps: " + " -> ".join(cycle), locations[nxt])
+                    )
                 elif color[nxt] == white:
                     color[nxt] = grey
                     path.append(nxt)

@@ -28,9 +28,14 @@ def template_dir() -> Path:
 
 def _environment(template: Path | None) -> tuple[jinja2.Environment, str]:
     folder, name = (template.parent, template.name) if template else (template_dir(), "dag.py.j2")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), autoescape=False,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["py"] = lambda value, indent=0: literal(value, indent)
     return env, name
 
@@ -60,8 +65,10 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
     imported = {n for names in imports.values() for n in names}
     variables = _variables([t.task_id for t in ordered], imported)
     position = {t.task_id: i for i, t in enumerate(ordered)}
-    pairs = sorted(((e.upstream, e.downstream) for e in p.edges()),
-                   key=lambda e: (position[e[0]], position[e[1]]))
+    pairs = sorted(
+        ((e.upstream, e.downstream) for e in p.edges()),
+        key=lambda e: (position[e[0]], position[e[1]]),
+    )
     edges = [(variables[up], variables[down]) for up, down in pairs]
     doc = [f"Compiled by amlcompile from `{p.source_file}` (pipeline defined at `{p.location}`)."]
     if p.description:
@@ -71,19 +78,35 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
         source_file=p.source_file,
         dag_id=p.name,
         description=p.description,
+        docstring=f"Airflow DAG for the pipeline {p.name}"
+        + (f": {p.description}" if p.description else "."),
         tags=sorted({"amlcompile", *[f"{k}:{v}" for k, v in p.tags]}),
-        params=[{"name": x.name, "default": x.default, "type": x.type,
-                 "description": f"pipeline parameter (default {x.default!r})"}
-                for x in p.parameters],
-        datastores={d.name: {"kind": d.kind, "path": d.path, "conn_id": d.conn_id}
-                    for d in p.datastores},
+        params=[
+            {
+                "name": x.name,
+                "default": x.default,
+                "type": x.type,
+                "description": f"pipeline parameter (default {x.default!r})",
+            }
+            for x in p.parameters
+        ],
+        datastores={
+            d.name: {"kind": d.kind, "path": d.path, "conn_id": d.conn_id} for d in p.datastores
+        },
         doc_md="\n".join(doc),
         imports=sorted((m, sorted(n)) for m, n in imports.items()),
-        tasks=[{"var": variables[t.task_id], "operator": t.operator.name, "task_id": t.task_id,
-                "kwargs": sorted(t.kwargs.items()), "shared": sorted(t.shared.items()),
-                "doc_md": t.doc_md} for t in ordered],
+        tasks=[
+            {
+                "var": variables[t.task_id],
+                "operator": t.operator.name,
+                "task_id": t.task_id,
+                "kwargs": sorted(t.kwargs.items()),
+                "shared": sorted(t.shared.items()),
+                "doc_md": t.doc_md,
+            }
+            for t in ordered
+        ],
         edges=edges,
     )
     ast.parse(source)  # a template or escaping bug must never produce a file Airflow can't parse
     return source
-

@@ -14,6 +14,8 @@ WIDTH = 96
 
 def literal(value, indent: int = 0) -> str:
     one_line = _flat(value)
+    if isinstance(value, str) and len(one_line) + indent > WIDTH:
+        return _long_string(value, indent)
     if len(one_line) + indent <= WIDTH or not isinstance(value, (list, tuple, dict)) or not value:
         return one_line
     pad = " " * (indent + 4)
@@ -39,3 +41,25 @@ def _flat(value) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_flat(v) for v in value) + "]"
     raise TypeError(f"cannot write a {type(value).__name__} into a DAG file")
+
+
+def _long_string(value: str, indent: int) -> str:
+    """A parenthesised implicit concatenation, split after newlines and by width."""
+    budget = max(WIDTH - indent - 8, 24)
+    chunks: list[str] = []
+    current = ""
+    for ch in value:
+        if current and len(repr(current + ch)) > budget:
+            cut = current.rfind(" ") + 1  # break after a space when there is one
+            if cut <= 0:
+                cut = len(current)
+            chunks.append(current[:cut])
+            current = current[cut:]
+        current += ch
+        if ch == "\n":
+            chunks.append(current)
+            current = ""
+    if current:
+        chunks.append(current)
+    pad = " " * (indent + 4)
+    return "(\n" + "".join(f"{pad}{c!r}\n" for c in chunks) + " " * indent + ")"

@@ -23,8 +23,10 @@ def datastore_root(datastores: dict, name: str, step: str) -> Path:
     if ds is None:
         raise StepError(f"step {step!r}: datastore {name!r} is not defined in this DAG")
     if ds["kind"] != "local":
-        raise StepError(f"step {step!r}: datastore {name!r} is {ds['kind']}; this runtime"
-                        " binds local datastores only")
+        raise StepError(
+            f"step {step!r}: datastore {name!r} is {ds['kind']}; this runtime"
+            " binds local datastores only"
+        )
     return Path(ds["path"])
 
 

@@ -27,14 +27,18 @@ class AmlPodOperator(KubernetesPodOperator):
         ports = {}
         for port in step["inputs"]:
             if port.get("step"):
-                ports[port["name"]] = (f"{DATA_ROOT}/{port['datastore']}/azureml/"
-                                       f"{safe_segment(self.dag_id)}/{run}/{port['step']}/"
-                                       f"{port['output']}")
+                ports[port["name"]] = (
+                    f"{DATA_ROOT}/{port['datastore']}/azureml/"
+                    f"{safe_segment(self.dag_id)}/{run}/{port['step']}/"
+                    f"{port['output']}"
+                )
             else:
                 ports[port["name"]] = f"{DATA_ROOT}/{port['datastore']}/{port['path']}"
         for port in step["outputs"]:
-            ports[port["name"]] = (f"{DATA_ROOT}/{port['datastore']}/azureml/"
-                                   f"{safe_segment(self.dag_id)}/{run}/{step['name']}/{port['name']}")
+            ports[port["name"]] = (
+                f"{DATA_ROOT}/{port['datastore']}/azureml/"
+                f"{safe_segment(self.dag_id)}/{run}/{step['name']}/{port['name']}"
+            )
         return [render_token(t, params, ports, step["name"]) for t in step["arguments"]]
 
     def execute(self, context):

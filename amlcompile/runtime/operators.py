@@ -44,12 +44,15 @@ class LocalStepOperator(BaseOperator):
                 upstream = ti.xcom_pull(task_ids=port["step"]) or {}
                 path = (upstream.get("outputs") or {}).get(port["output"])
                 if path is None:
-                    raise StepError(f"step {step['name']!r}: upstream step {port['step']!r}"
-                                    f" recorded no output {port['output']!r}")
+                    raise StepError(
+                        f"step {step['name']!r}: upstream step {port['step']!r}"
+                        f" recorded no output {port['output']!r}"
+                    )
                 source = Path(path)
             else:
-                source = datastore_root(self.datastores, port["datastore"], step["name"]) / \
-                    port["path"]
+                source = (
+                    datastore_root(self.datastores, port["datastore"], step["name"]) / port["path"]
+                )
             ports[port["name"]] = bind_input(port, source, workdir)
         outputs: dict[str, str] = {}
         run = safe_segment(context["run_id"])
@@ -77,8 +80,10 @@ class LocalStepOperator(BaseOperator):
         params = dict(context["params"])
         snapshot = SNAPSHOTS / step["snapshot"]
         if not snapshot.is_dir():
-            raise StepError(f"step {step['name']!r}: code snapshot {snapshot} is missing;"
-                            " redeploy the whole dags_out/ folder")
+            raise StepError(
+                f"step {step['name']!r}: code snapshot {snapshot} is missing;"
+                " redeploy the whole dags_out/ folder"
+            )
         workdir = Path(tempfile.mkdtemp(prefix=f"amlcompile-{safe_segment(step['name'])}-"))
         try:
             shutil.copytree(snapshot, workdir, dirs_exist_ok=True)
@@ -87,16 +92,25 @@ class LocalStepOperator(BaseOperator):
             env = dict(os.environ)
             for key, token in step["env"]:
                 env[key] = render_token(token, params, ports, step["name"])
-            env.update({
-                "PYTHONUNBUFFERED": "1",
-                "AZUREML_RUN_ID": f"{context['run_id']}/{step['name']}",
-                "AMLCOMPILE_STEP": step["name"],
-                "AMLCOMPILE_DAG_ID": self.dag_id,
-            })
+            env.update(
+                {
+                    "PYTHONUNBUFFERED": "1",
+                    "AZUREML_RUN_ID": f"{context['run_id']}/{step['name']}",
+                    "AMLCOMPILE_STEP": step["name"],
+                    "AMLCOMPILE_DAG_ID": self.dag_id,
+                }
+            )
             self.log.info("step %s: running %s", step["name"], argv[1:] if argv else argv)
             tail: deque[str] = deque(maxlen=20)
-            self._proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True, errors="replace")
+            self._proc = subprocess.Popen(
+                argv,
+                cwd=workdir,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            )
             assert self._proc.stdout is not None
             for line in self._proc.stdout:
                 line = line.rstrip("\n")
@@ -104,8 +118,9 @@ class LocalStepOperator(BaseOperator):
                 self.log.info("%s", line)
             code = self._proc.wait()
             if code != 0:
-                raise StepError(f"step {step['name']!r} failed: exit code {code}\n"
-                                + "\n".join(tail))
+                raise StepError(
+                    f"step {step['name']!r} failed: exit code {code}\n" + "\n".join(tail)
+                )
             return {"outputs": outputs, "log_tail": list(tail)}
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -30,8 +30,10 @@ def lower_step(p: ir.Pipeline, s: ir.Step, ctx: LoweringContext) -> TaskSpec:
     kind = "local" if ctx.force_local and s.kind in ("python_script", "command") else compute.kind
     lowerer = LOWERERS.get(kind)
     if lowerer is None:
-        raise UnsupportedTarget(f"{s.location}: step {s.name!r}: compute target"
-                                f" {compute.name!r} ({compute.kind}) is not supported yet")
+        raise UnsupportedTarget(
+            f"{s.location}: step {s.name!r}: compute target"
+            f" {compute.name!r} ({compute.kind}) is not supported yet"
+        )
     return lowerer(p, s, compute, ctx)
 
 

@@ -26,8 +26,9 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
             "cmds": cmds,
             "namespace": ctx.config.kubernetes.namespace,
             "kubernetes_conn_id": ctx.config.kubernetes.conn_id,
-            "env_vars": {k: str(v.value) for k, v in s.environment_variables
-                         if isinstance(v, ir.LiteralArg)},
+            "env_vars": {
+                k: str(v.value) for k, v in s.environment_variables if isinstance(v, ir.LiteralArg)
+            },
             "get_logs": True,
             "on_finish_action": "delete_pod",
         },

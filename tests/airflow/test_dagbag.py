@@ -17,15 +17,18 @@ for attempt in range(2):
         digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
         out.setdefault(dag_id, {"hashes": []})["hashes"].append(digest)
         out[dag_id]["tasks"] = sorted(dag.task_ids)
-        out[dag_id]["edges"] = sorted([t.task_id, d] for t in dag.tasks for d in t.downstream_task_ids)
+        out[dag_id]["edges"] = sorted(
+            [t.task_id, d] for t in dag.tasks for d in t.downstream_task_ids
+        )
         out[dag_id]["params"] = {k: dag.params.get_param(k).resolve() for k in dag.params}
         out[dag_id]["operators"] = sorted({type(t).__name__ for t in dag.tasks})
 print(json.dumps({"errors": {str(k): v for k, v in bag.import_errors.items()}, "dags": out}))
 """
 
 
-def test_examples_import_without_errors_and_match_the_ir(built_examples, examples_project,
-                                                          tmp_path, monkeypatch):
+def test_examples_import_without_errors_and_match_the_ir(
+    built_examples, examples_project, tmp_path, monkeypatch
+):
     result = airflow_python(DAGBAG % str(built_examples), tmp_path / "home", built_examples)
     assert result["errors"] == {}
     monkeypatch.chdir(examples_project)
@@ -45,7 +48,7 @@ def test_wrong_param_type_is_refused_by_airflow(built_examples, tmp_path):
 import json
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.definitions.param import ParamsDict
-bag = DagBag(dag_folder=%r)
+bag = DagBag(dag_folder=DAGS)
 dag = bag.dags["My_Published_Pipeline"]
 params = ParamsDict(dag.params)
 try:
@@ -54,6 +57,6 @@ try:
     print(json.dumps({"refused": False}))
 except Exception as exc:
     print(json.dumps({"refused": True, "why": str(exc)}))
-""" % str(built_examples)
+""".replace("DAGS", repr(str(built_examples)))
     result = airflow_python(code, tmp_path / "home", built_examples)
     assert result["refused"], result

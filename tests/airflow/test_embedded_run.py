@@ -11,8 +11,7 @@ from amlcompile.local_run import parse_params, run_compiled, select
 
 # example file → (parameter override, text the step must print, step that prints it)
 EXAMPLES = {
-    "seed_compare_models/pipeline.py": ("pipeline_arg=20", "param1 (pipeline_arg) = 20",
-                                        "compare"),
+    "seed_compare_models/pipeline.py": ("pipeline_arg=20", "param1 (pipeline_arg) = 20", "compare"),
 }
 
 
@@ -38,8 +37,9 @@ def test_example_runs_with_override(examples_project, rel, monkeypatch):
 @pytest.mark.airflow
 def test_seed_report_records_the_default_then_the_override(examples_project, monkeypatch):
     for params, expected in (([], 10), (["pipeline_arg=3"], 3)):
-        result = run_example(examples_project, "seed_compare_models/pipeline.py", params,
-                             monkeypatch=monkeypatch)
+        result = run_example(
+            examples_project, "seed_compare_models/pipeline.py", params, monkeypatch=monkeypatch
+        )
         assert result.succeeded
         compare = next(s for s in result.steps if s["task_id"] == "compare")
         out = Path(compare["result"]["outputs"]["out_data3"]) / "report.json"
@@ -52,7 +52,9 @@ def test_seed_report_records_the_default_then_the_override(examples_project, mon
 def test_failing_step_fails_the_run_and_downstream_does_not_run(project, monkeypatch):
     project.write("src/ok.py", "print('fine')\n")
     project.write("src/boom.py", "import sys\nprint('about to fail')\nsys.exit(3)\n")
-    project.write("pipe.py", """\
+    project.write(
+        "pipe.py",
+        """\
 from amlcompile import *
 ws = Workspace.from_config()
 mid = PipelineData("mid", datastore=ws.get_default_datastore())
@@ -61,7 +63,8 @@ a = PythonScriptStep("boom.py", name="boom", arguments=["--o", mid], outputs=[mi
 b = PythonScriptStep("ok.py", name="after", arguments=["--i", mid], inputs=[mid],
                      source_directory="src")
 failing = Pipeline(ws, steps=[b])
-""")
+""",
+    )
     compiled = select(str(project.root / "pipe.py"))
     result = run_compiled(compiled, {})
     assert not result.succeeded

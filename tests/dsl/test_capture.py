@@ -21,7 +21,9 @@ def compile_one(project, body: str) -> ir.Pipeline:
 
 
 def test_data_in_arguments_only_and_closure_from_last_step(project):
-    p = compile_one(project, """
+    p = compile_one(
+        project,
+        """
 raw = DataReference(ds, "raw", "in/raw.csv")
 mid = PipelineData("mid", datastore=ds)
 out = PipelineData("out", datastore=ds)
@@ -29,20 +31,25 @@ a = PythonScriptStep("a.py", arguments=["--raw", raw, "--mid", mid], source_dire
 b = PythonScriptStep("b.py", arguments=["--mid", mid, "--out", out], inputs=[mid], outputs=[out],
                      source_directory="src")
 pipeline = Pipeline(ws, steps=[b])
-""")
+""",
+    )
     assert [s.name for s in p.steps] == ["a", "b"]
     a, b = p.steps
     assert [x.name for x in a.outputs] == ["mid"]
-    assert a.inputs[0].source == ir.DatastoreSource(datastore="workspaceblobstore",
-                                                    path="in/raw.csv")
+    assert a.inputs[0].source == ir.DatastoreSource(
+        datastore="workspaceblobstore", path="in/raw.csv"
+    )
     assert b.inputs[0].source == ir.StepOutputSource(step="a", output="mid")
     assert [e.model_dump() for e in p.edges()] == [
-        {"upstream": "a", "downstream": "b", "kind": "data"}]
+        {"upstream": "a", "downstream": "b", "kind": "data"}
+    ]
     assert p.name == "pipeline"
 
 
 def test_nested_lists_step_sequence_and_run_after(project):
-    p = compile_one(project, """
+    p = compile_one(
+        project,
+        """
 a = PythonScriptStep("a.py", source_directory="src")
 b = PythonScriptStep("b.py", source_directory="src")
 c = PythonScriptStep("c.py", source_directory="src")
@@ -50,48 +57,69 @@ d = PythonScriptStep("sub/d.py", source_directory="src")
 d.run_after(a)
 seq = StepSequence(steps=[a, [b, c]])
 pipeline = Pipeline(ws, steps=[[seq], d])
-""")
+""",
+    )
     edges = {(e.upstream, e.downstream, e.kind) for e in p.edges()}
     assert edges == {("a", "b", "order"), ("a", "c", "order"), ("a", "d", "order")}
     assert p.step("d").script == "sub/d.py"
 
 
 def test_unnamed_steps_are_named_after_scripts_and_made_unique(project):
-    p = compile_one(project, """
+    p = compile_one(
+        project,
+        """
 s1 = PythonScriptStep("a.py", source_directory="src")
 s2 = PythonScriptStep("a.py", source_directory="src")
 s3 = PythonScriptStep("b.py", name="Hello World", source_directory="src")
 pipeline = Pipeline(ws, steps=[s1, s2, s3])
-""")
+""",
+    )
     assert [s.name for s in p.steps] == ["a", "a_2", "Hello_World"]
 
 
 def test_parameters_typed_from_defaults(project):
-    p = compile_one(project, """
+    p = compile_one(
+        project,
+        """
 args = [PipelineParameter("i", 1), PipelineParameter("f", 0.5), PipelineParameter("b", True),
         PipelineParameter("s", "x")]
 pipeline = Pipeline(ws, steps=[PythonScriptStep("a.py", arguments=args, source_directory="src")])
-""")
-    assert {x.name: x.type for x in p.parameters} == {"i": "integer", "f": "number",
-                                                       "b": "boolean", "s": "string"}
+""",
+    )
+    assert {x.name: x.type for x in p.parameters} == {
+        "i": "integer",
+        "f": "number",
+        "b": "boolean",
+        "s": "string",
+    }
 
 
 def test_compute_given_by_name_and_target_alias(project):
-    project.write("amlcompile.toml", """
+    project.write(
+        "amlcompile.toml",
+        """
 [compute.gpu]
 kind = "amlcompute"
 vm_size = "STANDARD_NC6"
 max_nodes = 4
-""")
-    p = compile_one(project, """
+""",
+    )
+    p = compile_one(
+        project,
+        """
 a = PythonScriptStep("a.py", source_directory="src", compute_target="gpu")
 b = PythonScriptStep("b.py", source_directory="src", target=ws.compute_targets["gpu"])
 pipeline = Pipeline(ws, steps=[a, b])
-""")
+""",
+    )
     assert {s.compute for s in p.steps} == {"gpu"}
-    assert p.computes[0].model_dump() == {"name": "gpu", "kind": "amlcompute",
-                                          "vm_size": "STANDARD_NC6", "min_nodes": None,
-                                          "max_nodes": 4}
+    assert p.computes[0].model_dump() == {
+        "name": "gpu",
+        "kind": "amlcompute",
+        "vm_size": "STANDARD_NC6",
+        "min_nodes": None,
+        "max_nodes": 4,
+    }
 
 
 def test_amlignore_excludes_files_from_snapshot(project):
@@ -99,25 +127,32 @@ def test_amlignore_excludes_files_from_snapshot(project):
     project.write("src/scratch/big.bin", "x")
     project.write("src/run.log", "x")
     project.write("src/keep.log", "x")
-    p = compile_one(project, "pipeline = Pipeline(ws, steps=[PythonScriptStep('a.py',"
-                             " source_directory='src')])\n")
+    p = compile_one(
+        project,
+        "pipeline = Pipeline(ws, steps=[PythonScriptStep('a.py', source_directory='src')])\n",
+    )
     files = [f.path for f in p.step("a").snapshot.files]
     assert "scratch/big.bin" not in files and "run.log" not in files
     assert "keep.log" in files and "a.py" in files
 
 
 def test_submit_and_publish_only_register_during_build(project):
-    p = compile_one(project, """
+    p = compile_one(
+        project,
+        """
 pipeline1 = Pipeline(ws, steps=[PythonScriptStep("a.py", source_directory="src")])
 run = Experiment(ws, "Exp").submit(pipeline1)
 run.wait_for_completion(show_output=True)
 run.publish_pipeline(name="Published_Name", description="desc", version="1.0")
-""")
+""",
+    )
     assert p.name == "Published_Name" and p.description == "desc"
 
 
 def test_decorator_form_creates_steps_and_params(project):
-    project.write("pipe.py", '''\
+    project.write(
+        "pipe.py",
+        """\
 import json
 from amlcompile import Input, Output, pipeline, step
 
@@ -134,12 +169,15 @@ def demo(n: int = 3, scale: float = 2.5):
     made = make(n=n)
     use(made, scale=scale)
     use(made)
-''')
+""",
+    )
     (compiled,) = check([project.root / "pipe.py"])
     p = compiled.pipeline
     assert [s.name for s in p.steps] == ["make", "use", "use_2"]
     assert [(x.name, x.type, x.default) for x in p.parameters] == [
-        ("n", "integer", 3), ("scale", "number", 2.5)]
+        ("n", "integer", 3),
+        ("scale", "number", 2.5),
+    ]
     gen = dict(p.step("use").snapshot.generated)
     script = gen["_amlcompile_step_use.py"]
     assert "@step" not in script and "import json" in script and "def use(" in script

@@ -30,41 +30,55 @@ def line_of(project, needle: str) -> int:
 
 
 def test_cycle_is_refused_with_its_path(project):
-    probs = problems_of(project, """
+    probs = problems_of(
+        project,
+        """
 a = PythonScriptStep(name="a", script_name="a.py", source_directory="scripts")
 b = PythonScriptStep(name="b", script_name="b.py", source_directory="scripts")
 a.run_after(b)
 b.run_after(a)
 p = Pipeline(ws, steps=[a, b])
-""")
-    assert any("cycle between steps" in p and "a -> b -> a" in p or "b -> a -> b" in p
-               for p in probs), probs
+""",
+    )
+    assert any(
+        "cycle between steps" in p and "a -> b -> a" in p or "b -> a -> b" in p for p in probs
+    ), probs
 
 
 def test_input_nobody_produces(project):
-    probs = problems_of(project, """
+    probs = problems_of(
+        project,
+        """
 orphan = PipelineData("orphan", datastore=ds)
 a = PythonScriptStep(name="a", script_name="a.py", source_directory="scripts",
                      arguments=["--in", orphan], inputs=[orphan])
 p = Pipeline(ws, steps=[a])
-""")
-    assert probs == [f"pipe.py:{line_of(project, 'a = Python')}: step 'a': input 'orphan' is"
-                     " produced by no step (list it in the outputs of the step that writes it)"]
+""",
+    )
+    assert probs == [
+        f"pipe.py:{line_of(project, 'a = Python')}: step 'a': input 'orphan' is"
+        " produced by no step (list it in the outputs of the step that writes it)"
+    ]
 
 
 def test_two_producers_of_one_output(project):
-    probs = problems_of(project, """
+    probs = problems_of(
+        project,
+        """
 out = PipelineData("out", datastore=ds)
 a = PythonScriptStep(name="a", script_name="a.py", source_directory="scripts", outputs=[out])
 b = PythonScriptStep(name="b", script_name="b.py", source_directory="scripts", outputs=[out])
 c = PythonScriptStep(name="c", script_name="a.py", source_directory="scripts", inputs=[out])
 p = Pipeline(ws, steps=[a, b, c])
-""")
+""",
+    )
     assert any("has more than one producer" in p and "'a', 'b'" in p for p in probs), probs
 
 
 def test_every_error_at_once_with_lines(project):
-    probs = problems_of(project, """
+    probs = problems_of(
+        project,
+        """
 a = PythonScriptStep(name="same", script_name="a.py", source_directory="scripts",
                      compute_target="no-such-cluster")
 b = PythonScriptStep(name="same", script_name="missing.py", source_directory="scripts",
@@ -72,16 +86,22 @@ b = PythonScriptStep(name="same", script_name="missing.py", source_directory="sc
 c = PythonScriptStep(name="c", script_name="a.py", source_directory="scripts",
                      outputs=[PipelineData("x", datastore=Datastore(ws, "nowhere"))])
 p = Pipeline(ws, steps=[a, b, c])
-""")
+""",
+    )
     text = "\n".join(probs)
-    assert f"pipe.py:{line_of(project, 'a = Python')}: step 'same': unknown compute target" \
-           " 'no-such-cluster'" in text
+    assert (
+        f"pipe.py:{line_of(project, 'a = Python')}: step 'same': unknown compute target"
+        " 'no-such-cluster'" in text
+    )
     assert f"pipe.py:{line_of(project, 'b = Python')}: duplicate step name 'same'" in text
     assert "script 'missing.py' not found" in text
-    assert f"pipe.py:{line_of(project, 'arguments=[PipelineParameter')}: pipeline parameter" \
-           " 'bad': default of type list is not supported" in text
-    assert f"pipe.py:{line_of(project, 'outputs=[PipelineData')}: unknown datastore 'nowhere'" \
-           in text
+    assert (
+        f"pipe.py:{line_of(project, 'arguments=[PipelineParameter')}: pipeline parameter"
+        " 'bad': default of type list is not supported" in text
+    )
+    assert (
+        f"pipe.py:{line_of(project, 'outputs=[PipelineData')}: unknown datastore 'nowhere'" in text
+    )
 
 
 def test_unknown_compute_object_name_from_ws_lookup(project):
@@ -92,25 +112,30 @@ def test_unknown_compute_object_name_from_ws_lookup(project):
 
 
 def test_missing_script_and_source_directory(project):
-    probs = problems_of(project, """
+    probs = problems_of(
+        project,
+        """
 a = PythonScriptStep(name="a", script_name="a.py", source_directory="no_such_dir")
 p = Pipeline(ws, steps=[a])
-""")
+""",
+    )
     assert any("source_directory 'no_such_dir' does not exist" in p for p in probs)
 
 
 def test_decorator_parameter_without_default(project):
-    project.write("pipe.py", """\
+    project.write(
+        "pipe.py",
+        """\
 from amlcompile import pipeline
 
 @pipeline
 def nodefault(n: int):
     pass
-""")
+""",
+    )
     with pytest.raises(BuildError) as info:
         check([project.root / "pipe.py"])
-    assert "pipe.py:3: pipeline 'nodefault': parameter 'n' needs a default value" in str(
-        info.value)
+    assert "pipe.py:3: pipeline 'nodefault': parameter 'n' needs a default value" in str(info.value)
 
 
 def test_syntax_error_in_user_file_names_the_line(project):
@@ -122,17 +147,25 @@ def test_syntax_error_in_user_file_names_the_line(project):
 
 def test_failed_build_leaves_dags_out_untouched(project):
     project.script("scripts/a.py")
-    project.write("good.py", HEADER + """
+    project.write(
+        "good.py",
+        HEADER
+        + """
 a = PythonScriptStep(name="a", script_name="a.py", source_directory="scripts")
 good = Pipeline(ws, steps=[a])
-""")
+""",
+    )
     out = project.root / "dags_out"
     build([project.root / "good.py"], out_dir=out)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    project.write("bad.py", HEADER + """
+    project.write(
+        "bad.py",
+        HEADER
+        + """
 b = PythonScriptStep(name="b", script_name="gone.py", source_directory="scripts")
 bad = Pipeline(ws, steps=[b])
-""")
+""",
+    )
     (project.root / "scripts" / "a.py").write_text("print('changed')\n")
     result = amlcompile_cli("build", project.root, "--out", out, cwd=project.root)
     assert result.returncode == 2

@@ -11,10 +11,20 @@ from hypothesis import strategies as st
 
 from amlcompile.render.pyliteral import literal
 
-scalars = st.none() | st.booleans() | st.integers() | st.text() | st.floats(
-    allow_nan=False, allow_infinity=False)
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-    st.text(max_size=20), inner, max_size=4), max_leaves=20)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=20), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 @given(values, st.integers(min_value=0, max_value=40))
@@ -22,8 +32,19 @@ def test_literal_round_trips(value, indent):
     assert ast.literal_eval(literal(value, indent)) == value
 
 
-@pytest.mark.parametrize("hostile", ['"""', "'''", "\\", "\n\r", "{{ ti }}", "{% if x %}",
-                                     "'); import os; os.system('x') #", "\u2028\x00é漢"])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '"""',
+        "'''",
+        "\\",
+        "\n\r",
+        "{{ ti }}",
+        "{% if x %}",
+        "'); import os; os.system('x') #",
+        "\u2028\x00é漢",
+    ],
+)
 def test_hostile_strings_stay_data(hostile):
     source = f"x = {literal(hostile)}\n"
     tree = ast.parse(source)

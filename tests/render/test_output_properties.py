@@ -1,0 +1,120 @@
+"""Properties of the written output: deterministic, ruff-clean, atomic and self-cleaning."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from amlcompile.compiler import build
+from tests.conftest import EXAMPLES, amlcompile_cli
+
+
+def tree(folder):
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def test_byte_identical_whatever_the_hash_seed(tmp_path):
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    outputs = []
+    for seed in ("0", "12345"):
+        out = tmp_path / f"out_{seed}"
+        result = amlcompile_cli(
+            "build", tmp_path / "examples", "--out", out, cwd=tmp_path, env={"PYTHONHASHSEED": seed}
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(tree(out))
+    assert outputs[0] == outputs[1]
+    assert any(name.endswith(".py") and "/" not in name for name in outputs[0])
+
+
+def test_generated_code_is_ruff_clean(tmp_path, monkeypatch):
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "dags_out"
+    build([tmp_path / "examples"], out_dir=out)
+    dag_files = sorted(str(p) for p in out.glob("*.py"))
+    ruff = shutil.which("ruff") or os.path.join(os.path.dirname(sys.executable), "ruff")
+    result = subprocess.run(
+        [
+            ruff,
+            "check",
+            "--isolated",
+            "--select",
+            "E,F,W,I,B,UP",
+            "--line-length",
+            "100",
+            *dag_files,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_rebuild_is_stable_and_removes_stale_dags_only(project):
+    project.script("src/a.py")
+    project.write(
+        "p1.py",
+        """\
+from amlcompile import *
+ws = Workspace.from_config()
+first = Pipeline(ws, steps=[PythonScriptStep("a.py", source_directory="src")])
+second = Pipeline(ws, steps=[PythonScriptStep("a.py", name="b", source_directory="src")])
+""",
+    )
+    out = project.root / "dags_out"
+    out.mkdir()
+    (out / "hand_written.py").write_text("# a user's own DAG: never touched\n")
+    build([project.root / "p1.py"], out_dir=out)
+    assert (out / "first.py").is_file() and (out / "second.py").is_file()
+    mtime = (out / "first.py").stat().st_mtime_ns
+    snapshot_dirs = sorted(p.name for p in (out / "_amlcompile" / "snapshots").iterdir())
+
+    project.write(
+        "p1.py",
+        """\
+from amlcompile import *
+ws = Workspace.from_config()
+first = Pipeline(ws, steps=[PythonScriptStep("a.py", source_directory="src")])
+""",
+    )
+    result = build([project.root / "p1.py"], out_dir=out)
+    assert not (out / "second.py").exists()
+    assert (out / "hand_written.py").read_text().startswith("# a user's own DAG")
+    assert (out / "first.py").stat().st_mtime_ns == mtime  # unchanged bytes are not rewritten
+    assert "first.py" in result.changes["unchanged"]
+
+    (project.root / "src" / "a.py").write_text("print('new code')\n")
+    build([project.root / "p1.py"], out_dir=out)
+    now = sorted(p.name for p in (out / "_amlcompile" / "snapshots").iterdir())
+    assert len(now) == 1 and now != snapshot_dirs  # the old snapshot went with the old code
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_compiler_works_without_airflow(tmp_path):
+    """`pip install amlcompile` without extras: building must not import Airflow."""
+    shutil.copytree(EXAMPLES / "seed_compare_models", tmp_path / "seed")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('airflow', 'kubernetes'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from amlcompile.cli import main\n"
+        "sys.exit(main(['build', 'seed', '--out', 'out']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", blocker], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "My_Published_Pipeline.py").is_file()
