@@ -1,0 +1,28 @@
+"""The runtime shipped in dags_out/ depends on nothing of the compiler."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+RUNTIME = Path(__file__).resolve().parents[1] / "amlcompile" / "runtime"
+ALLOWED_TOP = {"airflow", "__future__"}
+
+
+def test_runtime_imports_only_stdlib_airflow_and_itself():
+    import sys
+
+    for f in RUNTIME.glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: inside the runtime package
+                    continue
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top != "amlcompile", f"{f.name} imports the compiler ({name})"
+                assert top in ALLOWED_TOP or top in sys.stdlib_module_names, f"{f.name}: {name}"
