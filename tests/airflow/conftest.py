@@ -18,7 +18,7 @@ from tests.conftest import EXAMPLES
 pytest.importorskip("airflow", reason="Airflow is installed with the [airflow] extra")
 
 
-def airflow_python(code: str, home: Path, dags: Path, timeout: int = 300) -> dict:
+def airflow_python(code: str, home: Path, dags: Path, timeout: int = 300, env=None) -> dict:
     """Run `code` (which must print one JSON line last) in a fresh Airflow process."""
     env = {
         **os.environ,
