@@ -17,10 +17,7 @@ from _amlcompile.runtime_<HASH>.operators import LocalStepOperator  # noqa: E402
 DATASTORES = {
     'workspaceblobstore': {
         'kind': 'local',
-        'path': (
-            '<PROJECT>/.amlcompile/datastores/workspace'
-            'blobstore'
-        ),
+        'path': '<PROJECT>/.amlcompile/datastores/workspaceblobstore',
         'conn_id': None,
     },
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,11 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("golden_project")
+def built() -> tuple[Path, Path]:
+    # A fixed path: local datastore roots are absolute, and long strings wrap by length.
+    root = Path(tempfile.gettempdir()) / "amlcompile-golden-project"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
     shutil.copytree(EXAMPLES, root / "examples")
     (root / "pyproject.toml").write_text("[project]\nname = 'examples'\n")
     out = root / "dags_out"
