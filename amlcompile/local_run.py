@@ -153,8 +153,6 @@ def run_compiled(
             if code != 0:
                 raise RunError(f"could not initialise the embedded Airflow; see {log_file}")
         result_file = log_dir / f".result-{os.getpid()}.json"
-        if regenerate_outputs:
-            conf = {**conf}
         subprocess.call(
             [
                 sys.executable,
