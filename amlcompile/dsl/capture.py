@@ -110,7 +110,9 @@ class _Capture:
 
     def _data_inputs(self, s: PipelineStep) -> list[PipelineData]:
         out = []
-        for item in list(s.inputs) + list(s.arguments):
+        command = getattr(s, "command", None)
+        extra = list(command) if isinstance(command, (list, tuple)) else []
+        for item in list(s.inputs) + list(s.arguments) + extra:
             data = item.data if isinstance(item, PipelineDataInput) else item
             if isinstance(data, PipelineData) and s not in self.producers_of(data):
                 out.append(data)
@@ -121,8 +123,12 @@ class _Capture:
         explicit = data.__dict__.get("_producers", [])
         if explicit:
             return explicit
-        arg_users = data.__dict__.get("_arg_users", [])
-        return arg_users[:1] if len(arg_users) == 1 else arg_users
+        # Only in arguments: one user writes it; several users are ambiguous (reported).
+        return data.__dict__.get("_arg_users", [])
+
+    @staticmethod
+    def ambiguous(data: PipelineData) -> bool:
+        return not data.__dict__.get("_producers") and len(data.__dict__.get("_arg_users", [])) > 1
 
     # ---- names ----
     def assign_names(self, steps: list[PipelineStep]) -> dict[int, str]:
@@ -280,9 +286,10 @@ class _Capture:
                     return None
                 prod = producers[0]
                 if id(prod) not in names:
+                    hint = "" if self.p.resolve_closure else " (set resolve_closure=True or add it)"
                     self.problem(
                         f"step {name!r}: input {data.name!r} comes from a step that is"
-                        " not in the pipeline (set resolve_closure=True or add it)",
+                        f" not in the pipeline{hint}",
                         where,
                     )
                     return None
@@ -354,8 +361,18 @@ class _Capture:
                     return ir.PortArg(port=port) if port else None
                 return ir.ParamArg(name=self.param(value))
             if isinstance(value, PipelineData):
-                producers = self.producers_of(value)
-                if s in producers:
+                if self.ambiguous(value):
+                    users = ", ".join(
+                        repr(names.get(id(u), u.name)) for u in value.__dict__["_arg_users"]
+                    )
+                    self.problem(
+                        f"PipelineData {value.name!r} appears only in the arguments of steps"
+                        f" {users}: list it in outputs= of the step that writes it and in"
+                        " inputs= of the steps that read it (as SDK v1 requires)",
+                        value._location,
+                    )
+                    return None
+                if s in self.producers_of(value):
                     return ir.PortArg(port=add_output(value))
                 port = add_input(value)
                 return ir.PortArg(port=port) if port else None

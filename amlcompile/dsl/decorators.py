@@ -102,7 +102,7 @@ class StepDefinition:
                             f"{self.step_name}: output {pname!r} must be a PipelineData if given"
                         )
                 else:
-                    data = PipelineData(f"{self.step_name}_{pname}")
+                    data = PipelineData(pname)
                 outputs[pname] = data
                 arguments += [f"--{pname}", data]
                 continue
@@ -165,7 +165,7 @@ class StepDefinition:
             f" ({self.fn.__name__}). Do not edit.\n"
         )
         return (
-            header + "import argparse\n" + "".join(i + "\n" for i in imports) + "\n\n"
+            header + "from __future__ import annotations\n\nimport argparse\n" + "".join(i + "\n" for i in imports) + "\n\n"
             "def _bool(text):\n"
             "    return text.strip().lower() in ('1', 'true', 'yes', 'on')\n\n\n" + body + "\n\n\n"
             "if __name__ == '__main__':\n"

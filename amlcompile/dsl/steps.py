@@ -139,6 +139,14 @@ class CommandStep(PipelineStep):
             runconfig,
         )
         self.command = command
+        if isinstance(command, (list, tuple)):
+            from .data import PipelineData
+
+            for item in command:
+                if isinstance(item, PipelineData) and item not in self.outputs and not any(
+                    item is i for i in self.inputs
+                ):
+                    item.__dict__.setdefault("_arg_users", []).append(self)
 
 
 class StepSequence:

@@ -73,7 +73,10 @@ class LocalStepOperator(BaseOperator):
             return [sys.executable, step["script"], *args]
         if step.get("shell_command") is not None:
             return ["bash", "-c", step["shell_command"], *args]
-        return [render_token(t, params, ports, step["name"]) for t in step["command"]] + args
+        argv = [render_token(t, params, ports, step["name"]) for t in step["command"]] + args
+        if argv and argv[0] in ("python", "python3"):
+            argv[0] = sys.executable  # the worker's interpreter, not whatever is first on PATH
+        return argv
 
     def execute(self, context):
         step = self.step

@@ -29,7 +29,11 @@ with DAG(
     catchup=False,
     tags=['amlcompile'],
     params={
-        'greeting': Param('Hello', type='string', description="pipeline parameter (default 'Hello')"),
+        'greeting': Param(
+            'Hello',
+            type='string',
+            description="pipeline parameter (default 'Hello')",
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/hello_world_aml_compute/pipeline.py` '

@@ -29,7 +29,11 @@ with DAG(
     catchup=False,
     tags=['amlcompile'],
     params={
-        'pipeline_arg': Param(10, type='integer', description='pipeline parameter (default 10)'),
+        'pipeline_arg': Param(
+            10,
+            type='integer',
+            description='pipeline parameter (default 10)',
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/seed_compare_models/pipeline.py` (pipeline '

@@ -29,8 +29,16 @@ with DAG(
     catchup=False,
     tags=['amlcompile'],
     params={
-        'min_length': Param(5, type='integer', description='pipeline parameter (default 5)'),
-        'top_n': Param(3, type='integer', description='pipeline parameter (default 3)'),
+        'min_length': Param(
+            5,
+            type='integer',
+            description='pipeline parameter (default 5)',
+        ),
+        'top_n': Param(
+            3,
+            type='integer',
+            description='pipeline parameter (default 3)',
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/step_sequence/pipeline.py` (pipeline '

@@ -32,10 +32,26 @@ with DAG(
     catchup=False,
     tags=['amlcompile'],
     params={
-        'epochs': Param(200, type='integer', description='pipeline parameter (default 200)'),
-        'learning_rate': Param(0.1, type='number', description='pipeline parameter (default 0.1)'),
-        'normalize': Param(True, type='boolean', description='pipeline parameter (default True)'),
-        'run_label': Param('baseline', type='string', description="pipeline parameter (default 'baseline')"),
+        'epochs': Param(
+            200,
+            type='integer',
+            description='pipeline parameter (default 200)',
+        ),
+        'learning_rate': Param(
+            0.1,
+            type='number',
+            description='pipeline parameter (default 0.1)',
+        ),
+        'normalize': Param(
+            True,
+            type='boolean',
+            description='pipeline parameter (default True)',
+        ),
+        'run_label': Param(
+            'baseline',
+            type='string',
+            description="pipeline parameter (default 'baseline')",
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/decorator_form/pipeline.py` (pipeline '
@@ -49,12 +65,12 @@ with DAG(
         step={
             'name': 'prepare',
             'kind': 'python_script',
-            'snapshot': '127bc8bb83b5f5140276',
+            'snapshot': 'bc965a7756d13f6e6d78',
             'arguments': [
                 {'literal': '--raw'},
                 {'port': 'measurements'},
                 {'literal': '--prepared'},
-                {'port': 'prepare_prepared'},
+                {'port': 'prepared'},
                 {'literal': '--test_every'},
                 {'literal': 4},
                 {'literal': '--normalize'},
@@ -68,7 +84,7 @@ with DAG(
                     'path': 'decorator_form/measurements.csv',
                 },
             ],
-            'outputs': [{'name': 'prepare_prepared', 'datastore': 'workspaceblobstore'}],
+            'outputs': [{'name': 'prepared', 'datastore': 'workspaceblobstore'}],
             'env': [],
             'allow_reuse': True,
             'script': '_amlcompile_step_prepare.py',
@@ -79,7 +95,7 @@ with DAG(
             '\n'
             '- defined at `examples/decorator_form/pipeline.py:25`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `127bc8bb83b5f5140276` (0 files)'
+            '- code snapshot: `bc965a7756d13f6e6d78` (0 files)'
         ),
     )
     train = LocalStepOperator(
@@ -87,12 +103,12 @@ with DAG(
         step={
             'name': 'train',
             'kind': 'python_script',
-            'snapshot': '72876bde62968ccee51a',
+            'snapshot': '6ec27ab26a99de764c6e',
             'arguments': [
                 {'literal': '--prepared'},
-                {'port': 'prepare_prepared'},
+                {'port': 'prepared'},
                 {'literal': '--model'},
-                {'port': 'train_model'},
+                {'port': 'model'},
                 {'literal': '--epochs'},
                 {'param': 'epochs'},
                 {'literal': '--learning_rate'},
@@ -100,14 +116,14 @@ with DAG(
             ],
             'inputs': [
                 {
-                    'name': 'prepare_prepared',
+                    'name': 'prepared',
                     'mode': 'mount',
                     'step': 'prepare',
-                    'output': 'prepare_prepared',
+                    'output': 'prepared',
                     'datastore': 'workspaceblobstore',
                 },
             ],
-            'outputs': [{'name': 'train_model', 'datastore': 'workspaceblobstore'}],
+            'outputs': [{'name': 'model', 'datastore': 'workspaceblobstore'}],
             'env': [],
             'allow_reuse': True,
             'script': '_amlcompile_step_train.py',
@@ -118,7 +134,7 @@ with DAG(
             '\n'
             '- defined at `examples/decorator_form/pipeline.py:43`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `72876bde62968ccee51a` (0 files)'
+            '- code snapshot: `6ec27ab26a99de764c6e` (0 files)'
         ),
     )
     evaluate = LocalStepOperator(
@@ -126,34 +142,34 @@ with DAG(
         step={
             'name': 'evaluate',
             'kind': 'python_script',
-            'snapshot': '612857d57af915291a3b',
+            'snapshot': 'cf25bb1c7055d49d484d',
             'arguments': [
                 {'literal': '--prepared'},
-                {'port': 'prepare_prepared'},
+                {'port': 'prepared'},
                 {'literal': '--model'},
-                {'port': 'train_model'},
+                {'port': 'model'},
                 {'literal': '--report'},
-                {'port': 'evaluate_report'},
+                {'port': 'report'},
                 {'literal': '--run_label'},
                 {'param': 'run_label'},
             ],
             'inputs': [
                 {
-                    'name': 'prepare_prepared',
+                    'name': 'prepared',
                     'mode': 'mount',
                     'step': 'prepare',
-                    'output': 'prepare_prepared',
+                    'output': 'prepared',
                     'datastore': 'workspaceblobstore',
                 },
                 {
-                    'name': 'train_model',
+                    'name': 'model',
                     'mode': 'mount',
                     'step': 'train',
-                    'output': 'train_model',
+                    'output': 'model',
                     'datastore': 'workspaceblobstore',
                 },
             ],
-            'outputs': [{'name': 'evaluate_report', 'datastore': 'workspaceblobstore'}],
+            'outputs': [{'name': 'report', 'datastore': 'workspaceblobstore'}],
             'env': [],
             'allow_reuse': True,
             'script': '_amlcompile_step_evaluate.py',
@@ -164,7 +180,7 @@ with DAG(
             '\n'
             '- defined at `examples/decorator_form/pipeline.py:61`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `612857d57af915291a3b` (0 files)'
+            '- code snapshot: `cf25bb1c7055d49d484d` (0 files)'
         ),
     )
 

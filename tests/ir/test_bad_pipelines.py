@@ -173,3 +173,17 @@ bad = Pipeline(ws, steps=[b])
     assert "Traceback" not in result.stderr
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_pipeline_data_only_in_arguments_of_two_steps_is_ambiguous(project):
+    probs = problems_of(project, """
+d = PipelineData("d", datastore=ds)
+writer = PythonScriptStep("a.py", arguments=["--out", d], source_directory="scripts")
+reader = PythonScriptStep("b.py", arguments=["--in", d], source_directory="scripts")
+pipeline = Pipeline(ws, steps=[reader])
+""")
+    assert probs == [
+        f"pipe.py:{line_of(project, 'd = PipelineData')}: PipelineData 'd' appears only in the"
+        " arguments of steps 'a', 'b': list it in outputs= of the step that writes it and in"
+        " inputs= of the steps that read it (as SDK v1 requires)"
+    ] or probs == [p.replace("'a', 'b'", "'b', 'a'") for p in probs]
