@@ -165,7 +165,11 @@ class StepDefinition:
             f" ({self.fn.__name__}). Do not edit.\n"
         )
         return (
-            header + "from __future__ import annotations\n\nimport argparse\n" + "".join(i + "\n" for i in imports) + "\n\n"
+            header
+            # Annotations such as Input/Output must not be evaluated: amlcompile is not there.
+            + "from __future__ import annotations\n\nimport argparse\n"
+            + "".join(i + "\n" for i in imports)
+            + "\n\n"
             "def _bool(text):\n"
             "    return text.strip().lower() in ('1', 'true', 'yes', 'on')\n\n\n" + body + "\n\n\n"
             "if __name__ == '__main__':\n"
