@@ -43,6 +43,8 @@ def _cmd_run(args) -> int:
 
     compiled = select(args.pipeline)
     conf = parse_params(compiled.pipeline, args.param)
+    if args.regenerate_outputs:
+        conf["regenerate_outputs"] = True
     result = run_compiled(compiled, conf, force_local=args.local, verbose=args.verbose)
     print_result(result)
     return 0 if result.succeeded else 1
@@ -75,6 +77,11 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="override a pipeline parameter (repeatable)",
+    )
+    p.add_argument(
+        "--regenerate-outputs",
+        action="store_true",
+        help="run every step even when a reusable result exists (refreshes the records)",
     )
     p.add_argument(
         "--local",

@@ -16,7 +16,7 @@ from .ir.validate import Problem
 from .render import writer
 from .render.bundle import SUPPORT_DIR, runtime_files, runtime_package
 from .render.dag import render
-from .targets import LoweringContext, UnsupportedTarget, lower_step
+from .targets import LoweringContext, UnsupportedTarget, lower_step, plan_task
 
 
 @dataclass
@@ -99,7 +99,7 @@ def render_files(
     problems: list[Problem] = []
     for c in compiled:
         ctx = LoweringContext(config=c.config, force_local=force_local)
-        tasks = []
+        tasks = [plan_task(c.pipeline)]
         for s in c.pipeline.steps:
             try:
                 tasks.append(lower_step(c.pipeline, s, ctx))

@@ -41,7 +41,17 @@ def run(dag_id: str, conf: dict) -> dict:
         return {"state": "missing", "dags": sorted(bag.dags)}
     dagrun = dag.test(run_conf=conf)
     steps = []
+    plan = {}
     with create_session() as session:
+        plan_xcom = session.scalars(
+            select(XComModel).where(
+                XComModel.dag_id == dag_id,
+                XComModel.run_id == dagrun.run_id,
+                XComModel.key == "amlcompile_plan",
+            )
+        ).first()
+        if plan_xcom is not None:
+            plan = _decode(plan_xcom.value) or {}
         tis = session.scalars(
             select(TaskInstance).where(
                 TaskInstance.dag_id == dag_id, TaskInstance.run_id == dagrun.run_id
@@ -56,12 +66,7 @@ def run(dag_id: str, conf: dict) -> dict:
                     XComModel.key == "return_value",
                 )
             ).first()
-            value = xcom.value if xcom is not None else None
-            if isinstance(value, (str, bytes)):
-                try:
-                    value = json.loads(value)
-                except ValueError:
-                    value = None
+            value = _decode(xcom.value) if xcom is not None else None
             duration = (
                 (ti.end_date - ti.start_date).total_seconds()
                 if (ti.end_date and ti.start_date)
@@ -80,7 +85,17 @@ def run(dag_id: str, conf: dict) -> dict:
         "run_id": dagrun.run_id,
         "steps": steps,
         "conf": dagrun.conf,
+        "plan": plan,
     }
+
+
+def _decode(value):
+    if isinstance(value, (str, bytes)):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
 
 
 def main() -> int:

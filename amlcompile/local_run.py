@@ -182,7 +182,20 @@ def run_compiled(
     if raw["state"] == "error":
         raise RunError(f"the run could not start: {raw['error']} (log: {log_file})")
     order = {s.name: i for i, s in enumerate(c.pipeline.steps)}
-    steps = sorted(raw.get("steps", []), key=lambda s: order.get(s["task_id"], 1 << 30))
+    plan = raw.get("plan") or {}
+    steps = []
+    for entry in raw.get("steps", []):
+        if entry["task_id"] not in order:
+            continue  # the reuse planner
+        planned = plan.get(entry["task_id"]) or {}
+        result = entry.get("result") or {}
+        if planned.get("reuse") and not result:
+            result = {"outputs": planned.get("outputs"), "reused_from": planned.get("reused_from")}
+        entry["result"] = result
+        entry["fingerprint"] = planned.get("fingerprint")
+        entry["reused_from"] = result.get("reused_from") if entry["state"] == "skipped" else None
+        steps.append(entry)
+    steps.sort(key=lambda s: order[s["task_id"]])
     return RunResult(c.pipeline, raw["state"], raw.get("run_id"), steps, log_file, raw)
 
 
@@ -191,13 +204,23 @@ def print_result(r: RunResult, stream=sys.stdout) -> None:
     width = max([len(s["task_id"]) for s in r.steps] + [4])
     for s in r.steps:
         duration = f"{s['duration']:.1f}s" if s.get("duration") is not None else "-"
-        print(f"  {s['task_id']:<{width}}  {s['state']:<16} {duration:>7}", file=stream)
+        state = s["state"]
+        if s.get("reused_from"):
+            state = f"reused from {s['reused_from'].get('run_id')}"
+        print(f"  {s['task_id']:<{width}}  {state:<16} {duration:>7}", file=stream)
         result = s.get("result") or {}
         for name, path in sorted((result.get("outputs") or {}).items()):
             print(f"  {'':<{width}}    output {name}: {path}", file=stream)
         if s["state"] == "success":
             for line in (result.get("log_tail") or [])[-3:]:
                 print(f"  {'':<{width}}    | {line}", file=stream)
+    reused = sum(1 for s in r.steps if s.get("reused_from"))
+    if reused:
+        print(
+            f"{reused} of {len(r.steps)} steps reused earlier results"
+            " (--regenerate-outputs reruns them)",
+            file=stream,
+        )
     if not r.succeeded:
         print(f"Task logs: {r.log_file}", file=stream)
 
@@ -217,7 +240,9 @@ def run_pipeline_object(pipeline, file, experiment_name, pipeline_parameters, re
     conf = {}
     for k, v in (pipeline_parameters or {}).items():
         conf[k] = v
-    result = run_compiled(c, conf, regenerate_outputs=regenerate)
+    if regenerate:
+        conf["regenerate_outputs"] = True
+    result = run_compiled(c, conf)
     return SubmittedRun(result)
 
 

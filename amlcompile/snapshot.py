@@ -140,6 +140,38 @@ def file_digest(path: Path) -> tuple[str, bool]:
     return _file_digest(str(path), st.st_size, st.st_mtime_ns, st.st_ino), executable
 
 
+def path_digest(path: Path) -> str:
+    """Content digest of a file, or of every file (path, content) under a folder."""
+    if path.is_file():
+        return file_digest(path)[0]
+    h = hashlib.sha256()
+    for rel in list_files(path):
+        h.update(rel.encode() + b"\0" + file_digest(path / rel)[0].encode() + b"\0")
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=1024)
+def git_state(folder: str) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the git work tree holding `folder`, or (None, None)."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(
+            ["git", "-C", folder, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return None, None
+        status = subprocess.run(
+            ["git", "-C", folder, "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return commit.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
 def take(source_dir: Path | None, generated: tuple[tuple[str, str], ...] = ()) -> Snapshot:
     files: list[SnapshotFile] = []
     if source_dir is not None:
@@ -153,9 +185,12 @@ def take(source_dir: Path | None, generated: tuple[tuple[str, str], ...] = ()) -
         ],
     }
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+    commit, dirty = git_state(str(source_dir)) if source_dir is not None else (None, None)
     return Snapshot(
         id=digest[:20],
         source_directory=str(source_dir or ""),
         files=tuple(files),
         generated=tuple(generated),
+        git_commit=commit,
+        git_dirty=dirty,
     )

@@ -162,6 +162,13 @@ class _Capture:
                 f"pipeline parameter name {name!r} must be a Python identifier", pp._location
             )
             return str(name)
+        if name == "regenerate_outputs":
+            self.problem(
+                "pipeline parameter name 'regenerate_outputs' is reserved (it is the"
+                " trigger option that reruns every step)",
+                pp._location,
+            )
+            return name
         if name in self.params:
             prev = self.param_objects[name]
             if prev is not pp and prev.default_value != pp.default_value:
@@ -428,12 +435,16 @@ class _Capture:
                     f" {str(source_dir)!r}",
                     where,
                 )
+        hash_digests = []
         for hp in s.hash_paths:
-            if source_dir is None or not (source_dir / hp).exists():
+            target = Path(hp) if Path(hp).is_absolute() else (source_dir or Path.cwd()) / hp
+            if not target.exists():
                 self.problem(
                     f"step {name!r}: hash_paths entry {hp!r} not found in {str(source_dir)!r}",
                     where,
                 )
+                continue
+            hash_digests.append((str(hp), snapshot_mod.path_digest(target)))
         snap = (
             snapshot_mod.take(source_dir, generated)
             if (source_dir is None or source_dir.is_dir())
@@ -467,6 +478,7 @@ class _Capture:
             allow_reuse=bool(s.allow_reuse),
             version=None if s.version is None else str(s.version),
             hash_paths=tuple(str(h) for h in s.hash_paths),
+            hash_path_digests=tuple(hash_digests),
             run_after=tuple(after),
             image=_image_of(s.runconfig),
         )
@@ -520,6 +532,12 @@ class _Capture:
         for pp in self.p.parameters_from_function or []:
             self.param(pp)
         names = self.assign_names(unique_steps)
+        for s in unique_steps:
+            if names[id(s)] == "amlcompile_reuse_plan":
+                self.problem(
+                    "step name 'amlcompile_reuse_plan' is reserved for the reuse planner task",
+                    s._location,
+                )
         ir_steps = [x for x in (self.step(s, names) for s in unique_steps) if x is not None]
 
         default_ds = self.datastore_name(self.p.default_datastore, self.p._location)

@@ -143,8 +143,10 @@ class CommandStep(PipelineStep):
             from .data import PipelineData
 
             for item in command:
-                if isinstance(item, PipelineData) and item not in self.outputs and not any(
-                    item is i for i in self.inputs
+                if (
+                    isinstance(item, PipelineData)
+                    and item not in self.outputs
+                    and not any(item is i for i in self.inputs)
                 ):
                     item.__dict__.setdefault("_arg_users", []).append(self)
 

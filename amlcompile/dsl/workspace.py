@@ -214,14 +214,25 @@ def _resolve_local(path, base: Path) -> str:
 
 
 def perform_upload(root: Path, pairs, overwrite: bool) -> None:
+    """Copy files onto a local datastore. Identical files are left alone, so their data
+    version (size, mtime) stays the same and steps reading them stay reusable."""
     for src, dest in pairs:
         target = root / dest
-        if target.exists() and not overwrite:
-            continue
+        if target.exists():
+            if not overwrite or _same_bytes(Path(src), target):
+                continue
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".uploading")
-        shutil.copyfile(src, tmp)
+        shutil.copy2(src, tmp)
         tmp.replace(target)
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    import filecmp
+
+    return filecmp.cmp(a, b, shallow=False)
 
 
 class Experiment:

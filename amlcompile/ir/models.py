@@ -113,6 +113,9 @@ class Snapshot(Frozen):
     files: tuple[SnapshotFile, ...]
     # Generated files (decorator-form entry scripts) that are not on disk in the source tree.
     generated: tuple[tuple[str, str], ...] = ()
+    # Lineage only (not part of any fingerprint): the source's git commit and dirty flag.
+    git_commit: str | None = None
+    git_dirty: bool | None = None
 
 
 class Step(Frozen):
@@ -131,6 +134,7 @@ class Step(Frozen):
     allow_reuse: bool = True
     version: str | None = None
     hash_paths: tuple[str, ...] = ()
+    hash_path_digests: tuple[tuple[str, str], ...] = ()  # (path, content digest)
     run_after: tuple[str, ...] = ()
     image: str | None = None
     description: str | None = None

@@ -16,6 +16,8 @@ from ..targets import TaskSpec
 from .bundle import runtime_import
 from .pyliteral import literal
 
+REGENERATE_PARAM = "regenerate_outputs"  # keep in step with runtime/planner.py
+
 _RESERVED = {"dag", "DAG", "Param", "DATASTORES"}
 
 
@@ -58,17 +60,19 @@ def _variables(task_ids: list[str], imported: set[str]) -> dict[str, str]:
 def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) -> str:
     env, name = _environment(template)
     by_id = {t.task_id: t for t in tasks}
-    ordered = [by_id[n] for n in topological_order(p) if n in by_id]
+    first = [t for t in tasks if t.before_roots]
+    ordered = first + [by_id[n] for n in topological_order(p) if n in by_id]
     imports: dict[str, set[str]] = {}
     for t in ordered:
         imports.setdefault(runtime_import(t.operator.module), set()).add(t.operator.name)
     imported = {n for names in imports.values() for n in names}
     variables = _variables([t.task_id for t in ordered], imported)
     position = {t.task_id: i for i, t in enumerate(ordered)}
-    pairs = sorted(
-        ((e.upstream, e.downstream) for e in p.edges()),
-        key=lambda e: (position[e[0]], position[e[1]]),
-    )
+    pairs = [(e.upstream, e.downstream) for e in p.edges()]
+    has_upstream = {down for _, down in pairs}
+    roots = [s.name for s in p.steps if s.name not in has_upstream and s.name in by_id]
+    pairs += [(t.task_id, root) for t in first for root in roots]
+    pairs.sort(key=lambda e: (position[e[0]], position[e[1]]))
     edges = [(variables[up], variables[down]) for up, down in pairs]
     doc = [f"Compiled by amlcompile from `{p.source_file}` (pipeline defined at `{p.location}`)."]
     if p.description:
@@ -89,6 +93,14 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
                 "description": f"pipeline parameter (default {x.default!r})",
             }
             for x in p.parameters
+        ]
+        + [
+            {
+                "name": REGENERATE_PARAM,
+                "default": False,
+                "type": "boolean",
+                "description": "run every step even when a reusable result exists",
+            }
         ],
         datastores={
             d.name: {"kind": d.kind, "path": d.path, "conn_id": d.conn_id} for d in p.datastores

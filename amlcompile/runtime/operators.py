@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import deque
 from pathlib import Path
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from .binding import StepError, bind_input, datastore_root, render_token, safe_segment
+from .planner import REGENERATE_PARAM, plan_of, upstream_output
+from .reuse import HEARTBEAT_SECONDS, Store
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
+WAIT_POKE_SECONDS = 15
 
 
 class LocalStepOperator(BaseOperator):
-    """Runs one step from its code snapshot in a subprocess.
+    """Runs one step from its code snapshot in a subprocess, with Azure ML-style reuse.
 
     Nothing here is templated: argument values come from typed tokens (literals, pipeline
     parameters from `params`, data paths), so user strings containing `{{ }}` reach the
     program unchanged, and no value is ever parsed by a shell.
+
+    Reuse: the run's planner computed this step's fingerprint. If a completed record appeared
+    since, the step is skipped and hands on the recorded outputs; if another run is computing
+    the same fingerprint right now, the step reschedules itself (no worker slot held) until
+    that run's record appears; otherwise it claims the fingerprint, runs, and writes the record
+    last, only after success.
     """
 
     template_fields = ()
@@ -35,14 +47,12 @@ class LocalStepOperator(BaseOperator):
         self._proc = None
 
     # ---- binding ----
-    def _ports(self, context, workdir: Path) -> tuple[dict, dict]:
+    def _inputs(self, context, plan: dict, workdir: Path) -> dict[str, str]:
         step = self.step
-        ti = context["ti"]
         ports: dict[str, str] = {}
         for port in step["inputs"]:
             if port.get("step"):
-                upstream = ti.xcom_pull(task_ids=port["step"]) or {}
-                path = (upstream.get("outputs") or {}).get(port["output"])
+                path = upstream_output(context, plan, port["step"], port["output"])
                 if path is None:
                     raise StepError(
                         f"step {step['name']!r}: upstream step {port['step']!r}"
@@ -50,21 +60,29 @@ class LocalStepOperator(BaseOperator):
                     )
                 source = Path(path)
             else:
-                source = (
-                    datastore_root(self.datastores, port["datastore"], step["name"]) / port["path"]
-                )
+                root = datastore_root(self.datastores, port["datastore"], step["name"])
+                source = root / port["path"]
             ports[port["name"]] = bind_input(port, source, workdir)
+        return ports
+
+    def _outputs(self, context, fp: str | None) -> dict[str, str]:
+        """Reusable steps write where their fingerprint says; others under their run."""
+        step = self.step
         outputs: dict[str, str] = {}
         run = safe_segment(context["run_id"])
         for port in step["outputs"]:
             root = datastore_root(self.datastores, port["datastore"], step["name"])
-            path = root / "azureml" / safe_segment(self.dag_id) / run / step["name"] / port["name"]
-            if path.exists():  # a retry starts from an empty output folder
+            if fp and step["allow_reuse"]:
+                path = root / "azureml" / "fp" / fp / port["name"]
+            else:
+                path = (
+                    root / "azureml" / safe_segment(self.dag_id) / run / step["name"] / port["name"]
+                )
+            if path.exists():  # a retry or regeneration starts from an empty folder
                 shutil.rmtree(path)
             path.mkdir(parents=True)
             outputs[port["name"]] = str(path)
-        ports.update(outputs)
-        return ports, outputs
+        return outputs
 
     def _argv(self, params: dict, ports: dict) -> list[str]:
         step = self.step
@@ -78,9 +96,64 @@ class LocalStepOperator(BaseOperator):
             argv[0] = sys.executable  # the worker's interpreter, not whatever is first on PATH
         return argv
 
+    # ---- reuse ----
+    def _store(self) -> Store:
+        root = datastore_root(self.datastores, self.step["record_datastore"], self.step["name"])
+        return Store(root)
+
+    def _reuse_or_claim(self, context, fp: str, store: Store, regenerate: bool) -> dict | None:
+        """A record to reuse, or None once this task holds the claim on `fp`."""
+        if not regenerate:
+            record = store.read_record(fp, self.log)
+            if record is not None:
+                return record
+        owner = {"dag_id": self.dag_id, "run_id": context["run_id"], "task_id": self.task_id}
+        claimed, current = store.try_claim(fp, owner)
+        if claimed:
+            return None
+        self.log.info(
+            "step %s: fingerprint %s is being computed by run %s; waiting",
+            self.step["name"],
+            fp[:12],
+            (current or {}).get("run_id"),
+        )
+        raise AirflowRescheduleException(
+            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=WAIT_POKE_SECONDS)
+        )
+
+    def _heartbeat(self, store: Store, fp: str, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            store.heartbeat(fp)
+
     def execute(self, context):
         step = self.step
         params = dict(context["params"])
+        regenerate = bool(params.get(REGENERATE_PARAM))
+        plan = plan_of(context)
+        fp = (plan.get(step["name"]) or {}).get("fingerprint")
+        if fp is None:
+            raise StepError(
+                f"step {step['name']!r}: the reuse plan of this run has no entry"
+                " for it; clear the whole run, not the step alone"
+            )
+        store = self._store()
+        if not step["allow_reuse"]:  # always runs, into a folder of its own run: no claim
+            return self._compute(context, plan, params, fp, store)
+        record = self._reuse_or_claim(context, fp, store, regenerate)
+        if record is not None:
+            origin = record.get("produced_by") or {}
+            context["ti"].xcom_push(
+                key="return_value",
+                value={"outputs": record["outputs"], "fingerprint": fp, "reused_from": origin},
+            )
+            raise AirflowSkipException(f"reused from run {origin.get('run_id')}")
+        try:
+            return self._compute(context, plan, params, fp, store)
+        finally:
+            store.release(fp)
+
+    def _compute(self, context, plan, params, fp, store) -> dict:
+        step = self.step
         snapshot = SNAPSHOTS / step["snapshot"]
         if not snapshot.is_dir():
             raise StepError(
@@ -88,9 +161,14 @@ class LocalStepOperator(BaseOperator):
                 " redeploy the whole dags_out/ folder"
             )
         workdir = Path(tempfile.mkdtemp(prefix=f"amlcompile-{safe_segment(step['name'])}-"))
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(store, fp, stop), daemon=True)
+        beat.start()
         try:
             shutil.copytree(snapshot, workdir, dirs_exist_ok=True)
-            ports, outputs = self._ports(context, workdir)
+            ports = self._inputs(context, plan, workdir)
+            outputs = self._outputs(context, fp)
+            ports.update(outputs)
             argv = self._argv(params, ports)
             env = dict(os.environ)
             for key, token in step["env"]:
@@ -124,8 +202,25 @@ class LocalStepOperator(BaseOperator):
                 raise StepError(
                     f"step {step['name']!r} failed: exit code {code}\n" + "\n".join(tail)
                 )
-            return {"outputs": outputs, "log_tail": list(tail)}
+            produced_by = {
+                "dag_id": self.dag_id,
+                "run_id": context["run_id"],
+                "task_id": self.task_id,
+                "finished": dt.datetime.now(dt.UTC).isoformat(),
+            }
+            # The record goes last: only a step that succeeded with complete outputs is reusable.
+            store.write_record(
+                fp,
+                {
+                    "fingerprint": fp,
+                    "outputs": outputs,
+                    "produced_by": produced_by,
+                    "source": step.get("source"),
+                },
+            )
+            return {"outputs": outputs, "fingerprint": fp, "log_tail": list(tail)}
         finally:
+            stop.set()
             shutil.rmtree(workdir, ignore_errors=True)
 
     def on_kill(self) -> None:

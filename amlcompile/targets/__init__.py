@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from ..config import ProjectConfig
 from ..ir import models as ir
+from ..ir.validate import topological_order
 from . import kubernetes, local
-from .base import OperatorRef, TaskSpec
+from .base import PLAN_TASK_ID, OperatorRef, TaskSpec, plan_entry
 
 LOWERERS = {
     "local": local.lower,
@@ -37,4 +38,26 @@ def lower_step(p: ir.Pipeline, s: ir.Step, ctx: LoweringContext) -> TaskSpec:
     return lowerer(p, s, compute, ctx)
 
 
-__all__ = ["LoweringContext", "OperatorRef", "TaskSpec", "UnsupportedTarget", "lower_step"]
+def plan_task(p: ir.Pipeline) -> TaskSpec:
+    """The reuse planner: first task of every run, upstream of the pipeline's root steps."""
+    order = topological_order(p)
+    return TaskSpec(
+        task_id=PLAN_TASK_ID,
+        operator=OperatorRef("{runtime}.planner", "ReusePlanOperator"),
+        kwargs={"steps": [plan_entry(p, p.step(name)) for name in order]},
+        doc_md="Computes every step's fingerprint and skips the steps whose results can be"
+        " reused (Azure ML's allow_reuse), all at once at the start of the run.",
+        shared={"datastores": "DATASTORES"},
+        before_roots=True,
+    )
+
+
+__all__ = [
+    "LoweringContext",
+    "OperatorRef",
+    "PLAN_TASK_ID",
+    "TaskSpec",
+    "UnsupportedTarget",
+    "lower_step",
+    "plan_task",
+]

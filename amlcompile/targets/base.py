@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import models as ir
+from ..runtime.reuse import FINGERPRINT_SCHEMA, digest
+
+PLAN_TASK_ID = "amlcompile_reuse_plan"  # keep in step with runtime/planner.py
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class TaskSpec:
     doc_md: str
     # kwargs whose value is a module-level constant of the DAG file, by constant name
     shared: dict[str, str] = field(default_factory=dict)
+    before_roots: bool = False  # runs first, upstream of every step without upstream steps
 
 
 def token(arg: ir.LiteralArg | ir.ParamArg | ir.PortArg) -> dict:
@@ -48,6 +52,14 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
     payload = {
         "name": s.name,
         "kind": s.kind,
+        "fingerprint": static_fingerprint(s),
+        "params": params_used(s),
+        "record_datastore": s.outputs[0].datastore if s.outputs else p.default_datastore,
+        "source": {
+            "location": str(s.location),
+            "git_commit": s.snapshot.git_commit,
+            "git_dirty": s.snapshot.git_dirty,
+        },
         "snapshot": s.snapshot.id,
         "arguments": [token(a) for a in s.arguments],
         "inputs": inputs,
@@ -62,6 +74,48 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
     else:
         payload["command"] = [token(a) for a in s.command or ()]
     return payload
+
+
+def params_used(s: ir.Step) -> list[str]:
+    tokens = [*s.arguments, *(s.command or ()), *(v for _, v in s.environment_variables)]
+    return sorted({t.name for t in tokens if isinstance(t, ir.ParamArg)})
+
+
+def static_fingerprint(s: ir.Step) -> str:
+    """The build-time part of the fingerprint: what the step is, its code and environment.
+
+    Run-time parts (parameter values, data versions, upstream fingerprints) are added by the
+    planner. Scheduling knobs (compute size, node counts, pools, retries) are left out.
+    """
+    return digest(
+        {
+            "schema": FINGERPRINT_SCHEMA,
+            "kind": s.kind,
+            "script": s.script,
+            "command": [token(a) for a in s.command] if s.command is not None else None,
+            "shell_command": s.shell_command,
+            "arguments": [token(a) for a in s.arguments],
+            "env": [[k, token(v)] for k, v in s.environment_variables],
+            "outputs": sorted(o.name for o in s.outputs),
+            "version": s.version,
+            "code": s.snapshot.id,
+            "hash_paths": [list(x) for x in s.hash_path_digests],
+            "image": s.image,
+        }
+    )
+
+
+def plan_entry(p: ir.Pipeline, s: ir.Step) -> dict:
+    """What the planner needs of a step to compute its fingerprint at the start of a run."""
+    payload = step_payload(p, s)
+    return {
+        k: payload[k] for k in ("name", "fingerprint", "params", "allow_reuse", "record_datastore")
+    } | {
+        "inputs": [
+            {k: v for k, v in port.items() if k in ("name", "step", "output", "datastore", "path")}
+            for port in payload["inputs"]
+        ]
+    }
 
 
 def doc_md(s: ir.Step, target: str) -> str:

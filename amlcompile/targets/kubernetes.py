@@ -30,6 +30,7 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
                 k: str(v.value) for k, v in s.environment_variables if isinstance(v, ir.LiteralArg)
             },
             "get_logs": True,
+            "trigger_rule": "none_failed",
             "on_finish_action": "delete_pod",
         },
         doc_md=doc_md(s, f"Kubernetes ({compute.name}, {compute.vm_size or 'any size'})"),

@@ -36,9 +36,16 @@ def test_examples_import_without_errors_and_match_the_ir(
     assert set(result["dags"]) == set(compiled)
     for dag_id, info in result["dags"].items():
         p = compiled[dag_id]
-        assert info["tasks"] == sorted(s.name for s in p.steps)
-        assert info["edges"] == sorted([e.upstream, e.downstream] for e in p.edges())
-        assert info["params"] == {x.name: x.default for x in p.parameters}
+        plan = "amlcompile_reuse_plan"
+        assert info["tasks"] == sorted([plan, *(s.name for s in p.steps)])
+        edges = [[e.upstream, e.downstream] for e in p.edges()]
+        downstream = {d for _, d in edges}
+        edges += [[plan, s.name] for s in p.steps if s.name not in downstream]
+        assert info["edges"] == sorted(edges)
+        assert info["params"] == {
+            **{x.name: x.default for x in p.parameters},
+            "regenerate_outputs": False,
+        }
         # Parsing twice gives the same serialized DAG: no clock or randomness at parse time.
         assert info["hashes"][0] == info["hashes"][1], dag_id
 

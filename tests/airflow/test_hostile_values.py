@@ -9,22 +9,33 @@ import pytest
 from amlcompile.local_run import run_compiled, select
 
 HOSTILE = [
-    "$(touch PWNED_subst)", "`touch PWNED_backtick`", "; touch PWNED_semicolon", "a\nb",
-    "{{ ds }}", "{% raw %}", "'\"\"\"'''", "\\", "config.json", "\u00e9\u6f22\u2028",
+    "$(touch PWNED_subst)",
+    "`touch PWNED_backtick`",
+    "; touch PWNED_semicolon",
+    "a\nb",
+    "{{ ds }}",
+    "{% raw %}",
+    "'\"\"\"'''",
+    "\\",
+    "config.json",
+    "\u00e9\u6f22\u2028",
 ]
 
 
 @pytest.mark.airflow
 def test_hostile_arguments_and_params_arrive_verbatim(project, monkeypatch):
-    project.write("src/echo.py", """\
+    project.write(
+        "src/echo.py",
+        """\
 import json, os, sys
 out = sys.argv[sys.argv.index("--out") + 1]
 with open(os.path.join(out, "argv.json"), "w") as fh:
     json.dump({"argv": sys.argv[1:], "env": os.environ.get("AML_PARAMETER_p")}, fh)
-""")
+""",
+    )
     description = 'say """hi""" {{ x }}'
     default = "x'; $(touch PWNED_param)"
-    step_name = "it's \"quoted\""
+    step_name = 'it\'s "quoted"'
     source = (
         "from amlcompile import *\n"
         "ws = Workspace.from_config()\n"
@@ -43,7 +54,8 @@ with open(os.path.join(out, "argv.json"), "w") as fh:
     (step,) = result.steps
     assert step["task_id"] == "it_s_quoted"
     received = json.loads(
-        (project.root / step["result"]["outputs"]["out"] / "argv.json").read_text())
+        (project.root / step["result"]["outputs"]["out"] / "argv.json").read_text()
+    )
     assert received["argv"] == [*HOSTILE, conf["p"], "--out", step["result"]["outputs"]["out"]]
     assert received["env"] == conf["p"]
     assert not list(project.root.rglob("PWNED*"))

@@ -24,7 +24,9 @@ print(json.dumps({"pod": data, "type": type(task).__mro__[1].__name__}))
 
 
 def test_pod_is_built_by_the_provider_and_valid(project, tmp_path):
-    project.write("amlcompile.toml", """
+    project.write(
+        "amlcompile.toml",
+        """
 [compute.aml-compute]
 kind = "amlcompute"
 vm_size = "STANDARD_NC6"
@@ -33,9 +35,12 @@ max_nodes = 4
 [kubernetes]
 namespace = "ml-jobs"
 conn_id = "aks"
-""")
+""",
+    )
     project.script("src/train.py")
-    project.write("pipe.py", """\
+    project.write(
+        "pipe.py",
+        """\
 from amlcompile import *
 ws = Workspace.from_config()
 model = PipelineData("model", datastore=ws.get_default_datastore())
@@ -45,7 +50,8 @@ train = PythonScriptStep("train.py", name="train", source_directory="src",
                                     "{{ not_a_template }}"],
                          outputs=[model])
 on_k8s = Pipeline(ws, steps=[train])
-""")
+""",
+    )
     from amlcompile.compiler import build
 
     out = project.root / "dags_out"
@@ -58,7 +64,9 @@ on_k8s = Pipeline(ws, steps=[train])
     assert container["image"] == "python:3.11-slim"
     assert container["command"] == ["python", "train.py"]
     assert container["args"] == [
-        "--epochs", "7", "--out",
+        "--epochs",
+        "7",
+        "--out",
         "/mnt/amlcompile/workspaceblobstore/azureml/on_k8s/manual__2026-01-01T00_00_00_00_00/"
         "train/model",
         "{{ not_a_template }}",

@@ -48,10 +48,15 @@ def test_bad_config_names_file_and_key(project):
     project.write("amlcompile.toml", "[datastores.blob]\nkind = 'azure_blob'\npath = 'c'\n")
     result = amlcompile_cli("check", "pipe.py", cwd=project.root)
     assert result.returncode == 2
-    assert "amlcompile.toml: datastores.blob: Value error, a azure_blob datastore needs" \
-           " conn_id" in result.stderr
-    project.write("amlcompile.toml", "[datastores.blob]\nkind = 'azure_blob'\npath = 'c'\n"
-                  "conn_id = 'x'\naccount_key = 'hunter2'\n")
+    assert (
+        "amlcompile.toml: datastores.blob: Value error, a azure_blob datastore needs"
+        " conn_id" in result.stderr
+    )
+    project.write(
+        "amlcompile.toml",
+        "[datastores.blob]\nkind = 'azure_blob'\npath = 'c'\n"
+        "conn_id = 'x'\naccount_key = 'hunter2'\n",
+    )
     result = amlcompile_cli("check", "pipe.py", cwd=project.root)
     assert "datastores.blob.account_key: secrets do not belong in the config" in result.stderr
     assert "hunter2" not in result.stderr
@@ -61,8 +66,9 @@ def test_run_refuses_bad_params_before_starting(project):
     project.script("src/a.py")
     project.write("pipe.py", GOOD)
     result = amlcompile_cli("run", "pipe.py", "--param", "n=abc", cwd=project.root)
-    assert result.returncode == 2 and "error: --param n: 'abc' is not a valid integer" in \
-        result.stderr
+    assert (
+        result.returncode == 2 and "error: --param n: 'abc' is not a valid integer" in result.stderr
+    )
     result = amlcompile_cli("run", "pipe.py", "--param", "zzz=1", cwd=project.root)
     assert "pipeline 'good' has no such parameter (parameters: n)" in result.stderr
     result = amlcompile_cli("run", "no_such_pipeline", cwd=project.root)

@@ -185,13 +185,16 @@ def demo(n: int = 3, scale: float = 2.5):
 
 
 def test_closure_follows_data_inside_a_command_list(project):
-    p = compile_one(project, """
+    p = compile_one(
+        project,
+        """
 d = PipelineData("d", datastore=ds)
 writer = PythonScriptStep("a.py", name="writer", outputs=[d], arguments=["--out", d],
                           source_directory="src")
 reader = CommandStep(command=["python", "b.py", "--in", d], source_directory="src")
 pipeline = Pipeline(ws, steps=[reader])
-""")
+""",
+    )
     assert [s.name for s in p.steps] == ["writer", "command"]
     assert p.step("command").command[-1] == ir.PortArg(port="d")
     assert [(e.upstream, e.downstream) for e in p.edges()] == [("writer", "command")]

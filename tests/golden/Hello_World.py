@@ -12,6 +12,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
 from _amlcompile.runtime_<HASH>.kubernetes import AmlPodOperator  # noqa: E402
+from _amlcompile.runtime_<HASH>.planner import ReusePlanOperator  # noqa: E402
 
 # Datastores this pipeline reads and writes (kind, root folder or container, connection id).
 DATASTORES = {
@@ -34,12 +35,35 @@ with DAG(
             type='string',
             description="pipeline parameter (default 'Hello')",
         ),
+        'regenerate_outputs': Param(
+            False,
+            type='boolean',
+            description='run every step even when a reusable result exists',
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/hello_world_aml_compute/pipeline.py` '
         '(pipeline defined at `examples/hello_world_aml_compute/pipeline.py:59`).'
     ),
 ) as dag:
+    amlcompile_reuse_plan = ReusePlanOperator(
+        task_id='amlcompile_reuse_plan',
+        steps=[
+            {
+                'name': 'Hello_World',
+                'fingerprint': 'dfe0a284503f2c45a98c3acf6a822b7c5a1e315f1f0614bcb1b11d1f74ef7015',
+                'params': ['greeting'],
+                'allow_reuse': False,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [],
+            },
+        ],
+        datastores=DATASTORES,
+        doc_md=(
+            "Computes every step's fingerprint and skips the steps whose results can be "
+            "reused (Azure ML's allow_reuse), all at once at the start of the run."
+        ),
+    )
     Hello_World = AmlPodOperator(
         task_id='Hello_World',
         cmds=['python', 'hello_world.py'],
@@ -53,6 +77,14 @@ with DAG(
         step={
             'name': 'Hello_World',
             'kind': 'python_script',
+            'fingerprint': 'dfe0a284503f2c45a98c3acf6a822b7c5a1e315f1f0614bcb1b11d1f74ef7015',
+            'params': ['greeting'],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/hello_world_aml_compute/pipeline.py:51',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': '1e347d2fd7f50d980557',
             'arguments': [{'literal': '--greeting'}, {'param': 'greeting'}],
             'inputs': [],
@@ -61,6 +93,7 @@ with DAG(
             'allow_reuse': False,
             'script': 'hello_world.py',
         },
+        trigger_rule='none_failed',
         doc_md=(
             '**Hello_World** (python script on Kubernetes (aml-compute, STANDARD_NC6))\n'
             '\n'
@@ -70,3 +103,5 @@ with DAG(
             '- hash_paths: `hello_world.ipynb`'
         ),
     )
+
+    amlcompile_reuse_plan >> Hello_World

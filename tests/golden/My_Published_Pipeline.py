@@ -12,6 +12,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
 from _amlcompile.runtime_<HASH>.operators import LocalStepOperator  # noqa: E402
+from _amlcompile.runtime_<HASH>.planner import ReusePlanOperator  # noqa: E402
 
 # Datastores this pipeline reads and writes (kind, root folder or container, connection id).
 DATASTORES = {
@@ -34,6 +35,11 @@ with DAG(
             type='integer',
             description='pipeline parameter (default 10)',
         ),
+        'regenerate_outputs': Param(
+            False,
+            type='boolean',
+            description='run every step even when a reusable result exists',
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/seed_compare_models/pipeline.py` (pipeline '
@@ -42,11 +48,100 @@ with DAG(
         'My Published Pipeline Description'
     ),
 ) as dag:
+    amlcompile_reuse_plan = ReusePlanOperator(
+        task_id='amlcompile_reuse_plan',
+        steps=[
+            {
+                'name': 'prep',
+                'fingerprint': '0c1b68098e4e1fb49312bbc0f68b79c10cbb6ee1594f771f1eaf8645556c497e',
+                'params': [],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'test_data',
+                        'datastore': 'workspaceblobstore',
+                        'path': '20newsgroups/20news.pkl',
+                    },
+                ],
+            },
+            {
+                'name': 'train',
+                'fingerprint': 'cd04ca1403556e965aba1ebb40250c10bea8bd6e0cde5438be2e4ed658f6cbf6',
+                'params': [],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'prepared_data',
+                        'step': 'prep',
+                        'output': 'prepared_data',
+                        'datastore': 'workspaceblobstore',
+                    },
+                ],
+            },
+            {
+                'name': 'extract',
+                'fingerprint': '552521bd209ae7526f9431419954ebf12ad99aa96b6ef0973b9c4ed081336ee1',
+                'params': [],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'output_data1',
+                        'step': 'train',
+                        'output': 'output_data1',
+                        'datastore': 'workspaceblobstore',
+                    },
+                ],
+            },
+            {
+                'name': 'compare',
+                'fingerprint': 'a417c517fe77cdf5071c1b847652d9f6aed6d197eb649b8f3073a4063e8030ed',
+                'params': ['pipeline_arg'],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'comp_data1',
+                        'step': 'extract',
+                        'output': 'comp_data1',
+                        'datastore': 'workspaceblobstore',
+                    },
+                    {
+                        'name': 'comp_data2',
+                        'step': 'train',
+                        'output': 'output_data1',
+                        'datastore': 'workspaceblobstore',
+                    },
+                    {
+                        'name': 'prepared_data',
+                        'step': 'prep',
+                        'output': 'prepared_data',
+                        'datastore': 'workspaceblobstore',
+                    },
+                ],
+            },
+        ],
+        datastores=DATASTORES,
+        doc_md=(
+            "Computes every step's fingerprint and skips the steps whose results can be "
+            "reused (Azure ML's allow_reuse), all at once at the start of the run."
+        ),
+    )
     prep = LocalStepOperator(
         task_id='prep',
         step={
             'name': 'prep',
             'kind': 'python_script',
+            'fingerprint': '0c1b68098e4e1fb49312bbc0f68b79c10cbb6ee1594f771f1eaf8645556c497e',
+            'params': [],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/seed_compare_models/pipeline.py:57',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'c08a3fe85a7df5bc3f10',
             'arguments': [
                 {'literal': '--input'},
@@ -67,6 +162,7 @@ with DAG(
             'allow_reuse': True,
             'script': 'prep.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**prep** (python script on the Airflow worker (local))\n'
@@ -81,6 +177,14 @@ with DAG(
         step={
             'name': 'train',
             'kind': 'python_script',
+            'fingerprint': 'cd04ca1403556e965aba1ebb40250c10bea8bd6e0cde5438be2e4ed658f6cbf6',
+            'params': [],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/seed_compare_models/pipeline.py:67',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'c08a3fe85a7df5bc3f10',
             'arguments': [
                 {'literal': '--input'},
@@ -102,6 +206,7 @@ with DAG(
             'allow_reuse': True,
             'script': 'train.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**train** (python script on the Airflow worker (local))\n'
@@ -116,6 +221,14 @@ with DAG(
         step={
             'name': 'extract',
             'kind': 'python_script',
+            'fingerprint': '552521bd209ae7526f9431419954ebf12ad99aa96b6ef0973b9c4ed081336ee1',
+            'params': [],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/seed_compare_models/pipeline.py:76',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'c08a3fe85a7df5bc3f10',
             'arguments': [
                 {'literal': '--input'},
@@ -137,6 +250,7 @@ with DAG(
             'allow_reuse': True,
             'script': 'extract.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**extract** (python script on the Airflow worker (local))\n'
@@ -151,6 +265,14 @@ with DAG(
         step={
             'name': 'compare',
             'kind': 'python_script',
+            'fingerprint': 'a417c517fe77cdf5071c1b847652d9f6aed6d197eb649b8f3073a4063e8030ed',
+            'params': ['pipeline_arg'],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/seed_compare_models/pipeline.py:85',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'c08a3fe85a7df5bc3f10',
             'arguments': [
                 {'literal': '--comp_data1'},
@@ -192,6 +314,7 @@ with DAG(
             'allow_reuse': True,
             'script': 'compare.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**compare** (python script on the Airflow worker (local))\n'
@@ -202,6 +325,7 @@ with DAG(
         ),
     )
 
+    amlcompile_reuse_plan >> prep
     prep >> train
     prep >> compare
     train >> extract

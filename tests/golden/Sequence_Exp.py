@@ -12,6 +12,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
 from _amlcompile.runtime_<HASH>.operators import LocalStepOperator  # noqa: E402
+from _amlcompile.runtime_<HASH>.planner import ReusePlanOperator  # noqa: E402
 
 # Datastores this pipeline reads and writes (kind, root folder or container, connection id).
 DATASTORES = {
@@ -39,17 +40,141 @@ with DAG(
             type='integer',
             description='pipeline parameter (default 3)',
         ),
+        'regenerate_outputs': Param(
+            False,
+            type='boolean',
+            description='run every step even when a reusable result exists',
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/step_sequence/pipeline.py` (pipeline '
         'defined at `examples/step_sequence/pipeline.py:85`).'
     ),
 ) as dag:
+    amlcompile_reuse_plan = ReusePlanOperator(
+        task_id='amlcompile_reuse_plan',
+        steps=[
+            {
+                'name': 'validate',
+                'fingerprint': 'fbe5ccb2c368e864efe4a0a47098ea1b13250effd55289f4ee31634712c31ee5',
+                'params': [],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'corpus',
+                        'datastore': 'workspaceblobstore',
+                        'path': 'step_sequence/corpus',
+                    },
+                ],
+            },
+            {
+                'name': 'tokenize_corpus',
+                'fingerprint': 'ac09f7e5ccbb3ae2d73f5c948f4171cd4a33d75a488d33af46a9a185f4fa2f34',
+                'params': [],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'corpus',
+                        'datastore': 'workspaceblobstore',
+                        'path': 'step_sequence/corpus',
+                    },
+                ],
+            },
+            {
+                'name': 'charstats',
+                'fingerprint': 'e526f82468261bd41457969424442bae284cbc7868200944143a16af4311a262',
+                'params': [],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'corpus',
+                        'datastore': 'workspaceblobstore',
+                        'path': 'step_sequence/corpus',
+                    },
+                ],
+            },
+            {
+                'name': 'count',
+                'fingerprint': 'ef2994936612bb39bd512fa210e8c25c0ea04b5ddf76ce16ebf7334209bcd1cd',
+                'params': ['min_length'],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'tokens',
+                        'step': 'tokenize_corpus',
+                        'output': 'tokens',
+                        'datastore': 'workspaceblobstore',
+                    },
+                ],
+            },
+            {
+                'name': 'top_words',
+                'fingerprint': '8e2068a0ee84bb4a608a02b1c984a1a761b250e8f6884654e3b1551ac451447f',
+                'params': ['top_n'],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'counts',
+                        'step': 'count',
+                        'output': 'counts',
+                        'datastore': 'workspaceblobstore',
+                    },
+                ],
+            },
+            {
+                'name': 'summary',
+                'fingerprint': '428cb2d38985a34031b89b2ceff42724c18d1292cd8d64d7ccda7002ebd3657a',
+                'params': [],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'top_words',
+                        'step': 'top_words',
+                        'output': 'top_words',
+                        'datastore': 'workspaceblobstore',
+                    },
+                    {
+                        'name': 'stats',
+                        'step': 'charstats',
+                        'output': 'stats',
+                        'datastore': 'workspaceblobstore',
+                    },
+                ],
+            },
+            {
+                'name': 'announce',
+                'fingerprint': '3f1ea3e9de8450ffffab36a27cd07053e1b1f9cbe91dc9d807f8663f3b96655f',
+                'params': ['top_n'],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [],
+            },
+        ],
+        datastores=DATASTORES,
+        doc_md=(
+            "Computes every step's fingerprint and skips the steps whose results can be "
+            "reused (Azure ML's allow_reuse), all at once at the start of the run."
+        ),
+    )
     validate = LocalStepOperator(
         task_id='validate',
         step={
             'name': 'validate',
             'kind': 'command',
+            'fingerprint': 'fbe5ccb2c368e864efe4a0a47098ea1b13250effd55289f4ee31634712c31ee5',
+            'params': [],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/step_sequence/pipeline.py:47',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'c1124e04d6a1e93978e7',
             'arguments': [],
             'inputs': [
@@ -66,6 +191,7 @@ with DAG(
             'allow_reuse': True,
             'shell_command': 'python validate_corpus.py corpus',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**validate** (command on the Airflow worker (local))\n'
@@ -80,6 +206,14 @@ with DAG(
         step={
             'name': 'tokenize_corpus',
             'kind': 'python_script',
+            'fingerprint': 'ac09f7e5ccbb3ae2d73f5c948f4171cd4a33d75a488d33af46a9a185f4fa2f34',
+            'params': [],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/step_sequence/pipeline.py:52',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'c1124e04d6a1e93978e7',
             'arguments': [
                 {'literal': '--corpus'},
@@ -100,6 +234,7 @@ with DAG(
             'allow_reuse': True,
             'script': 'tokenize_corpus.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**tokenize_corpus** (python script on the Airflow worker (local))\n'
@@ -114,6 +249,14 @@ with DAG(
         step={
             'name': 'charstats',
             'kind': 'python_script',
+            'fingerprint': 'e526f82468261bd41457969424442bae284cbc7868200944143a16af4311a262',
+            'params': [],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/step_sequence/pipeline.py:55',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'c1124e04d6a1e93978e7',
             'arguments': [
                 {'literal': '--corpus'},
@@ -134,6 +277,7 @@ with DAG(
             'allow_reuse': True,
             'script': 'charstats.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**charstats** (python script on the Airflow worker (local))\n'
@@ -148,6 +292,14 @@ with DAG(
         step={
             'name': 'count',
             'kind': 'command',
+            'fingerprint': 'ef2994936612bb39bd512fa210e8c25c0ea04b5ddf76ce16ebf7334209bcd1cd',
+            'params': ['min_length'],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/step_sequence/pipeline.py:60',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'c1124e04d6a1e93978e7',
             'arguments': [],
             'inputs': [
@@ -173,6 +325,7 @@ with DAG(
                 {'port': 'counts'},
             ],
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**count** (command on the Airflow worker (local))\n'
@@ -187,6 +340,14 @@ with DAG(
         step={
             'name': 'top_words',
             'kind': 'python_script',
+            'fingerprint': '8e2068a0ee84bb4a608a02b1c984a1a761b250e8f6884654e3b1551ac451447f',
+            'params': ['top_n'],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/step_sequence/pipeline.py:66',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'c1124e04d6a1e93978e7',
             'arguments': [
                 {'literal': '--counts'},
@@ -210,6 +371,7 @@ with DAG(
             'allow_reuse': True,
             'script': 'top_words.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**top_words** (python script on the Airflow worker (local))\n'
@@ -224,6 +386,14 @@ with DAG(
         step={
             'name': 'summary',
             'kind': 'python_script',
+            'fingerprint': '428cb2d38985a34031b89b2ceff42724c18d1292cd8d64d7ccda7002ebd3657a',
+            'params': [],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/step_sequence/pipeline.py:70',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'c1124e04d6a1e93978e7',
             'arguments': [
                 {'literal': '--top_words'},
@@ -254,6 +424,7 @@ with DAG(
             'allow_reuse': True,
             'script': 'summary.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**summary** (python script on the Airflow worker (local))\n'
@@ -268,6 +439,14 @@ with DAG(
         step={
             'name': 'announce',
             'kind': 'command',
+            'fingerprint': '3f1ea3e9de8450ffffab36a27cd07053e1b1f9cbe91dc9d807f8663f3b96655f',
+            'params': ['top_n'],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/step_sequence/pipeline.py:76',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'c1124e04d6a1e93978e7',
             'arguments': [],
             'inputs': [],
@@ -276,6 +455,7 @@ with DAG(
             'allow_reuse': True,
             'shell_command': 'python announce.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**announce** (command on the Airflow worker (local))\n'
@@ -286,6 +466,7 @@ with DAG(
         ),
     )
 
+    amlcompile_reuse_plan >> validate
     validate >> tokenize_corpus
     validate >> charstats
     tokenize_corpus >> count

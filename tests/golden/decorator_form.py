@@ -15,6 +15,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
 from _amlcompile.runtime_<HASH>.operators import LocalStepOperator  # noqa: E402
+from _amlcompile.runtime_<HASH>.planner import ReusePlanOperator  # noqa: E402
 
 # Datastores this pipeline reads and writes (kind, root folder or container, connection id).
 DATASTORES = {
@@ -52,6 +53,11 @@ with DAG(
             type='string',
             description="pipeline parameter (default 'baseline')",
         ),
+        'regenerate_outputs': Param(
+            False,
+            type='boolean',
+            description='run every step even when a reusable result exists',
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/decorator_form/pipeline.py` (pipeline '
@@ -60,11 +66,79 @@ with DAG(
         'Fit a line to uploaded measurements: prepare, train, evaluate.'
     ),
 ) as dag:
+    amlcompile_reuse_plan = ReusePlanOperator(
+        task_id='amlcompile_reuse_plan',
+        steps=[
+            {
+                'name': 'prepare',
+                'fingerprint': 'ce200c0f82db8371763579f8844c237d9f16fb6a8cf1cffe513c4b00160bb1ea',
+                'params': ['normalize'],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'measurements',
+                        'datastore': 'workspaceblobstore',
+                        'path': 'decorator_form/measurements.csv',
+                    },
+                ],
+            },
+            {
+                'name': 'train',
+                'fingerprint': '74a616c47b09088ecd2df0e467c17d61fed17d1ac8ea480cf7890df3a9e69779',
+                'params': ['epochs', 'learning_rate'],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'prepared',
+                        'step': 'prepare',
+                        'output': 'prepared',
+                        'datastore': 'workspaceblobstore',
+                    },
+                ],
+            },
+            {
+                'name': 'evaluate',
+                'fingerprint': '4a875776cf078300c4b4d89b1132d0dd17451c3f22fcf3a8e35a8bf49c7194dd',
+                'params': ['run_label'],
+                'allow_reuse': True,
+                'record_datastore': 'workspaceblobstore',
+                'inputs': [
+                    {
+                        'name': 'prepared',
+                        'step': 'prepare',
+                        'output': 'prepared',
+                        'datastore': 'workspaceblobstore',
+                    },
+                    {
+                        'name': 'model',
+                        'step': 'train',
+                        'output': 'model',
+                        'datastore': 'workspaceblobstore',
+                    },
+                ],
+            },
+        ],
+        datastores=DATASTORES,
+        doc_md=(
+            "Computes every step's fingerprint and skips the steps whose results can be "
+            "reused (Azure ML's allow_reuse), all at once at the start of the run."
+        ),
+    )
     prepare = LocalStepOperator(
         task_id='prepare',
         step={
             'name': 'prepare',
             'kind': 'python_script',
+            'fingerprint': 'ce200c0f82db8371763579f8844c237d9f16fb6a8cf1cffe513c4b00160bb1ea',
+            'params': ['normalize'],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/decorator_form/pipeline.py:25',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'bc965a7756d13f6e6d78',
             'arguments': [
                 {'literal': '--raw'},
@@ -89,6 +163,7 @@ with DAG(
             'allow_reuse': True,
             'script': '_amlcompile_step_prepare.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**prepare** (python script on the Airflow worker (local))\n'
@@ -103,6 +178,14 @@ with DAG(
         step={
             'name': 'train',
             'kind': 'python_script',
+            'fingerprint': '74a616c47b09088ecd2df0e467c17d61fed17d1ac8ea480cf7890df3a9e69779',
+            'params': ['epochs', 'learning_rate'],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/decorator_form/pipeline.py:43',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': '6ec27ab26a99de764c6e',
             'arguments': [
                 {'literal': '--prepared'},
@@ -128,6 +211,7 @@ with DAG(
             'allow_reuse': True,
             'script': '_amlcompile_step_train.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**train** (python script on the Airflow worker (local))\n'
@@ -142,6 +226,14 @@ with DAG(
         step={
             'name': 'evaluate',
             'kind': 'python_script',
+            'fingerprint': '4a875776cf078300c4b4d89b1132d0dd17451c3f22fcf3a8e35a8bf49c7194dd',
+            'params': ['run_label'],
+            'record_datastore': 'workspaceblobstore',
+            'source': {
+                'location': 'examples/decorator_form/pipeline.py:61',
+                'git_commit': None,
+                'git_dirty': None,
+            },
             'snapshot': 'cf25bb1c7055d49d484d',
             'arguments': [
                 {'literal': '--prepared'},
@@ -174,6 +266,7 @@ with DAG(
             'allow_reuse': True,
             'script': '_amlcompile_step_evaluate.py',
         },
+        trigger_rule='none_failed',
         datastores=DATASTORES,
         doc_md=(
             '**evaluate** (python script on the Airflow worker (local))\n'
@@ -184,6 +277,7 @@ with DAG(
         ),
     )
 
+    amlcompile_reuse_plan >> prepare
     prepare >> train
     prepare >> evaluate
     train >> evaluate

@@ -176,12 +176,15 @@ bad = Pipeline(ws, steps=[b])
 
 
 def test_pipeline_data_only_in_arguments_of_two_steps_is_ambiguous(project):
-    probs = problems_of(project, """
+    probs = problems_of(
+        project,
+        """
 d = PipelineData("d", datastore=ds)
 writer = PythonScriptStep("a.py", arguments=["--out", d], source_directory="scripts")
 reader = PythonScriptStep("b.py", arguments=["--in", d], source_directory="scripts")
 pipeline = Pipeline(ws, steps=[reader])
-""")
+""",
+    )
     assert probs == [
         f"pipe.py:{line_of(project, 'd = PipelineData')}: PipelineData 'd' appears only in the"
         " arguments of steps 'a', 'b': list it in outputs= of the step that writes it and in"

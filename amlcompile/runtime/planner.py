@@ -1,0 +1,80 @@
+"""The reuse planner: one task at the start of each run decides, for every step at once,
+whether a completed record of its fingerprint exists; reused steps are marked skipped
+without launching them (a fully reused run costs one task launch, not one per step)."""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+from .binding import datastore_root
+from .reuse import Store, data_version, fingerprint
+
+PLAN_TASK_ID = "amlcompile_reuse_plan"
+PLAN_XCOM_KEY = "amlcompile_plan"
+REGENERATE_PARAM = "regenerate_outputs"
+
+
+def compute_plan(
+    steps: list[dict], datastores: dict, params: dict, regenerate: bool, log=None
+) -> dict:
+    """steps in topological order → {step: {fingerprint, reuse, outputs?, reused_from?}}."""
+    plan: dict[str, dict] = {}
+    for s in steps:
+        inputs = {}
+        for port in s["inputs"]:
+            if port.get("step"):
+                upstream = plan[port["step"]]["fingerprint"]
+                inputs[port["name"]] = {"step": upstream, "output": port["output"]}
+            else:
+                root = datastore_root(datastores, port["datastore"], s["name"])
+                inputs[port["name"]] = data_version(root / port["path"])
+        used = {name: params.get(name) for name in s["params"]}
+        fp = fingerprint(s["fingerprint"], used, inputs)
+        entry: dict = {"fingerprint": fp, "reuse": False}
+        if s["allow_reuse"] and not regenerate:
+            store = Store(datastore_root(datastores, s["record_datastore"], s["name"]))
+            record = store.read_record(fp, log)
+            if record is not None:
+                entry.update(
+                    reuse=True, outputs=record["outputs"], reused_from=record.get("produced_by")
+                )
+        plan[s["name"]] = entry
+    return plan
+
+
+class ReusePlanOperator(BaseOperator):
+    """Computes every step's fingerprint and skips the steps whose results can be reused."""
+
+    template_fields = ()
+    ui_color = "#ede9fe"
+
+    def __init__(self, *, steps: list[dict], datastores: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.steps = steps
+        self.datastores = datastores
+
+    def execute(self, context):
+        params = dict(context["params"])
+        regenerate = bool(params.get(REGENERATE_PARAM))
+        plan = compute_plan(self.steps, self.datastores, params, regenerate, self.log)
+        reused = sorted(name for name, entry in plan.items() if entry["reuse"])
+        for name in reused:
+            origin = plan[name].get("reused_from") or {}
+            self.log.info("step %s: reused from run %s", name, origin.get("run_id"))
+        context["ti"].xcom_push(key=PLAN_XCOM_KEY, value=plan)
+        if reused:
+            raise DownstreamTasksSkipped(tasks=reused)
+        return None
+
+
+def plan_of(context) -> dict:
+    return context["ti"].xcom_pull(task_ids=PLAN_TASK_ID, key=PLAN_XCOM_KEY) or {}
+
+
+def upstream_output(context, plan: dict, step: str, output: str) -> str | None:
+    entry = plan.get(step) or {}
+    if entry.get("reuse"):
+        return (entry.get("outputs") or {}).get(output)
+    result = context["ti"].xcom_pull(task_ids=step) or {}
+    return (result.get("outputs") or {}).get(output)

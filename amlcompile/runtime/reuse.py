@@ -1,0 +1,147 @@
+"""Step reuse: fingerprints, data version tokens, reuse records and in-progress claims.
+
+Standard library only, so the compiler can compute the build-time part of a fingerprint with
+exactly the same canonical encoding the DAGs use at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+FINGERPRINT_SCHEMA = 1
+REUSE_DIR = "azureml/_reuse"  # on the datastore, beside the outputs
+CLAIM_STALE_SECONDS = 300.0  # a claim whose heartbeat is older is taken over
+HEARTBEAT_SECONDS = 10.0
+
+
+def canonical(value) -> bytes:
+    """One byte string per value, whatever the process, machine or PYTHONHASHSEED."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode()
+
+
+def digest(value) -> str:
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
+def data_version(path: Path) -> str:
+    """A version token for data on a local datastore: size and mtime of every file."""
+    if path.is_file():
+        st = path.stat()
+        return f"file:{st.st_size}:{st.st_mtime_ns}"
+    if path.is_dir():
+        entries = []
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = Path(root) / name
+                st = full.stat()
+                entries.append([full.relative_to(path).as_posix(), st.st_size, st.st_mtime_ns])
+        return "dir:" + digest(entries)
+    return "missing"
+
+
+def fingerprint(static: str, params: dict, inputs: dict) -> str:
+    """static: the build-time part; params: values used; inputs: port → version or upstream."""
+    return digest(
+        {"schema": FINGERPRINT_SCHEMA, "static": static, "params": params, "inputs": inputs}
+    )
+
+
+class Store:
+    """Records and claims of one datastore folder."""
+
+    def __init__(self, datastore_root: Path):
+        self.dir = Path(datastore_root) / REUSE_DIR
+
+    def record_path(self, fp: str) -> Path:
+        return self.dir / f"{fp}.json"
+
+    def claim_path(self, fp: str) -> Path:
+        return self.dir / f"{fp}.claim"
+
+    def read_record(self, fp: str, log=None) -> dict | None:
+        """The completed record, or None; a corrupt record is ignored (the step recomputes)."""
+        path = self.record_path(fp)
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            if log:
+                log.warning("ignoring unreadable reuse record %s: %s", path, exc)
+            return None
+        if not isinstance(record, dict) or record.get("fingerprint") != fp:
+            if log:
+                log.warning("ignoring reuse record %s: it is not a record of %s", path, fp)
+            return None
+        outputs = record.get("outputs")
+        if not isinstance(outputs, dict) or not all(Path(p).exists() for p in outputs.values()):
+            if log:
+                log.warning("ignoring reuse record %s: its outputs are gone", path)
+            return None
+        return record
+
+    def write_record(self, fp: str, record: dict) -> None:
+        """Written last and atomically: a reader sees the whole record or none."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        target = self.record_path(fp)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as fh:
+            json.dump(record, fh, sort_keys=True, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+
+    # ---- claims: one run computes a fingerprint, the others wait ----
+    def try_claim(self, fp: str, owner: dict, stale_after: float = CLAIM_STALE_SECONDS):
+        """Returns (True, None) when claimed, else (False, the live claim's owner)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.claim_path(fp)
+        body = canonical({**owner, "host": socket.gethostname(), "pid": os.getpid()})
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                current = self.claim_owner(fp)
+                if (
+                    current is not None
+                    and current.get("run_id") == owner.get("run_id")
+                    and current.get("task_id") == owner.get("task_id")
+                ):
+                    self.heartbeat(fp)  # our own earlier try: carry on
+                    return True, None
+                try:
+                    age = time.time() - path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age < stale_after:
+                    return False, current
+                # The owner stopped heart-beating (its worker died): take the claim over.
+                path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(body)
+            return True, None
+        return False, self.claim_owner(fp)
+
+    def claim_owner(self, fp: str) -> dict | None:
+        try:
+            return json.loads(self.claim_path(fp).read_text() or "{}")
+        except (OSError, ValueError):
+            return None
+
+    def heartbeat(self, fp: str) -> None:
+        try:
+            os.utime(self.claim_path(fp))
+        except FileNotFoundError:
+            pass
+
+    def release(self, fp: str) -> None:
+        self.claim_path(fp).unlink(missing_ok=True)
