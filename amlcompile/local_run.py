@@ -91,8 +91,7 @@ def select(target: str) -> Compiled:
     raise RunError(f"no pipeline file or pipeline named {target!r} (pipelines here: {names})")
 
 
-def _airflow_env(state_dir: Path, dags: Path) -> dict:
-    home = state_dir / "airflow"
+def _airflow_env(home: Path, dags: Path) -> dict:
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(
@@ -126,23 +125,25 @@ def run_compiled(
     conf: dict,
     force_local: bool = False,
     verbose: bool = False,
-    regenerate_outputs: bool = False,
+    airflow_home: Path | None = None,
 ) -> RunResult:
     _ensure_airflow()
     state_dir = c.config.state_dir
-    dags = (state_dir / "run" / "dags").resolve()
+    # Each embedded Airflow home gets its own DAGs folder (two runs at once must not race).
+    dags = ((airflow_home / "dags") if airflow_home else state_dir / "run" / "dags").resolve()
     files, owned = render_files([c], force_local=force_local)
     writer.apply(dags, files, owned)
     for upload in c.uploads:
         root = Path(c.config.datastore_root(upload.datastore))
         perform_upload(root, upload.files, upload.overwrite)
-    env = _airflow_env(state_dir, dags)
-    log_dir = state_dir / "airflow" / "logs"
+    home = (airflow_home or state_dir / "airflow").resolve()
+    env = _airflow_env(home, dags)
+    log_dir = home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / f"run-{c.pipeline.name}-{time.strftime('%Y%m%dT%H%M%S')}.log"
     with open(log_file, "w") as log:
         out = None if verbose else log
-        if not (state_dir / "airflow" / "airflow.db").exists():
+        if not (home / "airflow.db").exists():
             print("Preparing the embedded Airflow (first run only)...", flush=True)
             code = subprocess.call(
                 [sys.executable, "-m", "airflow", "db", "migrate"],

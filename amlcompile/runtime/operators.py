@@ -20,7 +20,8 @@ from .planner import REGENERATE_PARAM, plan_of, upstream_output
 from .reuse import HEARTBEAT_SECONDS, Store
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
-WAIT_POKE_SECONDS = 15
+# How long a step waits before checking again on a run computing the same fingerprint.
+WAIT_POKE_SECONDS = float(os.environ.get("AMLCOMPILE_REUSE_POKE_SECONDS", "15"))
 
 
 class LocalStepOperator(BaseOperator):
