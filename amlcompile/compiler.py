@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config as config_mod
+from . import snapshot as snapshot_mod
 from .discover import discover
 from .dsl.capture import capture
 from .dsl.session import Upload
@@ -40,6 +41,16 @@ class BuildResult:
 
 def check(paths: list[Path | str]) -> list[Compiled]:
     """Discover and validate; raises BuildError with every problem of every pipeline."""
+    cache_file = config_mod.find_root(Path.cwd()) / config_mod.STATE_DIR / "cache" / \
+        "file-digests.json"
+    snapshot_mod.CACHE.load(cache_file)
+    try:
+        return _check(paths)
+    finally:
+        snapshot_mod.CACHE.save(cache_file)
+
+
+def _check(paths: list[Path | str]) -> list[Compiled]:
     found = discover([Path(p) for p in paths])
     problems: list[Problem] = list(found.problems)
     compiled: list[Compiled] = []

@@ -39,7 +39,11 @@ def run(dag_id: str, conf: dict) -> dict:
     dag = bag.get_dag(dag_id)
     if dag is None:
         return {"state": "missing", "dags": sorted(bag.dags)}
+    import time
+
+    started = time.perf_counter()
     dagrun = dag.test(run_conf=conf)
+    test_seconds = time.perf_counter() - started
     steps = []
     plan = {}
     with create_session() as session:
@@ -86,6 +90,7 @@ def run(dag_id: str, conf: dict) -> dict:
         "steps": steps,
         "conf": dagrun.conf,
         "plan": plan,
+        "test_seconds": test_seconds,
     }
 
 

@@ -112,32 +112,85 @@ def rules_for(source_dir: Path) -> IgnoreRules:
 
 def list_files(source_dir: Path) -> list[str]:
     """Relative POSIX paths of the files that belong to the snapshot, sorted."""
+    return [rel for rel, _ in _walk(source_dir)]
+
+
+def _walk(source_dir: Path) -> list[tuple[str, str]]:
+    """(relative POSIX path, absolute path) of each snapshot file, sorted; os.scandir keeps
+    this to one directory read per folder and no stat per file (d_type)."""
     rules = rules_for(source_dir)
-    out: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(source_dir):
-        rel_dir = os.path.relpath(dirpath, source_dir).replace(os.sep, "/")
-        rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        dirnames[:] = sorted(d for d in dirnames if not rules.ignored(rel_dir + d, True))
-        for f in filenames:
-            rel = rel_dir + f
-            if not rules.ignored(rel, False) and os.path.isfile(os.path.join(dirpath, f)):
-                out.append(rel)
-    return sorted(out)
+    out: list[tuple[str, str]] = []
+    stack = [(str(source_dir), "")]
+    while stack:
+        folder, rel_dir = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = rel_dir + entry.name
+                if entry.is_dir(follow_symlinks=True):
+                    if not rules.ignored(rel, True):
+                        stack.append((entry.path, rel + "/"))
+                elif entry.is_file(follow_symlinks=True) and not rules.ignored(rel, False):
+                    out.append((rel, entry.path))
+    out.sort()
+    return out
 
 
-@lru_cache(maxsize=65536)
-def _file_digest(path: str, size: int, mtime_ns: int, ino: int) -> str:
-    h = hashlib.sha256()
+class DigestCache:
+    """Per-file content digests keyed by (path, inode, size, mtime_ns, ctime_ns).
+
+    Persisted between builds in `.amlcompile/cache/`, so an unchanged tree is
+    re-fingerprinted from stat() alone; any change to a file changes its key.
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[str, str] = {}
+        self.dirty = False
+
+    @staticmethod
+    def key(path: str, st: os.stat_result) -> str:
+        return f"{path}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+
+    def load(self, file: Path) -> None:
+        try:
+            data = json.loads(file.read_text())
+            if isinstance(data, dict) and data.get("version") == 1:
+                self.entries.update(data.get("entries", {}))
+        except (OSError, ValueError):
+            pass  # a missing or damaged cache only costs time
+
+    def save(self, file: Path) -> None:
+        if not self.dirty:
+            return
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"version": 1, "entries": self.entries}))
+            os.replace(tmp, file)
+            self.dirty = False
+        except OSError:
+            pass
+
+
+CACHE = DigestCache()
+
+
+def _hash_file(path: str) -> str:
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def file_digest(path: Path) -> tuple[str, bool]:
-    st = path.stat()
+def file_digest(path: Path | str) -> tuple[str, bool]:
+    """(sha256 of the content, executable bit); each file is read at most once per change."""
+    path = os.fspath(path)
+    st = os.stat(path)
     executable = bool(st.st_mode & stat.S_IXUSR)
-    return _file_digest(str(path), st.st_size, st.st_mtime_ns, st.st_ino), executable
+    key = DigestCache.key(path, st)
+    found = CACHE.entries.get(key)
+    if found is None:
+        found = _hash_file(path)
+        CACHE.entries[key] = found
+        CACHE.dirty = True
+    return found, executable
 
 
 def path_digest(path: Path) -> str:
@@ -175,9 +228,9 @@ def git_state(folder: str) -> tuple[str | None, bool | None]:
 def take(source_dir: Path | None, generated: tuple[tuple[str, str], ...] = ()) -> Snapshot:
     files: list[SnapshotFile] = []
     if source_dir is not None:
-        for rel in list_files(source_dir):
-            digest, executable = file_digest(source_dir / rel)
-            files.append(SnapshotFile(path=rel, sha256=digest, executable=executable))
+        for rel, full in _walk(source_dir):
+            digest, executable = file_digest(full)
+            files.append(SnapshotFile(rel, digest, executable))
     manifest = {
         "files": [[f.path, f.sha256, f.executable] for f in files],
         "generated": [
@@ -186,7 +239,8 @@ def take(source_dir: Path | None, generated: tuple[tuple[str, str], ...] = ()) -
     }
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
     commit, dirty = git_state(str(source_dir)) if source_dir is not None else (None, None)
-    return Snapshot(
+    # model_construct: every value here comes from the filesystem, already well-typed.
+    return Snapshot.model_construct(
         id=digest[:20],
         source_directory=str(source_dir or ""),
         files=tuple(files),
