@@ -41,8 +41,9 @@ class BuildResult:
 
 def check(paths: list[Path | str]) -> list[Compiled]:
     """Discover and validate; raises BuildError with every problem of every pipeline."""
-    cache_file = config_mod.find_root(Path.cwd()) / config_mod.STATE_DIR / "cache" / \
-        "file-digests.json"
+    cache_file = (
+        config_mod.find_root(Path.cwd()) / config_mod.STATE_DIR / "cache" / "file-digests.json"
+    )
     snapshot_mod.CACHE.load(cache_file)
     try:
         return _check(paths)

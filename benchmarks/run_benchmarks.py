@@ -24,18 +24,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
 
-ONE_TASK_DAG = '''\
+ONE_TASK_DAG = """\
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
 
 with DAG(dag_id="one_task", schedule=None, catchup=False) as dag:
     PythonOperator(task_id="noop", python_callable=lambda: None)
-'''
+"""
 
 
 def chain_pipeline(n: int) -> str:
-    lines = ["from amlcompile import *", "ws = Workspace.from_config()",
-             "ds = ws.get_default_datastore()", "prev = None", "steps = []"]
+    lines = [
+        "from amlcompile import *",
+        "ws = Workspace.from_config()",
+        "ds = ws.get_default_datastore()",
+        "prev = None",
+        "steps = []",
+    ]
     lines += [
         f"for i in range({n}):",
         "    out = PipelineData(f'd{i}', datastore=ds)",
@@ -83,8 +88,10 @@ def bench_reuse(sizes: list[int], repeat: int) -> list[str]:
                 assert r.succeeded and all(s["state"] == "skipped" for s in r.steps), r.raw
                 reused.append(r.raw["test_seconds"])
             ratio = [x / statistics.median(baseline) for x in reused]
-            rows.append(f"| {n} | {first.raw['test_seconds']:.2f} | {_spread(reused)} |"
-                        f" {_spread(baseline)} | {_spread(ratio)} |")
+            rows.append(
+                f"| {n} | {first.raw['test_seconds']:.2f} | {_spread(reused)} |"
+                f" {_spread(baseline)} | {_spread(ratio)} |"
+            )
             print(rows[-1], flush=True)
     finally:
         os.chdir(cwd)
@@ -107,8 +114,12 @@ def _run_dag_test(home: Path, dag_id: str) -> float:
 
     result = home / "logs" / ".bench.json"
     env = _airflow_env(home, home / "dags")
-    subprocess.run([sys.executable, "-m", "amlcompile.embedded", "--dag-id", dag_id,
-                    "--result", str(result)], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "amlcompile.embedded", "--dag-id", dag_id, "--result", str(result)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     raw = json.loads(result.read_text())
     assert raw["state"] == "success", raw
     return raw["test_seconds"]
@@ -141,11 +152,15 @@ def bench_fingerprint(files: int, total_mb: int, repeat: int) -> list[str]:
     for i in range(files):
         f = tree / f"d{i % 100:02d}" / f"f{i:05d}.bin"
         f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_bytes((block * (size // len(block) + 1))[:size - 8] + i.to_bytes(8, "big"))
+        f.write_bytes((block * (size // len(block) + 1))[: size - 8] + i.to_bytes(8, "big"))
 
     def child(mode: str, cache: Path) -> float:
-        out = subprocess.run([sys.executable, "-c", FINGERPRINT_CHILD, str(tree), str(cache),
-                              mode], check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", FINGERPRINT_CHILD, str(tree), str(cache), mode],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return json.loads(out.stdout)["seconds"]
 
     reads, firsts, agains = [], [], []
@@ -176,9 +191,15 @@ def bench_fingerprint(files: int, total_mb: int, repeat: int) -> list[str]:
 
 
 def write_doc(sections: list[list[str]]) -> None:
-    machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
-    text = ["# Benchmarks", "", f"Measured by `python benchmarks/run_benchmarks.py all` on"
-            f" {machine}.", ""]
+    machine = (
+        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
+    )
+    text = [
+        "# Benchmarks",
+        "",
+        f"Measured by `python benchmarks/run_benchmarks.py all` on {machine}.",
+        "",
+    ]
     for s in sections:
         text += s + [""]
     DOC.write_text("\n".join(text))
