@@ -45,6 +45,18 @@ def _cmd_run(args) -> int:
     conf = parse_params(compiled.pipeline, args.param)
     if args.regenerate_outputs:
         conf["regenerate_outputs"] = True
+    remote = sorted(
+        f"{s.name} ({c.kind} {c.name!r})"
+        for s in compiled.pipeline.steps
+        for c in compiled.pipeline.computes
+        if c.name == s.compute and c.kind != "local"
+    )
+    if remote and not args.local:
+        print(
+            "note: " + ", ".join(remote) + " run on remote compute from the embedded Airflow;"
+            " add --local to run them on this machine",
+            file=sys.stderr,
+        )
     result = run_compiled(compiled, conf, force_local=args.local, verbose=args.verbose)
     print_result(result)
     return 0 if result.succeeded else 1
