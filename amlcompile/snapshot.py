@@ -89,8 +89,20 @@ class IgnoreRules:
             regex = _glob_to_regex(line)
             full = f"^{regex}$" if anchored else f"^(?:.*/)?{regex}$"
             self.rules.append((re.compile(full), negate, dir_only))
+        # Without `!` rules any match ignores: one combined regex per kind decides at once.
+        self._combined = None
+        if not any(negate for _, negate, _ in self.rules):
+            files = [r.pattern for r, _, dir_only in self.rules if not dir_only]
+            every = [r.pattern for r, _, _ in self.rules]
+            self._combined = (
+                re.compile("|".join(f"(?:{p})" for p in files)) if files else None,
+                re.compile("|".join(f"(?:{p})" for p in every)) if every else None,
+            )
 
     def ignored(self, relpath: str, is_dir: bool) -> bool:
+        if self._combined is not None:
+            regex = self._combined[1 if is_dir else 0]
+            return bool(regex and regex.match(relpath))
         result = False
         for regex, negate, dir_only in self.rules:
             if dir_only and not is_dir:
