@@ -11,6 +11,7 @@ from pathlib import Path
 from . import __version__
 from .config import ConfigError
 from .exceptions import AmlCompileError, BuildError
+from .runtime.reuse import REGENERATE_PARAM
 
 
 def _cmd_check(args) -> int:
@@ -44,7 +45,7 @@ def _cmd_run(args) -> int:
     compiled = select(args.pipeline)
     conf = parse_params(compiled.pipeline, args.param)
     if args.regenerate_outputs:
-        conf["regenerate_outputs"] = True
+        conf[REGENERATE_PARAM] = True
     remote = sorted(
         f"{s.name} ({c.kind} {c.name!r})"
         for s in compiled.pipeline.steps

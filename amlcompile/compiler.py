@@ -141,15 +141,12 @@ def build(
     out_dir: Path | str | None = None,
     force_local: bool = False,
     template: Path | None = None,
-    only: str | None = None,
 ) -> BuildResult:
     """Compile every pipeline found under `paths` into `out_dir` (default: config's dags_out).
 
     Nothing is written unless every pipeline compiles.
     """
     compiled = check(paths)
-    if only is not None:
-        compiled = [c for c in compiled if c.pipeline.name == only]
     target = Path(out_dir).resolve() if out_dir else compiled[0].config.dags_out_path
     files, owned = render_files(compiled, force_local, template)
     changes = writer.apply(target, files, owned)

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from .compiler import Compiled, check, render_files
 from .dsl.workspace import perform_upload
-from .exceptions import AmlCompileError, BuildError
+from .exceptions import AmlCompileError
 from .ir import models as ir
 from .render import writer
+from .runtime.reuse import PLAN_TASK_ID, REGENERATE_PARAM
 
 
 class RunError(AmlCompileError):
@@ -186,8 +187,8 @@ def run_compiled(
     plan = raw.get("plan") or {}
     steps = []
     for entry in raw.get("steps", []):
-        if entry["task_id"] not in order:
-            continue  # the reuse planner
+        if entry["task_id"] == PLAN_TASK_ID:
+            continue
         planned = plan.get(entry["task_id"]) or {}
         result = entry.get("result") or {}
         if planned.get("reuse") and not result:
@@ -231,18 +232,11 @@ def run_pipeline_object(pipeline, file, experiment_name, pipeline_parameters, re
     from .dsl.capture import capture
 
     name = pipeline.name or experiment_name or Path(file).stem
-    try:
-        p = capture(pipeline, name)
-    except BuildError:
-        raise
-    from .dsl import session as _session  # noqa: F401  (no build session: uploads happened)
-
-    c = Compiled(p, pipeline.workspace._config, Path(file))
-    conf = {}
-    for k, v in (pipeline_parameters or {}).items():
-        conf[k] = v
+    # Outside a build, upload_files already copied the data: there are no deferred uploads.
+    c = Compiled(capture(pipeline, name), pipeline.workspace._config, Path(file))
+    conf = dict(pipeline_parameters or {})
     if regenerate:
-        conf["regenerate_outputs"] = True
+        conf[REGENERATE_PARAM] = True
     result = run_compiled(c, conf)
     return SubmittedRun(result)
 

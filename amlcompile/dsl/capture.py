@@ -9,6 +9,7 @@ from .. import snapshot as snapshot_mod
 from ..exceptions import BuildError
 from ..ir import models as ir
 from ..ir.validate import Problem, validate
+from ..runtime.reuse import PLAN_TASK_ID, REGENERATE_PARAM
 from .compute import ComputeTarget
 from .data import (
     DataPath,
@@ -162,9 +163,9 @@ class _Capture:
                 f"pipeline parameter name {name!r} must be a Python identifier", pp._location
             )
             return str(name)
-        if name == "regenerate_outputs":
+        if name == REGENERATE_PARAM:
             self.problem(
-                "pipeline parameter name 'regenerate_outputs' is reserved (it is the"
+                f"pipeline parameter name {REGENERATE_PARAM!r} is reserved (it is the"
                 " trigger option that reruns every step)",
                 pp._location,
             )
@@ -533,9 +534,9 @@ class _Capture:
             self.param(pp)
         names = self.assign_names(unique_steps)
         for s in unique_steps:
-            if names[id(s)] == "amlcompile_reuse_plan":
+            if names[id(s)] == PLAN_TASK_ID:
                 self.problem(
-                    "step name 'amlcompile_reuse_plan' is reserved for the reuse planner task",
+                    f"step name {PLAN_TASK_ID!r} is reserved for the reuse planner task",
                     s._location,
                 )
         ir_steps = [x for x in (self.step(s, names) for s in unique_steps) if x is not None]

@@ -12,11 +12,10 @@ import jinja2
 from .. import __version__
 from ..ir import models as ir
 from ..ir.validate import topological_order
+from ..runtime.reuse import REGENERATE_PARAM
 from ..targets import TaskSpec
 from .bundle import runtime_import
 from .pyliteral import literal
-
-REGENERATE_PARAM = "regenerate_outputs"  # keep in step with runtime/planner.py
 
 _RESERVED = {"dag", "DAG", "Param", "DATASTORES"}
 

@@ -16,8 +16,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from .binding import StepError, bind_input, datastore_root, render_token, safe_segment
-from .planner import REGENERATE_PARAM, plan_of, upstream_output
-from .reuse import HEARTBEAT_SECONDS, Store
+from .planner import plan_of, upstream_output
+from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 # How long a step waits before checking again on a run computing the same fingerprint.

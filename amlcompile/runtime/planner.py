@@ -8,11 +8,14 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import DownstreamTasksSkipped
 
 from .binding import datastore_root
-from .reuse import Store, data_version, fingerprint
-
-PLAN_TASK_ID = "amlcompile_reuse_plan"
-PLAN_XCOM_KEY = "amlcompile_plan"
-REGENERATE_PARAM = "regenerate_outputs"
+from .reuse import (
+    PLAN_TASK_ID,
+    PLAN_XCOM_KEY,
+    REGENERATE_PARAM,
+    Store,
+    data_version,
+    fingerprint,
+)
 
 
 def compute_plan(

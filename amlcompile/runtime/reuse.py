@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 
 FINGERPRINT_SCHEMA = 1
+PLAN_TASK_ID = "amlcompile_reuse_plan"  # the planner task of every generated DAG
+PLAN_XCOM_KEY = "amlcompile_plan"
+REGENERATE_PARAM = "regenerate_outputs"  # the DAG Param that reruns every step
 REUSE_DIR = "azureml/_reuse"  # on the datastore, beside the outputs
 CLAIM_STALE_SECONDS = 300.0  # a claim whose heartbeat is older is taken over
 HEARTBEAT_SECONDS = 10.0

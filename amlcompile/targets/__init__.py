@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from ..config import ProjectConfig
 from ..ir import models as ir
 from ..ir.validate import topological_order
+from ..runtime.reuse import PLAN_TASK_ID
 from . import kubernetes, local
-from .base import PLAN_TASK_ID, OperatorRef, TaskSpec, plan_entry
+from .base import OperatorRef, TaskSpec, plan_entry
 
 LOWERERS = {
     "local": local.lower,

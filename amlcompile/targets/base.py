@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from ..ir import models as ir
 from ..runtime.reuse import FINGERPRINT_SCHEMA, digest
 
-PLAN_TASK_ID = "amlcompile_reuse_plan"  # keep in step with runtime/planner.py
-
 
 @dataclass(frozen=True)
 class OperatorRef:
