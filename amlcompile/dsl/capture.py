@@ -35,6 +35,15 @@ def sanitize_id(name: str) -> str:
     return clean
 
 
+def unique_name(base: str, taken: set[str]) -> str:
+    """`base`, or `base_2`, `base_3`, ... whichever is not taken yet."""
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}_{n}"
+    return candidate
+
+
 class _Capture:
     def __init__(self, pipeline, name: str):
         self.p = pipeline
@@ -48,6 +57,9 @@ class _Capture:
         self.used_datastores: set[str] = set()
         self.used_computes: dict[str, ComputeTarget | None] = {}
         self.extra_after: dict[int, list[PipelineStep]] = {}
+        # Output port names of every step (by data object), fixed before any step is captured
+        # so that consumers name the producer's port exactly as the producer does.
+        self.output_ports: dict[int, dict[int, str]] = {}
 
     # ---- locations ----
     def loc(self, where) -> ir.SourceLocation:
@@ -147,12 +159,8 @@ class _Capture:
             else:
                 base = Path(str(getattr(s, "script_name", None) or "step")).stem
             base = sanitize_id(str(s.name) if s.name else base)
-            candidate, n = base, 1
-            while candidate in taken:
-                n += 1
-                candidate = f"{base}_{n}"
-            taken.add(candidate)
-            names[id(s)] = candidate
+            names[id(s)] = unique_name(base, taken)
+            taken.add(names[id(s)])
         return names
 
     # ---- parameters ----
@@ -247,21 +255,18 @@ class _Capture:
         where = s._location
         ports_in: list[ir.InputPort] = []
         ports_out: list[ir.OutputPort] = []
+        reserved = self.output_ports[id(s)]
         port_of: dict[int, str] = {}
-        used_port_names: set[str] = set()
+        used_port_names: set[str] = set(reserved.values())
 
         def unique(base: str) -> str:
-            base = sanitize_id(base)
-            cand, n = base, 1
-            while cand in used_port_names:
-                n += 1
-                cand = f"{base}_{n}"
-            used_port_names.add(cand)
-            return cand
+            name = unique_name(sanitize_id(base), used_port_names)
+            used_port_names.add(name)
+            return name
 
         def add_output(data: PipelineData) -> str:
             if id(data) not in port_of:
-                port_of[id(data)] = unique(data.name)
+                port_of[id(data)] = reserved[id(data)]
                 ports_out.append(
                     ir.OutputPort(
                         name=port_of[id(data)],
@@ -307,7 +312,7 @@ class _Capture:
                     ir.InputPort(
                         name=port,
                         source=ir.StepOutputSource(
-                            step=names[id(prod)], output=self._output_port_name(prod, data)
+                            step=names[id(prod)], output=self.output_ports[id(prod)][id(data)]
                         ),
                         mode="download" if mode == "download" else "mount",
                     )
@@ -484,20 +489,18 @@ class _Capture:
             image=_image_of(s.runconfig),
         )
 
-    def _output_port_name(self, producer: PipelineStep, data: PipelineData) -> str:
-        # The producer's port for `data`: same uniqueness rule as in step(), outputs first.
-        used: set[str] = set()
-        for o in producer.outputs:
-            if isinstance(o, PipelineData):
-                base = sanitize_id(o.name)
-                cand, n = base, 1
-                while cand in used:
-                    n += 1
-                    cand = f"{base}_{n}"
-                used.add(cand)
-                if o is data:
-                    return cand
-        return sanitize_id(data.name)
+    def reserve_output_ports(self, s: PipelineStep) -> None:
+        """Name the step's outputs (listed ones, then those only in its arguments or command)."""
+        command = getattr(s, "command", None)
+        candidates = list(s.outputs) + list(s.arguments)
+        candidates += list(command) if isinstance(command, (list, tuple)) else []
+        ports: dict[int, str] = {}
+        for data in candidates:
+            if not isinstance(data, PipelineData) or id(data) in ports:
+                continue
+            if data in s.outputs or (not self.ambiguous(data) and self.producers_of(data) == [s]):
+                ports[id(data)] = unique_name(sanitize_id(data.name), set(ports.values()))
+        self.output_ports[id(s)] = ports
 
     def source_dir(self, s: PipelineStep, name: str):
         generated = tuple([s._generated]) if getattr(s, "_generated", None) else ()
@@ -539,6 +542,8 @@ class _Capture:
                     f"step name {PLAN_TASK_ID!r} is reserved for the reuse planner task",
                     s._location,
                 )
+        for s in unique_steps:
+            self.reserve_output_ports(s)
         ir_steps = [x for x in (self.step(s, names) for s in unique_steps) if x is not None]
 
         default_ds = self.datastore_name(self.p.default_datastore, self.p._location)

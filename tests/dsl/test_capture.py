@@ -198,3 +198,24 @@ pipeline = Pipeline(ws, steps=[reader])
     assert [s.name for s in p.steps] == ["writer", "command"]
     assert p.step("command").command[-1] == ir.PortArg(port="d")
     assert [(e.upstream, e.downstream) for e in p.edges()] == [("writer", "command")]
+
+
+def test_consumer_names_the_producers_port_as_the_producer_does(project):
+    """An arguments-only output whose name an input already took is renamed consistently."""
+    p = compile_one(
+        project,
+        """
+d_up = PipelineData("d", datastore=ds)
+d_out = PipelineData("d", datastore=ds)
+up = PythonScriptStep("a.py", name="up", outputs=[d_up], source_directory="src")
+mid = PythonScriptStep("b.py", name="mid", inputs=[d_up], source_directory="src",
+                       arguments=["--in", d_up, "--out", d_out])
+last = PythonScriptStep("c.py", name="last", inputs=[d_out], source_directory="src")
+pipeline = Pipeline(ws, steps=[last])
+""",
+    )
+    mid = p.step("mid")
+    (out,) = mid.outputs
+    (inp,) = p.step("last").inputs
+    assert inp.source == ir.StepOutputSource(step="mid", output=out.name)
+    assert {x.name for x in mid.inputs} | {out.name} == {"d", "d_2"}
