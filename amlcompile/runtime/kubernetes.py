@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from kubernetes.client import models as k8s
 
 from .binding import render_token, safe_segment
 
@@ -20,9 +21,8 @@ class AmlPodOperator(KubernetesPodOperator):
         super().__init__(**kwargs)
         self.step = step
 
-    def bind_arguments(self, context) -> list[str]:
+    def _ports(self, context) -> dict[str, str]:
         step = self.step
-        params = dict(context["params"])
         run = safe_segment(context["run_id"])
         ports = {}
         for port in step["inputs"]:
@@ -39,9 +39,19 @@ class AmlPodOperator(KubernetesPodOperator):
                 f"{DATA_ROOT}/{port['datastore']}/azureml/"
                 f"{safe_segment(self.dag_id)}/{run}/{step['name']}/{port['name']}"
             )
+        return ports
+
+    def bind_arguments(self, context) -> list[str]:
+        """Arguments, the command (when it holds parameters or data) and the environment."""
+        step, params, ports = self.step, dict(context["params"]), self._ports(context)
+        if step.get("command") is not None:
+            self.cmds = [render_token(t, params, ports, step["name"]) for t in step["command"]]
+        self.env_vars = [
+            k8s.V1EnvVar(name=key, value=render_token(token, params, ports, step["name"]))
+            for key, token in step["env"]
+        ]
         return [render_token(t, params, ports, step["name"]) for t in step["arguments"]]
 
     def execute(self, context):
         self.arguments = self.bind_arguments(context)
-        self.env_vars = [*(self.env_vars or [])]
         return super().execute(context)

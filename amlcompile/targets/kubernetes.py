@@ -10,12 +10,14 @@ OPERATOR = OperatorRef("{runtime}.kubernetes", "AmlPodOperator")
 
 def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpec:
     payload = step_payload(p, s)
+    # The entrypoint is fixed here when it is plain text; a command list with parameters or
+    # data in it, the arguments and the environment are bound by AmlPodOperator at run time.
     if s.kind == "python_script":
         cmds = ["python", s.script]
     elif s.shell_command is not None:
         cmds = ["bash", "-c", s.shell_command]
     else:
-        cmds = [str(a.value) for a in s.command or () if isinstance(a, ir.LiteralArg)]
+        cmds = []
     return TaskSpec(
         task_id=s.name,
         operator=OPERATOR,
@@ -26,9 +28,6 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
             "cmds": cmds,
             "namespace": ctx.config.kubernetes.namespace,
             "kubernetes_conn_id": ctx.config.kubernetes.conn_id,
-            "env_vars": {
-                k: str(v.value) for k, v in s.environment_variables if isinstance(v, ir.LiteralArg)
-            },
             "get_logs": True,
             "trigger_rule": "none_failed",
             "on_finish_action": "delete_pod",

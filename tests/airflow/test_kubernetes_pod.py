@@ -48,7 +48,7 @@ train = PythonScriptStep("train.py", name="train", source_directory="src",
                          compute_target=ws.compute_targets["aml-compute"],
                          arguments=["--epochs", PipelineParameter("epochs", 3), "--out", model,
                                     "{{ not_a_template }}"],
-                         outputs=[model])
+                         outputs=[model], params={"epochs": PipelineParameter("epochs", 3)})
 on_k8s = Pipeline(ws, steps=[train])
 """,
     )
@@ -71,3 +71,4 @@ on_k8s = Pipeline(ws, steps=[train])
         "train/model",
         "{{ not_a_template }}",
     ]
+    assert container["env"] == [{"name": "AML_PARAMETER_epochs", "value": "7"}]

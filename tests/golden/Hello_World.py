@@ -67,7 +67,6 @@ with DAG(
     Hello_World = AmlPodOperator(
         task_id='Hello_World',
         cmds=['python', 'hello_world.py'],
-        env_vars={},
         get_logs=True,
         image='python:3.11-slim',
         kubernetes_conn_id='kubernetes_default',
