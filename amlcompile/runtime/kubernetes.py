@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from airflow.providers.cncf.kubernetes.backcompat.backwards_compat_converters import (
+    convert_env_vars,
+)
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from kubernetes.client import models as k8s
 
 from .binding import render_token, safe_segment
 
@@ -46,10 +48,9 @@ class AmlPodOperator(KubernetesPodOperator):
         step, params, ports = self.step, dict(context["params"]), self._ports(context)
         if step.get("command") is not None:
             self.cmds = [render_token(t, params, ports, step["name"]) for t in step["command"]]
-        self.env_vars = [
-            k8s.V1EnvVar(name=key, value=render_token(token, params, ports, step["name"]))
-            for key, token in step["env"]
-        ]
+        self.env_vars = convert_env_vars(
+            {key: render_token(token, params, ports, step["name"]) for key, token in step["env"]}
+        )
         return [render_token(t, params, ports, step["name"]) for t in step["arguments"]]
 
     def execute(self, context):
