@@ -17,7 +17,7 @@ from .ir.validate import Problem
 from .render import writer
 from .render.bundle import SUPPORT_DIR, runtime_files, runtime_package
 from .render.dag import render
-from .targets import LoweringContext, UnsupportedTarget, lower_step, plan_task
+from .targets import LoweringContext, LoweringError, lower_step, plan_task
 
 
 @dataclass
@@ -115,7 +115,7 @@ def render_files(
         for s in c.pipeline.steps:
             try:
                 tasks.append(lower_step(c.pipeline, s, ctx))
-            except UnsupportedTarget as exc:
+            except LoweringError as exc:
                 problems.append(Problem(str(exc)))
                 continue
             files.update(_snapshot_files(s))

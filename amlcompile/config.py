@@ -31,6 +31,9 @@ class DatastoreConfig(_Model):
     kind: Literal["local", "azure_blob", "adls_gen2", "azure_file"] = "local"
     path: str | None = None  # local folder (relative to the project root) or container/share
     conn_id: str | None = None  # Airflow connection id for remote stores
+    account_name: str | None = None  # storage account, for URIs given to Databricks
+    k8s_pvc: str | None = None  # pods: the PersistentVolumeClaim holding a local datastore
+    k8s_secret: str | None = None  # pods: the Kubernetes secret the CSI driver mounts with
 
     @model_validator(mode="after")
     def _needs_conn(self):
@@ -46,6 +49,8 @@ class ComputeConfig(_Model):
     vm_size: str | None = None
     min_nodes: int | None = Field(default=None, ge=0)
     max_nodes: int | None = Field(default=None, ge=1)
+    conn_id: str | None = None  # databricks: Airflow connection id (host + token live there)
+    account_name: str | None = None  # adla: the Data Lake Analytics account
 
 
 class KubernetesConfig(_Model):

@@ -1,5 +1,6 @@
 """The authoring surface: SDK v1 names and the decorator form."""
 
+from .adla import AdlaStep
 from .compute import (
     AdlaCompute,
     AmlCompute,
@@ -9,13 +10,30 @@ from .compute import (
     LocalCompute,
 )
 from .data import DataPath, DataPathComputeBinding, DataReference, PipelineData, PipelineParameter
+from .databricks import (
+    DatabricksStep,
+    EggLibrary,
+    JarLibrary,
+    MavenLibrary,
+    PyPiLibrary,
+    RCranLibrary,
+)
 from .decorators import Input, Output, pipeline, step
 from .pipeline import Pipeline
 from .steps import CommandStep, PythonScriptStep, StepSequence
+from .transfer import DataTransferStep
 from .workspace import Datastore, Experiment, Workspace
 
 __all__ = [
     "AdlaCompute",
+    "AdlaStep",
+    "DataTransferStep",
+    "DatabricksStep",
+    "EggLibrary",
+    "JarLibrary",
+    "MavenLibrary",
+    "PyPiLibrary",
+    "RCranLibrary",
     "AmlCompute",
     "CommandStep",
     "ComputeTarget",

@@ -10,6 +10,8 @@ from ..exceptions import BuildError
 from ..ir import models as ir
 from ..ir.validate import Problem, validate
 from ..runtime.reuse import PLAN_TASK_ID, REGENERATE_PARAM
+from . import capture_kinds as kinds
+from .adla import AdlaStep
 from .compute import ComputeTarget
 from .data import (
     DataPath,
@@ -19,7 +21,9 @@ from .data import (
     PipelineDataInput,
     PipelineParameter,
 )
+from .databricks import DatabricksStep
 from .steps import CommandStep, PipelineStep, StepSequence
+from .transfer import DataTransferStep
 
 _TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_ID = 200
@@ -418,7 +422,11 @@ class _Capture:
         source_dir, generated = self.source_dir(s, name)
         script = None
         command = shell = None
-        if isinstance(s, CommandStep):
+        special: dict = {}
+        if isinstance(s, (DatabricksStep, AdlaStep, DataTransferStep)):
+            kind = s._kind
+            special = kinds.capture_special(self, s, name, token, add_input, ports_out, source_dir)
+        elif isinstance(s, CommandStep):
             kind = "command"
             if isinstance(s.command, str):
                 shell = s.command
@@ -487,6 +495,7 @@ class _Capture:
             hash_path_digests=tuple(hash_digests),
             run_after=tuple(after),
             image=_image_of(s.runconfig),
+            **special,
         )
 
     def reserve_output_ports(self, s: PipelineStep) -> None:
@@ -505,6 +514,8 @@ class _Capture:
     def source_dir(self, s: PipelineStep, name: str):
         generated = tuple([s._generated]) if getattr(s, "_generated", None) else ()
         src = s.source_directory or self.p.default_source_directory
+        if not kinds.has_code(s) and not s.source_directory:
+            return None, generated  # nothing of the DSL's folder runs: an empty snapshot
         if src is None:
             if generated:
                 return None, generated
@@ -553,6 +564,7 @@ class _Capture:
                 kind=self.cfg.datastores[n].kind,
                 path=self.cfg.datastore_root(n),
                 conn_id=self.cfg.datastores[n].conn_id,
+                account_name=self.cfg.datastores[n].account_name,
             )
             for n in sorted(self.used_datastores)
             if n in self.cfg.datastores
@@ -561,6 +573,8 @@ class _Capture:
         for cname in sorted(self.used_computes):
             obj = self.used_computes[cname]
             fields = obj._ir_fields() if obj is not None else {"kind": "local"}
+            if "location" in fields:
+                fields["location"] = self.loc(fields["location"])
             computes.append(ir.ComputeTarget(name=cname, **fields))
         pipe = ir.Pipeline(
             name=sanitize_id(self.name),

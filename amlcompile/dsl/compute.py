@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..exceptions import ComputeTargetException
+from .location import caller_location
 from .warnings import ignored
 
 
@@ -46,6 +47,7 @@ class ComputeTarget:
     def create(workspace, name, provisioning_configuration):
         target = provisioning_configuration._target_class(workspace, name)
         target.provisioning_configuration = provisioning_configuration
+        target._location = provisioning_configuration._location
         workspace._computes[name] = target
         return target
 
@@ -77,7 +79,21 @@ class ComputeTarget:
 
     # what the IR needs
     def _ir_fields(self) -> dict:
-        return {"kind": self._kind}
+        return {"kind": self._kind, **self._config_fields()}
+
+    def _config_fields(self) -> dict:
+        """What the project config says of this target (connection ids, account names)."""
+        fields: dict = {}
+        location = getattr(self, "_location", None)
+        if location is not None:
+            fields["location"] = location  # (file, line): capture makes it project-relative
+        cfg = getattr(self.workspace, "_config", None)
+        entry = cfg.compute.get(self.name) if cfg is not None else None
+        if entry is not None and entry.conn_id:
+            fields["conn_id"] = entry.conn_id
+        if entry is not None and entry.account_name:
+            fields["account_name"] = entry.account_name
+        return fields
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -86,6 +102,7 @@ class ComputeTarget:
 class _Config:
     def __init__(self, target_class, **values):
         self._target_class = target_class
+        self._location = caller_location()
         self.__dict__.update(values)
 
 
@@ -140,7 +157,7 @@ class AmlCompute(ComputeTarget):
     def _ir_fields(self) -> dict:
         cfg = self.provisioning_configuration
         return {
-            "kind": self._kind,
+            **super()._ir_fields(),
             "vm_size": getattr(cfg, "vm_size", None) or None,
             "min_nodes": getattr(cfg, "min_nodes", None),
             "max_nodes": getattr(cfg, "max_nodes", None),
@@ -167,6 +184,11 @@ class DatabricksCompute(ComputeTarget):
             resource_id=resource_id,
         )
 
+    def _ir_fields(self) -> dict:
+        # The Airflow connection holds the workspace URL and token; its id defaults to the
+        # provider's default and can be set per target in the project config.
+        return {"conn_id": "databricks_default", **super()._ir_fields()}
+
 
 class AdlaCompute(ComputeTarget):
     type = "ADLAnalytics"
@@ -180,6 +202,21 @@ class AdlaCompute(ComputeTarget):
             account_name=account_name,
             resource_id=resource_id,
         )
+
+    def _ir_fields(self) -> dict:
+        cfg = self.provisioning_configuration
+        account = getattr(cfg, "account_name", None) or _account_from_id(
+            getattr(cfg, "resource_id", None)
+        )
+        return {"account_name": account or self.name, **super()._ir_fields()}
+
+
+def _account_from_id(resource_id) -> str | None:
+    """.../providers/Microsoft.DataLakeAnalytics/accounts/<name> → <name>."""
+    if not resource_id:
+        return None
+    parts = str(resource_id).rstrip("/").split("/")
+    return parts[-1] if len(parts) > 1 and parts[-2].lower() == "accounts" else None
 
 
 class DataFactoryCompute(ComputeTarget):
@@ -225,4 +262,8 @@ def compute_from_config(workspace, name, cfg):
         target.provisioning_configuration = _Config(
             AmlCompute, vm_size=cfg.vm_size, min_nodes=cfg.min_nodes, max_nodes=cfg.max_nodes
         )
+    if cfg.kind == "adla":
+        target.provisioning_configuration = _Config(AdlaCompute, account_name=cfg.account_name)
+    # Errors about a target from the config point at the config file.
+    target._location = (workspace._config.source or "amlcompile.toml", 0)
     return target

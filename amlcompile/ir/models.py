@@ -5,7 +5,7 @@ Everything the lowering stage needs is here; nothing here knows how it was autho
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +41,8 @@ class Datastore(Frozen):
     # local: absolute folder; remote: container / share / filesystem name
     path: str
     conn_id: str | None = None
+    # The storage account, for URIs handed to services that address it directly (Databricks).
+    account_name: str | None = None
 
 
 class ComputeTarget(Frozen):
@@ -49,6 +51,9 @@ class ComputeTarget(Frozen):
     vm_size: str | None = None
     min_nodes: int | None = None
     max_nodes: int | None = None
+    conn_id: str | None = None  # databricks: the Airflow connection holding host and token
+    account_name: str | None = None  # adla: the Data Lake Analytics account
+    location: SourceLocation | None = None
 
 
 # ---- arguments: what the user wrote, kept as typed tokens so values never become code ----
@@ -97,6 +102,9 @@ class OutputPort(Frozen):
     name: str
     datastore: str
     mode: Literal["mount", "upload"] = "mount"
+    # A fixed place on the datastore (a transfer's destination); None: the runtime chooses
+    # (under the fingerprint for reusable steps, under the run otherwise).
+    path: str | None = None
 
 
 class SnapshotFile(NamedTuple):
@@ -120,9 +128,44 @@ class Snapshot(Frozen):
     git_dirty: bool | None = None
 
 
+class DatabricksSpec(Frozen):
+    """A DatabricksStep: what runs (one of four task kinds) and on which cluster."""
+
+    task: Literal["notebook", "python_script_path", "python_script_name", "spark_jar"]
+    notebook_path: str | None = None
+    python_script_path: str | None = None  # a dbfs:/ path
+    python_script_name: str | None = None  # a file of the step's code snapshot
+    main_class_name: str | None = None
+    notebook_params: tuple[tuple[str, Arg], ...] = ()
+    params: tuple[Arg, ...] = ()  # python_script_params or jar_params
+    existing_cluster_id: str | None = None
+    # Jobs API 2.1 `new_cluster` (spark_version, node_type_id, num_workers or autoscale, ...)
+    new_cluster: dict[str, Any] | None = None
+    libraries: tuple[dict[str, Any], ...] = ()
+    run_name: str | None = None
+    timeout_seconds: int | None = None
+
+
+class AdlaSpec(Frozen):
+    """An AdlaStep: a U-SQL script of the snapshot submitted to a Data Lake Analytics account."""
+
+    script: str
+    params: tuple[tuple[str, Arg], ...] = ()
+    degree_of_parallelism: int | None = None
+    priority: int | None = None
+    runtime_version: str | None = None
+
+
+class TransferSpec(Frozen):
+    """A DataTransferStep: its one input port is copied to its one output port."""
+
+    source_reference_type: Literal["file", "directory"] | None = None
+    destination_reference_type: Literal["file", "directory"] | None = None
+
+
 class Step(Frozen):
     name: str  # also the Airflow task id
-    kind: Literal["python_script", "command"]
+    kind: Literal["python_script", "command", "databricks", "adla", "data_transfer"]
     location: SourceLocation
     compute: str
     script: str | None = None  # python_script: path inside the snapshot
@@ -140,6 +183,18 @@ class Step(Frozen):
     run_after: tuple[str, ...] = ()
     image: str | None = None
     description: str | None = None
+    databricks: DatabricksSpec | None = None
+    adla: AdlaSpec | None = None
+    transfer: TransferSpec | None = None
+
+    def tokens(self) -> list[LiteralArg | ParamArg | PortArg]:
+        """Every argument token of the step, wherever the step kind keeps it."""
+        out = [*self.arguments, *(self.command or ()), *(v for _, v in self.environment_variables)]
+        if self.databricks:
+            out += [*self.databricks.params, *(v for _, v in self.databricks.notebook_params)]
+        if self.adla:
+            out += [v for _, v in self.adla.params]
+        return out
 
 
 class Edge(Frozen):

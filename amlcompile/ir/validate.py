@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import ParamArg, Pipeline, PortArg, SourceLocation, StepOutputSource
+from . import vm_sizes
+from .models import ParamArg, Pipeline, PortArg, SourceLocation, Step, StepOutputSource
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ def validate(p: Pipeline) -> list[Problem]:
                         s.location,
                     )
                 )
-        tokens = list(s.arguments) + list(s.command or ()) + [v for _, v in s.environment_variables]
-        for tok in tokens:
+        problems.extend(_kind_rules(s))
+        for tok in s.tokens():
             if isinstance(tok, ParamArg) and tok.name not in params:
                 problems.append(
                     Problem(f"step {s.name!r}: unknown pipeline parameter {tok.name!r}", s.location)
@@ -96,8 +97,81 @@ def validate(p: Pipeline) -> list[Problem]:
                     )
                 )
 
+    problems.extend(_compute_rules(p))
     problems.extend(_cycles(p))
     return problems
+
+
+def _compute_rules(p: Pipeline) -> list[Problem]:
+    problems = []
+    for c in p.computes:
+        if c.kind == "amlcompute" and c.vm_size and vm_sizes.lookup(c.vm_size) is None:
+            near = vm_sizes.suggestions(c.vm_size)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            message = f"compute target {c.name!r}: unknown vm_size {c.vm_size!r}{hint}"
+            problems.append(Problem(message, c.location))
+        if c.min_nodes is not None and c.max_nodes is not None and c.min_nodes > c.max_nodes:
+            problems.append(
+                Problem(
+                    f"compute target {c.name!r}: min_nodes {c.min_nodes} > max_nodes {c.max_nodes}",
+                    c.location,
+                )
+            )
+    kinds = {c.name: c.kind for c in p.computes}
+    wants = {"databricks": "databricks", "adla": "adla"}
+    for s in p.steps:
+        need = wants.get(s.kind)
+        if need and s.compute in kinds and kinds[s.compute] != need:
+            problems.append(
+                Problem(
+                    f"step {s.name!r}: a {s.kind} step needs a {need} compute target,"
+                    f" not {s.compute!r} ({kinds[s.compute]})",
+                    s.location,
+                )
+            )
+        if s.kind in ("python_script", "command") and kinds.get(s.compute) in wants:
+            problems.append(
+                Problem(
+                    f"step {s.name!r}: compute target {s.compute!r} ({kinds[s.compute]}) runs"
+                    " only its own step kind (DatabricksStep or AdlaStep)",
+                    s.location,
+                )
+            )
+    return problems
+
+
+def _kind_rules(s: Step) -> list[Problem]:
+    """What a step of each kind must carry; the SDK v1 constructor rules, checked once."""
+    out: list[Problem] = []
+
+    def bad(message: str) -> None:
+        out.append(Problem(f"step {s.name!r}: {message}", s.location))
+
+    if s.kind == "databricks":
+        d = s.databricks
+        if d is None:
+            bad("a Databricks step without its Databricks settings")
+            return out
+        if d.existing_cluster_id and d.new_cluster:
+            bad(
+                "give either existing_cluster_id or a new-cluster spec (spark_version,"
+                " node_type, num_workers, ...), not both"
+            )
+        if not d.existing_cluster_id and not d.new_cluster:
+            bad("needs existing_cluster_id or a new-cluster spec (spark_version, node_type, ...)")
+        if d.new_cluster:
+            nc = d.new_cluster
+            if not nc.get("spark_version"):
+                bad("a new cluster needs spark_version")
+            if not nc.get("node_type_id") and not nc.get("instance_pool_id"):
+                bad("a new cluster needs node_type or instance_pool_id")
+            if "num_workers" not in nc and "autoscale" not in nc:
+                bad("a new cluster needs num_workers, or min_workers and max_workers")
+    if s.kind == "adla" and s.adla is None:
+        bad("an ADLA step without its script")
+    if s.kind == "data_transfer" and (len(s.inputs) != 1 or len(s.outputs) != 1):
+        bad("a data transfer needs exactly one source and one destination")
+    return out
 
 
 def _cycles(p: Pipeline) -> list[Problem]:

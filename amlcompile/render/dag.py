@@ -102,7 +102,13 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
             }
         ],
         datastores={
-            d.name: {"kind": d.kind, "path": d.path, "conn_id": d.conn_id} for d in p.datastores
+            d.name: {
+                "kind": d.kind,
+                "path": d.path,
+                "conn_id": d.conn_id,
+                **({"account_name": d.account_name} if d.account_name else {}),
+            }
+            for d in p.datastores
         },
         doc_md="\n".join(doc),
         imports=sorted((m, sorted(n)) for m, n in imports.items()),

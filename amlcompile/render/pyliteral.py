@@ -12,15 +12,20 @@ import math
 WIDTH = 96
 
 
-def literal(value, indent: int = 0) -> str:
+def literal(value, indent: int = 0, prefix: int = 0) -> str:
+    """`value` as source starting at column `indent` + `prefix` (a key before it)."""
     one_line = _flat(value)
-    if isinstance(value, str) and len(one_line) + indent > WIDTH:
+    fits = len(one_line) + indent + prefix <= WIDTH
+    if isinstance(value, str) and not fits:
         return _long_string(value, indent)
-    if len(one_line) + indent <= WIDTH or not isinstance(value, (list, tuple, dict)) or not value:
+    if fits or not isinstance(value, (list, tuple, dict)) or not value:
         return one_line
     pad = " " * (indent + 4)
     if isinstance(value, dict):
-        items = [f"{pad}{_flat(k)}: {literal(v, indent + 4)}," for k, v in value.items()]
+        items = []
+        for k, v in value.items():
+            key = _flat(k)
+            items.append(f"{pad}{key}: {literal(v, indent + 4, len(key) + 2)},")
         return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
     items = [f"{pad}{literal(v, indent + 4)}," for v in value]
     return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"

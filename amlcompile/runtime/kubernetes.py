@@ -1,58 +1,102 @@
-"""A KubernetesPodOperator whose arguments are bound from typed tokens at run time."""
+"""A KubernetesPodOperator whose arguments and data are bound at run time, with reuse."""
 
 from __future__ import annotations
+
+import copy
+from pathlib import Path
 
 from airflow.providers.cncf.kubernetes.backcompat.backwards_compat_converters import (
     convert_env_vars,
 )
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-from .binding import render_token, safe_segment
+from .binding import StepError, render_token
+from .reusable import ReusableStep
+from .storage_compat import copy_tree, datastore_root
 
-# Where datastores appear inside the pod; volumes for them are the compute-target issue's work.
-DATA_ROOT = "/mnt/amlcompile"
+SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
+CODE_DIR = "/amlcompile/code"
+INPUTS_DIR = "/amlcompile/inputs"
+# Copies (source, target) pairs given as arguments: paths are data to the shell, never code.
+STAGE_SCRIPT = (
+    'set -eu; while [ "$#" -gt 1 ]; do mkdir -p "$2"; if [ -z "$1" ]; then :;'
+    ' elif [ -d "$1" ]; then cp -R "$1"/. "$2"; else cp "$1" "$2"/; fi; shift 2; done'
+)
 
 
-class AmlPodOperator(KubernetesPodOperator):
+class AmlPodOperator(ReusableStep, KubernetesPodOperator):
     """Nothing user-written is templated (no `{{ }}` surprises, no `.json` file lookups)."""
 
     template_fields = ()
     template_ext = ()
 
-    def __init__(self, *, step: dict, **kwargs):
+    def __init__(self, *, step: dict, datastores: dict, mount_paths: dict, **kwargs):
         super().__init__(**kwargs)
         self.step = step
+        self.datastores = datastores
+        self.mount_paths = mount_paths
 
-    def _ports(self, context) -> dict[str, str]:
-        step = self.step
-        run = safe_segment(context["run_id"])
-        ports = {}
-        for port in step["inputs"]:
-            if port.get("step"):
-                ports[port["name"]] = (
-                    f"{DATA_ROOT}/{port['datastore']}/azureml/"
-                    f"{safe_segment(self.dag_id)}/{run}/{port['step']}/"
-                    f"{port['output']}"
-                )
+    def pod_path(self, ref: tuple[str, str]) -> str:
+        datastore, path = ref
+        return f"{self.mount_paths[datastore]}/{path}".rstrip("/")
+
+    def bind(self, context, plan: dict, fp: str) -> None:
+        """Arguments, command, environment and the staging init container of this run."""
+        step, params = self.step, dict(context["params"])
+        ports, stage = {}, []
+        snapshot_ref = (step["record_datastore"], f"azureml/snapshots/{step['snapshot']}")
+        stage += [self.pod_path(snapshot_ref), CODE_DIR]
+        inputs = {port["name"]: port for port in step["inputs"]}
+        for name, ref in self.input_refs(context, plan).items():
+            if inputs[name].get("mode") == "download":
+                target = inputs[name].get("path_on_compute") or f"{INPUTS_DIR}/{name}"
+                stage += [self.pod_path(ref), target]
+                source = Path(self.worker_location(ref))
+                is_file = source.is_file() if "://" not in str(source) else False
+                ports[name] = f"{target}/{source.name}" if is_file else target
             else:
-                ports[port["name"]] = f"{DATA_ROOT}/{port['datastore']}/{port['path']}"
-        for port in step["outputs"]:
-            ports[port["name"]] = (
-                f"{DATA_ROOT}/{port['datastore']}/azureml/"
-                f"{safe_segment(self.dag_id)}/{run}/{step['name']}/{port['name']}"
-            )
-        return ports
-
-    def bind_arguments(self, context) -> list[str]:
-        """Arguments, the command (when it holds parameters or data) and the environment."""
-        step, params, ports = self.step, dict(context["params"]), self._ports(context)
+                ports[name] = self.pod_path(ref)
+        for name, ref in self.output_refs(context, fp).items():
+            ports[name] = self.pod_path(ref)
+            stage += ["", ports[name]]  # outputs exist before the step starts, as in Azure ML
+        self.arguments = [render_token(t, params, ports, step["name"]) for t in step["arguments"]]
         if step.get("command") is not None:
             self.cmds = [render_token(t, params, ports, step["name"]) for t in step["command"]]
         self.env_vars = convert_env_vars(
             {key: render_token(token, params, ports, step["name"]) for key, token in step["env"]}
         )
-        return [render_token(t, params, ports, step["name"]) for t in step["arguments"]]
+        template = copy.deepcopy(self.pod_template_dict)
+        mounts = template["spec"]["containers"][0]["volumeMounts"]
+        template["spec"]["initContainers"] = [
+            {
+                "name": "amlcompile-stage",
+                "image": self.image,
+                "command": ["sh", "-c", STAGE_SCRIPT, "stage", *stage],
+                "volumeMounts": mounts,
+            }
+        ]
+        self.pod_template_dict = template
+
+    def ship_snapshot(self) -> None:
+        """Puts the code snapshot on the datastore the pod mounts (once: content-addressed)."""
+        step = self.step
+        source = SNAPSHOTS / step["snapshot"]
+        if not source.is_dir():
+            raise StepError(
+                f"step {step['name']!r}: code snapshot {source} is missing;"
+                " redeploy the whole dags_out/ folder"
+            )
+        root = datastore_root(self.datastores, step["record_datastore"], step["name"])
+        target = root / "azureml" / "snapshots" / step["snapshot"]
+        if not (target / ".complete").exists():
+            copy_tree(source, target)
+            (target / ".complete").write_text("")
 
     def execute(self, context):
-        self.arguments = self.bind_arguments(context)
-        return super().execute(context)
+        return self.run_reusable(context, self._run_pod)
+
+    def _run_pod(self, context, plan, params, fp) -> dict:
+        self.ship_snapshot()
+        self.bind(context, plan, fp)
+        KubernetesPodOperator.execute(self, context)
+        return self.worker_outputs(context, fp)

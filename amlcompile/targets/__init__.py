@@ -8,9 +8,16 @@ from ..config import ProjectConfig
 from ..ir import models as ir
 from ..ir.validate import topological_order
 from ..runtime.reuse import PLAN_TASK_ID
-from . import kubernetes, local
-from .base import OperatorRef, TaskSpec, plan_entry
+from . import adla, databricks, kubernetes, local, transfer
+from .base import LoweringError, OperatorRef, TaskSpec, plan_entry
 
+# Step kinds that run on a service of their own, whatever the compute kind says.
+BY_STEP_KIND = {
+    "databricks": databricks.lower,
+    "adla": adla.lower,
+    "data_transfer": transfer.lower,
+}
+# Script and command steps, by compute kind.
 LOWERERS = {
     "local": local.lower,
     "amlcompute": kubernetes.lower,
@@ -23,18 +30,19 @@ class LoweringContext:
     force_local: bool = False  # `amlcompile run --local`: every script or command step local
 
 
-class UnsupportedTarget(Exception):
-    pass
+UnsupportedTarget = LoweringError  # the name earlier callers used
 
 
 def lower_step(p: ir.Pipeline, s: ir.Step, ctx: LoweringContext) -> TaskSpec:
     compute = next(c for c in p.computes if c.name == s.compute)
-    kind = "local" if ctx.force_local and s.kind in ("python_script", "command") else compute.kind
+    if s.kind in BY_STEP_KIND:
+        return BY_STEP_KIND[s.kind](p, s, compute, ctx)
+    kind = "local" if ctx.force_local else compute.kind
     lowerer = LOWERERS.get(kind)
     if lowerer is None:
-        raise UnsupportedTarget(
-            f"{s.location}: step {s.name!r}: compute target"
-            f" {compute.name!r} ({compute.kind}) is not supported yet"
+        raise LoweringError(
+            f"{s.location}: step {s.name!r}: a {s.kind.replace('_', ' ')} step cannot run on"
+            f" compute target {compute.name!r} ({compute.kind})"
         )
     return lowerer(p, s, compute, ctx)
 
@@ -55,6 +63,7 @@ def plan_task(p: ir.Pipeline) -> TaskSpec:
 
 __all__ = [
     "LoweringContext",
+    "LoweringError",
     "OperatorRef",
     "PLAN_TASK_ID",
     "TaskSpec",

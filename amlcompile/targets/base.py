@@ -8,6 +8,10 @@ from ..ir import models as ir
 from ..runtime.reuse import FINGERPRINT_SCHEMA, digest
 
 
+class LoweringError(Exception):
+    """A step this target cannot run as written; the message names the step (and file:line)."""
+
+
 @dataclass(frozen=True)
 class OperatorRef:
     module: str  # may contain "{runtime}", replaced by the versioned runtime package name
@@ -42,6 +46,11 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
             producer = p.step(port.source.step)
             out = next(o for o in producer.outputs if o.name == port.source.output)
             entry.update(step=port.source.step, output=port.source.output, datastore=out.datastore)
+            # Where the producer writes is derived at run time; these two change the rule.
+            if not producer.allow_reuse:
+                entry["producer_allow_reuse"] = False
+            if out.path is not None:
+                entry["output_path"] = out.path
         else:
             entry.update(datastore=port.source.datastore, path=port.source.path)
         if port.path_on_compute:
@@ -61,7 +70,10 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
         "snapshot": s.snapshot.id,
         "arguments": [token(a) for a in s.arguments],
         "inputs": inputs,
-        "outputs": [{"name": o.name, "datastore": o.datastore} for o in s.outputs],
+        "outputs": [
+            {"name": o.name, "datastore": o.datastore, **({"path": o.path} if o.path else {})}
+            for o in s.outputs
+        ],
         "env": [[k, token(v)] for k, v in s.environment_variables],
         "allow_reuse": s.allow_reuse,
     }
@@ -75,7 +87,7 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
 
 
 def params_used(s: ir.Step) -> list[str]:
-    tokens = [*s.arguments, *(s.command or ()), *(v for _, v in s.environment_variables)]
+    tokens = s.tokens()
     return sorted({t.name for t in tokens if isinstance(t, ir.ParamArg)})
 
 
@@ -85,8 +97,40 @@ def static_fingerprint(s: ir.Step) -> str:
     Run-time parts (parameter values, data versions, upstream fingerprints) are added by the
     planner. Scheduling knobs (compute size, node counts, pools, retries) are left out.
     """
+    extra: dict = {}
+    if s.databricks is not None:
+        d = s.databricks
+        cluster = {
+            k: v
+            for k, v in (d.new_cluster or {}).items()
+            if k in ("spark_version", "spark_conf", "spark_env_vars", "init_scripts")
+        }
+        extra["databricks"] = {
+            "task": d.task,
+            "notebook_path": d.notebook_path,
+            "python_script_path": d.python_script_path,
+            "python_script_name": d.python_script_name,
+            "main_class_name": d.main_class_name,
+            "notebook_params": [[k, token(v)] for k, v in d.notebook_params],
+            "params": [token(v) for v in d.params],
+            "existing_cluster_id": d.existing_cluster_id,
+            "cluster": cluster,  # sizes, pools and log folders are scheduling, not results
+            "libraries": list(d.libraries),
+        }
+    if s.adla is not None:  # parallelism and priority are scheduling
+        extra["adla"] = {
+            "script": s.adla.script,
+            "params": [[k, token(v)] for k, v in s.adla.params],
+            "runtime_version": s.adla.runtime_version,
+        }
+    if s.transfer is not None:
+        extra["transfer"] = s.transfer.model_dump()
+    fixed = sorted([o.name, o.datastore, o.path] for o in s.outputs if o.path is not None)
+    if fixed:
+        extra["fixed_outputs"] = fixed
     return digest(
         {
+            **extra,
             "schema": FINGERPRINT_SCHEMA,
             "kind": s.kind,
             "script": s.script,

@@ -1,11 +1,79 @@
-"""AmlCompute: the step runs in a Kubernetes pod (KubernetesPodOperator)."""
+"""AmlCompute: the step runs in a Kubernetes pod (KubernetesPodOperator).
+
+One pod per step, sized to one node of the target's `vm_size` (Azure ML gave a step a node),
+placed on nodes of that size by the well-known instance-type label; `max_nodes` bounds the
+pods running at once through an Airflow pool. Datastores are volumes mounted at
+/mnt/amlcompile/<volume>; the code snapshot and download-mode inputs are copied into the pod
+by an init container the operator adds at run time.
+"""
 
 from __future__ import annotations
 
+import re
+
 from ..ir import models as ir
-from .base import OperatorRef, TaskSpec, doc_md, step_payload
+from ..ir import vm_sizes
+from .base import LoweringError, OperatorRef, TaskSpec, doc_md, step_payload
 
 OPERATOR = OperatorRef("{runtime}.kubernetes", "AmlPodOperator")
+MOUNT_ROOT = "/mnt/amlcompile"
+GPU_TOLERATIONS = [
+    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
+]
+
+
+def pool_name(compute: ir.ComputeTarget) -> str:
+    """The Airflow pool bounding this target's concurrent pods (`amlcompile deploy` sizes it)."""
+    return f"amlcompile-{compute.name}"
+
+
+def dns_label(text: str, limit: int = 63) -> str:
+    label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:limit].strip("-")
+    return label or "x"
+
+
+def resources(compute: ir.ComputeTarget) -> tuple[dict, dict]:
+    """(container resources, node selector) for one node of the target's size.
+
+    Requests leave headroom for what the kubelet and system pods reserve on a node (about
+    10% of CPU, 20% of memory on AKS), or a pod sized to the whole node would never schedule.
+    """
+    if not compute.vm_size:
+        return {}, {}
+    found = vm_sizes.lookup(compute.vm_size)
+    if found is None:  # validation reported it with the nearest names
+        raise LoweringError(f"compute target {compute.name!r}: unknown vm_size {compute.vm_size!r}")
+    name, size = found
+    cpu = f"{int(size.vcpus * 900)}m"
+    memory = f"{int(size.memory_gib * 1024 * 0.8)}Mi"
+    requests = {"cpu": cpu, "memory": memory}
+    limits = {"memory": memory}
+    if size.gpus:
+        requests["nvidia.com/gpu"] = str(size.gpus)
+        limits["nvidia.com/gpu"] = str(size.gpus)
+    return {"requests": requests, "limits": limits}, {"node.kubernetes.io/instance-type": name}
+
+
+def volume_for(ds: ir.Datastore, name: str, ctx) -> dict:
+    """A datastore as a pod volume: a PVC for local and file stores, the blob CSI driver else."""
+    entry = ctx.config.datastores.get(ds.name)
+    secret = (entry.k8s_secret if entry else None) or f"amlcompile-{dns_label(ds.name, 50)}"
+    if ds.kind == "local":
+        claim = (entry.k8s_pvc if entry else None) or f"amlcompile-{dns_label(ds.name, 50)}"
+        return {"name": name, "persistentVolumeClaim": {"claimName": claim}}
+    if ds.kind == "azure_file":
+        return {
+            "name": name,
+            "csi": {
+                "driver": "file.csi.azure.com",
+                "volumeAttributes": {"shareName": ds.path, "secretName": secret},
+            },
+        }
+    attributes = {"containerName": ds.path, "secretName": secret}
+    if ds.kind == "adls_gen2":
+        attributes["isHnsEnabled"] = "true"
+    return {"name": name, "csi": {"driver": "blob.csi.azure.com", "volumeAttributes": attributes}}
 
 
 def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpec:
@@ -18,19 +86,49 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         cmds = ["bash", "-c", s.shell_command]
     else:
         cmds = []
+    used = sorted(
+        {payload["record_datastore"]}
+        | {port["datastore"] for port in payload["inputs"]}
+        | {port["datastore"] for port in payload["outputs"]}
+    )
+    stores = {d.name: d for d in p.datastores}
+    volumes, mounts, mount_paths = [], [], {}
+    for i, ds_name in enumerate(used):
+        volume = f"ds-{i}-{dns_label(ds_name, 40)}"
+        volumes.append(volume_for(stores[ds_name], volume, ctx))
+        mount_paths[ds_name] = f"{MOUNT_ROOT}/{volume}"
+        mounts.append({"name": volume, "mountPath": mount_paths[ds_name]})
+    volumes.append({"name": "amlcompile-work", "emptyDir": {}})
+    mounts.append({"name": "amlcompile-work", "mountPath": "/amlcompile"})
+    container_resources, node_selector = resources(compute)
+    container: dict = {"name": "base", "workingDir": "/amlcompile/code", "volumeMounts": mounts}
+    if container_resources:
+        container["resources"] = container_resources
+    spec: dict = {"containers": [container], "volumes": volumes}
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+        if "nvidia.com/gpu" in container_resources["limits"]:
+            spec["tolerations"] = GPU_TOLERATIONS
+    kwargs = {
+        "step": payload,
+        "name": dns_label(s.name) or "step",
+        "image": s.image or ctx.config.default_image,
+        "cmds": cmds,
+        "namespace": ctx.config.kubernetes.namespace,
+        "kubernetes_conn_id": ctx.config.kubernetes.conn_id,
+        "mount_paths": mount_paths,
+        "pod_template_dict": {"apiVersion": "v1", "kind": "Pod", "spec": spec},
+        "get_logs": True,
+        "trigger_rule": "none_failed",
+        "on_finish_action": "delete_pod",
+    }
+    if compute.max_nodes:
+        kwargs["pool"] = pool_name(compute)
+    size = compute.vm_size or "any size"
     return TaskSpec(
         task_id=s.name,
         operator=OPERATOR,
-        kwargs={
-            "step": payload,
-            "name": s.name.lower().replace("_", "-").replace(".", "-")[:63].strip("-") or "step",
-            "image": s.image or ctx.config.default_image,
-            "cmds": cmds,
-            "namespace": ctx.config.kubernetes.namespace,
-            "kubernetes_conn_id": ctx.config.kubernetes.conn_id,
-            "get_logs": True,
-            "trigger_rule": "none_failed",
-            "on_finish_action": "delete_pod",
-        },
-        doc_md=doc_md(s, f"Kubernetes ({compute.name}, {compute.vm_size or 'any size'})"),
+        kwargs=kwargs,
+        doc_md=doc_md(s, f"Kubernetes ({compute.name}, {size})"),
+        shared={"datastores": "DATASTORES"},
     )

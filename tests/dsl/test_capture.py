@@ -119,6 +119,9 @@ pipeline = Pipeline(ws, steps=[a, b])
         "vm_size": "STANDARD_NC6",
         "min_nodes": None,
         "max_nodes": 4,
+        "conn_id": None,
+        "account_name": None,
+        "location": {"file": "amlcompile.toml", "line": 0},
     }
 
 

@@ -51,7 +51,9 @@ with DAG(
         steps=[
             {
                 'name': 'Hello_World',
-                'fingerprint': 'dfe0a284503f2c45a98c3acf6a822b7c5a1e315f1f0614bcb1b11d1f74ef7015',
+                'fingerprint': (
+                    'dfe0a284503f2c45a98c3acf6a822b7c5a1e315f1f0614bcb1b11d1f74ef7015'
+                ),
                 'params': ['greeting'],
                 'allow_reuse': False,
                 'record_datastore': 'workspaceblobstore',
@@ -70,9 +72,50 @@ with DAG(
         get_logs=True,
         image='python:3.11-slim',
         kubernetes_conn_id='kubernetes_default',
+        mount_paths={'workspaceblobstore': '/mnt/amlcompile/ds-0-workspaceblobstore'},
         name='hello-world',
         namespace='default',
         on_finish_action='delete_pod',
+        pod_template_dict={
+            'apiVersion': 'v1',
+            'kind': 'Pod',
+            'spec': {
+                'containers': [
+                    {
+                        'name': 'base',
+                        'workingDir': '/amlcompile/code',
+                        'volumeMounts': [
+                            {
+                                'name': 'ds-0-workspaceblobstore',
+                                'mountPath': '/mnt/amlcompile/ds-0-workspaceblobstore',
+                            },
+                            {'name': 'amlcompile-work', 'mountPath': '/amlcompile'},
+                        ],
+                        'resources': {
+                            'requests': {
+                                'cpu': '5400m',
+                                'memory': '45875Mi',
+                                'nvidia.com/gpu': '1',
+                            },
+                            'limits': {'memory': '45875Mi', 'nvidia.com/gpu': '1'},
+                        },
+                    },
+                ],
+                'volumes': [
+                    {
+                        'name': 'ds-0-workspaceblobstore',
+                        'persistentVolumeClaim': {'claimName': 'amlcompile-workspaceblobstore'},
+                    },
+                    {'name': 'amlcompile-work', 'emptyDir': {}},
+                ],
+                'nodeSelector': {'node.kubernetes.io/instance-type': 'Standard_NC6'},
+                'tolerations': [
+                    {'key': 'nvidia.com/gpu', 'operator': 'Exists', 'effect': 'NoSchedule'},
+                    {'key': 'sku', 'operator': 'Equal', 'value': 'gpu', 'effect': 'NoSchedule'},
+                ],
+            },
+        },
+        pool='amlcompile-aml-compute',
         step={
             'name': 'Hello_World',
             'kind': 'python_script',
@@ -93,6 +136,7 @@ with DAG(
             'script': 'hello_world.py',
         },
         trigger_rule='none_failed',
+        datastores=DATASTORES,
         doc_md=(
             '**Hello_World** (python script on Kubernetes (aml-compute, STANDARD_NC6))\n'
             '\n'

@@ -1,0 +1,212 @@
+"""Capture of the step kinds that run elsewhere: Databricks, ADLA and data transfers.
+
+Called from `capture._Capture.step` with its closures (`token` turns a value into an argument
+token, `add_input` an input into a port), so every kind shares one way of naming data.
+"""
+
+from __future__ import annotations
+
+from ..ir import models as ir
+from .adla import AdlaStep
+from .data import DataReference, PipelineData
+from .databricks import DatabricksStep
+from .transfer import DataTransferStep
+
+
+def has_code(s) -> bool:
+    """Whether the step runs files of its own (a snapshot is taken of its source folder)."""
+    if isinstance(s, DataTransferStep):
+        return False
+    if isinstance(s, DatabricksStep):
+        return bool(s.python_script_name)
+    return True
+
+
+def capture_special(c, s, name, token, add_input, ports_out, source_dir) -> dict:
+    if isinstance(s, DatabricksStep):
+        return {"databricks": _databricks(c, s, name, token, source_dir)}
+    if isinstance(s, AdlaStep):
+        return {"adla": _adla(c, s, name, token, source_dir)}
+    return {"transfer": _transfer(c, s, name, add_input, ports_out)}
+
+
+def _script_exists(c, s, name, script, source_dir, arg) -> None:
+    if source_dir is None or not (source_dir / script).is_file():
+        c.problem(
+            f"step {name!r}: {arg} {script!r} not found in source_directory {str(source_dir)!r}",
+            s._location,
+        )
+
+
+def _tokens(values, token) -> tuple:
+    return tuple(t for t in (token(v) for v in values) if t is not None)
+
+
+def _databricks(c, s: DatabricksStep, name, token, source_dir) -> ir.DatabricksSpec:
+    where = s._location
+    chosen = {
+        "notebook": s.notebook_path,
+        "python_script_path": s.python_script_path,
+        "python_script_name": s.python_script_name,
+        "spark_jar": s.main_class_name,
+    }
+    given = [k for k, v in chosen.items() if v]
+    arg_names = {
+        "notebook": "notebook_path",
+        "python_script_path": "python_script_path",
+        "python_script_name": "python_script_name",
+        "spark_jar": "main_class_name",
+    }
+    if len(given) != 1:
+        listed = ", ".join(arg_names[k] for k in given) or "none"
+        c.problem(
+            f"step {name!r}: give exactly one of notebook_path, python_script_path,"
+            f" python_script_name or main_class_name (given: {listed})",
+            where,
+        )
+    task = given[0] if given else "notebook"
+    if task == "python_script_name":
+        if not s.source_directory:
+            c.problem(f"step {name!r}: python_script_name needs source_directory", where)
+        else:
+            _script_exists(c, s, name, str(s.python_script_name), source_dir, "python script")
+    if s.python_script_params and task not in ("python_script_path", "python_script_name"):
+        c.problem(f"step {name!r}: python_script_params given without a python script", where)
+    if s.jar_params and task != "spark_jar":
+        c.problem(f"step {name!r}: jar_params given without main_class_name", where)
+    if s.notebook_params and task != "notebook":
+        c.problem(f"step {name!r}: notebook_params given without notebook_path", where)
+    if (s.min_workers is None) != (s.max_workers is None):
+        c.problem(f"step {name!r}: min_workers and max_workers go together", where)
+    if s.num_workers is not None and s.min_workers is not None:
+        c.problem(f"step {name!r}: give num_workers or min_workers/max_workers, not both", where)
+    if s.timeout_seconds is not None and (
+        not isinstance(s.timeout_seconds, int) or s.timeout_seconds <= 0
+    ):
+        c.problem(f"step {name!r}: timeout_seconds must be a positive integer", where)
+
+    cluster_keys = (
+        s.spark_version,
+        s.node_type,
+        s.instance_pool_id,
+        s.num_workers,
+        s.min_workers,
+        s.spark_conf,
+        s.spark_env_variables,
+        s.init_scripts,
+        s.cluster_log_dbfs_path,
+    )
+    new_cluster = None
+    if any(v not in (None, {}, []) for v in cluster_keys):
+        new_cluster = {}
+        if s.spark_version:
+            new_cluster["spark_version"] = str(s.spark_version)
+        if s.node_type:
+            new_cluster["node_type_id"] = str(s.node_type)
+        if s.instance_pool_id:
+            new_cluster["instance_pool_id"] = str(s.instance_pool_id)
+        if s.num_workers is not None:
+            new_cluster["num_workers"] = int(s.num_workers)
+        if s.min_workers is not None and s.max_workers is not None:
+            new_cluster["autoscale"] = {
+                "min_workers": int(s.min_workers),
+                "max_workers": int(s.max_workers),
+            }
+        if s.spark_conf:
+            new_cluster["spark_conf"] = {str(k): str(v) for k, v in s.spark_conf.items()}
+        if s.spark_env_variables:
+            new_cluster["spark_env_vars"] = {
+                str(k): str(v) for k, v in s.spark_env_variables.items()
+            }
+        if s.init_scripts:
+            new_cluster["init_scripts"] = [
+                {"dbfs": {"destination": str(path)}} for path in s.init_scripts
+            ]
+        if s.cluster_log_dbfs_path:
+            log_folder = str(s.cluster_log_dbfs_path)
+            new_cluster["cluster_log_conf"] = {"dbfs": {"destination": log_folder}}
+
+    libraries = []
+    for lib in s.libraries:
+        if not hasattr(lib, "_json"):
+            c.problem(
+                f"step {name!r}: libraries must be MavenLibrary, PyPiLibrary, EggLibrary,"
+                f" JarLibrary or RCranLibrary, got {type(lib).__name__}",
+                where,
+            )
+            continue
+        libraries.append(lib._json())
+
+    params = s.python_script_params if task.startswith("python") else s.jar_params
+    return ir.DatabricksSpec(
+        task=task,
+        notebook_path=s.notebook_path,
+        python_script_path=s.python_script_path,
+        python_script_name=str(s.python_script_name).replace("\\", "/")
+        if s.python_script_name
+        else None,
+        main_class_name=s.main_class_name,
+        notebook_params=tuple(
+            (str(k), t)
+            for k, t in ((k, token(v)) for k, v in sorted(s.notebook_params.items()))
+            if t is not None
+        ),
+        params=_tokens(params, token),
+        existing_cluster_id=s.existing_cluster_id,
+        new_cluster=new_cluster,
+        libraries=tuple(libraries),
+        run_name=s.run_name,
+        timeout_seconds=s.timeout_seconds if isinstance(s.timeout_seconds, int) else None,
+    )
+
+
+def _adla(c, s: AdlaStep, name, token, source_dir) -> ir.AdlaSpec:
+    where = s._location
+    script = str(s.script_name or "").replace("\\", "/")
+    if not script:
+        c.problem(f"step {name!r}: script_name is empty", where)
+    else:
+        _script_exists(c, s, name, script, source_dir, "U-SQL script")
+    for arg in ("degree_of_parallelism", "priority"):
+        value = getattr(s, arg)
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            c.problem(f"step {name!r}: {arg} must be a positive integer, got {value!r}", where)
+    params = []
+    for key, value in sorted(s.usql_params.items(), key=lambda kv: str(kv[0])):
+        t = token(value)
+        if t is not None:
+            params.append((str(key), t))
+    return ir.AdlaSpec(
+        script=script,
+        params=tuple(params),
+        degree_of_parallelism=s.degree_of_parallelism
+        if isinstance(s.degree_of_parallelism, int)
+        else None,
+        priority=s.priority if isinstance(s.priority, int) else None,
+        runtime_version=s.runtime_version,
+    )
+
+
+def _transfer(c, s: DataTransferStep, name, add_input, ports_out) -> ir.TransferSpec:
+    where = s._location
+    if s.source_data_reference is None:
+        c.problem(f"step {name!r}: source_data_reference is required", where)
+    dest = s.destination_data_reference
+    if isinstance(dest, DataReference):
+        ports_out.append(
+            ir.OutputPort(
+                name="destination",
+                datastore=c.datastore_name(dest.datastore, dest._location),
+                path=str(dest.path_on_datastore or ""),
+            )
+        )
+    elif not isinstance(dest, PipelineData):
+        c.problem(
+            f"step {name!r}: destination_data_reference must be a DataReference or"
+            f" PipelineData, got {type(dest).__name__}",
+            where,
+        )
+    return ir.TransferSpec(
+        source_reference_type=s.source_reference_type,
+        destination_reference_type=s.destination_reference_type,
+    )

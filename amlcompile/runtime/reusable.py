@@ -1,0 +1,164 @@
+"""Reuse for steps that run somewhere else (a pod, Databricks, ADLA, a data copy).
+
+The operator on the worker decides: reuse a record that appeared since the plan, wait for a
+run computing the same fingerprint, or claim it, compute, and write the record last. Where
+the step's data lives is derived, not passed around: a reusable step's outputs are at
+`azureml/fp/<fingerprint>/<port>` of their datastore, others at
+`azureml/<dag>/<run>/<step>/<port>`, and a fixed destination (a transfer's) where it says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+
+from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
+
+from .binding import StepError, safe_segment
+from .planner import plan_of
+from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
+from .storage_compat import datastore_root
+
+WAIT_POKE_SECONDS = float(os.environ.get("AMLCOMPILE_REUSE_POKE_SECONDS", "15"))
+
+
+def output_relpath(
+    *, fixed: str | None, allow_reuse: bool, fp: str, dag_id: str, run_id: str, step: str, port: str
+) -> str:
+    if fixed is not None:
+        return fixed
+    if allow_reuse:
+        return f"azureml/fp/{fp}/{port}"
+    return f"azureml/{safe_segment(dag_id)}/{safe_segment(run_id)}/{step}/{port}"
+
+
+class ReusableStep:
+    """Mixin: `self.step` (the step payload) and `self.datastores` (the DAG's DATASTORES)."""
+
+    step: dict
+    datastores: dict
+
+    # ---- where data is, as (datastore, path on it) ----
+    def output_refs(self, context, fp: str) -> dict[str, tuple[str, str]]:
+        step = self.step
+        return {
+            port["name"]: (
+                port["datastore"],
+                output_relpath(
+                    fixed=port.get("path"),
+                    allow_reuse=step["allow_reuse"],
+                    fp=fp,
+                    dag_id=self.dag_id,
+                    run_id=context["run_id"],
+                    step=step["name"],
+                    port=port["name"],
+                ),
+            )
+            for port in step["outputs"]
+        }
+
+    def input_refs(self, context, plan: dict) -> dict[str, tuple[str, str]]:
+        refs = {}
+        for port in self.step["inputs"]:
+            if port.get("step"):
+                upstream = plan.get(port["step"]) or {}
+                if "fingerprint" not in upstream:
+                    raise StepError(
+                        f"step {self.step['name']!r}: the reuse plan has no entry for"
+                        f" upstream step {port['step']!r}"
+                    )
+                refs[port["name"]] = (
+                    port["datastore"],
+                    output_relpath(
+                        fixed=port.get("output_path"),
+                        allow_reuse=port.get("producer_allow_reuse", True),
+                        fp=upstream["fingerprint"],
+                        dag_id=self.dag_id,
+                        run_id=context["run_id"],
+                        step=port["step"],
+                        port=port["output"],
+                    ),
+                )
+            else:
+                refs[port["name"]] = (port["datastore"], port["path"])
+        return refs
+
+    def worker_location(self, ref: tuple[str, str]) -> str:
+        """Where the worker sees a datastore path (a folder, or an object-storage URL)."""
+        datastore, path = ref
+        root = datastore_root(self.datastores, datastore, self.step["name"])
+        return str(root / path) if path else str(root)
+
+    def worker_outputs(self, context, fp: str) -> dict[str, str]:
+        """The step's outputs as the worker sees them: what its XCom and record hold."""
+        refs = self.output_refs(context, fp)
+        return {name: self.worker_location(ref) for name, ref in refs.items()}
+
+    # ---- the reuse protocol ----
+    def run_reusable(self, context, compute) -> dict:
+        """compute(context, plan, params, fp) → {port: location}; returns the XCom value."""
+        step = self.step
+        params = dict(context["params"])
+        plan = plan_of(context)
+        fp = (plan.get(step["name"]) or {}).get("fingerprint")
+        if fp is None:
+            raise StepError(
+                f"step {step['name']!r}: the reuse plan of this run has no entry"
+                " for it; clear the whole run, not the step alone"
+            )
+        store = Store(datastore_root(self.datastores, step["record_datastore"], step["name"]))
+        if not step["allow_reuse"]:
+            outputs = compute(context, plan, params, fp)
+            return {"outputs": outputs, "fingerprint": fp}
+        if not params.get(REGENERATE_PARAM):
+            record = store.read_record(fp, self.log)
+            if record is not None:
+                origin = record.get("produced_by") or {}
+                context["ti"].xcom_push(
+                    key="return_value",
+                    value={"outputs": record["outputs"], "fingerprint": fp, "reused_from": origin},
+                )
+                raise AirflowSkipException(f"reused from run {origin.get('run_id')}")
+        owner = {"dag_id": self.dag_id, "run_id": context["run_id"], "task_id": self.task_id}
+        claimed, current = store.try_claim(fp, owner)
+        if not claimed:
+            self.log.info(
+                "step %s: fingerprint %s is being computed by run %s; waiting",
+                step["name"],
+                fp[:12],
+                (current or {}).get("run_id"),
+            )
+            raise AirflowRescheduleException(
+                dt.datetime.now(dt.UTC) + dt.timedelta(seconds=WAIT_POKE_SECONDS)
+            )
+        stop = threading.Event()
+        beat = threading.Thread(target=_heartbeat, args=(store, fp, stop), daemon=True)
+        beat.start()
+        try:
+            outputs = compute(context, plan, params, fp)
+            produced_by = {
+                "dag_id": self.dag_id,
+                "run_id": context["run_id"],
+                "task_id": self.task_id,
+                "finished": dt.datetime.now(dt.UTC).isoformat(),
+            }
+            # Written last: only a step that succeeded with complete outputs is reusable.
+            store.write_record(
+                fp,
+                {
+                    "fingerprint": fp,
+                    "outputs": outputs,
+                    "produced_by": produced_by,
+                    "source": step.get("source"),
+                },
+            )
+            return {"outputs": outputs, "fingerprint": fp}
+        finally:
+            stop.set()
+            store.release(fp)
+
+
+def _heartbeat(store: Store, fp: str, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        store.heartbeat(fp)
