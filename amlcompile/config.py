@@ -33,7 +33,7 @@ class DatastoreConfig(_Model):
     conn_id: str | None = None  # Airflow connection id for remote stores
     account_name: str | None = None  # storage account, for URIs given to Databricks
     k8s_pvc: str | None = None  # pods: the PersistentVolumeClaim holding a local datastore
-    k8s_secret: str | None = None  # pods: the Kubernetes secret the CSI driver mounts with
+    k8s_secret_name: str | None = None  # pods: the Kubernetes secret the CSI driver mounts with
 
     @model_validator(mode="after")
     def _needs_conn(self):

@@ -58,7 +58,7 @@ def resources(compute: ir.ComputeTarget) -> tuple[dict, dict]:
 def volume_for(ds: ir.Datastore, name: str, ctx) -> dict:
     """A datastore as a pod volume: a PVC for local and file stores, the blob CSI driver else."""
     entry = ctx.config.datastores.get(ds.name)
-    secret = (entry.k8s_secret if entry else None) or f"amlcompile-{dns_label(ds.name, 50)}"
+    secret = (entry.k8s_secret_name if entry else None) or f"amlcompile-{dns_label(ds.name, 50)}"
     if ds.kind == "local":
         claim = (entry.k8s_pvc if entry else None) or f"amlcompile-{dns_label(ds.name, 50)}"
         return {"name": name, "persistentVolumeClaim": {"claimName": claim}}

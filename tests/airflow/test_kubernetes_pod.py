@@ -2,73 +2,133 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.airflow.conftest import airflow_python
+
+pytestmark = pytest.mark.airflow
 
 POD = """
 import json
 import kubernetes_validate
 from kubernetes.client import ApiClient
 from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 bag = DagBag(dag_folder=DAGS)
 assert not bag.import_errors, bag.import_errors
 task = bag.dags["on_k8s"].get_task("train")
 context = {"params": {"epochs": 7}, "run_id": "manual__2026-01-01T00:00:00+00:00"}
-task.arguments = task.bind_arguments(context)
+plan = {"train": {"fingerprint": "f" * 64}}
+task.bind(context, plan, "f" * 64)
 # dry_run: everything but the in-cluster label, which needs a reachable cluster
 pod = task.build_pod_request_obj(dry_run=True)
 data = ApiClient().sanitize_for_serialization(pod)
 version = kubernetes_validate.utils.latest_version()
 kubernetes_validate.validate(data, version, strict=True)
-print(json.dumps({"pod": data, "type": type(task).__mro__[1].__name__}))
+print(json.dumps({"pod": data, "is_kpo": isinstance(task, KubernetesPodOperator),
+                  "pool": task.pool}))
 """
 
-
-def test_pod_is_built_by_the_provider_and_valid(project, tmp_path):
-    project.write(
-        "amlcompile.toml",
-        """
+CONFIG = """
 [compute.aml-compute]
 kind = "amlcompute"
-vm_size = "STANDARD_NC6"
+vm_size = "standard_nc12s_v3"
 max_nodes = 4
 
 [kubernetes]
 namespace = "ml-jobs"
 conn_id = "aks"
-""",
-    )
-    project.script("src/train.py")
-    project.write(
-        "pipe.py",
-        """\
+
+[datastores.lake]
+kind = "adls_gen2"
+path = "raw"
+conn_id = "adls_conn"
+account_name = "mylake"
+k8s_secret_name = "lake-credentials"
+"""
+
+PIPELINE = """\
 from amlcompile import *
 ws = Workspace.from_config()
 model = PipelineData("model", datastore=ws.get_default_datastore())
+table = DataReference(Datastore(ws, "lake"), data_reference_name="table",
+                      path_on_datastore="tables/t1", mode="download")
+ws.get_default_datastore().upload_files(["cfg.txt"], target_path="conf")
+cfg = DataReference(ws.get_default_datastore(), data_reference_name="cfg",
+                    path_on_datastore="conf/cfg.txt").as_download()
 train = PythonScriptStep("train.py", name="train", source_directory="src",
                          compute_target=ws.compute_targets["aml-compute"],
                          arguments=["--epochs", PipelineParameter("epochs", 3), "--out", model,
-                                    "{{ not_a_template }}"],
+                                    "--table", table, "--cfg", cfg, "{{ not_a_template }}"],
                          outputs=[model], params={"epochs": PipelineParameter("epochs", 3)})
 on_k8s = Pipeline(ws, steps=[train])
-""",
-    )
+"""
+
+
+def test_pod_is_built_by_the_provider_and_valid(project, tmp_path):
+    project.write("amlcompile.toml", CONFIG)
+    project.script("src/train.py")
+    project.write("cfg.txt", "x=1\n")
+    project.write("pipe.py", PIPELINE)
     from amlcompile.compiler import build
 
     out = project.root / "dags_out"
-    build([project.root / "pipe.py"], out_dir=out)
-    result = airflow_python(POD.replace("DAGS", repr(str(out))), tmp_path / "home", out)
-    assert result["type"] == "KubernetesPodOperator"
-    pod = result["pod"]
-    container = pod["spec"]["containers"][0]
+    result = build([project.root / "pipe.py"], out_dir=out)
+    store = project.root / ".amlcompile" / "datastores" / "workspaceblobstore"
+    (store / "conf").mkdir(parents=True)
+    (store / "conf" / "cfg.txt").write_text("x=1\n")
+    assert result.compiled
+    run = airflow_python(POD.replace("DAGS", repr(str(out))), tmp_path / "home", out)
+    assert run["is_kpo"] and run["pool"] == "amlcompile-aml-compute"
+    pod = run["pod"]
+    spec = pod["spec"]
+    container = spec["containers"][0]
     assert pod["metadata"]["namespace"] == "ml-jobs"
     assert container["image"] == "python:3.11-slim"
     assert container["command"] == ["python", "train.py"]
+    assert container["workingDir"] == "/amlcompile/code"
+    # One node of Standard_NC12s_v3 (12 vCPU, 224 GiB, 2 V100) less the node's reserve.
+    assert container["resources"] == {
+        "requests": {"cpu": "10800m", "memory": "183500Mi", "nvidia.com/gpu": "2"},
+        "limits": {"memory": "183500Mi", "nvidia.com/gpu": "2"},
+    }
+    assert spec["nodeSelector"] == {"node.kubernetes.io/instance-type": "Standard_NC12s_v3"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec[
+        "tolerations"
+    ]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    lake = next(v for v in volumes.values() if "lake" in v["name"])
+    assert lake["csi"] == {
+        "driver": "blob.csi.azure.com",
+        "volumeAttributes": {
+            "containerName": "raw",
+            "secretName": "lake-credentials",
+            "isHnsEnabled": "true",
+        },
+    }
+    blob = next(v for v in volumes.values() if "workspaceblobstore" in v["name"])
+    assert blob["persistentVolumeClaim"] == {"claimName": "amlcompile-workspaceblobstore"}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    lake_mount, blob_mount = mounts[lake["name"]], mounts[blob["name"]]
+    fp = "f" * 64
     assert container["args"] == [
         "--epochs",
         "7",
         "--out",
-        "/mnt/amlcompile/workspaceblobstore/azureml/on_k8s/manual__2026-01-01T00_00_00_00_00/"
-        "train/model",
+        f"{blob_mount}/azureml/fp/{fp}/model",
+        "--table",
+        "/amlcompile/inputs/table",
+        "--cfg",
+        "/amlcompile/inputs/cfg/cfg.txt",
         "{{ not_a_template }}",
     ]
     assert container["env"] == [{"name": "AML_PARAMETER_epochs", "value": "7"}]
+    (stage,) = spec["initContainers"]
+    command = stage["command"]
+    assert command[:2] == ["sh", "-c"] and command[3] == "stage"
+    pairs = list(zip(command[4::2], command[5::2], strict=True))
+    snapshot = next(src for src, dst in pairs if dst == "/amlcompile/code")
+    assert snapshot.startswith(f"{blob_mount}/azureml/snapshots/")
+    assert (f"{lake_mount}/tables/t1", "/amlcompile/inputs/table") in pairs
+    assert (f"{blob_mount}/conf/cfg.txt", "/amlcompile/inputs/cfg") in pairs
+    assert ("", f"{blob_mount}/azureml/fp/{fp}/model") in pairs
