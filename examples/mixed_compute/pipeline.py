@@ -20,8 +20,8 @@ from amlcompile import (
     DatabricksStep,
     DataFactoryCompute,
     DataReference,
-    DataTransferStep,
     Datastore,
+    DataTransferStep,
     Pipeline,
     PipelineData,
     PipelineParameter,
@@ -52,9 +52,7 @@ data_factory = ComputeTarget.attach(
     ws, "adf", DataFactoryCompute.attach_configuration(resource_group="ml-rg", factory_name="adf")
 )
 
-raw = DataReference(
-    datastore=blob_store, data_reference_name="raw", path_on_datastore="mixed/raw"
-)
+raw = DataReference(datastore=blob_store, data_reference_name="raw", path_on_datastore="mixed/raw")
 raw_copy = PipelineData("raw_copy", datastore=blob_store)
 features = PipelineData("features", datastore=blob_store)
 model = PipelineData("model", datastore=blob_store)
