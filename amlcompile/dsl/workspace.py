@@ -133,6 +133,125 @@ class Datastore:
     def get(workspace, datastore_name):
         return Datastore(workspace, datastore_name)
 
+    # ---- registering: the datastore joins this build's workspace; credentials never do ----
+    @staticmethod
+    def register_azure_blob_container(
+        workspace,
+        datastore_name,
+        container_name,
+        account_name,
+        sas_token=None,
+        account_key=None,
+        protocol=None,
+        endpoint=None,
+        overwrite=False,
+        create_if_not_exists=False,
+        skip_validation=False,
+        blob_cache_timeout=None,
+        grant_workspace_access=False,
+        subscription_id=None,
+        resource_group=None,
+    ):
+        _refuse_credentials("register_azure_blob_container", sas_token, account_key)
+        ignored(
+            "Datastore.register_azure_blob_container",
+            protocol=protocol,
+            endpoint=endpoint,
+            create_if_not_exists=create_if_not_exists,
+            blob_cache_timeout=blob_cache_timeout,
+            grant_workspace_access=grant_workspace_access,
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+        )
+        return Datastore._register(
+            workspace, datastore_name, "azure_blob", container_name, account_name, overwrite
+        )
+
+    @staticmethod
+    def register_azure_file_share(
+        workspace,
+        datastore_name,
+        file_share_name,
+        account_name,
+        sas_token=None,
+        account_key=None,
+        protocol=None,
+        endpoint=None,
+        overwrite=False,
+        create_if_not_exists=False,
+        skip_validation=False,
+    ):
+        _refuse_credentials("register_azure_file_share", sas_token, account_key)
+        ignored(
+            "Datastore.register_azure_file_share",
+            protocol=protocol,
+            endpoint=endpoint,
+            create_if_not_exists=create_if_not_exists,
+        )
+        return Datastore._register(
+            workspace, datastore_name, "azure_file", file_share_name, account_name, overwrite
+        )
+
+    @staticmethod
+    def register_azure_data_lake_gen2(
+        workspace,
+        datastore_name,
+        filesystem,
+        account_name,
+        tenant_id=None,
+        client_id=None,
+        client_secret=None,
+        resource_url=None,
+        authority_url=None,
+        protocol=None,
+        endpoint=None,
+        overwrite=False,
+        subscription_id=None,
+        resource_group=None,
+        grant_workspace_access=False,
+    ):
+        _refuse_credentials("register_azure_data_lake_gen2", client_secret)
+        ignored(
+            "Datastore.register_azure_data_lake_gen2",
+            tenant_id=tenant_id,
+            client_id=client_id,
+            resource_url=resource_url,
+            authority_url=authority_url,
+            protocol=protocol,
+            endpoint=endpoint,
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            grant_workspace_access=grant_workspace_access,
+        )
+        return Datastore._register(
+            workspace, datastore_name, "adls_gen2", filesystem, account_name, overwrite
+        )
+
+    @staticmethod
+    def _register(workspace, name, kind, path, account_name, overwrite):
+        """Adds the datastore to this build's workspace. Its Airflow connection id is the
+        config's `[datastores.<name>] conn_id` when set, else the datastore's own name."""
+        cfg = workspace._config
+        existing = cfg.datastores.get(name)
+        if existing is not None and not overwrite and existing.kind != kind:
+            raise UserErrorException(
+                f"datastore {name!r} is already a {existing.kind} datastore"
+                " (pass overwrite=True to replace it)"
+            )
+        entry = config_mod.DatastoreConfig(
+            kind=kind,
+            path=str(path),
+            conn_id=(existing.conn_id if existing else None) or str(name),
+            account_name=str(account_name) if account_name else None,
+            k8s_pvc=existing.k8s_pvc if existing else None,
+            k8s_secret_name=existing.k8s_secret_name if existing else None,
+        )
+        workspace._config = cfg.model_copy(update={"datastores": {**cfg.datastores, name: entry}})
+        ds = Datastore._from_config(workspace, name)
+        ds._location = caller_location()
+        workspace._datastores[name] = ds
+        return ds
+
     @staticmethod
     def get_default(workspace):
         return workspace.get_default_datastore()
@@ -199,6 +318,22 @@ class Datastore:
 
     def __repr__(self) -> str:
         return f"Datastore(name={self.name!r}, type={self.datastore_type!r})"
+
+
+def _refuse_credentials(method: str, *values) -> None:
+    """Keys and tokens never enter a build: Airflow's connection for the datastore holds them."""
+    if any(values):
+        import warnings
+
+        from .warnings import AzureOnlyArgumentWarning
+
+        warnings.warn(
+            f"Datastore.{method}: the credential given is not kept (it would end up in"
+            " generated files); store it in the Airflow connection named by the datastore's"
+            " conn_id",
+            AzureOnlyArgumentWarning,
+            stacklevel=3,
+        )
 
 
 def _resolve_local(path, base: Path) -> str:

@@ -324,3 +324,30 @@ def test_vm_size_table_covers_the_families_azure_ml_offered():
         assert vm_sizes.lookup(name) is not None, name
     name, size = vm_sizes.lookup("STANDARD_NC6")
     assert name == "Standard_NC6" and size.gpus == 1 and size.memory_gib == 56
+
+
+def test_registered_datastores_join_the_build_without_their_credentials(project):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = compile_one(
+            project,
+            """
+blob = Datastore.register_azure_blob_container(ws, "images", "img-container", "myacct",
+                                               account_key="SECRET-KEY-123")
+lake = Datastore.register_azure_data_lake_gen2(ws, "lake2", "fs", "lakeacct",
+                                               client_secret="SECRET-456")
+s = PythonScriptStep("train.py", source_directory="src",
+                     arguments=[DataReference(blob, "imgs", "a/b"), DataReference(lake, "t", "c")])
+p = Pipeline(ws, steps=[s])
+""",
+        )
+    stores = {d.name: d for d in compiled.pipeline.datastores}
+    assert stores["images"].kind == "azure_blob" and stores["images"].path == "img-container"
+    assert stores["images"].conn_id == "images" and stores["images"].account_name == "myacct"
+    assert stores["lake2"].kind == "adls_gen2" and stores["lake2"].conn_id == "lake2"
+    files, _ = render_files([compiled])
+    written = b"".join(data for data, _ in files.values())
+    assert b"SECRET" not in written
+    assert any("credential given is not kept" in str(w.message) for w in caught)
