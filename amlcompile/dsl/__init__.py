@@ -9,12 +9,21 @@ from .compute import (
     LocalCompute,
 )
 from .data import DataPath, DataPathComputeBinding, DataReference, PipelineData, PipelineParameter
+from .dataset import Dataset, DatasetConsumptionConfig, FileDataset, OutputFileDatasetConfig
 from .decorators import Input, Output, pipeline, step
+from .environment import CondaDependencies, Environment, RunConfiguration
 from .pipeline import Pipeline
 from .steps import CommandStep, PythonScriptStep, StepSequence
 from .workspace import Datastore, Experiment, Workspace
 
 __all__ = [
+    "RunConfiguration",
+    "OutputFileDatasetConfig",
+    "FileDataset",
+    "Environment",
+    "DatasetConsumptionConfig",
+    "Dataset",
+    "CondaDependencies",
     "AdlaCompute",
     "AmlCompute",
     "CommandStep",

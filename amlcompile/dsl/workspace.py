@@ -14,7 +14,7 @@ from ..exceptions import UserErrorException
 from . import session
 from .compute import ComputeTarget, compute_from_config
 from .location import caller_location
-from .warnings import ignored
+from .warnings import ignored, non_default
 
 
 class Workspace:
@@ -137,6 +137,117 @@ class Datastore:
     def get_default(workspace):
         return workspace.get_default_datastore()
 
+    @staticmethod
+    def register_azure_blob_container(
+        workspace,
+        datastore_name,
+        container_name,
+        account_name,
+        sas_token=None,
+        account_key=None,
+        protocol=None,
+        endpoint=None,
+        overwrite=False,
+        create_if_not_exists=False,
+        skip_validation=False,
+        blob_cache_timeout=None,
+        grant_workspace_access=False,
+        subscription_id=None,
+        resource_group=None,
+    ):
+        """The configured datastore of that name; account and secrets live in the Airflow
+        connection (conn_id), never in code, so they are only checked for presence here."""
+        ignored(
+            "Datastore.register_azure_blob_container",
+            **non_default(
+                Datastore.register_azure_blob_container,
+                locals(),
+                "account_name",
+                "sas_token",
+                "account_key",
+                "protocol",
+                "endpoint",
+                "overwrite",
+                "create_if_not_exists",
+                "skip_validation",
+                "blob_cache_timeout",
+                "grant_workspace_access",
+                "subscription_id",
+                "resource_group",
+            ),
+        )
+        return _registered(workspace, datastore_name, "azure_blob", container_name)
+
+    @staticmethod
+    def register_azure_file_share(
+        workspace,
+        datastore_name,
+        file_share_name,
+        account_name,
+        sas_token=None,
+        account_key=None,
+        protocol=None,
+        endpoint=None,
+        overwrite=False,
+        create_if_not_exists=False,
+        skip_validation=False,
+    ):
+        ignored(
+            "Datastore.register_azure_file_share",
+            **non_default(
+                Datastore.register_azure_file_share,
+                locals(),
+                "account_name",
+                "sas_token",
+                "account_key",
+                "protocol",
+                "endpoint",
+                "overwrite",
+                "create_if_not_exists",
+                "skip_validation",
+            ),
+        )
+        return _registered(workspace, datastore_name, "azure_file", file_share_name)
+
+    @staticmethod
+    def register_azure_data_lake_gen2(
+        workspace,
+        datastore_name,
+        filesystem,
+        account_name,
+        tenant_id=None,
+        client_id=None,
+        client_secret=None,
+        resource_url=None,
+        authority_url=None,
+        protocol=None,
+        endpoint=None,
+        overwrite=False,
+        subscription_id=None,
+        resource_group=None,
+        grant_workspace_access=False,
+    ):
+        ignored(
+            "Datastore.register_azure_data_lake_gen2",
+            **non_default(
+                Datastore.register_azure_data_lake_gen2,
+                locals(),
+                "account_name",
+                "tenant_id",
+                "client_id",
+                "client_secret",
+                "resource_url",
+                "authority_url",
+                "protocol",
+                "endpoint",
+                "overwrite",
+                "subscription_id",
+                "resource_group",
+                "grant_workspace_access",
+            ),
+        )
+        return _registered(workspace, datastore_name, "adls_gen2", filesystem)
+
     def set_as_default(self):
         self.workspace.set_default_datastore(self.name)
 
@@ -201,6 +312,24 @@ class Datastore:
         return f"Datastore(name={self.name!r}, type={self.datastore_type!r})"
 
 
+def _registered(workspace, name: str, kind: str, container: str) -> Datastore:
+    """A registration names a datastore the project config must already hold (with its
+    Airflow connection); a different kind or container is a mistake worth stopping for."""
+    cfg = workspace._config.datastores.get(name)
+    if cfg is None:
+        raise UserErrorException(
+            f"datastore {name!r} is registered here but not configured; add to amlcompile.toml:"
+            f' [datastores.{name}] kind = "{kind}", path = "{container}", conn_id = "<an Airflow'
+            ' connection with the account and its credentials>"'
+        )
+    if cfg.kind != kind or (cfg.path or "") != container:
+        raise UserErrorException(
+            f"datastore {name!r} is registered as {kind} {container!r} but configured as"
+            f" {cfg.kind} {cfg.path!r} in amlcompile.toml"
+        )
+    return workspace._datastores[name]
+
+
 def _resolve_local(path, base: Path) -> str:
     p = Path(path)
     if p.is_absolute():
@@ -255,6 +384,7 @@ class Experiment:
 
         if not isinstance(config, Pipeline):
             raise UserErrorException("Experiment.submit takes a Pipeline")
+        ignored("Experiment.submit", tags=tags)
         return submit_pipeline(config, experiment_name=self.name, **kwargs)
 
 

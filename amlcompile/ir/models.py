@@ -140,6 +140,9 @@ class Step(Frozen):
     run_after: tuple[str, ...] = ()
     image: str | None = None
     description: str | None = None
+    # Packages the step's environment lists (`python=V`, `conda:X`, `pip:Y`); never installed
+    # by amlcompile, but they decide results, so they count in the reuse fingerprint.
+    packages: tuple[str, ...] = ()
 
 
 class Edge(Frozen):

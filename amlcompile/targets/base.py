@@ -85,8 +85,10 @@ def static_fingerprint(s: ir.Step) -> str:
     Run-time parts (parameter values, data versions, upstream fingerprints) are added by the
     planner. Scheduling knobs (compute size, node counts, pools, retries) are left out.
     """
+    extra = {"packages": list(s.packages)} if s.packages else {}  # keeps older fingerprints
     return digest(
         {
+            **extra,
             "schema": FINGERPRINT_SCHEMA,
             "kind": s.kind,
             "script": s.script,
