@@ -302,3 +302,13 @@ def test_defaults_do_not_warn(monkeypatch, project, key):
         f"{owner}: argument {name!r} only has a meaning on Azure and is ignored"
         for name, _how in _ignored(key, required=True)
     )
+
+
+def test_coverage_doc_is_generated_from_the_reference():
+    import importlib.util
+
+    tool = REFERENCE_DIR.parents[1] / "tools" / "sdk_coverage_doc.py"
+    spec = importlib.util.spec_from_file_location("sdk_coverage_doc", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--check"]) == 0, "run: python tools/sdk_coverage_doc.py"
