@@ -11,7 +11,7 @@ from .compute import (
 from .data import DataPath, DataPathComputeBinding, DataReference, PipelineData, PipelineParameter
 from .dataset import Dataset, DatasetConsumptionConfig, FileDataset, OutputFileDatasetConfig
 from .decorators import Input, Output, pipeline, step
-from .environment import CondaDependencies, Environment, RunConfiguration
+from .environment import CondaDependencies, DockerConfiguration, Environment, RunConfiguration
 from .pipeline import Pipeline
 from .steps import CommandStep, PythonScriptStep, StepSequence
 from .workspace import Datastore, Experiment, Workspace
@@ -22,6 +22,7 @@ __all__ = [
     "FileDataset",
     "Environment",
     "DatasetConsumptionConfig",
+    "DockerConfiguration",
     "Dataset",
     "CondaDependencies",
     "AdlaCompute",

@@ -287,6 +287,7 @@ class RunConfiguration:
             self.environment.python.conda_dependencies = conda_dependencies
         self.target = None
         self.node_count = 1
+        self.docker = DockerConfiguration()
 
     @property
     def environment_variables(self):
@@ -295,6 +296,23 @@ class RunConfiguration:
     @environment_variables.setter
     def environment_variables(self, value):
         self.environment.environment_variables = dict(value)
+
+
+class DockerConfiguration:
+    """`RunConfiguration.docker`: whether Azure runs the step in Docker. Steps always run in
+    their target's way (a process locally, a pod on Kubernetes), so this is Azure-only."""
+
+    def __init__(self, use_docker=None, arguments=None, shared_volumes=None, shm_size=None):
+        ignored(
+            "DockerConfiguration",
+            arguments=arguments,
+            shared_volumes=shared_volumes,
+            shm_size=shm_size,
+        )
+        self.use_docker = use_docker
+        self.arguments = arguments
+        self.shared_volumes = shared_volumes
+        self.shm_size = shm_size
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from ..exceptions import UserErrorException
 from . import session
 from .compute import ComputeTarget, compute_from_config
 from .location import caller_location
-from .warnings import ignored, non_default
+from .warnings import ignored, non_default, unsupported
 
 
 class Workspace:
@@ -385,7 +385,16 @@ class Experiment:
         if not isinstance(config, Pipeline):
             raise UserErrorException("Experiment.submit takes a Pipeline")
         ignored("Experiment.submit", tags=tags)
-        return submit_pipeline(config, experiment_name=self.name, **kwargs)
+        # The pipeline's submit arguments come through here; the rest warn as they would there.
+        honoured = {
+            k: kwargs.pop(k) for k in ("pipeline_parameters", "regenerate_outputs") if k in kwargs
+        }
+        unsupported(
+            "Experiment.submit",
+            continue_on_step_failure=kwargs.pop("continue_on_step_failure", None),
+        )
+        ignored("Experiment.submit", **kwargs)
+        return submit_pipeline(config, experiment_name=self.name, **honoured)
 
 
 __all__ = ["Workspace", "Datastore", "Experiment", "ignored"]

@@ -183,6 +183,7 @@ rc = RunConfiguration(conda_dependencies=CondaDependencies.create(
     pip_packages=["pandas==2.2.2"], conda_packages=["numpy"], python_version="3.11"))
 rc.environment.docker.base_image = "python:3.11-slim"
 rc.environment.environment_variables = {"MODE": "fast"}
+rc.docker = DockerConfiguration(use_docker=True)
 a = PythonScriptStep("a.py", runconfig=rc, source_directory="src", params={"p": 1})
 c = CommandStep("echo $MODE", runconfig=rc)
 pipeline = Pipeline(ws, steps=[a, c])
@@ -305,7 +306,7 @@ pipeline = Pipeline(ws, steps=[a])
     ]
 
 
-def test_register_blob_container_needs_the_configured_datastore(project):
+def test_register_blob_container_needs_the_configured_datastore(project, recwarn):
     probs = problems_of(
         project,
         'b = Datastore.register_azure_blob_container(ws, "blob", "c", account_name="acct")\n',

@@ -312,3 +312,31 @@ def test_coverage_doc_is_generated_from_the_reference():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.main(["--check"]) == 0, "run: python tools/sdk_coverage_doc.py"
+
+
+def test_experiment_submit_warns_for_what_pipeline_submit_would(project, monkeypatch):
+    ws = amlcompile.Workspace.from_config(project.root)
+    monkeypatch.setattr(warn_mod, "_seen", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _in_build(
+            lambda: amlcompile.Experiment(ws, "e").submit(
+                amlcompile.Pipeline(ws, steps=[]),
+                pipeline_parameters={"a": 1},
+                continue_on_step_failure=True,
+                parent_run_id="r1",
+            )
+        )
+    got = sorted((w.category.__name__, str(w.message)) for w in caught)
+    assert got == [
+        (
+            "AzureOnlyArgumentWarning",
+            "Experiment.submit: argument 'parent_run_id' only has a meaning on Azure and is"
+            " ignored",
+        ),
+        (
+            "UnsupportedArgumentWarning",
+            "Experiment.submit: argument 'continue_on_step_failure' is not supported by"
+            " amlcompile and is ignored",
+        ),
+    ]
