@@ -53,6 +53,16 @@ class ComputeConfig(_Model):
     account_name: str | None = None  # adla: the Data Lake Analytics account
 
 
+class EnvironmentConfig(_Model):
+    """A named environment for `Environment.get(ws, name)` (Azure's registered ones)."""
+
+    image: str | None = None
+    python_version: str | None = None
+    conda_packages: list[str] = Field(default_factory=list)
+    pip_packages: list[str] = Field(default_factory=list)
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+
+
 class KubernetesConfig(_Model):
     namespace: str = "default"
     conn_id: str = "kubernetes_default"
@@ -72,6 +82,7 @@ class ProjectConfig(_Model):
     default_image: str = "python:3.11-slim"
     datastores: dict[str, DatastoreConfig] = Field(default_factory=dict)
     compute: dict[str, ComputeConfig] = Field(default_factory=dict)
+    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     kubernetes: KubernetesConfig = KubernetesConfig()
     airflow: AirflowConfig = AirflowConfig()
 

@@ -18,13 +18,23 @@ from .databricks import (
     PyPiLibrary,
     RCranLibrary,
 )
+from .dataset import Dataset, DatasetConsumptionConfig, FileDataset, OutputFileDatasetConfig
 from .decorators import Input, Output, pipeline, step
+from .environment import CondaDependencies, DockerConfiguration, Environment, RunConfiguration
 from .pipeline import Pipeline
 from .steps import CommandStep, PythonScriptStep, StepSequence
 from .transfer import DataTransferStep
 from .workspace import Datastore, Experiment, Workspace
 
 __all__ = [
+    "RunConfiguration",
+    "OutputFileDatasetConfig",
+    "FileDataset",
+    "Environment",
+    "DatasetConsumptionConfig",
+    "DockerConfiguration",
+    "Dataset",
+    "CondaDependencies",
     "AdlaCompute",
     "AdlaStep",
     "DataTransferStep",

@@ -22,6 +22,8 @@ from .data import (
     PipelineParameter,
 )
 from .databricks import DatabricksStep
+from .dataset import DATASET_INPUTS, dataset_reference
+from .environment import step_environment, warn_packages_not_installed
 from .steps import CommandStep, PipelineStep, StepSequence
 from .transfer import DataTransferStep
 
@@ -323,6 +325,7 @@ class _Capture:
                 )
                 port_of[key] = port
                 return port
+            item = dataset_reference(item) or item  # Dataset.File inputs read a datastore
             if isinstance(item, DataPath):
                 item = item.create_data_reference()
             if (
@@ -393,7 +396,9 @@ class _Capture:
                     return ir.PortArg(port=add_output(value))
                 port = add_input(value)
                 return ir.PortArg(port=port) if port else None
-            if isinstance(value, (PipelineDataInput, DataReference, DataPath, tuple)):
+            if isinstance(
+                value, (PipelineDataInput, DataReference, DataPath, tuple, *DATASET_INPUTS)
+            ):
                 if isinstance(value, tuple) and not (
                     len(value) == 2 and isinstance(value[0], PipelineParameter)
                 ):
@@ -418,6 +423,7 @@ class _Capture:
             t = token(v)
             if t is not None:
                 env.append((f"AML_PARAMETER_{k}", t))
+        runenv = self.run_environment(s, name, env)
 
         source_dir, generated = self.source_dir(s, name)
         script = None
@@ -494,9 +500,37 @@ class _Capture:
             hash_paths=tuple(str(h) for h in s.hash_paths),
             hash_path_digests=tuple(hash_digests),
             run_after=tuple(after),
-            image=_image_of(s.runconfig),
+            image=runenv.image,
+            packages=runenv.packages,
             **special,
         )
+
+    def run_environment(self, s: PipelineStep, name: str, env: list):
+        """The step's runconfig: its variables join `env`; image and packages are returned."""
+        runenv = step_environment(s.runconfig)
+        taken = {k for k, _ in env}
+        for key, value in runenv.variables:
+            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                self.problem(
+                    f"step {name!r}: environment variable name {key!r} is invalid", s._location
+                )
+            elif not isinstance(value, str):
+                self.problem(
+                    f"step {name!r}: environment variable {key!r} must be a string, got"
+                    f" {type(value).__name__}",
+                    s._location,
+                )
+            elif key in taken:
+                self.problem(
+                    f"step {name!r}: environment variable {key!r} is set twice", s._location
+                )
+            else:
+                env.append((key, ir.LiteralArg(value=value)))
+        target = s.compute_target or self.p.default_compute
+        target = self.ws._computes.get(target) if isinstance(target, str) else target
+        if runenv.packages and getattr(target, "_kind", "local") == "local":
+            warn_packages_not_installed(name, runenv.packages, s._location)
+        return runenv
 
     def reserve_output_ports(self, s: PipelineStep) -> None:
         """Name the step's outputs (listed ones, then those only in its arguments or command)."""
@@ -508,7 +542,8 @@ class _Capture:
             if not isinstance(data, PipelineData) or id(data) in ports:
                 continue
             if data in s.outputs or (not self.ambiguous(data) and self.producers_of(data) == [s]):
-                ports[id(data)] = unique_name(sanitize_id(data.name), set(ports.values()))
+                base = sanitize_id(data.output_name or data.name)
+                ports[id(data)] = unique_name(base, set(ports.values()))
         self.output_ports[id(s)] = ports
 
     def source_dir(self, s: PipelineStep, name: str):
@@ -589,13 +624,6 @@ class _Capture:
             tags=tuple(sorted((str(k), str(v)) for k, v in self.p.tags.items())),
         )
         return pipe
-
-
-def _image_of(runconfig) -> str | None:
-    env = getattr(runconfig, "environment", runconfig)
-    docker = getattr(env, "docker", None)
-    image = getattr(docker, "base_image", None)
-    return image if isinstance(image, str) and image else None
 
 
 def capture(pipeline, name: str) -> ir.Pipeline:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..exceptions import ComputeTargetException
 from .location import caller_location
-from .warnings import ignored
+from .warnings import ignored, non_default
 
 
 class _Status:
@@ -116,7 +116,7 @@ class AmlCompute(ComputeTarget):
         vm_priority="dedicated",
         min_nodes=0,
         max_nodes=None,
-        idle_seconds_before_scaledown=None,
+        idle_seconds_before_scaledown=1800,
         admin_username=None,
         admin_user_password=None,
         admin_user_ssh_key=None,
@@ -131,19 +131,28 @@ class AmlCompute(ComputeTarget):
         location=None,
         enable_node_public_ip=True,
     ):
+        # Only the size and node counts reach the Kubernetes lowering; the rest is Azure's.
         ignored(
             "AmlCompute.provisioning_configuration",
-            vm_priority=vm_priority != "dedicated" and vm_priority,
-            idle_seconds_before_scaledown=idle_seconds_before_scaledown,
-            admin_username=admin_username,
-            admin_user_password=admin_user_password,
-            admin_user_ssh_key=admin_user_ssh_key,
-            vnet_resourcegroup_name=vnet_resourcegroup_name,
-            vnet_name=vnet_name,
-            subnet_name=subnet_name,
-            identity_type=identity_type,
-            identity_id=identity_id,
-            location=location,
+            **non_default(
+                AmlCompute.provisioning_configuration,
+                locals(),
+                "vm_priority",
+                "idle_seconds_before_scaledown",
+                "admin_username",
+                "admin_user_password",
+                "admin_user_ssh_key",
+                "vnet_resourcegroup_name",
+                "vnet_name",
+                "subnet_name",
+                "tags",
+                "description",
+                "remote_login_port_public_access",
+                "identity_type",
+                "identity_id",
+                "location",
+                "enable_node_public_ip",
+            ),
         )
         return _Config(
             AmlCompute,
@@ -175,6 +184,8 @@ class DatabricksCompute(ComputeTarget):
         # The token is a secret: it is never kept. Airflow's databricks connection holds it.
         ignored(
             "DatabricksCompute.attach_configuration",
+            resource_group=resource_group,
+            resource_id=resource_id,
             access_token=access_token and "(use the Airflow connection instead)",
         )
         return _Config(

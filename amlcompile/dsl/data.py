@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .location import caller_location
+from .warnings import ignored
 
 
 class PipelineParameter:
@@ -33,6 +34,7 @@ class DataReference:
         self.mode = mode
         self.path_on_compute = path_on_compute
         self.overwrite = overwrite
+        ignored("DataReference", overwrite=overwrite)
         self._location = caller_location()
 
     def _with_mode(self, mode, path_on_compute=None, overwrite=None):
@@ -102,6 +104,16 @@ class PipelineData:
         self.is_directory = is_directory
         self.pipeline_output_name = pipeline_output_name
         self.training_output = training_output
+        # Outputs are bound to a directory the runtime picks and passed to the script.
+        ignored(
+            "PipelineData",
+            output_path_on_compute=output_path_on_compute,
+            output_overwrite=output_overwrite,
+            data_type=data_type,
+            is_directory=is_directory,
+            pipeline_output_name=pipeline_output_name,
+            training_output=training_output,
+        )
         self._location = caller_location()
 
     def as_input(self, input_name=None):
@@ -150,3 +162,4 @@ class DataPathComputeBinding:
         self.mode = mode
         self.path_on_compute = path_on_compute
         self.overwrite = overwrite
+        ignored("DataPathComputeBinding", overwrite=overwrite)

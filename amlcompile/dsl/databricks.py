@@ -110,7 +110,9 @@ class DatabricksStep(PipelineStep):
             None,
             runconfig,
         )
-        ignored("DatabricksStep", permit_cluster_restart=permit_cluster_restart)
+        ignored(
+            "DatabricksStep", runconfig=runconfig, permit_cluster_restart=permit_cluster_restart
+        )
         self.existing_cluster_id = existing_cluster_id
         self.spark_version = spark_version
         self.node_type = node_type

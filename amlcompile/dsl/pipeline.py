@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..exceptions import BuildError, UserErrorException
 from . import session
 from .location import caller_location
+from .warnings import ignored, unsupported
 
 
 class Pipeline:
@@ -32,6 +33,9 @@ class Pipeline:
         self.default_source_directory = default_source_directory
         self.resolve_closure = resolve_closure
         self.default_compute = None
+        ignored(
+            "Pipeline", _workflow_provider=_workflow_provider, _service_endpoint=_service_endpoint
+        )
         self._location = caller_location()
         self._published: list[dict] = []
 
@@ -48,6 +52,7 @@ class Pipeline:
         return []
 
     def publish(self, name=None, description=None, version=None, continue_on_step_failure=None):
+        unsupported("Pipeline.publish", continue_on_step_failure=continue_on_step_failure)
         build = session.current()
         if build is not None:
             build.register(self, name, published=bool(name))
@@ -71,6 +76,14 @@ class Pipeline:
         credential_passthrough=None,
         **kwargs,
     ):
+        # A failing step stops its downstream steps; the others still run (Airflow's rule).
+        unsupported("Pipeline.submit", continue_on_step_failure=continue_on_step_failure)
+        ignored(
+            "Pipeline.submit",
+            parent_run_id=parent_run_id,
+            credential_passthrough=credential_passthrough,
+            **kwargs,
+        )
         return submit_pipeline(
             self,
             experiment_name=experiment_name,

@@ -138,6 +138,8 @@ class CommandStep(PipelineStep):
             params,
             runconfig,
         )
+        if runconfig_pipeline_params:
+            ignored("CommandStep", runconfig_pipeline_params="set")
         self.command = command
         if isinstance(command, (list, tuple)):
             from .data import PipelineData

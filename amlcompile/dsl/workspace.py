@@ -14,7 +14,7 @@ from ..exceptions import UserErrorException
 from . import session
 from .compute import ComputeTarget, compute_from_config
 from .location import caller_location
-from .warnings import ignored
+from .warnings import ignored, unsupported
 
 
 class Workspace:
@@ -152,12 +152,14 @@ class Datastore:
         subscription_id=None,
         resource_group=None,
     ):
-        _refuse_credentials("register_azure_blob_container", sas_token, account_key)
-        ignored(
+        ignored(  # credentials live in the Airflow connection, never in a build
             "Datastore.register_azure_blob_container",
+            sas_token=sas_token,
+            account_key=account_key,
             protocol=protocol,
             endpoint=endpoint,
             create_if_not_exists=create_if_not_exists,
+            skip_validation=skip_validation,
             blob_cache_timeout=blob_cache_timeout,
             grant_workspace_access=grant_workspace_access,
             subscription_id=subscription_id,
@@ -181,12 +183,14 @@ class Datastore:
         create_if_not_exists=False,
         skip_validation=False,
     ):
-        _refuse_credentials("register_azure_file_share", sas_token, account_key)
         ignored(
             "Datastore.register_azure_file_share",
+            sas_token=sas_token,
+            account_key=account_key,
             protocol=protocol,
             endpoint=endpoint,
             create_if_not_exists=create_if_not_exists,
+            skip_validation=skip_validation,
         )
         return Datastore._register(
             workspace, datastore_name, "azure_file", file_share_name, account_name, overwrite
@@ -210,9 +214,9 @@ class Datastore:
         resource_group=None,
         grant_workspace_access=False,
     ):
-        _refuse_credentials("register_azure_data_lake_gen2", client_secret)
         ignored(
             "Datastore.register_azure_data_lake_gen2",
+            client_secret=client_secret,
             tenant_id=tenant_id,
             client_id=client_id,
             resource_url=resource_url,
@@ -233,9 +237,14 @@ class Datastore:
         config's `[datastores.<name>] conn_id` when set, else the datastore's own name."""
         cfg = workspace._config
         existing = cfg.datastores.get(name)
-        if existing is not None and not overwrite and existing.kind != kind:
+        if (
+            existing is not None
+            and not overwrite
+            and (existing.kind != kind or (existing.path or "") != str(path))
+        ):
             raise UserErrorException(
-                f"datastore {name!r} is already a {existing.kind} datastore"
+                f"datastore {name!r} is registered as {kind} {str(path)!r} but configured as"
+                f" {existing.kind} {existing.path!r} in {cfg.source or 'the project config'}"
                 " (pass overwrite=True to replace it)"
             )
         entry = config_mod.DatastoreConfig(
@@ -255,6 +264,7 @@ class Datastore:
     @staticmethod
     def get_default(workspace):
         return workspace.get_default_datastore()
+
 
     def set_as_default(self):
         self.workspace.set_default_datastore(self.name)
@@ -320,22 +330,6 @@ class Datastore:
         return f"Datastore(name={self.name!r}, type={self.datastore_type!r})"
 
 
-def _refuse_credentials(method: str, *values) -> None:
-    """Keys and tokens never enter a build: Airflow's connection for the datastore holds them."""
-    if any(values):
-        import warnings
-
-        from .warnings import AzureOnlyArgumentWarning
-
-        warnings.warn(
-            f"Datastore.{method}: the credential given is not kept (it would end up in"
-            " generated files); store it in the Airflow connection named by the datastore's"
-            " conn_id",
-            AzureOnlyArgumentWarning,
-            stacklevel=3,
-        )
-
-
 def _resolve_local(path, base: Path) -> str:
     p = Path(path)
     if p.is_absolute():
@@ -390,7 +384,17 @@ class Experiment:
 
         if not isinstance(config, Pipeline):
             raise UserErrorException("Experiment.submit takes a Pipeline")
-        return submit_pipeline(config, experiment_name=self.name, **kwargs)
+        ignored("Experiment.submit", tags=tags)
+        # The pipeline's submit arguments come through here; the rest warn as they would there.
+        honoured = {
+            k: kwargs.pop(k) for k in ("pipeline_parameters", "regenerate_outputs") if k in kwargs
+        }
+        unsupported(
+            "Experiment.submit",
+            continue_on_step_failure=kwargs.pop("continue_on_step_failure", None),
+        )
+        ignored("Experiment.submit", **kwargs)
+        return submit_pipeline(config, experiment_name=self.name, **honoured)
 
 
 __all__ = ["Workspace", "Datastore", "Experiment", "ignored"]

@@ -97,7 +97,7 @@ def static_fingerprint(s: ir.Step) -> str:
     Run-time parts (parameter values, data versions, upstream fingerprints) are added by the
     planner. Scheduling knobs (compute size, node counts, pools, retries) are left out.
     """
-    extra: dict = {}
+    extra: dict = {"packages": list(s.packages)} if s.packages else {}  # keeps older fingerprints
     if s.databricks is not None:
         d = s.databricks
         cluster = {

@@ -350,4 +350,4 @@ p = Pipeline(ws, steps=[s])
     files, _ = render_files([compiled])
     written = b"".join(data for data, _ in files.values())
     assert b"SECRET" not in written
-    assert any("credential given is not kept" in str(w.message) for w in caught)
+    assert any("account_key" in str(w.message) for w in caught)

@@ -47,7 +47,7 @@ with DAG(
     },
     doc_md=(
         'Compiled by amlcompile from `examples/mixed_compute/pipeline.py` (pipeline '
-        'defined at `examples/mixed_compute/pipeline.py:113`).\n'
+        'defined at `examples/mixed_compute/pipeline.py:111`).\n'
         '\n'
         'One pipeline on all five compute targets'
     ),
@@ -151,7 +151,7 @@ with DAG(
             'params': [],
             'record_datastore': 'workspaceblobstore',
             'source': {
-                'location': 'examples/mixed_compute/pipeline.py:65',
+                'location': 'examples/mixed_compute/pipeline.py:63',
                 'git_commit': None,
                 'git_dirty': None,
             },
@@ -176,7 +176,7 @@ with DAG(
         doc_md=(
             '**copy_raw** (data transfer on a data copy (adf))\n'
             '\n'
-            '- defined at `examples/mixed_compute/pipeline.py:65`\n'
+            '- defined at `examples/mixed_compute/pipeline.py:63`\n'
             '- reuse: allowed\n'
             '- code snapshot: `88e979e9b595a7363fdb` (0 files)'
         ),
@@ -190,7 +190,7 @@ with DAG(
             'params': [],
             'record_datastore': 'workspaceblobstore',
             'source': {
-                'location': 'examples/mixed_compute/pipeline.py:72',
+                'location': 'examples/mixed_compute/pipeline.py:70',
                 'git_commit': None,
                 'git_dirty': None,
             },
@@ -220,7 +220,7 @@ with DAG(
         doc_md=(
             '**prep** (python script on the Airflow worker (local))\n'
             '\n'
-            '- defined at `examples/mixed_compute/pipeline.py:72`\n'
+            '- defined at `examples/mixed_compute/pipeline.py:70`\n'
             '- reuse: allowed\n'
             '- code snapshot: `767c81180669d9a3097d` (2 files)'
         ),
@@ -282,7 +282,7 @@ with DAG(
             'params': ['epochs'],
             'record_datastore': 'workspaceblobstore',
             'source': {
-                'location': 'examples/mixed_compute/pipeline.py:80',
+                'location': 'examples/mixed_compute/pipeline.py:78',
                 'git_commit': None,
                 'git_dirty': None,
             },
@@ -314,7 +314,7 @@ with DAG(
         doc_md=(
             '**train** (python script on Kubernetes (gpu-cluster, Standard_NC6s_v3))\n'
             '\n'
-            '- defined at `examples/mixed_compute/pipeline.py:80`\n'
+            '- defined at `examples/mixed_compute/pipeline.py:78`\n'
             '- reuse: allowed\n'
             '- code snapshot: `767c81180669d9a3097d` (2 files)'
         ),
@@ -340,7 +340,7 @@ with DAG(
             'params': ['epochs'],
             'record_datastore': 'workspaceblobstore',
             'source': {
-                'location': 'examples/mixed_compute/pipeline.py:89',
+                'location': 'examples/mixed_compute/pipeline.py:87',
                 'git_commit': None,
                 'git_dirty': None,
             },
@@ -365,7 +365,7 @@ with DAG(
         doc_md=(
             '**score** (databricks on Databricks (databricks))\n'
             '\n'
-            '- defined at `examples/mixed_compute/pipeline.py:89`\n'
+            '- defined at `examples/mixed_compute/pipeline.py:87`\n'
             '- reuse: allowed\n'
             '- code snapshot: `6b66b1025d2b47e7e9a6` (1 files)'
         ),
@@ -385,7 +385,7 @@ with DAG(
             'params': ['epochs'],
             'record_datastore': 'workspaceblobstore',
             'source': {
-                'location': 'examples/mixed_compute/pipeline.py:102',
+                'location': 'examples/mixed_compute/pipeline.py:100',
                 'git_commit': None,
                 'git_dirty': None,
             },
@@ -410,7 +410,7 @@ with DAG(
         doc_md=(
             '**summarize** (adla on Azure Data Lake Analytics (mladla))\n'
             '\n'
-            '- defined at `examples/mixed_compute/pipeline.py:102`\n'
+            '- defined at `examples/mixed_compute/pipeline.py:100`\n'
             '- reuse: allowed\n'
             '- code snapshot: `9339b5756b2b5f3854f3` (1 files)'
         ),

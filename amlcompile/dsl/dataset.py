@@ -1,0 +1,225 @@
+"""The later SDK v1 data classes: file datasets over datastore paths, and output datasets.
+
+A `Dataset.File` input becomes a datastore input port (as a DataReference does); an
+`OutputFileDatasetConfig` is intermediate data (a PipelineData), so consumers get a data edge.
+Tabular datasets are refused: they need a dataframe engine amlcompile does not have.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from ..exceptions import UserErrorException
+from .data import DataPath, DataReference, PipelineData
+from .location import caller_location
+from .warnings import ignored, unsupported
+
+_GLOB = set("*?[")
+
+
+def _pairs(path) -> list[tuple[object, str]]:
+    """(datastore, path) pairs from a tuple, a DataPath or a list of either."""
+    items = path if isinstance(path, list) else [path]
+    pairs = []
+    for item in items:
+        if isinstance(item, DataPath):
+            pairs.append((item.datastore, str(item.path_on_datastore or "")))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], str):
+            pairs.append(item)
+        elif isinstance(item, tuple) and len(item) == 1:
+            pairs.append((item[0], ""))
+        else:
+            raise UserErrorException(
+                "Dataset.File.from_files takes (datastore, 'path/on/datastore') tuples, DataPath"
+                f" objects or a list of them; got {item!r} (URLs and local paths are not"
+                " supported: upload the files to a datastore first)"
+            )
+    if not pairs:
+        raise UserErrorException("Dataset.File.from_files needs at least one path")
+    return pairs
+
+
+def _folder(path: str) -> str:
+    """The folder a glob lives in (`in/*.csv` → `in`); other paths stay as they are."""
+    parts = PurePosixPath(path.strip("/")).parts
+    kept = []
+    for part in parts:
+        if _GLOB & set(part):
+            break
+        kept.append(part)
+    return "/".join(kept)
+
+
+class FileDataset:
+    """Files on one datastore. Several paths are read through their common folder."""
+
+    def __init__(self, pairs, location):
+        datastores = {getattr(ds, "name", ds) for ds, _ in pairs}
+        if len(datastores) > 1:
+            raise UserErrorException(
+                "a file dataset must stay on one datastore; got "
+                + ", ".join(sorted(map(str, datastores)))
+            )
+        self.datastore = pairs[0][0]
+        folders = [_folder(p) for _, p in pairs]
+        common = PurePosixPath(folders[0]).parts
+        for f in folders[1:]:
+            parts = PurePosixPath(f).parts
+            n = 0
+            while n < min(len(common), len(parts)) and common[n] == parts[n]:
+                n += 1
+            common = common[:n]
+        self.path = "/".join(common)
+        self.paths = [p for _, p in pairs]
+        self._location = location
+
+    def as_named_input(self, name):
+        return DatasetConsumptionConfig(name, self)
+
+    def as_mount(self, path_on_compute=None):
+        return DatasetConsumptionConfig(None, self).as_mount(path_on_compute)
+
+    def as_download(self, path_on_compute=None):
+        return DatasetConsumptionConfig(None, self).as_download(path_on_compute)
+
+    def register(self, workspace, name, description=None, tags=None, create_new_version=False):
+        # Registration is a catalogue entry on Azure; the dataset itself is unchanged.
+        ignored("FileDataset.register", name=name)
+        return self
+
+    def __repr__(self) -> str:
+        store = getattr(self.datastore, "name", self.datastore)
+        return f"FileDataset(datastore={store!r}, path={self.path!r})"
+
+
+class _TabularFactory:
+    @staticmethod
+    def from_delimited_files(*args, **kwargs):
+        raise UserErrorException(_TABULAR)
+
+    from_parquet_files = from_json_lines_files = from_sql_query = from_delimited_files
+
+
+class _FileFactory:
+    @staticmethod
+    def from_files(path, validate=True, partition_format=None, is_file=False):
+        location = caller_location()
+        ignored("Dataset.File.from_files", validate=not validate, is_file=is_file)
+        unsupported("Dataset.File.from_files", partition_format=partition_format)
+        return FileDataset(_pairs(path), location)
+
+
+_TABULAR = (
+    "tabular datasets are not supported: read the files in the step script (for example with"
+    " pandas) from a Dataset.File input"
+)
+
+
+class Dataset:
+    File = _FileFactory
+    Tabular = _TabularFactory
+
+    @staticmethod
+    def get_by_name(workspace, name, version="latest"):
+        raise UserErrorException(
+            f"registered dataset {name!r} cannot be looked up outside Azure; use"
+            " Dataset.File.from_files((datastore, 'path')) instead"
+        )
+
+
+class DatasetConsumptionConfig:
+    """`dataset.as_named_input(name)`: how a step reads a dataset (mount unless download)."""
+
+    def __init__(self, name, dataset, mode="mount", path_on_compute=None):
+        self.name = name
+        self.dataset = dataset
+        self.mode = mode
+        self.path_on_compute = path_on_compute
+        self._reference = None
+
+    def as_mount(self, path_on_compute=None):
+        return DatasetConsumptionConfig(self.name, self.dataset, "mount", path_on_compute)
+
+    def as_download(self, path_on_compute=None):
+        return DatasetConsumptionConfig(self.name, self.dataset, "download", path_on_compute)
+
+    def as_reference(self):
+        raise UserErrorException(
+            "as_reference() passes a URL the step opens itself; use as_mount() or as_download()"
+        )
+
+    def to_data_reference(self) -> DataReference:
+        """The datastore reference this input binds as (one per config: one port per step)."""
+        if self._reference is None:
+            d = self.dataset
+            self._reference = DataReference(
+                d.datastore,
+                self.name or PurePosixPath(d.path).name or "dataset",
+                d.path,
+                self.mode,
+                self.path_on_compute,
+            )
+            self._reference._location = d._location
+        return self._reference
+
+
+class OutputFileDatasetConfig(PipelineData):
+    """Output data of a step; `destination=(datastore, path)` picks the datastore.
+
+    The output folder itself is chosen per run by amlcompile (reuse depends on it), so a
+    destination path is warned about rather than honoured.
+    """
+
+    def __init__(self, name=None, destination=None, source=None, partition_format=None):
+        datastore = None
+        if destination is not None:
+            if not (isinstance(destination, tuple) and len(destination) in (1, 2)):
+                raise UserErrorException(
+                    "OutputFileDatasetConfig destination must be (datastore, 'path'), got"
+                    f" {destination!r}"
+                )
+            datastore = destination[0]
+            if len(destination) == 2:
+                unsupported("OutputFileDatasetConfig", destination_path=destination[1])
+        unsupported("OutputFileDatasetConfig", source=source, partition_format=partition_format)
+        super().__init__(name or "output", datastore=datastore)
+        self._location = caller_location()
+        self.destination = destination
+
+    def as_upload(self, overwrite=False, source_globs=None):
+        ignored("OutputFileDatasetConfig.as_upload", overwrite=overwrite)
+        unsupported("OutputFileDatasetConfig.as_upload", source_globs=source_globs)
+        self.output_mode = "upload"
+        return self
+
+    def as_mount(self, disable_metadata_cache=False):
+        self.output_mode = "mount"
+        return self
+
+    def as_input(self, name=None):
+        return super().as_input(name)
+
+    def register_on_complete(self, name, description=None, tags=None):
+        ignored("OutputFileDatasetConfig.register_on_complete", name=name)
+        return self
+
+    def read_delimited_files(self, *args, **kwargs):
+        raise UserErrorException(f"OutputFileDatasetConfig.read_delimited_files: {_TABULAR}")
+
+    read_parquet_files = read_delimited_files
+
+    def __repr__(self) -> str:
+        return f"OutputFileDatasetConfig(name={self.name!r})"
+
+
+DATASET_INPUTS = (FileDataset, DatasetConsumptionConfig)
+
+
+def dataset_reference(item):
+    """A dataset input as the DataReference capture binds, or None for anything else."""
+    if isinstance(item, FileDataset):
+        # The same bare dataset in inputs and arguments is one port.
+        item = item.__dict__.setdefault("_bare", item.as_named_input(None))
+    if isinstance(item, DatasetConsumptionConfig):
+        return item.to_data_reference()
+    return None

@@ -1,0 +1,355 @@
+"""RunConfiguration, Environment and CondaDependencies: what a step's process runs in.
+
+They decide three things of a step: its image (Kubernetes), its environment variables, and
+its packages. Packages are part of the reuse fingerprint but are never installed by
+amlcompile: LocalCompute runs steps with the Airflow worker's Python (a warning says so at
+build) and pods expect the image to contain them.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..exceptions import UserErrorException
+from .location import caller_location
+from .warnings import ignored, non_default, unsupported
+
+
+class PackagesNotInstalledWarning(UserWarning):
+    pass
+
+
+def _resolve(file_path, where) -> Path:
+    p = Path(file_path)
+    if p.is_absolute():
+        return p
+    beside = Path(where[0]).parent / p
+    for candidate in (Path.cwd() / p, beside):
+        if candidate.is_file():
+            return candidate
+    raise UserErrorException(f"file {str(file_path)!r} not found (looked in {Path.cwd()})")
+
+
+class CondaDependencies:
+    """Conda and pip packages plus a Python version (the `python.conda_dependencies` part)."""
+
+    def __init__(self, conda_dependencies_file_path=None, _underlying_structure=None):
+        self._conda: list[str] = []
+        self._pip: list[str] = []
+        self._python: str | None = None
+        if conda_dependencies_file_path is not None:
+            _parse_conda_file(_resolve(conda_dependencies_file_path, caller_location()), self)
+
+    @staticmethod
+    def create(
+        pip_indexurl=None,
+        pip_packages=None,
+        conda_packages=None,
+        python_version=None,
+        pin_sdk_version=True,
+    ):
+        unsupported("CondaDependencies.create", pip_indexurl=pip_indexurl)
+        ignored(
+            "CondaDependencies.create",
+            **non_default(CondaDependencies.create, locals(), "pin_sdk_version"),
+        )
+        deps = CondaDependencies()
+        for p in conda_packages or []:
+            deps.add_conda_package(p)
+        for p in pip_packages or []:
+            deps.add_pip_package(p)
+        if python_version is not None:
+            deps.set_python_version(python_version)
+        return deps
+
+    def add_conda_package(self, conda_package):
+        name = _package(conda_package, "conda package")
+        if re.match(r"python(\W|$)", name):
+            self.set_python_version(re.sub(r"^python\s*=*\s*", "", name) or None)
+        elif name not in self._conda:
+            self._conda.append(name)
+
+    def add_pip_package(self, pip_package):
+        name = _package(pip_package, "pip package")
+        if name not in self._pip:
+            self._pip.append(name)
+
+    def remove_pip_package(self, pip_package):
+        self._pip = [p for p in self._pip if p != pip_package]
+
+    def remove_conda_package(self, conda_package):
+        self._conda = [p for p in self._conda if p != conda_package]
+
+    def add_channel(self, channel):
+        ignored("CondaDependencies.add_channel", channel=channel)
+
+    def set_python_version(self, version):
+        self._python = None if version in (None, "") else str(version)
+
+    def get_python_version(self):
+        return self._python
+
+    @property
+    def conda_packages(self):
+        return list(self._conda)
+
+    @property
+    def pip_packages(self):
+        return list(self._pip)
+
+    def packages(self) -> tuple[str, ...]:
+        """The step's package list as recorded in the IR: `python=V`, `conda:X`, `pip:Y`."""
+        out = [f"python={self._python}"] if self._python else []
+        return tuple(out + [f"conda:{p}" for p in self._conda] + [f"pip:{p}" for p in self._pip])
+
+    def __repr__(self) -> str:
+        return f"CondaDependencies({', '.join(self.packages())})"
+
+
+def _package(value, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UserErrorException(f"{what} must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+_ITEM = re.compile(r"^(\s*)-\s*(.*?)\s*$")
+
+
+def _parse_conda_file(path: Path, deps: CondaDependencies) -> None:
+    """The subset of conda environment YAML people write: name, channels, dependencies (with
+    a nested `pip:` list). Anything else is refused with its line rather than half-read."""
+    section = None
+    pip_indent = None
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        if not line.startswith((" ", "-")):
+            key, _, rest = line.partition(":")
+            if key.strip() not in ("name", "channels", "dependencies", "prefix") or (
+                rest.strip() and key.strip() in ("channels", "dependencies")
+            ):
+                raise UserErrorException(f"{path}:{number}: unsupported conda entry {line!r}")
+            section, pip_indent = key.strip(), None
+            continue
+        m = _ITEM.match(line)
+        if m is None or section is None:
+            raise UserErrorException(f"{path}:{number}: cannot read {line.strip()!r}")
+        indent, value = len(m.group(1)), m.group(2).strip("'\"")
+        if section != "dependencies":
+            continue
+        if value == "pip:":
+            pip_indent = indent
+        elif pip_indent is not None and indent > pip_indent:
+            deps.add_pip_package(value)
+        elif value.endswith(":"):
+            raise UserErrorException(f"{path}:{number}: unsupported dependency section {value!r}")
+        else:
+            pip_indent = None
+            deps.add_conda_package(value)
+
+
+def _parse_requirements(path: Path, deps: CondaDependencies) -> None:
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-"):
+            raise UserErrorException(
+                f"{path}:{number}: pip option {line.split()[0]!r} is not supported (list"
+                " packages only; put indexes in the image)"
+            )
+        deps.add_pip_package(line)
+
+
+class DockerSection:
+    def __init__(self):
+        self.base_image = None
+        self.base_dockerfile = None
+        self.enabled = True
+
+    def __setattr__(self, name, value):
+        if name not in ("base_image", "base_dockerfile", "enabled"):
+            ignored("Environment.docker", **{name: value})
+        if name == "base_dockerfile" and value:
+            unsupported("Environment.docker", base_dockerfile="(build the image yourself)")
+        super().__setattr__(name, value)
+
+
+class PythonSection:
+    def __init__(self):
+        self.conda_dependencies = CondaDependencies()
+        self.user_managed_dependencies = False
+        self.interpreter_path = "python"
+
+
+class Environment:
+    """A named process environment: image, environment variables and packages."""
+
+    def __init__(self, name, **kwargs):
+        ignored("Environment", **kwargs)
+        self.name = name
+        self.version = None
+        self.docker = DockerSection()
+        self.python = PythonSection()
+        self.environment_variables: dict[str, str] = {}
+        self._location = caller_location()
+
+    @staticmethod
+    def from_conda_specification(name, file_path):
+        env = Environment(name)
+        _parse_conda_file(_resolve(file_path, caller_location()), env.python.conda_dependencies)
+        return env
+
+    @staticmethod
+    def from_pip_requirements(name, file_path, pip_version=None):
+        env = Environment(name)
+        deps = env.python.conda_dependencies
+        _parse_requirements(_resolve(file_path, caller_location()), deps)
+        if pip_version:
+            deps.add_pip_package(f"pip=={pip_version}")
+        return env
+
+    @staticmethod
+    def get(workspace, name, version=None, label=None):
+        """An environment from the project config ([environments.NAME] in amlcompile.toml)."""
+        known = workspace._config.environments
+        if name not in known:
+            configured = ", ".join(sorted(known)) or "none"
+            raise UserErrorException(
+                f"environment {name!r} is not configured (configured: {configured}); add"
+                f' [environments.{name}] with image = "...", pip_packages = [...] to'
+                " amlcompile.toml (curated Azure environments are not available)"
+            )
+        cfg = known[name]
+        env = Environment(name)
+        env.version = version
+        env.docker.base_image = cfg.image
+        env.environment_variables = dict(cfg.environment_variables)
+        deps = env.python.conda_dependencies
+        for p in cfg.conda_packages:
+            deps.add_conda_package(p)
+        for p in cfg.pip_packages:
+            deps.add_pip_package(p)
+        deps.set_python_version(cfg.python_version)
+        return env
+
+    @staticmethod
+    def list(workspace):
+        return {n: Environment.get(workspace, n) for n in workspace._config.environments}
+
+    def register(self, workspace):
+        return self
+
+    def clone(self, new_name):
+        import copy
+
+        env = copy.deepcopy(self)
+        env.name = new_name
+        return env
+
+    def __repr__(self) -> str:
+        return f"Environment(name={self.name!r})"
+
+
+class RunConfiguration:
+    """How a step runs; amlcompile reads its `environment` (image, variables, packages)."""
+
+    def __init__(
+        self,
+        script=None,
+        arguments=None,
+        framework=None,
+        communicator=None,
+        conda_dependencies=None,
+        _history_enabled=None,
+        _path=None,
+        _name=None,
+        command=None,
+    ):
+        # Steps take their script and arguments from the step itself, as on Azure.
+        ignored(
+            "RunConfiguration",
+            script=script,
+            arguments=arguments,
+            framework=framework,
+            communicator=communicator,
+            _history_enabled=_history_enabled,
+            _path=_path,
+            _name=_name,
+            command=command,
+        )
+        self.environment = Environment("runconfig")
+        if conda_dependencies is not None:
+            self.environment.python.conda_dependencies = conda_dependencies
+        self.target = None
+        self.node_count = 1
+        self.docker = DockerConfiguration()
+
+    @property
+    def environment_variables(self):
+        return self.environment.environment_variables
+
+    @environment_variables.setter
+    def environment_variables(self, value):
+        self.environment.environment_variables = dict(value)
+
+
+class DockerConfiguration:
+    """`RunConfiguration.docker`: whether Azure runs the step in Docker. Steps always run in
+    their target's way (a process locally, a pod on Kubernetes), so this is Azure-only."""
+
+    def __init__(self, use_docker=None, arguments=None, shared_volumes=None, shm_size=None):
+        ignored(
+            "DockerConfiguration",
+            arguments=arguments,
+            shared_volumes=shared_volumes,
+            shm_size=shm_size,
+        )
+        self.use_docker = use_docker
+        self.arguments = arguments
+        self.shared_volumes = shared_volumes
+        self.shm_size = shm_size
+
+
+@dataclass(frozen=True)
+class StepEnvironment:
+    image: str | None
+    variables: tuple[tuple[str, object], ...]
+    packages: tuple[str, ...]
+
+
+def step_environment(runconfig) -> StepEnvironment:
+    """What a step's `runconfig=` (RunConfiguration, Environment or None) asks for."""
+    env = getattr(runconfig, "environment", runconfig)
+    image = getattr(getattr(env, "docker", None), "base_image", None)
+    variables = getattr(env, "environment_variables", None) or {}
+    deps = getattr(getattr(env, "python", None), "conda_dependencies", None)
+    packages = deps.packages() if isinstance(deps, CondaDependencies) else ()
+    return StepEnvironment(
+        image=image if isinstance(image, str) and image else None,
+        variables=tuple(sorted(dict(variables).items(), key=lambda kv: str(kv[0]))),
+        packages=packages,
+    )
+
+
+_warned_local = False
+
+
+def warn_packages_not_installed(step: str, packages, where: tuple[str, int]) -> None:
+    """Once per process: LocalCompute does not install a step's packages."""
+    global _warned_local
+    if _warned_local:
+        return
+    _warned_local = True
+    file, line = where
+    warnings.warn_explicit(
+        f"step {step!r} lists packages ({', '.join(packages)}); LocalCompute runs steps with"
+        " the Airflow worker's Python and does not install them (they count for reuse only)",
+        PackagesNotInstalledWarning,
+        file,
+        line,
+    )
