@@ -265,7 +265,6 @@ class Datastore:
     def get_default(workspace):
         return workspace.get_default_datastore()
 
-
     def set_as_default(self):
         self.workspace.set_default_datastore(self.name)
 

@@ -195,6 +195,7 @@ class Step(Frozen):
         if self.adla:
             out += [v for _, v in self.adla.params]
         return out
+
     # Packages the step's environment lists (`python=V`, `conda:X`, `pip:Y`); never installed
     # by amlcompile, but they decide results, so they count in the reuse fingerprint.
     packages: tuple[str, ...] = ()

@@ -130,21 +130,20 @@ p = Pipeline(ws, steps=[score])
 def test_databricks_fingerprint_ignores_cluster_size_but_not_spark_version(project):
     from amlcompile.targets.base import static_fingerprint
 
-    def fp(extra: str) -> str:
+    def fp(spark_version: str, workers: int) -> str:
         compiled = compile_one(
             project,
             f"""
-s = DatabricksStep("nb", notebook_path="/Shared/nb", existing_cluster_id=None,
-                   spark_version="{extra.split(',')[0]}", node_type="Standard_DS3_v2",
-                   num_workers={extra.split(',')[1]}, compute_target=dbx)
+s = DatabricksStep("nb", notebook_path="/Shared/nb", spark_version={spark_version!r},
+                   node_type="Standard_DS3_v2", num_workers={workers}, compute_target=dbx)
 p = Pipeline(ws, steps=[s])
 """,
         )
         return static_fingerprint(compiled.pipeline.step("nb"))
 
-    base = fp("13.3.x-scala2.12,2")
-    assert fp("13.3.x-scala2.12,8") == base  # a scheduling knob
-    assert fp("14.3.x-scala2.12,2") != base  # decides results
+    base = fp("13.3.x-scala2.12", 2)
+    assert fp("13.3.x-scala2.12", 8) == base  # a scheduling knob
+    assert fp("14.3.x-scala2.12", 2) != base  # decides results
 
 
 def test_adla_step_params_and_account(project):
@@ -228,7 +227,7 @@ p = Pipeline(ws, steps=[copy])
         ),
         (
             'DatabricksStep("s", notebook_path="/nb", spark_version="13.3", node_type="DS3",'
-            ' min_workers=1, compute_target=dbx)',
+            " min_workers=1, compute_target=dbx)",
             "DatabricksStep(",
             "min_workers and max_workers go together",
         ),
@@ -249,7 +248,7 @@ p = Pipeline(ws, steps=[copy])
         ),
         (
             'AdlaStep("job.usql", source_directory="src", degree_of_parallelism=0,'
-            ' compute_target=adla)',
+            " compute_target=adla)",
             "AdlaStep(",
             "degree_of_parallelism must be a positive integer",
         ),
@@ -299,8 +298,7 @@ def test_bad_reference_type_is_refused_where_it_is_written(project):
     project.write("amlcompile.toml", CONFIG)
     project.write(
         "pipe.py",
-        HEADER
-        + 'DataTransferStep("t", source_data_reference=DataReference(ds, "s", "x"),'
+        HEADER + 'DataTransferStep("t", source_data_reference=DataReference(ds, "s", "x"),'
         ' source_reference_type="folder")\n',
     )
     with pytest.raises(BuildError) as info:
