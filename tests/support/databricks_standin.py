@@ -18,7 +18,7 @@ API_VERSIONS = ("2.1", "2.2")
 class DatabricksStandin:
     def __init__(self, conn_id: str = "databricks_standin", polls: int = 2):
         self.conn_id = conn_id
-        self.polls = polls  # runs/get answers RUNNING this many times before the end state
+        self.polls = polls  # runs/get answers RUNNING this many times, then the end state
         self.result_state = "SUCCESS"
         self.requests: list[dict] = []  # {"method", "path", "query", "body", "headers"}
         self.runs: dict[int, dict] = {}
@@ -70,7 +70,7 @@ class DatabricksStandin:
                 "result_state": "CANCELED",
                 "state_message": "canceled through runs/cancel",
             }
-        if run["polls"] < self.polls:
+        if run["polls"] <= self.polls:
             return {"life_cycle_state": "RUNNING", "state_message": "in run"}
         result = run["result_state"]
         message = "" if result == "SUCCESS" else f"stand-in run ended {result}"
