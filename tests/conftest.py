@@ -51,3 +51,7 @@ def amlcompile_cli(*args, cwd=None, env=None):
         text=True,
         timeout=600,
     )
+
+
+# Azurite, the Databricks Jobs API stand-in and the `az` stand-in (tests/support/).
+pytest_plugins = ["tests.support.fixtures"]

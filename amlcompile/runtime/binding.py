@@ -18,18 +18,6 @@ def safe_segment(text: str) -> str:
     return _UNSAFE.sub("_", str(text)).strip("_") or "_"
 
 
-def datastore_root(datastores: dict, name: str, step: str) -> Path:
-    ds = datastores.get(name)
-    if ds is None:
-        raise StepError(f"step {step!r}: datastore {name!r} is not defined in this DAG")
-    if ds["kind"] != "local":
-        raise StepError(
-            f"step {step!r}: datastore {name!r} is {ds['kind']}; this runtime"
-            " binds local datastores only"
-        )
-    return Path(ds["path"])
-
-
 def render_token(token: dict, params: dict, ports: dict[str, str], step: str) -> str:
     """One argument as the string the program receives (never parsed by a shell)."""
     if "literal" in token:

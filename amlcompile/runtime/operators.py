@@ -15,9 +15,18 @@ from pathlib import Path
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
-from .binding import StepError, bind_input, datastore_root, render_token, safe_segment
+from .binding import StepError, render_token, safe_segment
 from .planner import plan_of, upstream_output
 from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
+from .storage import (
+    bind_input,
+    copy_tree,
+    datastore_root,
+    is_remote,
+    location,
+    open_store,
+    remove_tree,
+)
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 # How long a step waits before checking again on a run computing the same fingerprint.
@@ -59,17 +68,22 @@ class LocalStepOperator(BaseOperator):
                         f"step {step['name']!r}: upstream step {port['step']!r}"
                         f" recorded no output {port['output']!r}"
                     )
-                source = Path(path)
+                source = location(path)
             else:
                 root = datastore_root(self.datastores, port["datastore"], step["name"])
                 source = root / port["path"]
             ports[port["name"]] = bind_input(port, source, workdir)
         return ports
 
-    def _outputs(self, context, fp: str | None) -> dict[str, str]:
-        """Reusable steps write where their fingerprint says; others under their run."""
+    def _outputs(self, context, fp: str | None, workdir: Path) -> tuple[dict, dict]:
+        """Reusable steps write where their fingerprint says; others under their run.
+
+        Returns (the output locations, the remote ones' local staging folders): a step
+        writes remote outputs to a local folder, uploaded after it succeeded.
+        """
         step = self.step
         outputs: dict[str, str] = {}
+        staging: dict[str, Path] = {}
         run = safe_segment(context["run_id"])
         for port in step["outputs"]:
             root = datastore_root(self.datastores, port["datastore"], step["name"])
@@ -79,11 +93,21 @@ class LocalStepOperator(BaseOperator):
                 path = (
                     root / "azureml" / safe_segment(self.dag_id) / run / step["name"] / port["name"]
                 )
-            if path.exists():  # a retry or regeneration starts from an empty folder
+            outputs[port["name"]] = str(path)
+            if is_remote(path):
+                path = workdir.parent / f"{workdir.name}-outputs" / port["name"]
+                staging[port["name"]] = path
+            elif path.exists():  # a retry or regeneration starts from an empty folder
                 shutil.rmtree(path)
             path.mkdir(parents=True)
-            outputs[port["name"]] = str(path)
-        return outputs
+        return outputs, staging
+
+    def _upload(self, outputs: dict[str, str], staging: dict[str, Path]) -> None:
+        for name, local in staging.items():
+            remote = location(outputs[name])
+            remove_tree(remote)  # a retry or regeneration replaces what was there
+            copy_tree(local, remote)
+            self.log.info("step %s: uploaded output %s to %s", self.step["name"], name, remote)
 
     def _argv(self, params: dict, ports: dict) -> list[str]:
         step = self.step
@@ -99,8 +123,7 @@ class LocalStepOperator(BaseOperator):
 
     # ---- reuse ----
     def _store(self) -> Store:
-        root = datastore_root(self.datastores, self.step["record_datastore"], self.step["name"])
-        return Store(root)
+        return open_store(self.datastores, self.step["record_datastore"], self.step["name"])
 
     def _reuse_or_claim(self, context, fp: str, store: Store, regenerate: bool) -> dict | None:
         """A record to reuse, or None once this task holds the claim on `fp`."""
@@ -168,8 +191,9 @@ class LocalStepOperator(BaseOperator):
         try:
             shutil.copytree(snapshot, workdir, dirs_exist_ok=True)
             ports = self._inputs(context, plan, workdir)
-            outputs = self._outputs(context, fp)
+            outputs, staging = self._outputs(context, fp, workdir)
             ports.update(outputs)
+            ports.update({name: str(path) for name, path in staging.items()})
             argv = self._argv(params, ports)
             env = dict(os.environ)
             for key, token in step["env"]:
@@ -203,6 +227,7 @@ class LocalStepOperator(BaseOperator):
                 raise StepError(
                     f"step {step['name']!r} failed: exit code {code}\n" + "\n".join(tail)
                 )
+            self._upload(outputs, staging)
             produced_by = {
                 "dag_id": self.dag_id,
                 "run_id": context["run_id"],
@@ -223,6 +248,7 @@ class LocalStepOperator(BaseOperator):
         finally:
             stop.set()
             shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(workdir.parent / f"{workdir.name}-outputs", ignore_errors=True)
 
     def on_kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -7,15 +7,8 @@ from __future__ import annotations
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import DownstreamTasksSkipped
 
-from .binding import datastore_root
-from .reuse import (
-    PLAN_TASK_ID,
-    PLAN_XCOM_KEY,
-    REGENERATE_PARAM,
-    Store,
-    data_version,
-    fingerprint,
-)
+from .reuse import PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM, fingerprint
+from .storage import datastore_root, open_store, version_token
 
 
 def compute_plan(
@@ -31,12 +24,12 @@ def compute_plan(
                 inputs[port["name"]] = {"step": upstream, "output": port["output"]}
             else:
                 root = datastore_root(datastores, port["datastore"], s["name"])
-                inputs[port["name"]] = data_version(root / port["path"])
+                inputs[port["name"]] = version_token(root / port["path"])
         used = {name: params.get(name) for name in s["params"]}
         fp = fingerprint(s["fingerprint"], used, inputs)
         entry: dict = {"fingerprint": fp, "reuse": False}
         if s["allow_reuse"] and not regenerate:
-            store = Store(datastore_root(datastores, s["record_datastore"], s["name"]))
+            store = open_store(datastores, s["record_datastore"], s["name"])
             record = store.read_record(fp, log)
             if record is not None:
                 entry.update(

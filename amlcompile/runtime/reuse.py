@@ -85,11 +85,14 @@ class Store:
                 log.warning("ignoring reuse record %s: it is not a record of %s", path, fp)
             return None
         outputs = record.get("outputs")
-        if not isinstance(outputs, dict) or not all(Path(p).exists() for p in outputs.values()):
+        if not isinstance(outputs, dict) or not all(map(self.output_exists, outputs.values())):
             if log:
                 log.warning("ignoring reuse record %s: its outputs are gone", path)
             return None
         return record
+
+    def output_exists(self, path: str) -> bool:
+        return Path(path).exists()
 
     def write_record(self, fp: str, record: dict) -> None:
         """Written last and atomically: a reader sees the whole record or none."""

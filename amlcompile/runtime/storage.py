@@ -1,0 +1,281 @@
+"""Datastores at run time: local folders as `Path`, Azure Blob and ADLS Gen2 containers as
+Airflow `ObjectStoragePath`s (the `abfs` filesystem of apache-airflow-providers-microsoft-azure,
+authenticated by the datastore's Airflow connection).
+
+Copies stream in chunks between any two roots; reuse records and claims work on both kinds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from airflow.sdk import ObjectStoragePath
+
+from .binding import StepError
+from .binding import bind_input as bind_local_input
+from .reuse import CLAIM_STALE_SECONDS, REUSE_DIR, Store, canonical, data_version, digest
+
+# Blob and ADLS Gen2 both go through adlfs (the provider registers abfs/abfss for it): Gen2's
+# hierarchical namespace is reachable through the blob endpoint.
+REMOTE_SCHEMES = {"azure_blob": "abfs", "adls_gen2": "abfs"}
+CHUNK_BYTES = 4 * 1024 * 1024
+
+# The Azure SDK logs every HTTP request at INFO: keep task logs readable.
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+
+AnyPath = Path | ObjectStoragePath
+
+
+def datastore_root(datastores: dict, name: str, step: str) -> AnyPath:
+    """The root of a datastore: a Path for local ones, an ObjectStoragePath for remote ones."""
+    ds = datastores.get(name)
+    if ds is None:
+        raise StepError(f"step {step!r}: datastore {name!r} is not defined in this DAG")
+    kind = ds.get("kind")
+    if kind == "local":
+        return Path(ds["path"])
+    if kind in REMOTE_SCHEMES:
+        container = str(ds.get("path") or "").strip("/")
+        if not container:
+            raise StepError(f"step {step!r}: datastore {name!r} ({kind}) names no container")
+        if not ds.get("conn_id"):
+            raise StepError(
+                f"step {step!r}: datastore {name!r} ({kind}) has no Airflow connection id"
+            )
+        return ObjectStoragePath(f"{REMOTE_SCHEMES[kind]}://{container}/", conn_id=ds["conn_id"])
+    if kind == "azure_file":
+        raise StepError(
+            f"step {step!r}: datastore {name!r} is an Azure Files share; the Azure provider"
+            " offers no object-storage filesystem for file shares, so steps and transfers"
+            " cannot read or write it yet (use an Azure Blob or ADLS Gen2 datastore)"
+        )
+    raise StepError(f"step {step!r}: datastore {name!r} has unknown kind {kind!r}")
+
+
+def is_remote(path) -> bool:
+    return isinstance(path, ObjectStoragePath)
+
+
+def location(text: str) -> AnyPath:
+    """A location handed on as a string (XCom, records) back to a path: URIs carry the
+    connection id (`abfs://conn@container/key`), anything else is a local path."""
+    return ObjectStoragePath(text) if "://" in str(text) else Path(text)
+
+
+def _key(path: ObjectStoragePath) -> str:
+    return path.path.rstrip("/")
+
+
+def _files(root: AnyPath) -> list[tuple[str, AnyPath]]:
+    """(relative posix name, path) of every file under a directory, sorted by name."""
+    found: list[tuple[str, AnyPath]] = []
+    if is_remote(root):
+        prefix = _key(root)
+        for key in root.fs.find(prefix, detail=False, withdirs=False):
+            rel = key[len(prefix) :].lstrip("/")
+            if rel:
+                found.append((rel, root / rel))
+    else:
+        for base, dirs, names in os.walk(root):
+            dirs.sort()
+            for name in names:
+                full = Path(base) / name
+                found.append((full.relative_to(root).as_posix(), full))
+    return sorted(found, key=lambda item: item[0])
+
+
+def _copy_file(src: AnyPath, dst: AnyPath) -> None:
+    if not is_remote(dst):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    with src.open("rb") as reader, dst.open("wb") as writer:
+        shutil.copyfileobj(reader, writer, CHUNK_BYTES)
+
+
+def reference_type(path: AnyPath) -> str | None:
+    """'file', 'directory' or None when nothing is there (an empty blob prefix is nothing)."""
+    if is_remote(path):
+        path.fs.invalidate_cache()
+    if path.is_file():
+        return "file"
+    if path.is_dir():
+        return "directory"
+    return None
+
+
+def copy_tree(src: AnyPath, dst: AnyPath) -> str:
+    """Copy a file to `dst`, or a directory's files under `dst`, streaming byte for byte
+    between any two of local and remote roots. Returns 'file' or 'directory'."""
+    kind = reference_type(src)
+    if kind == "file":
+        _copy_file(src, dst)
+    elif kind == "directory":
+        if not is_remote(dst):
+            dst.mkdir(parents=True, exist_ok=True)
+        for rel, path in _files(src):
+            _copy_file(path, dst / rel)
+    else:
+        raise FileNotFoundError(f"{src} does not exist")
+    return kind
+
+
+def remove_tree(path: AnyPath) -> None:
+    """Delete a file or directory (a blob or every blob under a prefix) if it exists."""
+    if is_remote(path):
+        path.fs.invalidate_cache()
+        if path.fs.exists(_key(path)):
+            path.fs.rm(_key(path), recursive=True)
+    elif path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _blob_version(info: dict) -> str:
+    etag = info.get("etag")
+    if etag:
+        return str(etag).strip('"')
+    modified = info.get("last_modified")
+    stamp = modified.isoformat() if hasattr(modified, "isoformat") else str(modified)
+    return f"{stamp}:{info.get('size')}"
+
+
+def version_token(path: AnyPath) -> str:
+    """A token that changes when the data changes: local as reuse.data_version; remote from
+    the ETag (else last-modified and size) of the blob or of every blob under the prefix."""
+    if not is_remote(path):
+        return data_version(Path(path))
+    kind = reference_type(path)
+    if kind == "file":
+        return "blob:" + _blob_version(path.fs.info(_key(path)))
+    if kind == "directory":
+        prefix = _key(path)
+        listing = path.fs.find(prefix, detail=True, withdirs=False)
+        entries = [
+            [key[len(prefix) :].lstrip("/"), info.get("size"), _blob_version(info)]
+            for key, info in sorted(listing.items())
+        ]
+        return "prefix:" + digest(entries)
+    return "missing"
+
+
+def bind_input(port: dict, source: AnyPath, workdir: Path) -> str:
+    """A local path for an input. Remote data is downloaded into the work dir for both
+    mount and download modes: a worker has no blobfuse to mount a container with."""
+    if not is_remote(source):
+        return bind_local_input(port, source, workdir)
+    target = workdir / (port.get("path_on_compute") or f"inputs/{port['name']}")
+    kind = reference_type(source)
+    if kind is None:
+        raise StepError(f"input {port['name']!r}: {source} does not exist")
+    if kind == "file":
+        target = target / source.name
+    copy_tree(source, target)
+    return str(target)
+
+
+# ---- reuse records and claims ----
+class LocalStore(Store):
+    """Records on a local folder; the outputs they name may be local or remote."""
+
+    def output_exists(self, text: str) -> bool:
+        return reference_type(location(text)) is not None
+
+
+class RemoteStore(LocalStore):
+    """Records and claims as blobs under `<container>/azureml/_reuse/`.
+
+    A record is one Put Blob (atomic: readers see all of it or nothing), written only after
+    the outputs were uploaded. A claim is created with If-None-Match: * (adlfs's
+    `pipe_file(overwrite=False)`), so of two claimers exactly one succeeds; its heartbeat
+    rewrites the blob, which moves its Last-Modified.
+    """
+
+    def __init__(self, root: ObjectStoragePath):
+        self.dir = root / REUSE_DIR
+        self.fs = root.fs
+        self._bodies: dict[str, bytes] = {}
+
+    def _k(self, path: ObjectStoragePath) -> str:
+        return _key(path)
+
+    def read_record(self, fp: str, log=None) -> dict | None:
+        self.fs.invalidate_cache()
+        return super().read_record(fp, log)
+
+    def write_record(self, fp: str, record: dict) -> None:
+        data = json.dumps(record, sort_keys=True, indent=1).encode()
+        self.fs.pipe_file(self._k(self.record_path(fp)), data, overwrite=True)
+
+    def try_claim(self, fp: str, owner: dict, stale_after: float = CLAIM_STALE_SECONDS):
+        key = self._k(self.claim_path(fp))
+        body = canonical({**owner, "host": socket.gethostname(), "pid": os.getpid()})
+        for _ in range(2):
+            try:
+                self.fs.pipe_file(key, body, overwrite=False)
+            except FileExistsError:
+                current = self.claim_owner(fp)
+                if (
+                    current is not None
+                    and current.get("run_id") == owner.get("run_id")
+                    and current.get("task_id") == owner.get("task_id")
+                ):
+                    self._bodies[fp] = canonical(current)
+                    self.heartbeat(fp)  # our own earlier try: carry on
+                    return True, None
+                age = self._age(key)
+                if age is None:
+                    continue
+                if age < stale_after:
+                    return False, current
+                # The owner stopped heart-beating (its worker died): take the claim over.
+                self.fs.rm_file(key)
+                continue
+            # Two takers of a stale claim may each delete and recreate it: the last write wins,
+            # and the loser sees someone else's body here and backs off.
+            current = self.claim_owner(fp)
+            if current is not None and canonical(current) != body:
+                return False, current
+            self._bodies[fp] = body
+            return True, None
+        return False, self.claim_owner(fp)
+
+    def _age(self, key: str) -> float | None:
+        self.fs.invalidate_cache()
+        try:
+            modified = self.fs.info(key)["last_modified"]
+        except FileNotFoundError:
+            return None
+        return time.time() - modified.timestamp()
+
+    def claim_owner(self, fp: str) -> dict | None:
+        self.fs.invalidate_cache()
+        try:
+            return json.loads(self.fs.cat_file(self._k(self.claim_path(fp))) or b"{}")
+        except (OSError, ValueError):
+            return None
+
+    def heartbeat(self, fp: str) -> None:
+        body = self._bodies.get(fp)
+        if body is None or self.claim_owner(fp) != json.loads(body):
+            return  # not ours (any more): never refresh another run's claim
+        self.fs.pipe_file(self._k(self.claim_path(fp)), body, overwrite=True)
+
+    def release(self, fp: str) -> None:
+        body = self._bodies.pop(fp, None)
+        if body is None or self.claim_owner(fp) != json.loads(body):
+            return  # taken over after we stalled: the claim is someone else's now
+        try:
+            self.fs.rm_file(self._k(self.claim_path(fp)))
+        except FileNotFoundError:
+            pass
+
+
+def open_store(datastores: dict, name: str, step: str) -> Store:
+    root = datastore_root(datastores, name, step)
+    return RemoteStore(root) if is_remote(root) else LocalStore(root)

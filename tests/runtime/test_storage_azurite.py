@@ -1,0 +1,203 @@
+"""Remote datastores against Azurite: copies, version tokens, reuse records and claims."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.airflow  # needs Airflow's object storage and the Azure provider
+
+
+@pytest.fixture
+def blob(azurite):
+    """A fresh container as a datastore, and its root."""
+    from amlcompile.runtime.storage import datastore_root
+
+    container = azurite.create_container()
+    datastores = {"blobstore": {"kind": "azure_blob", "path": container, "conn_id": "azurite"}}
+    return datastores, datastore_root(datastores, "blobstore", "test")
+
+
+def write_tree(root: Path) -> dict[str, bytes]:
+    files = {
+        "a.txt": b"alpha\n",
+        "empty.bin": b"",
+        "nested/deeper/b.csv": b"x,y\n1,2\n",
+        "nested/big.bin": os.urandom(5 * 1024 * 1024 + 123),  # several upload blocks
+        "odd name [1] & more.txt": "ünïcode ✓".encode(),
+    }
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return files
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_directory_round_trip_local_blob_blob_local(blob, tmp_path):
+    from amlcompile.runtime.storage import copy_tree, reference_type
+
+    _, root = blob
+    files = write_tree(tmp_path / "src")
+    assert copy_tree(tmp_path / "src", root / "in") == "directory"
+    assert copy_tree(root / "in", root / "copy") == "directory"  # remote → remote
+    assert copy_tree(root / "copy", tmp_path / "back") == "directory"
+    assert read_tree(tmp_path / "back") == files
+    assert reference_type(root / "in" / "nested") == "directory"
+    assert reference_type(root / "in" / "a.txt") == "file"
+    assert reference_type(root / "nothing") is None
+
+
+def test_file_round_trip_is_byte_for_byte(blob, tmp_path):
+    from amlcompile.runtime.storage import copy_tree
+
+    _, root = blob
+    data = os.urandom(4 * 1024 * 1024 + 1)  # one byte over a block
+    (tmp_path / "f.bin").write_bytes(data)
+    assert copy_tree(tmp_path / "f.bin", root / "dir" / "f.bin") == "file"
+    assert (root / "dir" / "f.bin").read_bytes() == data
+    assert copy_tree(root / "dir" / "f.bin", tmp_path / "out" / "g.bin") == "file"
+    assert (tmp_path / "out" / "g.bin").read_bytes() == data
+    with pytest.raises(FileNotFoundError):
+        copy_tree(root / "missing", tmp_path / "x")
+
+
+def test_version_token_follows_blob_changes(blob, tmp_path):
+    from amlcompile.runtime.storage import version_token
+
+    _, root = blob
+    (root / "data" / "one.txt").write_bytes(b"1")
+    (root / "data" / "sub" / "two.txt").write_bytes(b"2")
+    (root / "other.txt").write_bytes(b"o")
+    file_token, dir_token = version_token(root / "data" / "one.txt"), version_token(root / "data")
+    assert file_token.startswith("blob:") and dir_token.startswith("prefix:")
+    # Reading, listing or changing data elsewhere changes nothing.
+    (root / "data" / "one.txt").read_bytes()
+    (root / "other.txt").write_bytes(b"changed")
+    assert version_token(root / "data" / "one.txt") == file_token
+    assert version_token(root / "data") == dir_token
+    # Rewriting a blob (even with the same bytes) or adding one does.
+    (root / "data" / "sub" / "two.txt").write_bytes(b"2")
+    assert version_token(root / "data") != dir_token
+    assert version_token(root / "data" / "one.txt") == file_token
+    dir_token = version_token(root / "data")
+    (root / "data" / "three.txt").write_bytes(b"3")
+    assert version_token(root / "data") != dir_token
+    (root / "data" / "one.txt").write_bytes(b"1!")
+    assert version_token(root / "data" / "one.txt") != file_token
+    assert version_token(root / "nothing") == "missing"
+    # Local data keeps its size/mtime token.
+    (tmp_path / "l.txt").write_text("x")
+    assert version_token(tmp_path / "l.txt").startswith("file:")
+
+
+def test_remote_record_written_whole_and_ignored_when_unusable(blob, tmp_path):
+    from amlcompile.runtime.storage import RemoteStore
+
+    _, root = blob
+    store = RemoteStore(root)
+    out = root / "azureml" / "fp" / "f1" / "port"
+    (out / "part.txt").write_bytes(b"result")
+    record = {"fingerprint": "f1", "outputs": {"port": str(out)}, "produced_by": {"run_id": "r"}}
+    assert store.read_record("f1") is None
+    store.write_record("f1", record)
+    assert store.read_record("f1") == record
+    # Another process sees the same record through a fresh filesystem.
+    from airflow.sdk import ObjectStoragePath
+
+    assert str(out).startswith("abfs://azurite@")
+    assert RemoteStore(ObjectStoragePath(str(root))).read_record("f1") == record
+    # Corrupt, truncated, someone else's, or outputs gone: ignored, the step recomputes.
+    for fp, body in (("f2", b"{not json"), ("f3", b'{"fingerprint": "f3", "outp')):
+        (root / "azureml" / "_reuse" / f"{fp}.json").write_bytes(body)
+        assert store.read_record(fp) is None
+    store.write_record("f4", {**record, "fingerprint": "f1"})
+    assert store.read_record("f4") is None
+    (out / "part.txt").unlink()
+    assert store.read_record("f1") is None
+
+
+def test_exactly_one_of_many_claimers_wins(blob):
+    from amlcompile.runtime.storage import RemoteStore
+
+    _, root = blob
+    claimers = 6
+    results: dict[int, tuple] = {}
+    barrier = threading.Barrier(claimers)
+
+    def claim(i: int) -> None:
+        store = RemoteStore(root)
+        barrier.wait()
+        results[i] = store.try_claim("fp", {"run_id": f"run{i}", "task_id": "t"})
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(claimers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    winners = [i for i, (won, _) in results.items() if won]
+    assert len(results) == claimers and len(winners) == 1, results
+    owner = RemoteStore(root).claim_owner("fp")
+    assert owner["run_id"] == f"run{winners[0]}"
+    for won, current in results.values():
+        if not won:
+            assert current["run_id"] == f"run{winners[0]}"
+
+
+def test_claim_heartbeat_takeover_and_release(blob):
+    from amlcompile.runtime.storage import RemoteStore
+
+    _, root = blob
+    first, second = RemoteStore(root), RemoteStore(root)
+    a = {"run_id": "a", "task_id": "t"}
+    b = {"run_id": "b", "task_id": "t"}
+    assert first.try_claim("fp", a) == (True, None)
+    assert first.try_claim("fp", a) == (True, None)  # a retry of the same task carries on
+    won, current = second.try_claim("fp", b)
+    assert not won and current["run_id"] == "a"
+    key = first._k(first.claim_path("fp"))
+    before = first.fs.info(key)["last_modified"]
+    time.sleep(1.1)  # Last-Modified has one-second resolution
+    first.heartbeat("fp")
+    first.fs.invalidate_cache()
+    assert first.fs.info(key)["last_modified"] > before
+    # A claim whose heartbeat is older than stale_after is taken over.
+    assert second.try_claim("fp", b, stale_after=0.0) == (True, None)
+    assert second.claim_owner("fp")["run_id"] == "b"
+    first.heartbeat("fp")  # the stalled owner wakes up: it must not refresh b's claim
+    first.release("fp")  # nor delete it
+    assert second.claim_owner("fp")["run_id"] == "b"
+    second.release("fp")
+    assert second.claim_owner("fp") is None
+    assert first.try_claim("fp", a) == (True, None)
+
+
+def test_datastore_root_errors_name_step_and_datastore():
+    from amlcompile.runtime.binding import StepError
+    from amlcompile.runtime.storage import datastore_root
+
+    datastores = {
+        "share": {"kind": "azure_file", "path": "myshare", "conn_id": "files"},
+        "noconn": {"kind": "adls_gen2", "path": "fs", "conn_id": None},
+        "odd": {"kind": "s3", "path": "b", "conn_id": "x"},
+        "local": {"kind": "local", "path": "/tmp/ds", "conn_id": None},
+    }
+    cases = {
+        "share": "datastore 'share' is an Azure Files share",
+        "noconn": "datastore 'noconn' (adls_gen2) has no Airflow connection id",
+        "odd": "datastore 'odd' has unknown kind 's3'",
+        "gone": "datastore 'gone' is not defined in this DAG",
+    }
+    for name, message in cases.items():
+        with pytest.raises(StepError, match="step 'prep'") as err:
+            datastore_root(datastores, name, "prep")
+        assert message in str(err.value)
+    assert datastore_root(datastores, "local", "prep") == Path("/tmp/ds")
+    root = datastore_root({"g": {"kind": "adls_gen2", "path": "fs/", "conn_id": "c"}}, "g", "s")
+    assert str(root / "x") == "abfs://c@fs/x"

@@ -1,0 +1,49 @@
+"""Fixtures any test can use (registered in tests/conftest.py): Azurite, a Databricks Jobs
+API stand-in and an `az` stand-in, each a real process or server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from .azurite import Azurite, AzuriteUnavailable, environ_with
+from .databricks_standin import DatabricksStandin
+from .fake_az import FakeAz
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """One blob emulator per test process; its Airflow connection is in the environment
+    (AIRFLOW_CONN_AZURITE), so subprocess Airflows started by tests see it too."""
+    server = Azurite(tmp_path_factory.mktemp("azurite"))
+    try:
+        server.start()
+    except AzuriteUnavailable as exc:
+        pytest.fail(str(exc))
+    try:
+        with environ_with(server.env()):
+            yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def databricks_standin():
+    standin = DatabricksStandin().start()
+    env = {f"AIRFLOW_CONN_{standin.conn_id.upper()}": json.dumps(standin.connection())}
+    try:
+        with environ_with(env):
+            yield standin
+    finally:
+        standin.stop()
+
+
+@pytest.fixture
+def fake_az(tmp_path, monkeypatch):
+    az = FakeAz(tmp_path / "fake_az")
+    monkeypatch.setenv("PATH", f"{az.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("FAKE_AZ_RESULT", raising=False)
+    az.snapshot_env()
+    return az
