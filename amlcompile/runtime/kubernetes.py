@@ -12,7 +12,7 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 
 from .binding import StepError, render_token
 from .reusable import ReusableStep
-from .storage_compat import copy_tree, datastore_root
+from .storage import copy_tree, datastore_root, location, reference_type
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 CODE_DIR = "/amlcompile/code"
@@ -51,8 +51,8 @@ class AmlPodOperator(ReusableStep, KubernetesPodOperator):
             if inputs[name].get("mode") == "download":
                 target = inputs[name].get("path_on_compute") or f"{INPUTS_DIR}/{name}"
                 stage += [self.pod_path(ref), target]
-                source = Path(self.worker_location(ref))
-                is_file = source.is_file() if "://" not in str(source) else False
+                source = location(self.worker_location(ref))
+                is_file = reference_type(source) == "file"
                 ports[name] = f"{target}/{source.name}" if is_file else target
             else:
                 ports[name] = self.pod_path(ref)

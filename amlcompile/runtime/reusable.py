@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipExcept
 from .binding import StepError, safe_segment
 from .planner import plan_of
 from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
-from .storage_compat import datastore_root
+from .storage import datastore_root, is_remote, location, open_store
 
 WAIT_POKE_SECONDS = float(os.environ.get("AMLCOMPILE_REUSE_POKE_SECONDS", "15"))
 
@@ -90,6 +90,16 @@ class ReusableStep:
         root = datastore_root(self.datastores, datastore, self.step["name"])
         return str(root / path) if path else str(root)
 
+    def prepare_outputs(self, context, fp: str) -> None:
+        """Output folders on local datastores exist before the step starts (as Azure ML
+        prepared them); on object storage a folder exists once something is written in it."""
+        step = self.step
+        for port, ref in self.output_refs(context, fp).items():
+            if not any(p["name"] == port and p.get("path") for p in step["outputs"]):
+                target = location(self.worker_location(ref))
+                if not is_remote(target):
+                    target.mkdir(parents=True, exist_ok=True)
+
     def worker_outputs(self, context, fp: str) -> dict[str, str]:
         """The step's outputs as the worker sees them: what its XCom and record hold."""
         refs = self.output_refs(context, fp)
@@ -107,8 +117,9 @@ class ReusableStep:
                 f"step {step['name']!r}: the reuse plan of this run has no entry"
                 " for it; clear the whole run, not the step alone"
             )
-        store = Store(datastore_root(self.datastores, step["record_datastore"], step["name"]))
+        store = open_store(self.datastores, step["record_datastore"], step["name"])
         if not step["allow_reuse"]:
+            self.prepare_outputs(context, fp)
             outputs = compute(context, plan, params, fp)
             return {"outputs": outputs, "fingerprint": fp}
         if not params.get(REGENERATE_PARAM):
@@ -136,6 +147,7 @@ class ReusableStep:
         beat = threading.Thread(target=_heartbeat, args=(store, fp, stop), daemon=True)
         beat.start()
         try:
+            self.prepare_outputs(context, fp)
             outputs = compute(context, plan, params, fp)
             produced_by = {
                 "dag_id": self.dag_id,

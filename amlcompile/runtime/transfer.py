@@ -6,6 +6,7 @@ from airflow.sdk import BaseOperator
 
 from .binding import StepError
 from .planner import plan_of, upstream_output
+from .reusable import ReusableStep
 from .storage import copy_tree, datastore_root, location, reference_type
 
 REFERENCE_TYPES = (None, "file", "directory")
@@ -83,21 +84,66 @@ class DataTransferOperator(BaseOperator):
         source = self._source(context)
         dst = self.destination
         target = datastore_root(self.datastores, dst["datastore"], self.task_id) / dst["path"]
-        found = reference_type(source)
-        if found is None:
-            raise StepError(f"step {self.task_id!r}: source {source} does not exist")
-        if self.source_reference_type not in (None, found):
-            raise StepError(
-                f"step {self.task_id!r}: source_reference_type is"
-                f" {self.source_reference_type!r} but {source} is a {found}"
-            )
-        if found == "directory" and self.destination_reference_type == "file":
-            raise StepError(
-                f"step {self.task_id!r}: source {source} is a directory; it cannot be copied"
-                " to a 'file' destination"
-            )
-        if found == "file" and self.destination_reference_type == "directory":
-            target = target / source.name
-        self.log.info("copying %s %s to %s", found, source, target)
-        copy_tree(source, target)
+        target = copy_checked(
+            source,
+            target,
+            self.source_reference_type,
+            self.destination_reference_type,
+            self.task_id,
+            self.log,
+        )
         return {"outputs": {self.output_name: str(target)}}
+
+
+def copy_checked(source, target, source_type, destination_type, step: str, log):
+    """Copies as a DataTransferStep does, checking the reference types against the data.
+    Returns where the data landed (a file copied into a 'directory' keeps its name)."""
+    found = reference_type(source)
+    if found is None:
+        raise StepError(f"step {step!r}: source {source} does not exist")
+    if source_type not in (None, found):
+        raise StepError(
+            f"step {step!r}: source_reference_type is {source_type!r} but {source} is a {found}"
+        )
+    if found == "directory" and destination_type == "file":
+        raise StepError(
+            f"step {step!r}: source {source} is a directory; it cannot be copied"
+            " to a 'file' destination"
+        )
+    if found == "file" and destination_type == "directory":
+        target = target / source.name
+    log.info("step %s: copying %s %s to %s", step, found, source, target)
+    copy_tree(source, target)
+    return target
+
+
+class AmlDataTransferOperator(ReusableStep, BaseOperator):
+    """A compiled DataTransferStep: where its data is comes from the run's plan; reusable."""
+
+    template_fields = ()
+    ui_color = "#dcfce7"
+
+    def __init__(self, *, step: dict, datastores: dict, transfer: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.step = step
+        self.datastores = datastores
+        self.transfer = transfer
+
+    def execute(self, context):
+        return self.run_reusable(context, self._copy)
+
+    def _copy(self, context, plan, params, fp) -> dict:
+        step, spec = self.step, self.transfer
+        (source_port,) = step["inputs"]
+        (dest_port,) = step["outputs"]
+        source = location(self.worker_location(self.input_refs(context, plan)[source_port["name"]]))
+        dest_ref = self.output_refs(context, fp)[dest_port["name"]]
+        copy_checked(
+            source,
+            location(self.worker_location(dest_ref)),
+            spec.get("source_reference_type"),
+            spec.get("destination_reference_type"),
+            step["name"],
+            self.log,
+        )
+        return {dest_port["name"]: self.worker_location(dest_ref)}

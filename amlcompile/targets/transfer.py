@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..ir import models as ir
 from .base import OperatorRef, TaskSpec, doc_md, step_payload
 
-OPERATOR = OperatorRef("{runtime}.transfer_step", "AmlDataTransferOperator")
+OPERATOR = OperatorRef("{runtime}.transfer", "AmlDataTransferOperator")
 
 
 def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpec:

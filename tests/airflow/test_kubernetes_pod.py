@@ -41,8 +41,8 @@ conn_id = "aks"
 
 [datastores.lake]
 kind = "adls_gen2"
-path = "raw"
-conn_id = "adls_conn"
+path = "CONTAINER"
+conn_id = "azurite"
 account_name = "mylake"
 k8s_secret_name = "lake-credentials"
 """
@@ -65,8 +65,13 @@ on_k8s = Pipeline(ws, steps=[train])
 """
 
 
-def test_pod_is_built_by_the_provider_and_valid(project, tmp_path):
-    project.write("amlcompile.toml", CONFIG)
+def test_pod_is_built_by_the_provider_and_valid(project, tmp_path, azurite):
+    container = azurite.create_container()
+    # A folder on the lake (Azurite): the download-mode input is staged as a directory.
+    azurite.service_client().get_blob_client(container, "tables/t1/part-0.csv").upload_blob(
+        b"a,b\n"
+    )
+    project.write("amlcompile.toml", CONFIG.replace("CONTAINER", container))
     project.script("src/train.py")
     project.write("cfg.txt", "x=1\n")
     project.write("pipe.py", PIPELINE)
@@ -82,13 +87,13 @@ def test_pod_is_built_by_the_provider_and_valid(project, tmp_path):
     assert run["is_kpo"] and run["pool"] == "amlcompile-aml-compute"
     pod = run["pod"]
     spec = pod["spec"]
-    container = spec["containers"][0]
+    main = spec["containers"][0]
     assert pod["metadata"]["namespace"] == "ml-jobs"
-    assert container["image"] == "python:3.11-slim"
-    assert container["command"] == ["python", "train.py"]
-    assert container["workingDir"] == "/amlcompile/code"
+    assert main["image"] == "python:3.11-slim"
+    assert main["command"] == ["python", "train.py"]
+    assert main["workingDir"] == "/amlcompile/code"
     # One node of Standard_NC12s_v3 (12 vCPU, 224 GiB, 2 V100) less the node's reserve.
-    assert container["resources"] == {
+    assert main["resources"] == {
         "requests": {"cpu": "10800m", "memory": "183500Mi", "nvidia.com/gpu": "2"},
         "limits": {"memory": "183500Mi", "nvidia.com/gpu": "2"},
     }
@@ -101,17 +106,17 @@ def test_pod_is_built_by_the_provider_and_valid(project, tmp_path):
     assert lake["csi"] == {
         "driver": "blob.csi.azure.com",
         "volumeAttributes": {
-            "containerName": "raw",
+            "containerName": container,
             "secretName": "lake-credentials",
             "isHnsEnabled": "true",
         },
     }
     blob = next(v for v in volumes.values() if "workspaceblobstore" in v["name"])
     assert blob["persistentVolumeClaim"] == {"claimName": "amlcompile-workspaceblobstore"}
-    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
     lake_mount, blob_mount = mounts[lake["name"]], mounts[blob["name"]]
     fp = "f" * 64
-    assert container["args"] == [
+    assert main["args"] == [
         "--epochs",
         "7",
         "--out",
@@ -122,7 +127,7 @@ def test_pod_is_built_by_the_provider_and_valid(project, tmp_path):
         "/amlcompile/inputs/cfg/cfg.txt",
         "{{ not_a_template }}",
     ]
-    assert container["env"] == [{"name": "AML_PARAMETER_epochs", "value": "7"}]
+    assert main["env"] == [{"name": "AML_PARAMETER_epochs", "value": "7"}]
     (stage,) = spec["initContainers"]
     command = stage["command"]
     assert command[:2] == ["sh", "-c"] and command[3] == "stage"

@@ -12,7 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-API_VERSIONS = ("2.1", "2.2")
+API_VERSIONS = ("2.0", "2.1", "2.2")
 
 
 class DatabricksStandin:
@@ -22,6 +22,8 @@ class DatabricksStandin:
         self.result_state = "SUCCESS"
         self.requests: list[dict] = []  # {"method", "path", "query", "body", "headers"}
         self.runs: dict[int, dict] = {}
+        self.dbfs: dict[str, bytes] = {}  # files shipped to DBFS, by dbfs:/ path
+        self._handles: dict[int, tuple[str, bytearray]] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -94,6 +96,9 @@ class DatabricksStandin:
         if len(parts) < 3 or parts[0] != "api" or parts[1] not in API_VERSIONS:
             return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"no API {path}"}
         route = (method, "/".join(parts[2:]))
+        if route[1].startswith("dbfs/"):
+            with self._lock:
+                return self._dbfs(route, query, body)
         with self._lock:
             if route == ("POST", "jobs/runs/submit"):
                 run_id = len(self.runs) + 1
@@ -124,6 +129,28 @@ class DatabricksStandin:
             if route == ("POST", "jobs/runs/cancel"):
                 self.runs[run_id]["canceled"] = True
                 return 200, {}
+        return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"no route {route}"}
+
+    def _dbfs(self, route, query: dict, body: dict) -> tuple[int, dict]:
+        """The DBFS calls used to ship code: get-status, create / add-block / close."""
+        import base64
+
+        if route == ("GET", "dbfs/get-status"):
+            path = (query.get("path") or [body.get("path")])[0]
+            if path not in self.dbfs:
+                return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"{path}"}
+            return 200, {"path": path, "is_dir": False, "file_size": len(self.dbfs[path])}
+        if route == ("POST", "dbfs/create"):
+            handle = len(self._handles) + 1
+            self._handles[handle] = (body["path"], bytearray())
+            return 200, {"handle": handle}
+        if route == ("POST", "dbfs/add-block"):
+            self._handles[body["handle"]][1].extend(base64.b64decode(body["data"]))
+            return 200, {}
+        if route == ("POST", "dbfs/close"):
+            path, data = self._handles.pop(body["handle"])
+            self.dbfs[path] = bytes(data)
+            return 200, {}
         return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"no route {route}"}
 
     def _handler(self):
