@@ -108,9 +108,7 @@ def test_adla_values_reach_az_as_data_and_a_failed_job_fails_the_task(
     assert submit["env"]["AML_ADLA_ACCOUNT"] == "acct"
 
     fake_az.set_result("Failed")
-    failed = run_compiled(
-        compiled, parse_params(compiled.pipeline, ["label=other"])
-    )
+    failed = run_compiled(compiled, parse_params(compiled.pipeline, ["label=other"]))
     assert not failed.succeeded
     states = {s["task_id"]: s["state"] for s in failed.steps}
     assert states["job"] == "failed"
