@@ -94,6 +94,23 @@ def run(dag_id: str, conf: dict) -> dict:
     }
 
 
+def upload_remote(uploads: list[dict]) -> None:
+    """`upload_files` onto Azure Blob / ADLS Gen2 datastores, through the same object storage
+    the DAG's tasks use. Identical files are left alone (their version token stays)."""
+    from pathlib import Path
+
+    from .runtime.storage import datastore_root
+
+    for upload in uploads:
+        root = datastore_root({upload["datastore"]: upload["store"]}, upload["datastore"], "upload")
+        for src, dest in upload["files"]:
+            target = root / dest
+            data = Path(src).read_bytes()
+            if target.exists() and (not upload["overwrite"] or target.read_bytes() == data):
+                continue
+            target.write_bytes(data)
+
+
 def _decode(value):
     if isinstance(value, (str, bytes)):
         try:
@@ -108,8 +125,10 @@ def main() -> int:
     parser.add_argument("--dag-id", required=True)
     parser.add_argument("--conf", default="{}")
     parser.add_argument("--result", required=True)
+    parser.add_argument("--uploads", default="[]")
     args = parser.parse_args()
     try:
+        upload_remote(json.loads(args.uploads))
         result = run(args.dag_id, json.loads(args.conf))
     except Exception as exc:  # reported to the parent, which prints one clear line
         traceback.print_exc()

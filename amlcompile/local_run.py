@@ -134,9 +134,21 @@ def run_compiled(
     dags = ((airflow_home / "dags") if airflow_home else state_dir / "run" / "dags").resolve()
     files, owned = render_files([c], force_local=force_local)
     writer.apply(dags, files, owned)
+    remote_uploads = []
     for upload in c.uploads:
-        root = Path(c.config.datastore_root(upload.datastore))
-        perform_upload(root, upload.files, upload.overwrite)
+        store = c.config.datastores[upload.datastore]
+        if store.kind == "local":
+            root = Path(c.config.datastore_root(upload.datastore))
+            perform_upload(root, upload.files, upload.overwrite)
+        else:  # done by the child, which has Airflow's object storage at hand
+            remote_uploads.append(
+                {
+                    "datastore": upload.datastore,
+                    "store": {"kind": store.kind, "path": store.path, "conn_id": store.conn_id},
+                    "files": [list(pair) for pair in upload.files],
+                    "overwrite": upload.overwrite,
+                }
+            )
     home = (airflow_home or state_dir / "airflow").resolve()
     env = _airflow_env(home, dags)
     log_dir = home / "logs"
@@ -166,6 +178,8 @@ def run_compiled(
                 json.dumps(conf),
                 "--result",
                 str(result_file),
+                "--uploads",
+                json.dumps(remote_uploads),
             ],
             env=env,
             stdout=out,

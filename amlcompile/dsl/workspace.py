@@ -272,8 +272,9 @@ class Datastore:
         cfg = self.workspace._config
         if cfg.datastores[self.name].kind != "local":
             raise UserErrorException(
-                f"datastore {self.name!r} is {cfg.datastores[self.name].kind}; uploading to"
-                " remote datastores is done by `amlcompile deploy` (not yet available)"
+                f"datastore {self.name!r} is {cfg.datastores[self.name].kind}: uploads to"
+                " remote datastores are made by `amlcompile run` (through the datastore's"
+                " Airflow connection); run the script with `amlcompile run` or `amlcompile build`"
             )
         return Path(cfg.datastore_root(self.name))
 
