@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from .transform import MigrateSyntaxError, Note, migrate_source
+from .transform import Carry, MigrateSyntaxError, Note, migrate_source
 
 _MARK = "__amlcompile_migrate_magic_{}__"
 _MARK_LINE = re.compile(r"^[ \t]*pass  # __amlcompile_migrate_magic_(\d+)__$")
@@ -64,19 +64,20 @@ def migrate_notebook(text: str, exported: frozenset[str]) -> NotebookOutcome:
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise ValueError("not a Jupyter notebook (no cells)")
     outcome = NotebookOutcome(text)
+    if "azureml" not in text and "Run.get_context" not in text:
+        return outcome
+    carry = Carry()  # a name imported in one cell is used in the next
     changed = False
     for number, cell in enumerate(nb["cells"], start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         raw = cell.get("source", "")
         source = "".join(raw) if isinstance(raw, list) else str(raw)
-        if "azureml" not in source and "Run.get_context" not in source:
-            continue
         if source.lstrip().startswith("%%"):
             continue
         protected, saved = protect(source)
         try:
-            result = migrate_source(protected, exported)
+            result = migrate_source(protected, exported, carry)
         except MigrateSyntaxError as exc:
             outcome.syntax_errors.append((number, exc))
             continue

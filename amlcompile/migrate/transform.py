@@ -30,23 +30,35 @@ class Outcome:
         return bool(self.changes)
 
 
+@dataclass
+class Carry:
+    """What one source tells the next: notebook cells share their names."""
+
+    auth_names: set[str] = field(default_factory=set)
+    widget_names: set[str] = field(default_factory=set)
+
+
 class MigrateSyntaxError(Exception):
     def __init__(self, line: int, column: int, message: str):
         super().__init__(message)
         self.line, self.column, self.message = line, column, message
 
 
-def migrate_source(source: str, exported: frozenset[str]) -> Outcome:
+def migrate_source(source: str, exported: frozenset[str], carry: Carry | None = None) -> Outcome:
+    """`carry` (notebooks): names imported by earlier cells; without it, a source that never
+    mentions azureml is returned as it is without being transformed."""
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         raise MigrateSyntaxError(exc.raw_line, exc.raw_column, exc.message) from None
-    if "azureml" not in source and "Run.get_context" not in source:
-        return Outcome(source)
+    if carry is None:
+        if "azureml" not in source and "Run.get_context" not in source:
+            return Outcome(source)
+        carry = Carry()
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     usage = _AzuremlUsage()
     wrapper.visit(usage)
-    rewriter = _Rewriter(exported, usage)
+    rewriter = _Rewriter(exported, usage, carry)
     new = wrapper.visit(rewriter)
     changes = sorted(set(rewriter.changes), key=lambda n: (n.line, n.text))
     problems = sorted(set(rewriter.problems), key=lambda n: (n.line, n.text))
@@ -129,13 +141,13 @@ def _name_of(node: cst.BaseExpression) -> str:
 class _Rewriter(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, exported: frozenset[str], usage: _AzuremlUsage):
+    def __init__(self, exported: frozenset[str], usage: _AzuremlUsage, carry: Carry):
         self.exported = exported
         self.usage = usage
         self.changes: list[Note] = []
         self.problems: list[Note] = []
-        self.auth_names: set[str] = set()
-        self.widget_names: set[str] = set()
+        self.auth_names = carry.auth_names  # shared with later notebook cells
+        self.widget_names = carry.widget_names
         self.plain_import_done = False
         self.looks_like_step_script = False
         self._widget_calls: set[int] = set()  # RunDetails(x) calls inside RunDetails(x).show()
@@ -288,7 +300,10 @@ class _Rewriter(cst.CSTTransformer):
     # ---- attribute forms and reported uses ----
     def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute):
         name = dotted(original)
-        if name is None:
+        if name is None:  # `run.input_datasets["t"].to_pandas_dataframe`: the attribute alone
+            for suffix, advice in ATTRIBUTE_ADVICE:
+                if suffix == f".{original.attr.value}":
+                    self.problems.append(Note(self._line(original), f"{suffix[1:]}: {advice}"))
             return updated
         split = _split_member(name)
         if split is not None:  # `azureml.core.Workspace`, reached through `import azureml.core`
