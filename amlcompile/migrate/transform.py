@@ -111,6 +111,7 @@ class _AzuremlUsage(cst.CSTVisitor):
         self.members: set[str] = set()  # reached through `azureml.x.y.Member`
         self.alias_members: dict[str, set[str]] = {}  # `import azureml.core as aml`: aml → {…}
         self.aliases: set[str] = set()
+        self.calls_get_context = False  # a step script
 
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
@@ -119,6 +120,10 @@ class _AzuremlUsage(cst.CSTVisitor):
                 local = _name_of(alias.asname.name)
                 self.aliases.add(local)
                 self.alias_members.setdefault(local, set())
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if (dotted(node.func) or "").endswith("Run.get_context"):
+            self.calls_get_context = True
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         name = dotted(node)
@@ -283,6 +288,10 @@ class _Rewriter(cst.CSTTransformer):
                 self.changes.append(Note(line, f"import {full} as {local} → {modules[0]}"))
                 continue
             # Plain form: every `azureml.<module>.Member` below is rewritten to its target module.
+            if not self.usage.members and self.usage.calls_get_context:
+                # Unused in a step script, where `import amlcompile` would fail.
+                self.changes.append(Note(line, f"import {full}: removed (unused in a step script)"))
+                continue
             if self.plain_import_done:
                 self.changes.append(Note(line, f"import {full}: merged into the import above"))
                 continue

@@ -233,6 +233,10 @@ def test_step_script_run_attribute_form_and_aliases():
         "run = amlcompile_run.Run.get_context()\n"
         "ctx = aml.Run.get_context()\n"
     )
+    unused = migrate_source(
+        "import azureml.core\nfrom azureml.core import Run\nrun = Run.get_context()\n", EXPORTED
+    )
+    assert unused.source == "from amlcompile_run import Run\nrun = Run.get_context()\n"
     mixed = migrate_source("from azureml.core import Run, Workspace\nRun.get_context()\n", EXPORTED)
     expected = "from amlcompile_run import Run\nfrom amlcompile import Workspace"
     assert mixed.source.startswith(expected)
