@@ -62,6 +62,21 @@ EXPECTED = {
         "operators": ["LocalStepOperator"],
         "params": {"greeting": "hello"},
     },
+    # Checked once built (see LATER).
+    "lake_features": {
+        "tasks": ["aggregate", "featurize", "land_events"],
+        "edges": [["aggregate", "featurize"], ["land_events", "aggregate"]],
+        "roots": ["land_events"],
+        "operators": ["AdlaJobOperator", "AmlDataTransferOperator", "AmlDatabricksOperator"],
+        "params": {"day": "2019-06-01"},
+    },
+    "Nightly_Retrain": {
+        "tasks": ["retrain"],
+        "edges": [],
+        "roots": ["retrain"],
+        "operators": ["LocalStepOperator"],
+        "params": {"epochs": 5, "learning_rate": 0.01},
+    },
 }
 # Built only once amlcompile has these (merged from the compute-target and schedule work).
 LATER = {
@@ -146,8 +161,7 @@ def test_migrated_fixtures_build_and_import_in_airflow(dagbag):
     assert set(result["dags"]) == set(projects)
     for dag_id, info in result["dags"].items():
         got = {k: info[k] for k in ("tasks", "edges", "operators", "params")}
-        if dag_id in expected:
-            assert got == expected[dag_id], dag_id
+        assert got == expected[dag_id], dag_id
         assert info["hashes"][0] == info["hashes"][1], dag_id
 
 
