@@ -82,6 +82,8 @@ def migrate_file(path: Path, exported: frozenset[str]) -> FileReport:
         report.errors.append(f"{path}:{exc.line}:{exc.column}: {_syntax(exc)}; not rewritten")
         return report
     report.new = outcome.source
+    if report.old.startswith("\ufeff") and not report.new.startswith("\ufeff"):
+        report.new = "\ufeff" + report.new  # libcst drops a byte-order mark; keep the file's
     report.changes = [f"{n.line}: {n.text}" for n in outcome.changes]
     report.problems = [f"{path}:{n.line}: {n.text}" for n in outcome.problems]
     return report

@@ -170,6 +170,19 @@ def test_syntax_error_is_reported_and_not_rewritten(tmp_path):
     assert good.read_text() == "from amlcompile import Workspace\n"  # the others still migrate
 
 
+def test_line_endings_and_byte_order_mark_are_kept(tmp_path):
+    crlf = tmp_path / "crlf.py"
+    crlf.write_bytes(b"from azureml.core import Workspace\r\nws = Workspace.from_config()\r\n")
+    bom = tmp_path / "bom.py"
+    bom.write_bytes(b"\xef\xbb\xbffrom azureml.core import Workspace\n")
+    migrate_paths([tmp_path])
+    assert crlf.read_bytes() == (
+        b"from amlcompile import Workspace\r\nws = Workspace.from_config()\r\n"
+    )
+    assert bom.read_bytes() == b"\xef\xbb\xbffrom amlcompile import Workspace\n"
+    assert migrate_paths([tmp_path]).changed == []
+
+
 def test_missing_path_is_one_error_line(tmp_path):
     proc = amlcompile_cli("migrate", tmp_path / "nope.py")
     assert proc.returncode == 2
