@@ -63,7 +63,7 @@ def migrate_source(source: str, exported: frozenset[str], carry: Carry | None = 
     changes = sorted(set(rewriter.changes), key=lambda n: (n.line, n.text))
     problems = sorted(set(rewriter.problems), key=lambda n: (n.line, n.text))
     script_names = rewriter.amlcompile_names_in_script
-    if rewriter.looks_like_step_script and script_names:
+    if usage.calls_get_context and script_names:
         names = ", ".join(name for _, name in script_names)
         problems.append(
             Note(
@@ -154,7 +154,6 @@ class _Rewriter(cst.CSTTransformer):
         self.auth_names = carry.auth_names  # shared with later notebook cells
         self.widget_names = carry.widget_names
         self.plain_import_done = False
-        self.looks_like_step_script = False
         self._widget_calls: set[int] = set()  # RunDetails(x) calls inside RunDetails(x).show()
         self.amlcompile_names_in_script: list[tuple[int, str]] = []
 
@@ -338,14 +337,18 @@ class _Rewriter(cst.CSTTransformer):
                 self.problems.append(Note(self._line(original), f"{name}: {advice}"))
         return updated
 
+    def leave_IndentedBlock(self, original, updated):
+        # A block whose only statement was a removed import keeps a `pass`.
+        if not updated.body:
+            return updated.with_changes(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
+        return updated
+
     def visit_Call(self, node: cst.Call) -> None:
         if _widget_show(node, self.widget_names) is not None:
             self._widget_calls.add(id(node.func.value))
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
         func = dotted(original.func)
-        if func is not None and func.endswith("Run.get_context"):
-            self.looks_like_step_script = True
         if isinstance(original.func, cst.Name) and original.func.value in self.auth_names:
             self.changes.append(
                 Note(self._line(original), f"{func}(...) → None (amlcompile signs in nowhere)")

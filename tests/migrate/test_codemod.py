@@ -286,6 +286,7 @@ BODY_LINES = [
     "x = 1  # a comment",
     "if True:\n    from azureml.core import Workspace as W\n    w = W.from_config()",
     "def f():\n    import azureml.core\n    return azureml.core.Run.get_context()",
+    "try:\n    from azureml.widgets import RunDetails\nexcept ImportError:\n    pass",
 ]
 
 
