@@ -63,6 +63,19 @@ def _cmd_run(args) -> int:
     return 0 if result.succeeded else 1
 
 
+def _cmd_migrate(args) -> int:
+    try:
+        import libcst  # noqa: F401
+    except ImportError:
+        raise AmlCompileError(
+            "migrate needs libcst: pip install 'amlcompile[migrate]' -c"
+            " constraints/constraints-3.11.txt"
+        ) from None
+    from .migrate import main as migrate_main
+
+    return migrate_main(args.paths, check=args.check, diff=args.diff)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="amlcompile",
@@ -102,6 +115,16 @@ def parser() -> argparse.ArgumentParser:
         help="run every Python or command step on this machine, whatever its compute",
     )
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "migrate", help="rewrite Azure ML SDK v1 scripts and notebooks (azureml.*) to amlcompile"
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="FILE_OR_DIR")
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when a file would change"
+    )
+    p.add_argument("--diff", action="store_true", help="print a unified diff of each change")
+    p.set_defaults(func=_cmd_migrate)
     return top
 
 

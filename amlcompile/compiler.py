@@ -15,7 +15,7 @@ from .exceptions import BuildError
 from .ir import models as ir
 from .ir.validate import Problem
 from .render import writer
-from .render.bundle import SUPPORT_DIR, runtime_files, runtime_package
+from .render.bundle import SUPPORT_DIR, runtime_files, runtime_package, runtime_relpath
 from .render.dag import render
 from .targets import LoweringContext, LoweringError, lower_step, plan_task
 
@@ -128,7 +128,7 @@ def render_files(
     package = f"{SUPPORT_DIR}/{runtime_package()}"
     owned.add(package)
     for f in runtime_files():
-        files[f"{package}/{f.name}"] = (f.read_bytes(), False)
+        files[f"{package}/{runtime_relpath(f)}"] = (f.read_bytes(), False)
     files[".airflowignore"] = (
         f"# Written by amlcompile: support files, not DAGs.\n{SUPPORT_DIR}\n".encode(),
         False,

@@ -71,6 +71,7 @@ def run(dag_id: str, conf: dict) -> dict:
                 )
             ).first()
             value = _decode(xcom.value) if xcom is not None else None
+            metrics = _step_metrics(session, dag_id, dagrun.run_id, ti.task_id)
             duration = (
                 (ti.end_date - ti.start_date).total_seconds()
                 if (ti.end_date and ti.start_date)
@@ -82,6 +83,7 @@ def run(dag_id: str, conf: dict) -> dict:
                     "state": str(ti.state or "none"),
                     "duration": duration,
                     "result": value,
+                    "metrics": metrics,
                 }
             )
     return {
@@ -109,6 +111,22 @@ def upload_remote(uploads: list[dict]) -> None:
             if target.exists() and (not upload["overwrite"] or target.read_bytes() == data):
                 continue
             target.write_bytes(data)
+
+
+def _step_metrics(session, dag_id: str, run_id: str, task_id: str) -> dict:
+    """What the step logged through amlcompile_run.Run (XCom `amlcompile_metrics`)."""
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    xcom = session.scalars(
+        select(XComModel).where(
+            XComModel.dag_id == dag_id,
+            XComModel.run_id == run_id,
+            XComModel.task_id == task_id,
+            XComModel.key == "amlcompile_metrics",
+        )
+    ).first()
+    return (_decode(xcom.value) if xcom is not None else None) or {}
 
 
 def _decode(value):

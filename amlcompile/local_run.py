@@ -208,6 +208,7 @@ def run_compiled(
         if planned.get("reuse") and not result:
             result = {"outputs": planned.get("outputs"), "reused_from": planned.get("reused_from")}
         entry["result"] = result
+        entry["metrics"] = entry.get("metrics") or planned.get("metrics") or {}
         entry["fingerprint"] = planned.get("fingerprint")
         entry["reused_from"] = result.get("reused_from") if entry["state"] == "skipped" else None
         steps.append(entry)
@@ -227,6 +228,7 @@ def print_result(r: RunResult, stream=sys.stdout) -> None:
         result = s.get("result") or {}
         for name, path in sorted((result.get("outputs") or {}).items()):
             print(f"  {'':<{width}}    output {name}: {path}", file=stream)
+        print_metrics(s.get("metrics") or {}, f"  {'':<{width}}    ", stream)
         if s["state"] == "success":
             for line in (result.get("log_tail") or [])[-3:]:
                 print(f"  {'':<{width}}    | {line}", file=stream)
@@ -239,6 +241,21 @@ def print_result(r: RunResult, stream=sys.stdout) -> None:
         )
     if not r.succeeded:
         print(f"Task logs: {r.log_file}", file=stream)
+
+
+def print_metrics(metrics: dict, indent: str, stream) -> None:
+    """What a step logged with Run.get_context(): metrics, tags, and what it logged on
+    `run.parent` (the pipeline run), one line each."""
+    for prefix, part in (("", metrics), ("parent ", metrics.get("parent") or {})):
+        for name, value in sorted((part.get("metrics") or {}).items()):
+            print(f"{indent}{prefix}metric {name}: {_short(value)}", file=stream)
+        for name, value in sorted((part.get("tags") or {}).items()):
+            print(f"{indent}{prefix}tag {name}: {_short(value)}", file=stream)
+
+
+def _short(value) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def run_pipeline_object(pipeline, file, experiment_name, pipeline_parameters, regenerate):

@@ -11,14 +11,19 @@ SUPPORT_DIR = "_amlcompile"  # inside dags_out/: runtime packages and code snaps
 
 
 def runtime_files() -> list[Path]:
-    return sorted(p for p in RUNTIME_SRC.glob("*.py"))
+    # steplib/ holds modules the step processes import (amlcompile_run), shipped alongside.
+    return sorted([*RUNTIME_SRC.glob("*.py"), *RUNTIME_SRC.glob("steplib/*.py")])
+
+
+def runtime_relpath(f: Path) -> str:
+    return f.relative_to(RUNTIME_SRC).as_posix()
 
 
 @lru_cache(maxsize=1)
 def runtime_package() -> str:
     h = hashlib.sha256()
     for f in runtime_files():
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+        h.update(runtime_relpath(f).encode() + b"\0" + f.read_bytes() + b"\0")
     return f"runtime_{h.hexdigest()[:12]}"
 
 

@@ -16,6 +16,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from .binding import StepError, render_token, safe_segment
+from .metrics import METRICS_XCOM_KEY, collect, step_env
 from .planner import plan_of, upstream_output
 from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
 from .storage import (
@@ -166,6 +167,7 @@ class LocalStepOperator(BaseOperator):
         record = self._reuse_or_claim(context, fp, store, regenerate)
         if record is not None:
             origin = record.get("produced_by") or {}
+            self._push_metrics(context, record.get("metrics") or {})
             context["ti"].xcom_push(
                 key="return_value",
                 value={"outputs": record["outputs"], "fingerprint": fp, "reused_from": origin},
@@ -185,12 +187,14 @@ class LocalStepOperator(BaseOperator):
                 " redeploy the whole dags_out/ folder"
             )
         workdir = Path(tempfile.mkdtemp(prefix=f"amlcompile-{safe_segment(step['name'])}-"))
+        metrics_file = workdir.with_name(workdir.name + ".metrics.jsonl")
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(store, fp, stop), daemon=True)
         beat.start()
         try:
             shutil.copytree(snapshot, workdir, dirs_exist_ok=True)
             ports = self._inputs(context, plan, workdir)
+            inputs = dict(ports)  # run.input_datasets: the inputs only
             outputs, staging = self._outputs(context, fp, workdir)
             ports.update(outputs)
             ports.update({name: str(path) for name, path in staging.items()})
@@ -206,6 +210,7 @@ class LocalStepOperator(BaseOperator):
                     "AMLCOMPILE_DAG_ID": self.dag_id,
                 }
             )
+            env = step_env(env, inputs, metrics_file)
             self.log.info("step %s: running %s", step["name"], argv[1:] if argv else argv)
             tail: deque[str] = deque(maxlen=20)
             self._proc = subprocess.Popen(
@@ -223,6 +228,7 @@ class LocalStepOperator(BaseOperator):
                 tail.append(line)
                 self.log.info("%s", line)
             code = self._proc.wait()
+            metrics = self._push_metrics(context, collect(metrics_file))
             if code != 0:
                 raise StepError(
                     f"step {step['name']!r} failed: exit code {code}\n" + "\n".join(tail)
@@ -242,6 +248,7 @@ class LocalStepOperator(BaseOperator):
                     "outputs": outputs,
                     "produced_by": produced_by,
                     "source": step.get("source"),
+                    "metrics": metrics,
                 },
             )
             return {"outputs": outputs, "fingerprint": fp, "log_tail": list(tail)}
@@ -249,6 +256,13 @@ class LocalStepOperator(BaseOperator):
             stop.set()
             shutil.rmtree(workdir, ignore_errors=True)
             shutil.rmtree(workdir.parent / f"{workdir.name}-outputs", ignore_errors=True)
+            metrics_file.unlink(missing_ok=True)
+
+    # ---- metrics logged through amlcompile_run.Run (runtime/metrics.py) ----
+    def _push_metrics(self, context, metrics: dict) -> dict:
+        if metrics:
+            context["ti"].xcom_push(key=METRICS_XCOM_KEY, value=metrics)
+        return metrics
 
     def on_kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

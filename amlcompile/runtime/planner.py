@@ -35,6 +35,8 @@ def compute_plan(
                 entry.update(
                     reuse=True, outputs=record["outputs"], reused_from=record.get("produced_by")
                 )
+                if record.get("metrics"):  # what the step logged, shown for reused steps too
+                    entry["metrics"] = record["metrics"]
         plan[s["name"]] = entry
     return plan
 

@@ -1,0 +1,1 @@
+"""Modules a step process imports as top-level modules (this folder is on its PYTHONPATH)."""

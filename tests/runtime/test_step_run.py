@@ -1,0 +1,101 @@
+"""`amlcompile_run.Run` (the step-side Run.get_context()) in a real step-like subprocess: only
+the steplib folder on PYTHONPATH, nothing of amlcompile importable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from amlcompile.runtime.metrics import STEPLIB, collect, step_env
+from amlcompile.runtime.steplib.amlcompile_run import summarize
+
+SCRIPT = """
+import importlib.util, sys
+assert importlib.util.find_spec("amlcompile") is None, "amlcompile must not be importable"
+from amlcompile_run import Run
+run = Run.get_context()
+print(run.input_datasets)
+run.log("loss", 0.5)
+run.log("loss", 0.25)
+run.log("loss", 0.125)
+run.log_metric("auc", 0.9)
+run.log_list("sizes", [1, 2, 3])
+run.log_row("curve", epoch=1, acc=0.5)
+run.log_row("curve", epoch=2, acc=0.75)
+run.log_table("confusion", {"tp": [3], "fp": [1]})
+run.tag("stage", "train")
+run.set_tags({"owner": "ana"})
+run.parent.log("best", 0.9)
+run.parent.tag("winner", "train")
+print(run.get_metrics()["loss"], run.get_tags(), run.experiment.name, run.id)
+"""
+
+
+def run_step(tmp_path: Path, env: dict, code: str = SCRIPT) -> subprocess.CompletedProcess:
+    """`python -S`: no site-packages, so amlcompile is not importable, as on a worker where
+    only the runtime folder travels; PYTHONPATH (from step_env) still applies."""
+    script = tmp_path / "step.py"
+    script.write_text(textwrap.dedent(code))
+    return subprocess.run(
+        [sys.executable, "-S", str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_step_run_logs_to_the_metrics_file(tmp_path):
+    metrics_file = tmp_path / "metrics.jsonl"
+    base = {
+        "PATH": os.environ.get("PATH", ""),
+        "AZUREML_RUN_ID": "manual__1/train",
+        "AMLCOMPILE_DAG_ID": "iris",
+    }
+    env = step_env(base, {"raw": str(tmp_path / "raw")}, metrics_file)
+    proc = run_step(tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == str({"raw": str(tmp_path / "raw")})
+    assert lines[1] == "[0.5, 0.25, 0.125] {'stage': 'train', 'owner': 'ana'} iris manual__1/train"
+    summary = collect(metrics_file)
+    assert not metrics_file.exists()
+    assert summary == {
+        "metrics": {
+            "loss": [0.5, 0.25, 0.125],
+            "auc": 0.9,
+            "sizes": [1, 2, 3],
+            "curve": {"epoch": [1, 2], "acc": [0.5, 0.75]},
+            "confusion": {"tp": [3], "fp": [1]},
+        },
+        "tags": {"stage": "train", "owner": "ana"},
+        "parent": {"metrics": {"best": 0.9}, "tags": {"winner": "train"}},
+    }
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(STEPLIB)
+    assert json.loads(env["AMLCOMPILE_INPUT_DATASETS"]) == {"raw": str(tmp_path / "raw")}
+
+
+def test_offline_run_prints_what_it_logs(tmp_path):
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(STEPLIB)}
+    proc = run_step(tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "{}"
+    assert "[offline run] metric loss: 0.5" in proc.stderr
+    assert '[parent run] tag winner: "train"' in proc.stderr
+    assert proc.stdout.splitlines()[1].split()[-1].startswith("OfflineRun_")
+    code = "from amlcompile_run import Run\nRun.get_context(allow_offline=False)\n"
+    proc = run_step(tmp_path, env, code)
+    assert proc.returncode != 0 and "not running inside an amlcompile step" in proc.stderr
+
+
+def test_summary_skips_torn_lines_and_missing_files(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"scope": "step", "kind": "metric", "name": "a", "value": 1}\n{"sco')
+    assert collect(path) == {"metrics": {"a": 1}, "tags": {}}
+    assert collect(tmp_path / "absent.jsonl") == {}
+    assert summarize([]) == {"metrics": {}, "tags": {}}
