@@ -16,7 +16,7 @@ from _amlcompile.runtime_<HASH>.databricks import AmlDatabricksOperator  # noqa:
 from _amlcompile.runtime_<HASH>.kubernetes import AmlPodOperator  # noqa: E402
 from _amlcompile.runtime_<HASH>.operators import LocalStepOperator  # noqa: E402
 from _amlcompile.runtime_<HASH>.planner import ReusePlanOperator  # noqa: E402
-from _amlcompile.runtime_<HASH>.transfer_step import AmlDataTransferOperator  # noqa: E402
+from _amlcompile.runtime_<HASH>.transfer import AmlDataTransferOperator  # noqa: E402
 
 # Datastores this pipeline reads and writes (kind, root folder or container, connection id).
 DATASTORES = {
