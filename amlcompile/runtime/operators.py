@@ -34,6 +34,11 @@ SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 WAIT_POKE_SECONDS = float(os.environ.get("AMLCOMPILE_REUSE_POKE_SECONDS", "15"))
 
 
+def staging_dir(workdir: Path) -> Path:
+    """Where a step writes outputs bound for a remote datastore (beside, not in, its code)."""
+    return workdir.parent / f"{workdir.name}-outputs"
+
+
 class LocalStepOperator(BaseOperator):
     """Runs one step from its code snapshot in a subprocess, with Azure ML-style reuse.
 
@@ -96,7 +101,7 @@ class LocalStepOperator(BaseOperator):
                 )
             outputs[port["name"]] = str(path)
             if is_remote(path):
-                path = workdir.parent / f"{workdir.name}-outputs" / port["name"]
+                path = staging_dir(workdir) / port["name"]
                 staging[port["name"]] = path
             elif path.exists():  # a retry or regeneration starts from an empty folder
                 shutil.rmtree(path)
@@ -255,7 +260,7 @@ class LocalStepOperator(BaseOperator):
         finally:
             stop.set()
             shutil.rmtree(workdir, ignore_errors=True)
-            shutil.rmtree(workdir.parent / f"{workdir.name}-outputs", ignore_errors=True)
+            shutil.rmtree(staging_dir(workdir), ignore_errors=True)
             metrics_file.unlink(missing_ok=True)
 
     # ---- metrics logged through amlcompile_run.Run (runtime/metrics.py) ----

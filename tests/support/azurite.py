@@ -7,6 +7,7 @@ checkout); each worker then runs its own blob service on a free loopback port.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
+MARKER = TOOL_DIR / "node_modules" / ".amlcompile-installed"
 LISTENING = re.compile(r"Blob service successfully listens on (http://\S+)")
 START_TIMEOUT = 90.0
 
@@ -33,37 +35,39 @@ class AzuriteUnavailable(RuntimeError):
     pass
 
 
-def pinned_version() -> str:
-    return json.loads((TOOL_DIR / "package.json").read_text())["dependencies"]["azurite"]
+def _lock_digest() -> str:
+    return hashlib.sha256((TOOL_DIR / "package-lock.json").read_bytes()).hexdigest()
 
 
-def installed_version() -> str | None:
-    manifest = BLOB_MAIN.parents[3] / "package.json"
+def is_installed() -> bool:
+    """True once `npm ci` completed for the current package-lock.json (an interrupted
+    install leaves no marker and is redone)."""
     try:
-        return json.loads(manifest.read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return None
+        return MARKER.read_text() == _lock_digest() and BLOB_MAIN.exists()
+    except OSError:
+        return False
 
 
 def ensure_installed() -> None:
     """`npm ci --prefix tools/azurite` once per checkout, whichever worker gets there first."""
-    if installed_version() == pinned_version():
+    if is_installed():
         return
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
             raise AzuriteUnavailable(f"{tool} is not on PATH; Azurite tests need Node.js and npm")
     with open(TOOL_DIR / ".install.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if installed_version() == pinned_version():
+        if is_installed():
             return
         proc = subprocess.run(
             ["npm", "ci", "--prefix", str(TOOL_DIR), "--no-audit", "--no-fund"],
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,
         )
-        if proc.returncode != 0 or installed_version() != pinned_version():
+        if proc.returncode != 0 or not BLOB_MAIN.exists():
             raise AzuriteUnavailable(f"npm ci in {TOOL_DIR} failed:\n{proc.stderr[-3000:]}")
+        MARKER.write_text(_lock_digest())
 
 
 class Azurite:

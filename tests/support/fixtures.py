@@ -5,12 +5,28 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import threading
 
 import pytest
 
-from .azurite import Azurite, AzuriteUnavailable, environ_with
+from .azurite import Azurite, AzuriteUnavailable, ensure_installed, environ_with
 from .databricks_standin import DatabricksStandin
 from .fake_az import FakeAz
+
+
+def _install_quietly() -> None:
+    try:
+        ensure_installed()
+    except Exception:  # the fixture tries again and reports the error
+        pass
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """On a fresh checkout, install Azurite in the background while other tests run
+    (`npm ci` takes a minute or more), if any selected test uses it."""
+    if shutil.which("npm") and any("azurite" in getattr(i, "fixturenames", ()) for i in items):
+        threading.Thread(target=_install_quietly, name="azurite-npm-ci", daemon=True).start()
 
 
 @pytest.fixture(scope="session")
