@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,14 @@ from pathlib import Path
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
-from .binding import StepError, bind_input, datastore_root, render_token, safe_segment
+from .binding import (
+    StepError,
+    bind_input,
+    datastore_root,
+    local_roots,
+    render_token,
+    safe_segment,
+)
 from .planner import plan_of, upstream_output
 from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
 
@@ -79,9 +87,15 @@ class LocalStepOperator(BaseOperator):
                 path = (
                     root / "azureml" / safe_segment(self.dag_id) / run / step["name"] / port["name"]
                 )
-            if path.exists():  # a retry or regeneration starts from an empty folder
-                shutil.rmtree(path)
-            path.mkdir(parents=True)
+            try:
+                if path.exists():  # a retry or regeneration starts from an empty folder
+                    shutil.rmtree(path)
+                path.mkdir(parents=True)
+            except OSError as exc:
+                raise StepError(
+                    f"step {step['name']!r}: cannot prepare output {port['name']!r} on datastore"
+                    f" {port['datastore']!r} ({path}): {exc.strerror or exc}"
+                ) from None
             outputs[port["name"]] = str(path)
         return outputs
 
@@ -105,7 +119,7 @@ class LocalStepOperator(BaseOperator):
     def _reuse_or_claim(self, context, fp: str, store: Store, regenerate: bool) -> dict | None:
         """A record to reuse, or None once this task holds the claim on `fp`."""
         if not regenerate:
-            record = store.read_record(fp, self.log)
+            record = store.read_record(fp, self.log, local_roots(self.datastores))
             if record is not None:
                 return record
         owner = {"dag_id": self.dag_id, "run_id": context["run_id"], "task_id": self.task_id}
@@ -201,7 +215,7 @@ class LocalStepOperator(BaseOperator):
             code = self._proc.wait()
             if code != 0:
                 raise StepError(
-                    f"step {step['name']!r} failed: exit code {code}\n" + "\n".join(tail)
+                    f"step {step['name']!r} failed: {_exit_reason(code)}\n" + "\n".join(tail)
                 )
             produced_by = {
                 "dag_id": self.dag_id,
@@ -210,7 +224,8 @@ class LocalStepOperator(BaseOperator):
                 "finished": dt.datetime.now(dt.UTC).isoformat(),
             }
             # The record goes last: only a step that succeeded with complete outputs is reusable.
-            store.write_record(
+            self._write_record(
+                store,
                 fp,
                 {
                     "fingerprint": fp,
@@ -224,6 +239,27 @@ class LocalStepOperator(BaseOperator):
             stop.set()
             shutil.rmtree(workdir, ignore_errors=True)
 
+    def _write_record(self, store: Store, fp: str, record: dict) -> None:
+        try:
+            store.write_record(fp, record)
+        except OSError as exc:
+            raise StepError(
+                f"step {self.step['name']!r}: its outputs are written but the reuse record"
+                f" could not be ({store.record_path(fp)}: {exc.strerror or exc}); the task"
+                " fails so that nothing half-written is reused"
+            ) from None
+
     def on_kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
+
+
+def _exit_reason(code: int) -> str:
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    hint = " (a file grew past the size limit: disk or quota full?)" if name == "SIGXFSZ" else ""
+    return f"killed by {name}{hint}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import DownstreamTasksSkipped
 
-from .binding import datastore_root
+from .binding import datastore_root, local_roots
 from .reuse import (
     PLAN_TASK_ID,
     PLAN_XCOM_KEY,
@@ -37,7 +37,7 @@ def compute_plan(
         entry: dict = {"fingerprint": fp, "reuse": False}
         if s["allow_reuse"] and not regenerate:
             store = Store(datastore_root(datastores, s["record_datastore"], s["name"]))
-            record = store.read_record(fp, log)
+            record = store.read_record(fp, log, local_roots(datastores))
             if record is not None:
                 entry.update(
                     reuse=True, outputs=record["outputs"], reused_from=record.get("produced_by")
