@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -172,3 +173,33 @@ def test_record_that_is_not_a_regular_file_is_ignored(tmp_path):
     log = Log()
     assert store.read_record("d", log) is None and store.read_record("z", log) is None
     assert len(log.lines) == 2
+
+
+def test_planner_recomputes_a_step_whose_record_was_truncated(tmp_path):
+    pytest.importorskip("airflow")
+    from amlcompile.runtime.planner import compute_plan
+    from amlcompile.runtime.reuse import fingerprint
+
+    root = tmp_path / "ds"
+    out = root / "azureml" / "fp" / "x" / "o"
+    out.mkdir(parents=True)
+    datastores = {"ds": {"kind": "local", "path": str(root), "conn_id": None}}
+    steps = [
+        {
+            "name": "s",
+            "fingerprint": "static",
+            "params": [],
+            "allow_reuse": True,
+            "record_datastore": "ds",
+            "inputs": [],
+        }
+    ]
+    fp = fingerprint("static", {}, {})
+    store = Store(root)
+    store.write_record(fp, {"fingerprint": fp, "outputs": {"o": str(out)}})
+    assert compute_plan(steps, datastores, {}, False)["s"]["reuse"] is True
+    text = store.record_path(fp).read_text()
+    store.record_path(fp).write_text(text[: len(text) // 2])
+    log = Log()
+    assert compute_plan(steps, datastores, {}, False, log)["s"]["reuse"] is False
+    assert "the step runs again" in log.lines[0]
