@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from amlcompile.local_run import run_compiled, select
+from tests.hardening.test_secrets import PLANTED, files_under, leaks
 
 ECHO = """\
 import json, os, sys
@@ -52,6 +53,8 @@ def test_templates_and_shell_metacharacters_reach_programs_as_data(project, monk
     project.write("src/echo.py", ECHO)
     project.write("pipe.py", PIPELINE)
     monkeypatch.chdir(project.root)
+    for name, secret in PLANTED.items():  # credentials in the environment of the run
+        monkeypatch.setenv(name, secret)
     value = hostile_value(project.root)
     result = run_compiled(select(str(project.root / "pipe.py")), {"p": value})
     assert result.succeeded, result.log_file.read_text()[-3000:]
@@ -71,6 +74,8 @@ def test_templates_and_shell_metacharacters_reach_programs_as_data(project, monk
     assert (Path(outputs["shell"]["o2"]) / "shell.txt").read_text() == value
     assert (Path(outputs["argv"]["o3"]) / "argv.txt").read_text() == value
     assert not list(project.root.rglob("CANARY*")), "a shell metacharacter was executed"
+    # Nothing amlcompile or its embedded Airflow wrote (DAGs, logs, records) holds them.
+    assert leaks(files_under(project.root / ".amlcompile"), PLANTED) == []
 
 
 FRAGILE = """\
