@@ -16,7 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 CONFIG_FILE = "amlcompile.toml"
 STATE_DIR = ".amlcompile"
-_SECRET_KEY = re.compile(r"(password|secret|token|account_key|sas|credential|api_key)$", re.I)
+_SECRET_KEY = re.compile(
+    r"(password|passwd|pwd|secret|token|credential|credentials|connection_string|conn_str"
+    r"|sas|sas_url|account_key|api_key|access_key|private_key|client_secret|(^|[_-])key"
+    r"|(^|[_-])pat)$",
+    re.I,
+)
+# Values that carry a credential whatever their key: URLs with a password, Azure connection
+# strings, SAS query strings, private keys.
+_SECRET_VALUE = re.compile(
+    r"://[^/\s:@]+:[^/\s@]+@|AccountKey=|SharedAccessSignature=|SharedAccessKey=|[?&]sig="
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----",
+    re.I,
+)
 
 
 class ConfigError(Exception):
@@ -152,12 +164,21 @@ def load(root: Path | None = None) -> ProjectConfig:
 
 
 def _refuse_secrets(node, source: str, path: list[str]) -> None:
+    """Secret-looking keys and credential-carrying values, in nested tables and arrays too.
+
+    The message names the key, never the value: the error must not leak what it refuses.
+    """
+    advice = (
+        "secrets do not belong in the config; store them in an Airflow connection and give"
+        " its id (conn_id), or name an environment variable (..._env)"
+    )
     if isinstance(node, dict):
         for key, value in node.items():
             if _SECRET_KEY.search(str(key)) and not str(key).endswith("_env"):
-                dotted = ".".join([*path, str(key)])
-                raise ConfigError(
-                    f"{source}: {dotted}: secrets do not belong in the config; store them in an"
-                    " Airflow connection and give its id (conn_id) instead"
-                )
+                raise ConfigError(f"{source}: {'.'.join([*path, str(key)])}: {advice}")
             _refuse_secrets(value, source, [*path, str(key)])
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _refuse_secrets(value, source, [*path, str(index)])
+    elif isinstance(node, str) and _SECRET_VALUE.search(node):
+        raise ConfigError(f"{source}: {'.'.join(path)}: this value holds a credential; {advice}")

@@ -55,3 +55,16 @@ def amlcompile_cli(*args, cwd=None, env=None):
 
 # Azurite, the Databricks Jobs API stand-in and the `az` stand-in (tests/support/).
 pytest_plugins = ["tests.support.fixtures"]
+# Hypothesis: bounded example counts are set per test; CI runs derandomized (the same examples
+# every time, so a red build is reproducible) with HYPOTHESIS_PROFILE=ci (set by .ci/run).
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))

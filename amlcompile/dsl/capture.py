@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .. import snapshot as snapshot_mod
 from ..exceptions import BuildError
@@ -29,16 +30,40 @@ from .transfer import DataTransferStep
 
 _TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_ID = 200
+_ENV_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # what Kubernetes and every shell accept
+_SURROGATE = re.compile("[\ud800-\udfff]")
+TAG_MAX_LEN = 100  # Airflow refuses longer DAG tags when it imports the file
 
 
 def sanitize_id(name: str) -> str:
-    """Airflow ids allow letters, digits, `_`, `.` and `-`; everything else becomes `_`."""
-    clean = _TASK_ID_BAD.sub("_", name).strip("_") or "step"
+    """Airflow ids allow letters, digits, `_`, `.` and `-`; everything else becomes `_`.
+
+    Ids are also path segments at run time (output folders), so none starts with a dot:
+    `..` must never climb out of a run's folder, and a hidden DAG file is never written.
+    """
+    clean = _TASK_ID_BAD.sub("_", name).strip("_").lstrip(".").strip("_") or "step"
     if len(clean) > _MAX_ID:
         import hashlib
 
         clean = clean[: _MAX_ID - 9] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
     return clean
+
+
+def text_problem(value) -> str | None:
+    """Why a user value cannot travel to a program, an environment or Airflow's database."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"the number {value!r} is not finite (JSON and Airflow Params cannot hold it)"
+    if not isinstance(value, str):
+        return None
+    if "\x00" in value:
+        return "contains a NUL character, which no argument, path or database text can hold"
+    bad = _SURROGATE.search(value)
+    if bad:
+        return (
+            f"contains the lone surrogate {bad.group()!r}, which is not valid Unicode text"
+            " (it cannot be encoded as UTF-8)"
+        )
+    return None
 
 
 def unique_name(base: str, taken: set[str]) -> str:
@@ -79,6 +104,24 @@ class _Capture:
 
     def problem(self, message: str, where) -> None:
         self.problems.append(Problem(message, self.loc(where) if where else None))
+
+    def check_text(self, value, what: str, where) -> bool:
+        """Report a user value that cannot be passed on as data; True when it is fine."""
+        why = text_problem(value)
+        if why:
+            self.problem(f"{what} {why}", where)
+        return why is None
+
+    def check_datastore_path(self, path, what: str, where) -> None:
+        if not self.check_text(path, what, where) or not path:
+            return
+        parts = PurePosixPath(str(path).replace("\\", "/")).parts
+        if str(path).startswith(("/", "\\")) or ".." in parts:
+            self.problem(
+                f"{what} {path!r} must be a relative path inside its datastore (no leading"
+                " '/' and no '..')",
+                where,
+            )
 
     # ---- the step set ----
     def flatten(self, obj, out: list[PipelineStep]) -> list[PipelineStep]:
@@ -194,6 +237,8 @@ class _Capture:
                 )
             return name
         default = pp.default_value
+        if not self.check_text(default, f"pipeline parameter {name!r}: the default", pp._location):
+            default = ""
         if isinstance(default, bool):
             kind = "boolean"
         elif isinstance(default, int):
@@ -347,6 +392,13 @@ class _Capture:
                 )
                 item = ref
             if isinstance(item, DataReference):
+                self.check_datastore_path(
+                    item.path_on_datastore, f"step {name!r}: path_on_datastore", where
+                )
+                if item.path_on_compute is not None:
+                    self.check_datastore_path(
+                        item.path_on_compute, f"step {name!r}: path_on_compute", where
+                    )
                 port = unique(item.data_reference_name or "data")
                 ports_in.append(
                     ir.InputPort(
@@ -407,6 +459,8 @@ class _Capture:
                 port = add_input(value)
                 return ir.PortArg(port=port) if port else None
             if isinstance(value, (bool, int, float, str)):
+                if not self.check_text(value, f"step {name!r}: the value {value!r}", where):
+                    return None
                 return ir.LiteralArg(value=value)
             if isinstance(value, Path):
                 return ir.LiteralArg(value=str(value))
@@ -420,6 +474,13 @@ class _Capture:
         arguments = tuple(t for t in (token(a) for a in s.arguments) if t is not None)
         env = []
         for k, v in sorted(s.params.items(), key=lambda kv: str(kv[0])):
+            if not isinstance(k, str) or not _ENV_NAME.fullmatch(k):
+                self.problem(
+                    f"step {name!r}: params key {k!r} must be letters, digits, '_', '.' or '-'"
+                    " (it becomes the environment variable AML_PARAMETER_<key>)",
+                    where,
+                )
+                continue
             t = token(v)
             if t is not None:
                 env.append((f"AML_PARAMETER_{k}", t))
@@ -436,6 +497,7 @@ class _Capture:
             kind = "command"
             if isinstance(s.command, str):
                 shell = s.command
+                self.check_text(shell, f"step {name!r}: the command", where)
             elif isinstance(s.command, (list, tuple)):
                 command = tuple(t for t in (token(c) for c in s.command) if t is not None)
             else:
@@ -445,7 +507,9 @@ class _Capture:
             kind = "python_script"
             script = str(s.script_name or "").replace("\\", "/")
             generated_names = {g[0] for g in generated}
-            if not script:
+            if not self.check_text(script, f"step {name!r}: script_name", where):
+                pass
+            elif not script:
                 self.problem(f"step {name!r}: script_name is empty", where)
             elif script not in generated_names and (
                 source_dir is None or not (source_dir / script).is_file()
@@ -581,6 +645,17 @@ class _Capture:
                 unique_steps.append(s)
         for pp in self.p.parameters_from_function or []:
             self.param(pp)
+        where = self.p._location
+        if self.p.description is not None:
+            self.check_text(self.p.description, "the pipeline description", where)
+        for k, v in self.p.tags.items():
+            tag = f"{k}:{v}"
+            if self.check_text(tag, f"tag {str(k)!r}", where) and len(tag) > TAG_MAX_LEN:
+                self.problem(
+                    f"tag {str(k)!r}: '<key>:<value>' is {len(tag)} characters long; Airflow"
+                    f" allows {TAG_MAX_LEN}",
+                    where,
+                )
         names = self.assign_names(unique_steps)
         for s in unique_steps:
             if names[id(s)] == PLAN_TASK_ID:

@@ -21,7 +21,8 @@ class SourceLocation(Frozen):
     line: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
+        # Escaped like a literal's body: a file name with a newline stays one line of output.
+        return f"{repr(self.file)[1:-1]}:{self.line}"
 
 
 Scalar = bool | int | float | str

@@ -9,26 +9,41 @@ from __future__ import annotations
 
 import math
 
-WIDTH = 96
+WIDTH = 96  # where long strings are split
+LIMIT = 100  # the line length of generated files (ruff's E501)
 
 
 def literal(value, indent: int = 0, prefix: int = 0) -> str:
-    """`value` as source starting at column `indent` + `prefix` (a key before it)."""
+    """`value` as source for a line indented by `indent` after `prefix` characters of text.
+
+    One line when it fits (with a trailing comma); else split: strings into an implicit
+    concatenation, lists and dicts one item per line. Dict keys count in their item's width.
+    """
     one_line = _flat(value)
-    fits = len(one_line) + indent + prefix <= WIDTH
-    if isinstance(value, str) and not fits:
+    if indent + prefix + len(one_line) + 1 <= LIMIT:
+        return one_line
+    if isinstance(value, str):
         return _long_string(value, indent)
-    if fits or not isinstance(value, (list, tuple, dict)) or not value:
+    if not isinstance(value, (list, tuple, dict)) or not value:
         return one_line
     pad = " " * (indent + 4)
     if isinstance(value, dict):
         items = []
         for k, v in value.items():
-            key = _flat(k)
+            key = literal(k, indent + 4, 2)
             items.append(f"{pad}{key}: {literal(v, indent + 4, len(key) + 2)},")
         return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
     items = [f"{pad}{literal(v, indent + 4)}," for v in value]
     return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
+
+
+def one_line(text: str) -> str:
+    """Text safe in a comment or a doc line: no line breaks, no lone surrogates.
+
+    File names come from the file system and may hold newlines or undecodable bytes; escaped
+    like a Python literal's body, they can neither end a comment nor break UTF-8 encoding.
+    """
+    return repr(str(text))[1:-1]
 
 
 def _flat(value) -> str:

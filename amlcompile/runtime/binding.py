@@ -14,20 +14,35 @@ class StepError(RuntimeError):
 
 
 def safe_segment(text: str) -> str:
-    """A run id or name usable as one path segment (run ids contain ':' and '+')."""
-    return _UNSAFE.sub("_", str(text)).strip("_") or "_"
+    """A run id or name usable as one path segment (run ids contain ':' and '+').
+
+    Never `.` or `..`: a run id chosen at trigger time must not climb out of its folder.
+    """
+    clean = _UNSAFE.sub("_", str(text)).strip("_")
+    return "_" if clean.strip(".") == "" else clean
+
+
+def as_text(value, what: str, step: str) -> str:
+    """A value for argv or the environment: NUL and lone surrogates cannot be passed on."""
+    text = str(value)
+    if "\x00" in text:
+        raise StepError(f"step {step!r}: {what} contains a NUL character; it cannot be passed on")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StepError(f"step {step!r}: {what} is not valid Unicode text") from None
+    return text
 
 
 def render_token(token: dict, params: dict, ports: dict[str, str], step: str) -> str:
     """One argument as the string the program receives (never parsed by a shell)."""
     if "literal" in token:
-        value = token["literal"]
-        return str(value)
+        return as_text(token["literal"], "an argument", step)
     if "param" in token:
         name = token["param"]
         if name not in params:
             raise StepError(f"step {step!r}: pipeline parameter {name!r} has no value")
-        return str(params[name])
+        return as_text(params[name], f"the value of pipeline parameter {name!r}", step)
     if "port" in token:
         return ports[token["port"]]
     raise StepError(f"step {step!r}: malformed argument token {token!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from .storage import (
     is_remote,
     location,
     open_store,
+    record_roots,
     remove_tree,
 )
 
@@ -103,9 +105,15 @@ class LocalStepOperator(BaseOperator):
             if is_remote(path):
                 path = staging_dir(workdir) / port["name"]
                 staging[port["name"]] = path
-            elif path.exists():  # a retry or regeneration starts from an empty folder
-                shutil.rmtree(path)
-            path.mkdir(parents=True)
+            try:
+                if path.exists():  # a retry or regeneration starts from an empty folder
+                    shutil.rmtree(path)
+                path.mkdir(parents=True)
+            except OSError as exc:
+                raise StepError(
+                    f"step {step['name']!r}: cannot prepare output {port['name']!r} on datastore"
+                    f" {port['datastore']!r} ({path}): {exc.strerror or exc}"
+                ) from None
         return outputs, staging
 
     def _upload(self, outputs: dict[str, str], staging: dict[str, Path]) -> None:
@@ -134,7 +142,7 @@ class LocalStepOperator(BaseOperator):
     def _reuse_or_claim(self, context, fp: str, store: Store, regenerate: bool) -> dict | None:
         """A record to reuse, or None once this task holds the claim on `fp`."""
         if not regenerate:
-            record = store.read_record(fp, self.log)
+            record = store.read_record(fp, self.log, record_roots(self.datastores))
             if record is not None:
                 return record
         owner = {"dag_id": self.dag_id, "run_id": context["run_id"], "task_id": self.task_id}
@@ -236,7 +244,7 @@ class LocalStepOperator(BaseOperator):
             metrics = self._push_metrics(context, collect(metrics_file))
             if code != 0:
                 raise StepError(
-                    f"step {step['name']!r} failed: exit code {code}\n" + "\n".join(tail)
+                    f"step {step['name']!r} failed: {_exit_reason(code)}\n" + "\n".join(tail)
                 )
             self._upload(outputs, staging)
             produced_by = {
@@ -246,7 +254,8 @@ class LocalStepOperator(BaseOperator):
                 "finished": dt.datetime.now(dt.UTC).isoformat(),
             }
             # The record goes last: only a step that succeeded with complete outputs is reusable.
-            store.write_record(
+            self._write_record(
+                store,
                 fp,
                 {
                     "fingerprint": fp,
@@ -269,6 +278,27 @@ class LocalStepOperator(BaseOperator):
             context["ti"].xcom_push(key=METRICS_XCOM_KEY, value=metrics)
         return metrics
 
+    def _write_record(self, store: Store, fp: str, record: dict) -> None:
+        try:
+            store.write_record(fp, record)
+        except OSError as exc:
+            raise StepError(
+                f"step {self.step['name']!r}: its outputs are written but the reuse record"
+                f" could not be ({store.record_path(fp)}: {exc.strerror or exc}); the task"
+                " fails so that nothing half-written is reused"
+            ) from None
+
     def on_kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
+
+
+def _exit_reason(code: int) -> str:
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    hint = " (a file grew past the size limit: disk or quota full?)" if name == "SIGXFSZ" else ""
+    return f"killed by {name}{hint}"

@@ -8,7 +8,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import DownstreamTasksSkipped
 
 from .reuse import PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM, fingerprint
-from .storage import datastore_root, open_store, version_token
+from .storage import datastore_root, open_store, record_roots, version_token
 
 
 def compute_plan(
@@ -30,7 +30,7 @@ def compute_plan(
         entry: dict = {"fingerprint": fp, "reuse": False}
         if s["allow_reuse"] and not regenerate:
             store = open_store(datastores, s["record_datastore"], s["name"])
-            record = store.read_record(fp, log)
+            record = store.read_record(fp, log, record_roots(datastores))
             if record is not None:
                 entry.update(
                     reuse=True, outputs=record["outputs"], reused_from=record.get("produced_by")

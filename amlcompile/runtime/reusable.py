@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipExcept
 from .binding import StepError, safe_segment
 from .planner import plan_of
 from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
-from .storage import datastore_root, is_remote, location, open_store
+from .storage import datastore_root, is_remote, location, open_store, record_roots
 
 WAIT_POKE_SECONDS = float(os.environ.get("AMLCOMPILE_REUSE_POKE_SECONDS", "15"))
 
@@ -123,7 +123,7 @@ class ReusableStep:
             outputs = compute(context, plan, params, fp)
             return {"outputs": outputs, "fingerprint": fp}
         if not params.get(REGENERATE_PARAM):
-            record = store.read_record(fp, self.log)
+            record = store.read_record(fp, self.log, record_roots(self.datastores))
             if record is not None:
                 origin = record.get("produced_by") or {}
                 context["ti"].xcom_push(

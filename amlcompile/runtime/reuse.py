@@ -18,6 +18,7 @@ PLAN_TASK_ID = "amlcompile_reuse_plan"  # the planner task of every generated DA
 PLAN_XCOM_KEY = "amlcompile_plan"
 REGENERATE_PARAM = "regenerate_outputs"  # the DAG Param that reruns every step
 REUSE_DIR = "azureml/_reuse"  # on the datastore, beside the outputs
+RECORD_MAX_BYTES = 1 << 20  # a record is a few hundred bytes; anything huge is not ours
 CLAIM_STALE_SECONDS = 300.0  # a claim whose heartbeat is older is taken over
 HEARTBEAT_SECONDS = 10.0
 
@@ -57,6 +58,15 @@ def fingerprint(static: str, params: dict, inputs: dict) -> str:
     )
 
 
+def inside(location: str, roots: list[str]) -> bool:
+    """Whether a recorded output lies under one of the datastore roots (folders or URLs)."""
+    texts = [str(r) for r in roots]
+    if "://" in location:
+        return any(location.startswith(r.rstrip("/") + "/") for r in texts if "://" in r)
+    target = Path(location).resolve()
+    return any(target.is_relative_to(Path(r).resolve()) for r in texts if "://" not in r)
+
+
 class Store:
     """Records and claims of one datastore folder."""
 
@@ -69,25 +79,46 @@ class Store:
     def claim_path(self, fp: str) -> Path:
         return self.dir / f"{fp}.claim"
 
-    def read_record(self, fp: str, log=None) -> dict | None:
-        """The completed record, or None; a corrupt record is ignored (the step recomputes)."""
+    def read_record(self, fp: str, log=None, roots: list[str] | None = None) -> dict | None:
+        """The completed record, or None; a record that is corrupt, truncated, not ours or
+        pointing outside the datastores in `roots` is ignored with a warning (the step
+        recomputes). Whoever can write the datastore must not steer a run elsewhere."""
         path = self.record_path(fp)
+        why = None
+        record = None
         try:
-            record = json.loads(path.read_text())
+            if isinstance(path, Path):  # a FIFO or a device would block or never end
+                if not path.exists() and not path.is_symlink():
+                    return None
+                if not path.is_file():
+                    raise ValueError("not a regular file")
+            with path.open("rb") as fh:
+                data = fh.read(RECORD_MAX_BYTES + 1)
+            if len(data) > RECORD_MAX_BYTES:
+                raise ValueError("larger than any record")
+            record = json.loads(data.decode("utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
+            why = f"unreadable ({exc})"
+        if why is None and (not isinstance(record, dict) or record.get("fingerprint") != fp):
+            why = f"it is not a record of {fp}"
+        outputs = record.get("outputs") if why is None else None
+        if why is None and not (
+            isinstance(outputs, dict)
+            and all(isinstance(k, str) and isinstance(v, str) and v for k, v in outputs.items())
+        ):
+            why = "its outputs are not a mapping of names to paths"
+        if why is None and roots is not None:
+            for value in outputs.values():
+                if not inside(value, roots):
+                    why = f"output {value!r} is outside this pipeline's datastores"
+                    break
+        if why is None and not all(map(self.output_exists, outputs.values())):
+            why = "its outputs are gone"
+        if why is not None:
             if log:
-                log.warning("ignoring unreadable reuse record %s: %s", path, exc)
-            return None
-        if not isinstance(record, dict) or record.get("fingerprint") != fp:
-            if log:
-                log.warning("ignoring reuse record %s: it is not a record of %s", path, fp)
-            return None
-        outputs = record.get("outputs")
-        if not isinstance(outputs, dict) or not all(map(self.output_exists, outputs.values())):
-            if log:
-                log.warning("ignoring reuse record %s: its outputs are gone", path)
+                log.warning("ignoring reuse record %s: %s; the step runs again", path, why)
             return None
         return record
 
@@ -99,11 +130,15 @@ class Store:
         self.dir.mkdir(parents=True, exist_ok=True)
         target = self.record_path(fp)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(tmp, "w") as fh:
-            json.dump(record, fh, sort_keys=True, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(record, fh, sort_keys=True, indent=1)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:  # a full or vanished datastore leaves no half record behind
+            tmp.unlink(missing_ok=True)
+            raise
 
     # ---- claims: one run computes a fingerprint, the others wait ----
     def try_claim(self, fp: str, owner: dict, stale_after: float = CLAIM_STALE_SECONDS):

@@ -204,9 +204,9 @@ class RemoteStore(LocalStore):
     def _k(self, path: ObjectStoragePath) -> str:
         return _key(path)
 
-    def read_record(self, fp: str, log=None) -> dict | None:
+    def read_record(self, fp: str, log=None, roots: list[str] | None = None) -> dict | None:
         self.fs.invalidate_cache()
-        return super().read_record(fp, log)
+        return super().read_record(fp, log, roots)
 
     def write_record(self, fp: str, record: dict) -> None:
         data = json.dumps(record, sort_keys=True, indent=1).encode()
@@ -274,6 +274,16 @@ class RemoteStore(LocalStore):
             self.fs.rm_file(self._k(self.claim_path(fp)))
         except FileNotFoundError:
             pass
+
+
+def record_roots(datastores: dict) -> list[str]:
+    """Where a reuse record of this DAG may point: the roots of its datastores."""
+    roots = []
+    for name, ds in datastores.items():
+        if ds.get("kind") == "azure_file":
+            continue
+        roots.append(str(datastore_root(datastores, name, "reuse")))
+    return roots
 
 
 def open_store(datastores: dict, name: str, step: str) -> Store:

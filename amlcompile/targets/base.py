@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import models as ir
+from ..render.pyliteral import one_line
 from ..runtime.reuse import FINGERPRINT_SCHEMA, digest
 
 
@@ -165,7 +166,7 @@ def doc_md(s: ir.Step, target: str) -> str:
     lines = [
         f"**{s.name}** ({s.kind.replace('_', ' ')} on {target})",
         "",
-        f"- defined at `{s.location}`",
+        f"- defined at `{one_line(str(s.location))}`",
         f"- reuse: {reuse}",
         f"- code snapshot: `{s.snapshot.id}` ({len(s.snapshot.files)} files)",
     ]

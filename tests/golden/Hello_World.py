@@ -51,9 +51,7 @@ with DAG(
         steps=[
             {
                 'name': 'Hello_World',
-                'fingerprint': (
-                    'dfe0a284503f2c45a98c3acf6a822b7c5a1e315f1f0614bcb1b11d1f74ef7015'
-                ),
+                'fingerprint': 'dfe0a284503f2c45a98c3acf6a822b7c5a1e315f1f0614bcb1b11d1f74ef7015',
                 'params': ['greeting'],
                 'allow_reuse': False,
                 'record_datastore': 'workspaceblobstore',

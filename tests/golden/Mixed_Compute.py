@@ -57,21 +57,15 @@ with DAG(
         steps=[
             {
                 'name': 'copy_raw',
-                'fingerprint': (
-                    'ba25f34751910ec47cb24f9929531178bc6c93295c0279fafc7cbd7fa3f47e04'
-                ),
+                'fingerprint': 'ba25f34751910ec47cb24f9929531178bc6c93295c0279fafc7cbd7fa3f47e04',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {'name': 'raw', 'datastore': 'workspaceblobstore', 'path': 'mixed/raw'},
-                ],
+                'inputs': [{'name': 'raw', 'datastore': 'workspaceblobstore', 'path': 'mixed/raw'}],
             },
             {
                 'name': 'prep',
-                'fingerprint': (
-                    'cb09d5d6c226191e34e6996104ffdb8e922062044b0ad960b359491947dbc924'
-                ),
+                'fingerprint': 'cb09d5d6c226191e34e6996104ffdb8e922062044b0ad960b359491947dbc924',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -86,9 +80,7 @@ with DAG(
             },
             {
                 'name': 'train',
-                'fingerprint': (
-                    '46069852fc9853c97afb0fe9fd3d4f019857f907968f9cf92deacdabe05ab642'
-                ),
+                'fingerprint': '46069852fc9853c97afb0fe9fd3d4f019857f907968f9cf92deacdabe05ab642',
                 'params': ['epochs'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -103,9 +95,7 @@ with DAG(
             },
             {
                 'name': 'score',
-                'fingerprint': (
-                    '325bdb856eaed1a60b4dec74be740e0860dc5979d9e60fec442c51b2a53c8f30'
-                ),
+                'fingerprint': '325bdb856eaed1a60b4dec74be740e0860dc5979d9e60fec442c51b2a53c8f30',
                 'params': ['epochs'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -120,9 +110,7 @@ with DAG(
             },
             {
                 'name': 'summarize',
-                'fingerprint': (
-                    'e5d46bc0e039e10658a2fc3c10d0e1ae6338b9f370d356afdd424ebb81f8ae55'
-                ),
+                'fingerprint': 'e5d46bc0e039e10658a2fc3c10d0e1ae6338b9f370d356afdd424ebb81f8ae55',
                 'params': ['epochs'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',

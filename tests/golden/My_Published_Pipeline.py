@@ -53,9 +53,7 @@ with DAG(
         steps=[
             {
                 'name': 'prep',
-                'fingerprint': (
-                    '0c1b68098e4e1fb49312bbc0f68b79c10cbb6ee1594f771f1eaf8645556c497e'
-                ),
+                'fingerprint': '0c1b68098e4e1fb49312bbc0f68b79c10cbb6ee1594f771f1eaf8645556c497e',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -69,9 +67,7 @@ with DAG(
             },
             {
                 'name': 'train',
-                'fingerprint': (
-                    'cd04ca1403556e965aba1ebb40250c10bea8bd6e0cde5438be2e4ed658f6cbf6'
-                ),
+                'fingerprint': 'cd04ca1403556e965aba1ebb40250c10bea8bd6e0cde5438be2e4ed658f6cbf6',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -86,9 +82,7 @@ with DAG(
             },
             {
                 'name': 'extract',
-                'fingerprint': (
-                    '552521bd209ae7526f9431419954ebf12ad99aa96b6ef0973b9c4ed081336ee1'
-                ),
+                'fingerprint': '552521bd209ae7526f9431419954ebf12ad99aa96b6ef0973b9c4ed081336ee1',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -103,9 +97,7 @@ with DAG(
             },
             {
                 'name': 'compare',
-                'fingerprint': (
-                    'a417c517fe77cdf5071c1b847652d9f6aed6d197eb649b8f3073a4063e8030ed'
-                ),
+                'fingerprint': 'a417c517fe77cdf5071c1b847652d9f6aed6d197eb649b8f3073a4063e8030ed',
                 'params': ['pipeline_arg'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',

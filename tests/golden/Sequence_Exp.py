@@ -56,9 +56,7 @@ with DAG(
         steps=[
             {
                 'name': 'validate',
-                'fingerprint': (
-                    'fbe5ccb2c368e864efe4a0a47098ea1b13250effd55289f4ee31634712c31ee5'
-                ),
+                'fingerprint': 'fbe5ccb2c368e864efe4a0a47098ea1b13250effd55289f4ee31634712c31ee5',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -72,9 +70,7 @@ with DAG(
             },
             {
                 'name': 'tokenize_corpus',
-                'fingerprint': (
-                    'ac09f7e5ccbb3ae2d73f5c948f4171cd4a33d75a488d33af46a9a185f4fa2f34'
-                ),
+                'fingerprint': 'ac09f7e5ccbb3ae2d73f5c948f4171cd4a33d75a488d33af46a9a185f4fa2f34',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -88,9 +84,7 @@ with DAG(
             },
             {
                 'name': 'charstats',
-                'fingerprint': (
-                    'e526f82468261bd41457969424442bae284cbc7868200944143a16af4311a262'
-                ),
+                'fingerprint': 'e526f82468261bd41457969424442bae284cbc7868200944143a16af4311a262',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -104,9 +98,7 @@ with DAG(
             },
             {
                 'name': 'count',
-                'fingerprint': (
-                    'ef2994936612bb39bd512fa210e8c25c0ea04b5ddf76ce16ebf7334209bcd1cd'
-                ),
+                'fingerprint': 'ef2994936612bb39bd512fa210e8c25c0ea04b5ddf76ce16ebf7334209bcd1cd',
                 'params': ['min_length'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -121,9 +113,7 @@ with DAG(
             },
             {
                 'name': 'top_words',
-                'fingerprint': (
-                    '8e2068a0ee84bb4a608a02b1c984a1a761b250e8f6884654e3b1551ac451447f'
-                ),
+                'fingerprint': '8e2068a0ee84bb4a608a02b1c984a1a761b250e8f6884654e3b1551ac451447f',
                 'params': ['top_n'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -138,9 +128,7 @@ with DAG(
             },
             {
                 'name': 'summary',
-                'fingerprint': (
-                    '428cb2d38985a34031b89b2ceff42724c18d1292cd8d64d7ccda7002ebd3657a'
-                ),
+                'fingerprint': '428cb2d38985a34031b89b2ceff42724c18d1292cd8d64d7ccda7002ebd3657a',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -161,9 +149,7 @@ with DAG(
             },
             {
                 'name': 'announce',
-                'fingerprint': (
-                    '3f1ea3e9de8450ffffab36a27cd07053e1b1f9cbe91dc9d807f8663f3b96655f'
-                ),
+                'fingerprint': '3f1ea3e9de8450ffffab36a27cd07053e1b1f9cbe91dc9d807f8663f3b96655f',
                 'params': ['top_n'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',

@@ -71,9 +71,7 @@ with DAG(
         steps=[
             {
                 'name': 'prepare',
-                'fingerprint': (
-                    'ce200c0f82db8371763579f8844c237d9f16fb6a8cf1cffe513c4b00160bb1ea'
-                ),
+                'fingerprint': 'ce200c0f82db8371763579f8844c237d9f16fb6a8cf1cffe513c4b00160bb1ea',
                 'params': ['normalize'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -87,9 +85,7 @@ with DAG(
             },
             {
                 'name': 'train',
-                'fingerprint': (
-                    '74a616c47b09088ecd2df0e467c17d61fed17d1ac8ea480cf7890df3a9e69779'
-                ),
+                'fingerprint': '74a616c47b09088ecd2df0e467c17d61fed17d1ac8ea480cf7890df3a9e69779',
                 'params': ['epochs', 'learning_rate'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -104,9 +100,7 @@ with DAG(
             },
             {
                 'name': 'evaluate',
-                'fingerprint': (
-                    '4a875776cf078300c4b4d89b1132d0dd17451c3f22fcf3a8e35a8bf49c7194dd'
-                ),
+                'fingerprint': '4a875776cf078300c4b4d89b1132d0dd17451c3f22fcf3a8e35a8bf49c7194dd',
                 'params': ['run_label'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
