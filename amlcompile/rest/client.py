@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -122,7 +121,7 @@ class AirflowClient:
                 return resp.status, _decode(resp.read(), accept_json)
         except urllib.error.HTTPError as exc:
             return exc.code, _decode(exc.read(), True)
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
+        except OSError as exc:  # URLError, timeouts, refused connections
             reason = getattr(exc, "reason", exc)
             raise RestError(f"Airflow is unreachable at {self.url}: {reason}") from None
 
@@ -239,9 +238,9 @@ class AirflowClient:
             lines = []
             for item in content:
                 if isinstance(item, dict):
-                    event = item.get("event", "")
-                    stamp = item.get("timestamp", "")
-                    lines.append(f"{stamp} {event}".strip())
+                    lines.append(f"{item.get('timestamp', '')} {item.get('event', '')}".strip())
+                    for err in item.get("error_detail") or []:  # the exception, not its frames
+                        lines.append(f"    {err.get('exc_type')}: {err.get('exc_value')}")
                 else:
                     lines.append(str(item))
             return "\n".join(lines)

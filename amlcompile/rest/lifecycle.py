@@ -43,7 +43,8 @@ class DeployResult:
 def source_of(dag_file: Path) -> str | None:
     """The DSL file a generated DAG file was compiled from (its header names it)."""
     try:
-        first = dag_file.open("rb").readline()
+        with dag_file.open("rb") as fh:
+            first = fh.readline()
     except OSError:
         return None
     match = _HEADER.match(first)
@@ -62,8 +63,9 @@ def _read_tree(src: Path) -> tuple[dict[str, tuple[bytes, bool]], set[str]]:
         for child in support.iterdir():
             if child.is_dir() and child.name != "snapshots":
                 owned.add(f"{SUPPORT_DIR}/{child.name}")
-        if (support / "snapshots").is_dir():
-            owned |= {f"{SUPPORT_DIR}/snapshots/{c.name}" for c in (support / "snapshots").iterdir()}
+        snapshots = support / "snapshots"
+        if snapshots.is_dir():
+            owned |= {f"{SUPPORT_DIR}/snapshots/{c.name}" for c in snapshots.iterdir()}
     return files, owned
 
 
@@ -84,6 +86,8 @@ def deploy(
     before = {d: _parsed_at(client, d) for d in dag_ids}
     errors_before = {e.get("filename"): e.get("timestamp") for e in client.import_errors()}
     files, owned = _read_tree(dags_out)
+    for rel in sorted(owned):  # an empty snapshot (no files) is a folder all the same
+        (dags_folder / rel).mkdir(parents=True, exist_ok=True)
     changes = apply(dags_folder, files, owned)
     result = DeployResult(dags_folder, changes)
     written = {Path(rel).stem for rel in changes["written"] if "/" not in rel}
@@ -271,13 +275,14 @@ def conf_from_azure_body(body: dict, where: str) -> tuple[dict, str | None]:
     known = {"ExperimentName", "ParameterAssignments", "DataPathAssignments", "RunSource"}
     unknown = sorted(set(body) - known)
     if unknown:
-        raise RestError(f"{where}: unknown key {unknown[0]!r} (expected {', '.join(sorted(known))})")
+        expected = ", ".join(sorted(known))
+        raise RestError(f"{where}: unknown key {unknown[0]!r} (expected {expected})")
     conf = dict(body.get("ParameterAssignments") or {})
     for name, ref in (body.get("DataPathAssignments") or {}).items():
         if not isinstance(ref, dict) or "RelativePath" not in ref:
             raise RestError(
                 f"{where}: DataPathAssignments.{name}: expected"
-                " {\"DataStoreName\": ..., \"RelativePath\": ...}"
+                ' {"DataStoreName": ..., "RelativePath": ...}'
             )
         conf[name] = ref["RelativePath"]
     return conf, body.get("ExperimentName")

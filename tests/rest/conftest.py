@@ -25,7 +25,7 @@ pytest.importorskip("airflow", reason="Airflow is installed with the [airflow] e
 
 ADMIN = ("admin", "admin-pw-for-tests")
 VIEWER = ("viewer", "viewer-pw-for-tests")
-JWT_SECRET = "amlcompile-test-jwt-secret"
+JWT_SECRET = "amlcompile-test-jwt-secret-" + "0123456789abcdef" * 3  # 64 bytes for HS512
 START_TIMEOUT = 120
 
 
@@ -128,20 +128,21 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
             time.sleep(0.5)
         yield AirflowServer(url, home, dags, env)
     finally:
-        for p in procs:
-            _stop(p)
+        _stop(procs)
         for log in logs:
             log.close()
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM to each process group at once, SIGKILL to what is left after a few seconds."""
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+            time.sleep(0.2)
+    for proc in procs:
+        proc.wait(timeout=5)
