@@ -11,6 +11,7 @@ from .compute import (
 from .data import DataPath, DataPathComputeBinding, DataReference, PipelineData, PipelineParameter
 from .decorators import Input, Output, pipeline, step
 from .pipeline import Pipeline
+from .runs import PipelineEndpoint, PipelineRun, PublishedPipeline
 from .steps import CommandStep, PythonScriptStep, StepSequence
 from .workspace import Datastore, Experiment, Workspace
 
@@ -37,4 +38,7 @@ __all__ = [
     "Workspace",
     "pipeline",
     "step",
+    "PipelineEndpoint",
+    "PipelineRun",
+    "PublishedPipeline",
 ]
