@@ -262,3 +262,63 @@ def test_expired_token_is_refreshed_once(airflow_server, project):
     assert only.returncode == 2
     assert "invalid or expired" in only.stderr and "$AIRFLOW_TOKEN" in only.stderr
     assert expired not in only.stderr
+
+
+SDK_SCRIPT = """
+import json
+from amlcompile import Experiment, PipelineEndpoint, PublishedPipeline, Workspace
+from amlcompile.rest import RestError
+
+ws = Workspace.from_config()
+exec(open("examples/failing/pipeline.py").read())  # builds `pipeline` (Fail_On_Request)
+out = {}
+run = Experiment(ws, "sdk_exp").submit(pipeline, pipeline_parameters={"exit_code": 0})
+out["status"] = run.wait_for_completion(show_output=True)
+out["steps"] = {s.name: s.get_status() for s in run.get_steps()}
+published = pipeline.publish(name="Fail_On_Request", description="sdk", version="3")
+out["endpoint"] = published.endpoint
+got = PublishedPipeline.get(ws, id="Fail_On_Request")
+out["got"] = [got.version, got.description]
+published.disable()
+out["listed_disabled"] = [p.id for p in PublishedPipeline.list(ws)]
+published.enable()
+out["listed_enabled"] = [p.id for p in PublishedPipeline.list(ws)]
+endpoint = PipelineEndpoint.publish(ws, "ep", "an endpoint", published)
+endpoint.add_default(PublishedPipeline.get(ws, id="My_Published_Pipeline"))
+endpoint = PipelineEndpoint.get(ws, name="ep")
+out["versions"] = [endpoint.list_versions(), endpoint.default_version]
+failing = endpoint.submit("sdk_exp", pipeline_parameters={"exit_code": 2}, pipeline_version="0")
+out["failed"] = failing.wait_for_completion(show_output=False, raise_on_error=False)
+try:
+    failing.wait_for_completion(show_output=False)
+except RestError as exc:
+    out["raised"] = str(exc)
+print(json.dumps(out))
+"""
+
+
+def test_sdk_v1_objects_over_rest(airflow_server, project):
+    import subprocess
+    import sys
+
+    script = project / "sdk_script.py"
+    script.write_text(SDK_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=project,
+        env=airflow_server.client_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["status"] == "Finished"
+    assert out["steps"] == {"maybe_fail": "Finished"}
+    assert out["endpoint"] == f"{airflow_server.url}/api/v2/dags/Fail_On_Request/dagRuns"
+    assert out["got"] == ["3", "sdk"]
+    assert "Fail_On_Request" not in out["listed_disabled"]
+    assert "Fail_On_Request" in out["listed_enabled"]
+    assert out["versions"] == [["0", "1"], "1"]
+    assert out["failed"] == "Failed"
+    assert "finished failed" in out["raised"]
