@@ -12,6 +12,7 @@ from .data import DataPath, DataPathComputeBinding, DataReference, PipelineData,
 from .decorators import Input, Output, pipeline, step
 from .pipeline import Pipeline
 from .runs import PipelineEndpoint, PipelineRun, PublishedPipeline
+from .schedule import Schedule, ScheduleRecurrence
 from .steps import CommandStep, PythonScriptStep, StepSequence
 from .workspace import Datastore, Experiment, Workspace
 
@@ -41,4 +42,6 @@ __all__ = [
     "PipelineEndpoint",
     "PipelineRun",
     "PublishedPipeline",
+    "Schedule",
+    "ScheduleRecurrence",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import keyword
 import re
 from pathlib import Path
@@ -56,6 +57,18 @@ def _variables(task_ids: list[str], imported: set[str]) -> dict[str, str]:
     return out
 
 
+def _schedule_source(s: ir.Schedule | None) -> tuple[str, str | None]:
+    """Python source for `schedule=` and `start_date=`: literals only, no clock at parse time."""
+    if s is None:
+        return "None", None
+    start = dt.datetime.fromisoformat(s.start)
+    parts = [start.year, start.month, start.day, start.hour, start.minute, start.second]
+    start_date = f"pendulum.datetime({', '.join(map(str, parts))}, tz={literal(s.time_zone)})"
+    if s.cron:
+        return literal(s.cron), start_date
+    return f"datetime.timedelta(seconds={s.interval_seconds})", start_date
+
+
 def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) -> str:
     env, name = _environment(template)
     by_id = {t.task_id: t for t in tasks}
@@ -76,8 +89,11 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
     doc = [f"Compiled by amlcompile from `{p.source_file}` (pipeline defined at `{p.location}`)."]
     if p.description:
         doc += ["", p.description]
+    schedule, start_date = _schedule_source(p.schedule)
     source = env.get_template(name).render(
         version=__version__,
+        schedule=schedule,
+        start_date=start_date,
         source_file=p.source_file,
         dag_id=p.name,
         description=p.description,
