@@ -90,8 +90,16 @@ def _check(paths: list[Path | str]) -> list[Compiled]:
 
 def _with_schedule(p: ir.Pipeline, pipeline) -> ir.Pipeline:
     """The recurrence from Schedule.create or @pipeline(schedule=...), into the IR."""
-    from .dsl.schedule import to_ir
+    from .dsl.schedule import to_ir, watch_to_ir
 
+    watch = getattr(pipeline, "_datastore_trigger", None)
+    if watch is not None:
+        types = {x.name: x.type for x in p.parameters}
+        try:
+            trigger = watch_to_ir(watch, types, pipeline.workspace._config)
+        except UserErrorException as exc:
+            raise BuildError([Problem(str(exc))]) from None
+        p = p.model_copy(update={"datastore_trigger": trigger})
     value = getattr(pipeline, "_schedule", None)
     if value is None:
         return p

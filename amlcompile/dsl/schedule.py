@@ -100,14 +100,12 @@ class Schedule:
                 f"{where[0]}:{where[1]}: a schedule is part of the DAG file: put Schedule.create"
                 " in the pipeline's script, then `amlcompile build` and `amlcompile deploy`"
             )
-        if datastore is not None or path_on_datastore is not None:
-            _fail(
-                where,
-                "Schedule.create(datastore=...): datastore-change triggers are not supported"
-                " yet; use a recurrence",
-            )
-        if recurrence is None:
-            _fail(where, "Schedule.create needs recurrence=ScheduleRecurrence(...)")
+        if datastore is not None and recurrence is not None:
+            _fail(where, "Schedule.create: give recurrence= or datastore=, not both")
+        if datastore is None and recurrence is None:
+            _fail(where, "Schedule.create needs recurrence=ScheduleRecurrence(...) or datastore=")
+        if datastore is None and (path_on_datastore or data_path_parameter_name):
+            _fail(where, "Schedule.create: path_on_datastore needs datastore=")
         if pipeline_parameters:
             _fail(
                 where,
@@ -122,6 +120,18 @@ class Schedule:
                 f"Schedule.create: no published pipeline {pipeline_id!r} in this file"
                 f" (published: {known})",
             )
+        if datastore is not None:
+            if getattr(target, "_datastore_trigger", None) is not None:
+                _fail(where, f"Schedule.create: {pipeline_id!r} already has a datastore trigger")
+            target._datastore_trigger = DatastoreWatch(
+                name,
+                datastore,
+                path_on_datastore,
+                polling_interval,
+                data_path_parameter_name,
+                where,
+            )
+            return Schedule(name, pipeline_id, None, description)
         target._schedule = recurrence
         target._schedule_meta = (name, description, where)
         return Schedule(name, pipeline_id, recurrence, description)
@@ -131,6 +141,54 @@ class Schedule:
 
     def enable(self, wait_for_provisioning=False, wait_timeout=3600):
         """At build time a no-op (unpause the DAG: `amlcompile enable`)."""
+
+
+class DatastoreWatch:
+    """What Schedule.create(datastore=...) recorded, checked when the pipeline compiles."""
+
+    def __init__(self, name, datastore, path, polling, parameter, where):
+        self.name = name
+        self.datastore = datastore
+        self.path = path
+        self.polling = polling
+        self.parameter = parameter
+        self.where = where
+
+
+def watch_to_ir(w: DatastoreWatch, parameters: dict[str, str], config) -> ir.DatastoreTrigger:
+    """Checks a datastore watch against the pipeline's parameters and the project config."""
+    where = f"{w.where[0]}:{w.where[1]}"
+    ds_name = getattr(w.datastore, "name", w.datastore)
+    if ds_name not in config.datastores:
+        raise UserErrorException(f"{where}: datastore {ds_name!r} is not configured")
+    ds = config.datastores[ds_name]
+    if ds.kind != "local":
+        raise UserErrorException(
+            f"{where}: watching a {ds.kind} datastore ({ds_name!r}) is not supported yet;"
+            " only local datastores"
+        )
+    if not w.path or not isinstance(w.path, str) or w.path.startswith("/") or ".." in w.path:
+        raise UserErrorException(
+            f"{where}: path_on_datastore {w.path!r} must be a relative path on the datastore"
+        )
+    if not isinstance(w.polling, int) or isinstance(w.polling, bool) or w.polling < 1:
+        raise UserErrorException(f"{where}: polling_interval {w.polling!r} must be minutes >= 1")
+    if w.parameter is not None and parameters.get(w.parameter) != "string":
+        known = ", ".join(sorted(n for n, t in parameters.items() if t == "string")) or "none"
+        raise UserErrorException(
+            f"{where}: data_path_parameter_name {w.parameter!r} must name a string pipeline"
+            f" parameter (string parameters: {known})"
+        )
+    return ir.DatastoreTrigger(
+        name=w.name,
+        datastore=ir.Datastore(
+            name=ds_name, kind=ds.kind, path=config.datastore_root(ds_name), conn_id=ds.conn_id
+        ),
+        path=w.path.strip("/"),
+        polling_minutes=w.polling,
+        parameter=w.parameter,
+        start=DEFAULT_START,
+    )
 
 
 def _fail(where: tuple[str, int], message: str):

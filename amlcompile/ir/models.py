@@ -159,6 +159,17 @@ class Schedule(Frozen):
     description: str | None = None
 
 
+class DatastoreTrigger(Frozen):
+    """Start the pipeline when files under a datastore path are added or changed."""
+
+    name: str | None = None
+    datastore: Datastore
+    path: str
+    polling_minutes: int
+    parameter: str | None = None  # the pipeline parameter that receives the changed path
+    start: str  # fixed start of the polling schedule (ISO, UTC)
+
+
 class Pipeline(Frozen):
     schema_version: int = IR_SCHEMA_VERSION
     name: str
@@ -172,6 +183,7 @@ class Pipeline(Frozen):
     default_datastore: str
     tags: tuple[tuple[str, str], ...] = ()
     schedule: Schedule | None = None
+    datastore_trigger: DatastoreTrigger | None = None
 
     def step(self, name: str) -> Step:
         for s in self.steps:

@@ -69,6 +69,32 @@ def _schedule_source(s: ir.Schedule | None) -> tuple[str, str | None]:
     return f"datetime.timedelta(seconds={s.interval_seconds})", start_date
 
 
+WATCH_SUFFIX = "__datastore_watch"
+_TRIGGER = ("airflow.providers.standard.operators.trigger_dagrun", "TriggerDagRunOperator")
+
+
+def _watch(p: ir.Pipeline, imports: dict[str, set[str]]) -> dict | None:
+    """The second DAG of a pipeline with a datastore trigger (Schedule.create(datastore=))."""
+    t = p.datastore_trigger
+    if t is None:
+        return None
+    imports.setdefault(runtime_import("{runtime}.watch"), set()).add("DatastoreChangeOperator")
+    imports.setdefault(_TRIGGER[0], set()).add(_TRIGGER[1])
+    start = dt.datetime.fromisoformat(t.start)
+    parts = [start.year, start.month, start.day, start.hour, start.minute, start.second]
+    return {
+        "dag_id": p.name + WATCH_SUFFIX,
+        "description": f"Starts {p.name} when files under {t.datastore.name}/{t.path} change",
+        "interval_seconds": t.polling_minutes * 60,
+        "start_date": f"pendulum.datetime({', '.join(map(str, parts))}, tz='UTC')",
+        "tags": ["amlcompile", "amlcompile:datastore-trigger"],
+        "kind": t.datastore.kind,
+        "root": t.datastore.path,
+        "path": t.path,
+        "parameter": t.parameter,
+    }
+
+
 def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) -> str:
     env, name = _environment(template)
     by_id = {t.task_id: t for t in tasks}
@@ -90,10 +116,13 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
     if p.description:
         doc += ["", p.description]
     schedule, start_date = _schedule_source(p.schedule)
+    watch = _watch(p, imports)
     source = env.get_template(name).render(
         version=__version__,
         schedule=schedule,
         start_date=start_date,
+        watch=watch,
+        time_imports=bool(start_date or watch),
         source_file=p.source_file,
         dag_id=p.name,
         description=p.description,

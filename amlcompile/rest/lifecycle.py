@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..render.bundle import SUPPORT_DIR
+from ..render.dag import WATCH_SUFFIX
 from ..render.writer import apply, is_generated_dag
 from ..runtime.reuse import PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM
 from .client import AirflowClient, RestError
@@ -217,6 +218,12 @@ def publish(client: AirflowClient, dag_id: str, version=None, description=None) 
             raise
         client.request("POST", "/api/v2/variables", body)
     client.set_paused(dag_id, False)
+    watch = dag_id + WATCH_SUFFIX  # Schedule.create(datastore=...): its polling DAG too
+    try:
+        client.request("PATCH", f"/api/v2/dags/{watch}", {"is_paused": False})
+    except RestError as exc:
+        if exc.status != 404:
+            raise
     return record
 
 

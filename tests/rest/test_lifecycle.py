@@ -19,6 +19,7 @@ from amlcompile.dsl.workspace import perform_upload
 from amlcompile.rest import AirflowClient, RestError
 from amlcompile.rest.client import Credentials
 from tests.conftest import EXAMPLES, amlcompile_cli
+from tests.schedule.test_schedule import WATCHED
 
 from .conftest import ADMIN, JWT_SECRET, VIEWER, _free_port
 
@@ -50,6 +51,11 @@ def project(tmp_path_factory, airflow_server) -> Path:
     (root / "examples" / "failing" / "pipeline.py").write_text(FAILING)
     # An empty source_directory gets no snapshot folder in dags_out/ (a compiler gap, noted).
     (root / "examples" / "failing" / "scripts" / "README").write_text("no code needed\n")
+    (root / "examples" / "watched" / "scripts").mkdir(parents=True)
+    (root / "examples" / "watched" / "scripts" / "README").write_text("no code needed\n")
+    (root / "examples" / "watched" / "pipeline.py").write_text(
+        WATCHED.replace("PARAM", "input_path")
+    )
     (root / "amlcompile.toml").write_text(
         f"[airflow]\ndags_folder = {str(airflow_server.dags)!r}\n"
     )
@@ -322,3 +328,37 @@ def test_sdk_v1_objects_over_rest(airflow_server, project):
     assert out["versions"] == [["0", "1"], "1"]
     assert out["failed"] == "Failed"
     assert "finished failed" in out["raised"]
+
+
+def test_datastore_trigger_starts_the_pipeline_with_the_changed_path(airflow_server, project):
+    client = admin(airflow_server)
+    watch = "Watched__datastore_watch"
+    assert cli(airflow_server, project, "publish", "Watched").returncode == 0
+    assert client.dag(watch)["is_paused"] is False  # publish unpaused the polling DAG too
+    first = cli(airflow_server, project, "trigger", watch, "--wait")
+    assert first.returncode == 0, first.stdout + first.stderr
+    _wait_idle(client, watch)  # unpausing may also have started a scheduled poll
+    incoming = project / ".amlcompile" / "datastores" / "workspaceblobstore" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    (incoming / "new.csv").write_text("x,y\n1,2\n")
+    second = cli(airflow_server, project, "trigger", watch, "--wait")
+    assert second.returncode == 0, second.stdout + second.stderr
+    deadline = time.monotonic() + 60
+    while True:
+        runs = client.dag_runs("Watched")
+        if runs or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert [r["conf"] for r in runs] == [{"input_path": "incoming/new.csv"}]
+    run_id = runs[0]["dag_run_id"]
+    done = cli(airflow_server, project, "trigger", "Watched", "--run-id", run_id, "--wait")
+    assert "already triggered" in done.stdout and done.returncode == 0, done.stdout + done.stderr
+    log = cli(airflow_server, project, "logs", "Watched", run_id, "show")
+    assert "got incoming/new.csv" in log.stdout
+
+
+def _wait_idle(client, dag_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while any(r["state"] in ("queued", "running") for r in client.dag_runs(dag_id)):
+        assert time.monotonic() < deadline, f"{dag_id} still has active runs"
+        time.sleep(1)

@@ -145,7 +145,9 @@ def test_scheduled_dags_import_in_airflow(project, tmp_path):
     project.write("scripts/README", "x\n")
     project.write("scheduled.py", SCHEDULED)
     project.write("decorated.py", DECORATED)
-    out = build([project.root / "scheduled.py", project.root / "decorated.py"]).out_dir
+    project.write("watched.py", WATCHED.replace("PARAM", "input_path"))
+    paths = [project.root / n for n in ("scheduled.py", "decorated.py", "watched.py")]
+    out = build(paths).out_dir
     code = """
     import json
     from airflow.dag_processing.dagbag import DagBag
@@ -163,6 +165,68 @@ def test_scheduled_dags_import_in_airflow(project, tmp_path):
     assert result["timetables"] == {
         "Every_Six_Hours": "DeltaTriggerTimetable",
         "Nightly": "CronTriggerTimetable",
+        "Watched": "NullTimetable",
+        "Watched__datastore_watch": "DeltaTriggerTimetable",
     }
     assert (result["cron"], result["delta"]) == ("15 22 * * 5", "6:00:00")
     assert result["tz"] == "UTC"
+
+
+WATCHED = """
+from amlcompile import CommandStep, Pipeline, PipelineParameter, Schedule, Workspace
+
+ws = Workspace.from_config()
+store = ws.get_default_datastore()
+input_path = PipelineParameter(name="input_path", default_value="none")
+step = CommandStep(command=["echo", "got", input_path], name="show", source_directory="scripts")
+pipeline = Pipeline(ws, steps=[step])
+published = pipeline.publish(name="Watched", version="1")
+Schedule.create(ws, name="on-new-data", pipeline_id=published.id, experiment_name="watched",
+                datastore=store, path_on_datastore="incoming", polling_interval=5,
+                data_path_parameter_name="PARAM")
+"""
+
+
+def test_datastore_trigger_compiles_to_a_polling_dag(project):
+    project.write("scripts/README", "x\n")
+    project.write("watched.py", WATCHED.replace("PARAM", "input_path"))
+    text = (build([project.root / "watched.py"]).out_dir / "Watched.py").read_text()
+    assert "dag_id='Watched__datastore_watch'," in text
+    assert "schedule=datetime.timedelta(seconds=300)," in text
+    assert "parameter='input_path'," in text
+    assert "trigger_dag_id='Watched'," in text
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ('data_path_parameter_name="PARAM"', "'nope' must name a string pipeline parameter"),
+        ('path_on_datastore="incoming"', "path_on_datastore '/abs' must be a relative path"),
+        ("polling_interval=5", "polling_interval 0 must be minutes >= 1"),
+    ],
+)
+def test_bad_datastore_triggers(project, change, message):
+    bad = {
+        'data_path_parameter_name="PARAM"': 'data_path_parameter_name="nope"',
+        'path_on_datastore="incoming"': 'path_on_datastore="/abs"',
+        "polling_interval=5": "polling_interval=0",
+    }[change]
+    project.write("scripts/README", "x\n")
+    project.write("watched.py", WATCHED.replace(change, bad).replace("PARAM", "input_path"))
+    with pytest.raises(BuildError) as err:
+        build([project.root / "watched.py"])
+    assert "watched.py:10: " in str(err.value) and message in str(err.value)
+
+
+def test_watch_listing_reports_added_and_changed_files(tmp_path):
+    pytest.importorskip("airflow")
+    from amlcompile.runtime.watch import changes, listing
+
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "in" / "a.csv").write_text("1")
+    first = listing(tmp_path, "in")
+    assert changes(None, first) == []  # the first poll only records
+    (tmp_path / "in" / "sub" / "b.csv").write_text("2")
+    (tmp_path / "in" / "a.csv").write_text("11")
+    assert changes(first, listing(tmp_path, "in")) == ["in/a.csv", "in/sub/b.csv"]
+    assert listing(tmp_path, "missing") == {}
