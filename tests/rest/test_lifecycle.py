@@ -351,7 +351,11 @@ def test_datastore_trigger_starts_the_pipeline_with_the_changed_path(airflow_ser
         time.sleep(1)
     assert [r["conf"] for r in runs] == [{"input_path": "incoming/new.csv"}]
     run_id = runs[0]["dag_run_id"]
-    done = cli(airflow_server, project, "trigger", "Watched", "--run-id", run_id, "--wait")
+    # The idempotent form of trigger (same id, same parameters) follows the existing run.
+    done = cli(
+        airflow_server, project, "trigger", "Watched", "--run-id", run_id,
+        "--param", "input_path=incoming/new.csv", "--wait",
+    )  # fmt: skip
     assert "already triggered" in done.stdout and done.returncode == 0, done.stdout + done.stderr
     log = cli(airflow_server, project, "logs", "Watched", run_id, "show")
     assert "got incoming/new.csv" in log.stdout
