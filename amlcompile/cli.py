@@ -76,6 +76,192 @@ def _cmd_migrate(args) -> int:
     return migrate_main(args.paths, check=args.check, diff=args.diff)
 
 
+# -- lifecycle over Airflow's REST API (amlcompile.rest) ------------------------------------------
+def _client():
+    from .config import load
+    from .rest import AirflowClient
+
+    cfg = load()
+    return cfg, AirflowClient.from_config(cfg)
+
+
+def _cmd_deploy(args) -> int:
+    from .rest import lifecycle
+
+    cfg, client = _client()
+    folder = args.dags_folder or cfg.airflow.dags_folder
+    if not folder:
+        raise ConfigError(
+            "deploy: give --dags-folder DIR or set [airflow] dags_folder in the config"
+            " (Airflow's [core] dags_folder)"
+        )
+    folder = (cfg.root / folder).resolve() if not Path(folder).is_absolute() else Path(folder)
+    out = cfg.dags_out_path
+    if not out.is_dir():
+        raise ConfigError(f"deploy: {out} does not exist; run amlcompile build first")
+    dag_ids = [p.stem for p in sorted(out.glob("*.py"))]
+    sizes = lifecycle.amlcompute_sizes(out, dag_ids, cfg.root)
+    result = lifecycle.deploy(
+        client,
+        out,
+        folder,
+        sizes,
+        timeout=args.timeout,
+        reserialize=args.reserialize,
+        progress=lambda line: print(line, flush=True),
+    )
+    c = result.changes
+    print(
+        f"deployed {out} to {folder}: {len(c['written'])} written, {len(c['unchanged'])}"
+        f" unchanged, {len(c['removed'])} removed"
+    )
+    for line in result.pools:
+        print(line)
+    for dag_id in result.known:
+        print(f"ok  {dag_id}")
+    for line in result.errors:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def _cmd_publish(args) -> int:
+    from .rest import lifecycle
+
+    _, client = _client()
+    record = lifecycle.publish(client, args.name, args.version, args.description)
+    version = f" version {record['version']}" if record["version"] else ""
+    print(f"published {args.name}{version} (unpaused)")
+    return 0
+
+
+def _cmd_pause(args) -> int:
+    _, client = _client()
+    client.set_paused(args.name, args.command == "disable")
+    print(f"{args.name} {'disabled (paused)' if args.command == 'disable' else 'enabled'}")
+    return 0
+
+
+def _cmd_trigger(args) -> int:
+    import json
+
+    from .rest import lifecycle
+
+    _, client = _client()
+    dag = client.dag_details(args.name)
+    conf = {}
+    if args.body:
+        try:
+            body = json.loads(Path(args.body).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"--body {args.body}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ConfigError(f"--body {args.body}: not valid JSON: {exc}") from None
+        conf, _experiment = lifecycle.conf_from_azure_body(body, f"--body {args.body}")
+    conf.update(lifecycle.conf_from_params(dag, args.param))
+    run, created = lifecycle.trigger(client, args.name, conf, args.run_id, args.regenerate_outputs)
+    run_id = run["dag_run_id"]
+    print(f"{'triggered' if created else 'already triggered'} {args.name} run {run_id}")
+    if not args.wait:
+        return 0
+    final = lifecycle.wait(client, args.name, run_id, show=lambda line: print(line, flush=True))
+    for line in lifecycle.format_steps(lifecycle.steps(client, args.name, run_id)):
+        print(line)
+    print(f"run {run_id}: {final['state']}")
+    return 0 if final["state"] == "success" else 1
+
+
+def _cmd_runs(args) -> int:
+    _, client = _client()
+    runs = client.dag_runs(args.name, limit=args.limit)
+    if not runs:
+        print(f"{args.name} has no runs")
+    for r in runs:
+        started = r.get("start_date") or r.get("run_after") or "-"
+        print(f"{r['dag_run_id']:<48} {r.get('state') or '-':<10} {started}")
+    return 0
+
+
+def _cmd_status(args) -> int:
+    from .rest import lifecycle
+
+    _, client = _client()
+    run = client.dag_run(args.name, args.run)
+    print(f"run {args.run} of {args.name}: {run.get('state')}")
+    for line in lifecycle.format_steps(lifecycle.steps(client, args.name, args.run)):
+        print(line)
+    return 0
+
+
+def _cmd_logs(args) -> int:
+    from .rest import lifecycle
+
+    _, client = _client()
+    print(lifecycle.logs(client, args.name, args.run, args.step))
+    return 0
+
+
+def _cmd_cancel(args) -> int:
+    from .rest import lifecycle
+
+    _, client = _client()
+    run = lifecycle.cancel(client, args.name, args.run)
+    print(f"run {args.run} of {args.name}: {run.get('state')}")
+    return 0
+
+
+def _add_lifecycle_commands(sub) -> None:
+    p = sub.add_parser("deploy", help="copy dags_out/ into Airflow and wait until it is parsed")
+    p.add_argument("--dags-folder", default=None, help="Airflow's DAGs folder")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for parsing")
+    p.add_argument(
+        "--reserialize",
+        action="store_true",
+        help="on the Airflow host: parse new files now (airflow dags reserialize)",
+    )
+    p.set_defaults(func=_cmd_deploy)
+
+    p = sub.add_parser("publish", help="unpause a deployed pipeline, recording its version")
+    p.add_argument("name")
+    p.add_argument("--version", dest="version", default=None)
+    p.add_argument("--description", default=None)
+    p.set_defaults(func=_cmd_publish)
+
+    for name, text in (("enable", "unpause a DAG"), ("disable", "pause a DAG")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("name")
+        p.set_defaults(func=_cmd_pause)
+
+    p = sub.add_parser("trigger", help="start a run of a deployed pipeline")
+    p.add_argument("name")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--body", default=None, help="an Azure ML published-pipeline REST body")
+    p.add_argument("--regenerate-outputs", action="store_true")
+    p.add_argument("--run-id", default=None, help="idempotent: the same id starts one run")
+    p.add_argument("--wait", action="store_true", help="follow the run; exit 1 if it fails")
+    p.set_defaults(func=_cmd_trigger)
+
+    p = sub.add_parser("runs", help="recent runs of a pipeline")
+    p.add_argument("name")
+    p.add_argument("--limit", type=int, default=25)
+    p.set_defaults(func=_cmd_runs)
+
+    p = sub.add_parser("status", help="each step of a run: state, duration, reuse, metrics")
+    p.add_argument("name")
+    p.add_argument("run")
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("logs", help="the log of one step of a run")
+    p.add_argument("name")
+    p.add_argument("run")
+    p.add_argument("step")
+    p.set_defaults(func=_cmd_logs)
+
+    p = sub.add_parser("cancel", help="stop a run (marks it failed)")
+    p.add_argument("name")
+    p.add_argument("run")
+    p.set_defaults(func=_cmd_cancel)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="amlcompile",
@@ -125,6 +311,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--diff", action="store_true", help="print a unified diff of each change")
     p.set_defaults(func=_cmd_migrate)
+    _add_lifecycle_commands(sub)
     return top
 
 

@@ -11,7 +11,7 @@ from . import snapshot as snapshot_mod
 from .discover import discover
 from .dsl.capture import capture
 from .dsl.session import Upload
-from .exceptions import BuildError
+from .exceptions import BuildError, UserErrorException
 from .ir import models as ir
 from .ir.validate import Problem
 from .render import writer
@@ -59,6 +59,7 @@ def _check(paths: list[Path | str]) -> list[Compiled]:
     for f in found.found:
         try:
             p = capture(f.pipeline, f.name)
+            p = _with_schedule(p, f.pipeline)
         except BuildError as exc:
             problems += exc.problems
             continue
@@ -85,6 +86,30 @@ def _check(paths: list[Path | str]) -> list[Compiled]:
     if problems:
         raise BuildError(problems)
     return compiled
+
+
+def _with_schedule(p: ir.Pipeline, pipeline) -> ir.Pipeline:
+    """The recurrence from Schedule.create or @pipeline(schedule=...), into the IR."""
+    from .dsl.schedule import to_ir, watch_to_ir
+
+    watch = getattr(pipeline, "_datastore_trigger", None)
+    if watch is not None:
+        types = {x.name: x.type for x in p.parameters}
+        try:
+            trigger = watch_to_ir(watch, types, pipeline.workspace._config)
+        except UserErrorException as exc:
+            raise BuildError([Problem(str(exc))]) from None
+        p = p.model_copy(update={"datastore_trigger": trigger})
+    value = getattr(pipeline, "_schedule", None)
+    if value is None:
+        return p
+    name, description, where = getattr(pipeline, "_schedule_meta", (None, None, None))
+    location = where or (p.location.file, p.location.line)
+    try:
+        schedule = to_ir(value, location, name, description)
+    except UserErrorException as exc:
+        raise BuildError([Problem(str(exc))]) from None
+    return p.model_copy(update={"schedule": schedule})
 
 
 def _snapshot_files(step: ir.Step) -> dict[str, tuple[bytes, bool]]:

@@ -84,6 +84,8 @@ class AirflowConfig(_Model):
     url: str = "http://127.0.0.1:8080"
     username_env: str = "AIRFLOW_USERNAME"
     password_env: str = "AIRFLOW_PASSWORD"
+    token_env: str = "AIRFLOW_TOKEN"  # a ready JWT, used before username/password
+    dags_folder: str | None = None  # where `amlcompile deploy` copies dags_out/
 
 
 class ProjectConfig(_Model):

@@ -22,6 +22,8 @@ from .dataset import Dataset, DatasetConsumptionConfig, FileDataset, OutputFileD
 from .decorators import Input, Output, pipeline, step
 from .environment import CondaDependencies, DockerConfiguration, Environment, RunConfiguration
 from .pipeline import Pipeline
+from .runs import PipelineEndpoint, PipelineRun, PublishedPipeline
+from .schedule import Schedule, ScheduleRecurrence
 from .steps import CommandStep, PythonScriptStep, StepSequence
 from .transfer import DataTransferStep
 from .workspace import Datastore, Experiment, Workspace
@@ -65,4 +67,9 @@ __all__ = [
     "Workspace",
     "pipeline",
     "step",
+    "PipelineEndpoint",
+    "PipelineRun",
+    "PublishedPipeline",
+    "Schedule",
+    "ScheduleRecurrence",
 ]

@@ -60,10 +60,15 @@ class Pipeline:
             if self.description is None and description:
                 self.description = description
             return _Registered(self, name)
+        from .runs import PublishedPipeline, client_for, rest_configured
+
+        if rest_configured(self.workspace._config):
+            return PublishedPipeline._publish(
+                client_for(self.workspace), name or self.name, description, version
+            )
         raise UserErrorException(
-            "publishing needs Airflow's REST API (`amlcompile publish`),"
-            " which is not available yet; use `amlcompile build` and copy"
-            " dags_out/ to your DAGs folder"
+            "publishing needs a running Airflow: set [airflow] url in the config (or"
+            " $AMLCOMPILE_AIRFLOW_URL), then `amlcompile build` and `amlcompile deploy`"
         )
 
     def submit(
@@ -128,6 +133,17 @@ def submit_pipeline(
         if not pipeline.name and experiment_name:
             pipeline._experiment_name = experiment_name
         return _Registered(pipeline, experiment_name)
+    from .runs import client_for, rest_configured, submit
+
+    if rest_configured(pipeline.workspace._config):
+        # An Airflow endpoint is configured: start a run of the deployed DAG over REST.
+        return submit(
+            client_for(pipeline.workspace),
+            pipeline.name or experiment_name,
+            experiment_name,
+            pipeline_parameters,
+            regenerate_outputs,
+        )
     # Outside a build: run it now in the embedded Airflow, as `amlcompile run` does.
     from ..local_run import run_pipeline_object
 

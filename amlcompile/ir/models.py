@@ -208,6 +208,28 @@ class Edge(Frozen):
     kind: Literal["data", "order"]
 
 
+class Schedule(Frozen):
+    """When Airflow starts the pipeline by itself. Static: no clock is read at parse time."""
+
+    name: str | None = None
+    cron: str | None = None  # five fields, in time_zone
+    interval_seconds: int | None = None  # fixed intervals from start
+    start: str  # ISO 8601 local date-time in time_zone (a fixed default when none was given)
+    time_zone: str = "UTC"  # IANA name
+    description: str | None = None
+
+
+class DatastoreTrigger(Frozen):
+    """Start the pipeline when files under a datastore path are added or changed."""
+
+    name: str | None = None
+    datastore: Datastore
+    path: str
+    polling_minutes: int
+    parameter: str | None = None  # the pipeline parameter that receives the changed path
+    start: str  # fixed start of the polling schedule (ISO, UTC)
+
+
 class Pipeline(Frozen):
     schema_version: int = IR_SCHEMA_VERSION
     name: str
@@ -220,6 +242,8 @@ class Pipeline(Frozen):
     computes: tuple[ComputeTarget, ...] = ()
     default_datastore: str
     tags: tuple[tuple[str, str], ...] = ()
+    schedule: Schedule | None = None
+    datastore_trigger: DatastoreTrigger | None = None
 
     def step(self, name: str) -> Step:
         for s in self.steps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import keyword
 import re
 from pathlib import Path
@@ -70,6 +71,44 @@ def _variables(task_ids: list[str], imported: set[str]) -> dict[str, str]:
     return out
 
 
+def _schedule_source(s: ir.Schedule | None) -> tuple[str, str | None]:
+    """Python source for `schedule=` and `start_date=`: literals only, no clock at parse time."""
+    if s is None:
+        return "None", None
+    start = dt.datetime.fromisoformat(s.start)
+    parts = [start.year, start.month, start.day, start.hour, start.minute, start.second]
+    start_date = f"pendulum.datetime({', '.join(map(str, parts))}, tz={literal(s.time_zone)})"
+    if s.cron:
+        return literal(s.cron), start_date
+    return f"datetime.timedelta(seconds={s.interval_seconds})", start_date
+
+
+WATCH_SUFFIX = "__datastore_watch"
+_TRIGGER = ("airflow.providers.standard.operators.trigger_dagrun", "TriggerDagRunOperator")
+
+
+def _watch(p: ir.Pipeline, imports: dict[str, set[str]]) -> dict | None:
+    """The second DAG of a pipeline with a datastore trigger (Schedule.create(datastore=))."""
+    t = p.datastore_trigger
+    if t is None:
+        return None
+    imports.setdefault(runtime_import("{runtime}.watch"), set()).add("DatastoreChangeOperator")
+    imports.setdefault(_TRIGGER[0], set()).add(_TRIGGER[1])
+    start = dt.datetime.fromisoformat(t.start)
+    parts = [start.year, start.month, start.day, start.hour, start.minute, start.second]
+    return {
+        "dag_id": p.name + WATCH_SUFFIX,
+        "description": f"Starts {p.name} when files under {t.datastore.name}/{t.path} change",
+        "interval_seconds": t.polling_minutes * 60,
+        "start_date": f"pendulum.datetime({', '.join(map(str, parts))}, tz='UTC')",
+        "tags": ["amlcompile", "amlcompile:datastore-trigger"],
+        "kind": t.datastore.kind,
+        "root": t.datastore.path,
+        "path": t.path,
+        "parameter": t.parameter,
+    }
+
+
 def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) -> str:
     env, name = _environment(template)
     by_id = {t.task_id: t for t in tasks}
@@ -93,9 +132,15 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
     ]
     if p.description:
         doc += ["", p.description]
+    schedule, start_date = _schedule_source(p.schedule)
+    watch = _watch(p, imports)
     source = env.get_template(name).render(
         header=header(__version__, p.source_file),
         version=__version__,  # for replacement templates (--template)
+        schedule=schedule,
+        start_date=start_date,
+        watch=watch,
+        time_imports=bool(start_date or watch),
         source_file=p.source_file,
         dag_id=p.name,
         description=p.description,

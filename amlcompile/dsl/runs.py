@@ -1,0 +1,300 @@
+"""SDK v1 run and publishing objects over a running Airflow's REST API.
+
+Used outside a build when an Airflow endpoint is configured (`[airflow] url` in the project
+config, or the AMLCOMPILE_AIRFLOW_URL environment variable); otherwise `Experiment.submit`
+keeps running the pipeline in the embedded Airflow. The pipeline must be deployed already
+(`amlcompile build`, then `amlcompile deploy`): the DAG id is the pipeline's name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from ..exceptions import UserErrorException
+from ..rest import AirflowClient, RestError, lifecycle
+from .warnings import ignored, unsupported
+
+URL_ENV = "AMLCOMPILE_AIRFLOW_URL"
+ENDPOINT_VARIABLE = "amlcompile_endpoint__"  # + endpoint name: versions and default
+# Airflow run and task states → the SDK v1 status strings scripts compare against.
+_RUN_STATUS = {
+    None: "NotStarted",
+    "queued": "Queued",
+    "running": "Running",
+    "success": "Finished",
+    "failed": "Failed",
+}
+_STEP_STATUS = {
+    "success": "Finished",
+    "skipped": "Finished",
+    "failed": "Failed",
+    "upstream_failed": "NotStarted",
+    "running": "Running",
+    "queued": "Queued",
+    "scheduled": "Queued",
+    "none": "NotStarted",
+}
+
+
+def rest_configured(config) -> bool:
+    return bool(os.environ.get(URL_ENV)) or "url" in config.airflow.model_fields_set
+
+
+def client_for(workspace) -> AirflowClient:
+    return AirflowClient.from_config(workspace._config)
+
+
+class StepRun:
+    """One step of a PipelineRun (`get_steps()`)."""
+
+    def __init__(self, status: lifecycle.StepStatus):
+        self.name = status.task_id
+        self.state = status.state
+        self.duration = status.duration
+        self.reused_from = status.reused_from
+        self.metrics = status.metrics or {}
+
+    def get_status(self) -> str:
+        return _STEP_STATUS.get(self.state, self.state)
+
+    def get_metrics(self) -> dict:
+        return dict(self.metrics)
+
+    def __repr__(self) -> str:
+        return f"StepRun(name={self.name!r}, status={self.get_status()!r})"
+
+
+class PipelineRun:
+    """A run of a deployed pipeline in Airflow (DAG run)."""
+
+    def __init__(self, client: AirflowClient, dag_id: str, run_id: str, experiment=None):
+        self._client = client
+        self.dag_id = dag_id
+        self.id = run_id
+        self.experiment_name = experiment
+
+    def _state(self):
+        return self._client.dag_run(self.dag_id, self.id).get("state")
+
+    def get_status(self) -> str:
+        state = self._state()
+        return _RUN_STATUS.get(state, str(state))
+
+    def get_steps(self) -> list[StepRun]:
+        return [StepRun(s) for s in lifecycle.steps(self._client, self.dag_id, self.id)]
+
+    def wait_for_completion(self, show_output=True, timeout_seconds=None, raise_on_error=True):
+        show = (lambda line: print(line, flush=True)) if show_output else (lambda line: None)
+        run = lifecycle.wait(self._client, self.dag_id, self.id, show=show, timeout=timeout_seconds)
+        if show_output:
+            for line in lifecycle.format_steps(lifecycle.steps(self._client, self.dag_id, self.id)):
+                print(line)
+            print(f"run {self.id} of {self.dag_id}: {run['state']}", file=sys.stdout)
+        status = _RUN_STATUS.get(run["state"], run["state"])
+        if raise_on_error and run["state"] != "success":
+            raise RestError(f"pipeline run {self.id} of {self.dag_id} finished {run['state']}")
+        return status
+
+    def cancel(self) -> None:
+        lifecycle.cancel(self._client, self.dag_id, self.id)
+
+    def publish_pipeline(self, name, description=None, version=None, **kwargs):
+        if name != self.dag_id:
+            raise UserErrorException(
+                f"publish_pipeline(name={name!r}): this run is of DAG {self.dag_id!r}; a pipeline"
+                " is published under the name it was built with"
+            )
+        return PublishedPipeline._publish(self._client, name, description, version)
+
+    def __repr__(self) -> str:
+        return f"PipelineRun(dag_id={self.dag_id!r}, id={self.id!r})"
+
+
+def submit(client, dag_id, experiment_name, parameters, regenerate, run_id=None) -> PipelineRun:
+    run, _ = lifecycle.trigger(client, dag_id, dict(parameters or {}), run_id, regenerate)
+    return PipelineRun(client, dag_id, run["dag_run_id"], experiment_name)
+
+
+class PublishedPipeline:
+    """A deployed DAG, unpaused, with a version and description (`amlcompile publish`)."""
+
+    def __init__(self, client, dag_id, version=None, description=None):
+        self._client = client
+        self.id = dag_id
+        self.name = dag_id
+        self.version = version
+        self.description = description
+
+    @property
+    def endpoint(self) -> str:
+        """Where to POST `{"logical_date": null, "conf": {...}}` to start a run."""
+        return f"{self._client.url}/api/v2/dags/{self.id}/dagRuns"
+
+    @classmethod
+    def _publish(cls, client, dag_id, description=None, version=None):
+        record = lifecycle.publish(client, dag_id, version, description)
+        return cls(client, dag_id, record["version"], record["description"])
+
+    @classmethod
+    def get(cls, workspace, id, _workflow_provider=None, _service_endpoint=None):
+        client = client_for(workspace)
+        record = lifecycle.published(client, id)
+        if record is None:
+            client.dag(id)  # a clear "no DAG" first
+            raise RestError(f"pipeline {id!r} is deployed but not published (amlcompile publish)")
+        return cls(client, id, record.get("version"), record.get("description"))
+
+    @classmethod
+    def list(cls, workspace, active_only=True, _service_endpoint=None):
+        client = client_for(workspace)
+        dags = client.get("/api/v2/dags", tags="amlcompile", limit=1000).get("dags", [])
+        found = []
+        for dag in dags:
+            if active_only and dag.get("is_paused"):
+                continue
+            record = lifecycle.published(client, dag["dag_id"])
+            if record is not None:
+                found.append(
+                    cls(client, dag["dag_id"], record.get("version"), record.get("description"))
+                )
+        return found
+
+    def enable(self) -> None:
+        self._client.set_paused(self.id, False)
+
+    def disable(self) -> None:
+        self._client.set_paused(self.id, True)
+
+    def submit(
+        self,
+        workspace,
+        experiment_name,
+        pipeline_parameters=None,
+        _workflow_provider=None,
+        _service_endpoint=None,
+        parent_run_id=None,
+        continue_on_step_failure=None,
+        **kwargs,
+    ):
+        ignored(
+            "PublishedPipeline.submit",
+            _workflow_provider=_workflow_provider,
+            _service_endpoint=_service_endpoint,
+            parent_run_id=parent_run_id,
+        )
+        unsupported("PublishedPipeline.submit", continue_on_step_failure=continue_on_step_failure)
+        return submit(
+            client_for(workspace) if workspace is not None else self._client,
+            self.id,
+            experiment_name,
+            pipeline_parameters,
+            kwargs.get("regenerate_outputs", False),
+        )
+
+    def __repr__(self) -> str:
+        return f"PublishedPipeline(id={self.id!r}, version={self.version!r})"
+
+
+class PipelineEndpoint:
+    """A named entry point over several published pipelines, one of them the default.
+
+    Kept in an Airflow Variable (`amlcompile_endpoint__<name>`): versions are "0", "1", ...
+    in the order pipelines were added, as in SDK v1.
+    """
+
+    def __init__(self, client, name, description, versions, default_version):
+        self._client = client
+        self.name = name
+        self.description = description
+        self._versions = list(versions)
+        self.default_version = default_version
+
+    @staticmethod
+    def publish(
+        workspace, name, description, pipeline, _workflow_provider=None, _service_endpoint=None
+    ):
+        ignored(
+            "PipelineEndpoint.publish",
+            _workflow_provider=_workflow_provider,
+            _service_endpoint=_service_endpoint,
+        )
+        cls = PipelineEndpoint
+        client = client_for(workspace)
+        dag_id = pipeline.id if isinstance(pipeline, PublishedPipeline) else pipeline.name
+        client.dag(dag_id)
+        try:
+            cls.get(workspace, name=name)
+        except RestError as exc:
+            if exc.status != 404:
+                raise
+        else:
+            raise RestError(f"pipeline endpoint {name!r} already exists; use add_default")
+        endpoint = cls(client, name, description, [dag_id], "0")
+        endpoint._save(create=True)
+        return endpoint
+
+    @classmethod
+    def get(cls, workspace, id=None, name=None, **kwargs):
+        client = client_for(workspace)
+        key = ENDPOINT_VARIABLE + (name or id)
+        try:
+            var = client.get(f"/api/v2/variables/{key}")
+        except RestError as exc:
+            if exc.status == 404:
+                raise RestError(f"no pipeline endpoint {name or id!r}", 404) from None
+            raise
+        data = json.loads(var["value"])
+        return cls(client, data["name"], data.get("description"), data["versions"], data["default"])
+
+    def list_versions(self) -> list[str]:
+        return [str(i) for i in range(len(self._versions))]
+
+    def get_pipeline(self, version=None) -> PublishedPipeline:
+        version = self.default_version if version is None else str(version)
+        if version not in self.list_versions():
+            raise RestError(
+                f"pipeline endpoint {self.name!r} has no version {version!r}"
+                f" (versions: {', '.join(self.list_versions())})"
+            )
+        dag_id = self._versions[int(version)]
+        record = lifecycle.published(self._client, dag_id) or {}
+        return PublishedPipeline(
+            self._client, dag_id, record.get("version"), record.get("description")
+        )
+
+    def add(self, pipeline) -> None:
+        dag_id = pipeline.id if isinstance(pipeline, PublishedPipeline) else pipeline.name
+        self._client.dag(dag_id)
+        self._versions.append(dag_id)
+        self._save()
+
+    def add_default(self, pipeline) -> None:
+        self.add(pipeline)
+        self.default_version = str(len(self._versions) - 1)
+        self._save()
+
+    def set_default_version(self, version) -> None:
+        self.get_pipeline(version)
+        self.default_version = str(version)
+        self._save()
+
+    def submit(self, experiment_name, pipeline_parameters=None, pipeline_version=None, **kw):
+        published = self.get_pipeline(pipeline_version)
+        return submit(self._client, published.id, experiment_name, pipeline_parameters, False)
+
+    def _save(self, create=False) -> None:
+        key = ENDPOINT_VARIABLE + self.name
+        value = {
+            "name": self.name,
+            "description": self.description,
+            "versions": self._versions,
+            "default": self.default_version,
+        }
+        text = f"amlcompile pipeline endpoint {self.name}: default version {self.default_version}"
+        body = {"key": key, "value": json.dumps(value), "description": text}
+        if create:
+            self._client.request("POST", "/api/v2/variables", body)
+        else:
+            self._client.request("PATCH", f"/api/v2/variables/{key}", body)

@@ -1,0 +1,330 @@
+"""`Schedule` and `ScheduleRecurrence` (SDK v1) → the DAG's schedule (a cron or an interval).
+
+At build time `Schedule.create` attaches the recurrence to the pipeline it names (by the
+published pipeline's id, which is the DAG id); `@pipeline(schedule=...)` does the same. The
+compiler turns it into `ir.Schedule`; the DAG file gets `schedule=` and a fixed `start_date`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from ..exceptions import BuildError, UserErrorException
+from ..ir import models as ir
+from ..ir.validate import Problem
+from . import session
+from .location import caller_location
+from .warnings import ignored, non_default, unsupported
+
+FREQUENCIES = ("Minute", "Hour", "Day", "Week", "Month")
+WEEK_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+DEFAULT_START = "2024-01-01T00:00:00"  # fixed, so the DAG file never depends on the clock
+# SDK v1 took Windows time zone names (TimeZone.*); the usual ones, to IANA.
+_WINDOWS_ZONES = {
+    "UTC": "UTC",
+    "Coordinated Universal Time": "UTC",
+    "GMT Standard Time": "Europe/London",
+    "W. Europe Standard Time": "Europe/Berlin",
+    "Central Europe Standard Time": "Europe/Prague",
+    "Romance Standard Time": "Europe/Paris",
+    "Eastern Standard Time": "America/New_York",
+    "Central Standard Time": "America/Chicago",
+    "Mountain Standard Time": "America/Denver",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "India Standard Time": "Asia/Kolkata",
+    "China Standard Time": "Asia/Shanghai",
+    "Tokyo Standard Time": "Asia/Tokyo",
+    "AUS Eastern Standard Time": "Australia/Sydney",
+}
+
+
+class ScheduleRecurrence:
+    def __init__(
+        self,
+        frequency,
+        interval,
+        start_time=None,
+        time_zone=None,
+        hours=None,
+        minutes=None,
+        week_days=None,
+        time_of_day=None,
+    ):
+        self.frequency = frequency
+        self.interval = interval
+        self.start_time = start_time
+        self.time_zone = time_zone
+        self.hours = hours
+        self.minutes = minutes
+        self.week_days = week_days
+        self.time_of_day = time_of_day
+        self.location = caller_location()
+
+    def validate(self):
+        to_ir(self, self.location)
+
+
+class Schedule:
+    """A schedule of a published pipeline; compiled into the DAG's `schedule`."""
+
+    def __init__(self, name, pipeline_id, recurrence=None, description=None, **kwargs):
+        self.name = name
+        self.id = name
+        self.pipeline_id = pipeline_id
+        self.recurrence = recurrence
+        self.description = description
+        self.status = "Active"
+
+    @staticmethod
+    def create(
+        workspace,
+        name,
+        pipeline_id,
+        experiment_name,
+        recurrence=None,
+        description=None,
+        pipeline_parameters=None,
+        wait_for_provisioning=False,
+        wait_timeout=3600,
+        datastore=None,
+        polling_interval=5,
+        data_path_parameter_name=None,
+        continue_on_step_failure=None,
+        path_on_datastore=None,
+        _workflow_provider=None,
+        _service_endpoint=None,
+        **kwargs,
+    ):
+        where = caller_location()
+        ignored(
+            "Schedule.create",
+            **non_default(
+                Schedule.create,
+                locals(),
+                "wait_for_provisioning",
+                "wait_timeout",
+                "_workflow_provider",
+                "_service_endpoint",
+            ),
+        )
+        unsupported("Schedule.create", continue_on_step_failure=continue_on_step_failure)
+        if not hasattr(workspace, "_config"):
+            _fail(where, "Schedule.create: the first argument must be the Workspace")
+        if not isinstance(experiment_name, str) or not experiment_name:
+            _fail(where, "Schedule.create: experiment_name must be a non-empty string")
+        build = session.current()
+        if build is None:
+            raise UserErrorException(
+                f"{where[0]}:{where[1]}: a schedule is part of the DAG file: put Schedule.create"
+                " in the pipeline's script, then `amlcompile build` and `amlcompile deploy`"
+            )
+        if datastore is not None and recurrence is not None:
+            _fail(where, "Schedule.create: give recurrence= or datastore=, not both")
+        if datastore is None and recurrence is None:
+            _fail(where, "Schedule.create needs recurrence=ScheduleRecurrence(...) or datastore=")
+        if datastore is None and (path_on_datastore or data_path_parameter_name):
+            _fail(where, "Schedule.create: path_on_datastore needs datastore=")
+        if pipeline_parameters:
+            _fail(
+                where,
+                "Schedule.create(pipeline_parameters=...): scheduled runs use the parameters'"
+                " defaults; change the defaults instead",
+            )
+        target = next((p for p, n in build.registered if n == pipeline_id), None)
+        if target is None:
+            known = ", ".join(sorted(n for _, n in build.registered if n)) or "none"
+            _fail(
+                where,
+                f"Schedule.create: no published pipeline {pipeline_id!r} in this file"
+                f" (published: {known})",
+            )
+        if datastore is not None:
+            if getattr(target, "_datastore_trigger", None) is not None:
+                _fail(where, f"Schedule.create: {pipeline_id!r} already has a datastore trigger")
+            target._datastore_trigger = DatastoreWatch(
+                name,
+                datastore,
+                path_on_datastore,
+                polling_interval,
+                data_path_parameter_name,
+                where,
+            )
+            return Schedule(name, pipeline_id, None, description)
+        target._schedule = recurrence
+        target._schedule_meta = (name, description, where)
+        return Schedule(name, pipeline_id, recurrence, description)
+
+    def disable(self, wait_for_provisioning=False, wait_timeout=3600):
+        """At build time a no-op (pause the DAG: `amlcompile disable`)."""
+
+    def enable(self, wait_for_provisioning=False, wait_timeout=3600):
+        """At build time a no-op (unpause the DAG: `amlcompile enable`)."""
+
+
+class DatastoreWatch:
+    """What Schedule.create(datastore=...) recorded, checked when the pipeline compiles."""
+
+    def __init__(self, name, datastore, path, polling, parameter, where):
+        self.name = name
+        self.datastore = datastore
+        self.path = path
+        self.polling = polling
+        self.parameter = parameter
+        self.where = where
+
+
+def watch_to_ir(w: DatastoreWatch, parameters: dict[str, str], config) -> ir.DatastoreTrigger:
+    """Checks a datastore watch against the pipeline's parameters and the project config."""
+    where = f"{w.where[0]}:{w.where[1]}"
+    ds_name = getattr(w.datastore, "name", w.datastore)
+    if ds_name not in config.datastores:
+        raise UserErrorException(f"{where}: datastore {ds_name!r} is not configured")
+    ds = config.datastores[ds_name]
+    if ds.kind != "local":
+        raise UserErrorException(
+            f"{where}: watching a {ds.kind} datastore ({ds_name!r}) is not supported yet;"
+            " only local datastores"
+        )
+    if not w.path or not isinstance(w.path, str) or w.path.startswith("/") or ".." in w.path:
+        raise UserErrorException(
+            f"{where}: path_on_datastore {w.path!r} must be a relative path on the datastore"
+        )
+    if not isinstance(w.polling, int) or isinstance(w.polling, bool) or w.polling < 1:
+        raise UserErrorException(f"{where}: polling_interval {w.polling!r} must be minutes >= 1")
+    if w.parameter is not None and parameters.get(w.parameter) != "string":
+        known = ", ".join(sorted(n for n, t in parameters.items() if t == "string")) or "none"
+        raise UserErrorException(
+            f"{where}: data_path_parameter_name {w.parameter!r} must name a string pipeline"
+            f" parameter (string parameters: {known})"
+        )
+    return ir.DatastoreTrigger(
+        name=w.name,
+        datastore=ir.Datastore(
+            name=ds_name, kind=ds.kind, path=config.datastore_root(ds_name), conn_id=ds.conn_id
+        ),
+        path=w.path.strip("/"),
+        polling_minutes=w.polling,
+        parameter=w.parameter,
+        start=DEFAULT_START,
+    )
+
+
+def _fail(where: tuple[str, int], message: str):
+    raise BuildError([Problem(message, ir.SourceLocation(file=where[0], line=where[1]))])
+
+
+def _zone(name, where) -> str:
+    raw = str(getattr(name, "value", name) or "UTC")
+    zone = _WINDOWS_ZONES.get(raw, raw)
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise UserErrorException(f"{where}: time_zone {name!r} is not a known time zone") from None
+    return zone
+
+
+def _start(value, where) -> dt.datetime:
+    if value is None:
+        return dt.datetime.fromisoformat(DEFAULT_START)
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise UserErrorException(
+                f"{where}: start_time {value!r} is not an ISO date-time"
+            ) from None
+    if not isinstance(value, dt.datetime):
+        raise UserErrorException(f"{where}: start_time must be a datetime or an ISO string")
+    return value.replace(tzinfo=None, microsecond=0)
+
+
+def _ints(values, low, high, what, where) -> list[int]:
+    out = []
+    for v in values or []:
+        if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
+            raise UserErrorException(f"{where}: {what} {v!r} is not a whole number {low}-{high}")
+        out.append(v)
+    return sorted(set(out))
+
+
+def _field(values) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def to_ir(value, location, name=None, description=None) -> ir.Schedule:
+    """A ScheduleRecurrence, a cron string or a timedelta → ir.Schedule (or a clear error)."""
+    where = f"{location[0]}:{location[1]}" if isinstance(location, tuple) else str(location)
+    if isinstance(value, str):
+        if len(value.split()) != 5:
+            raise UserErrorException(f"{where}: schedule {value!r} is not a five-field cron")
+        return ir.Schedule(name=name, cron=value, start=DEFAULT_START, description=description)
+    if isinstance(value, dt.timedelta):
+        seconds = int(value.total_seconds())
+        if seconds <= 0:
+            raise UserErrorException(f"{where}: schedule {value!r} must be positive")
+        return ir.Schedule(
+            name=name, interval_seconds=seconds, start=DEFAULT_START, description=description
+        )
+    if not isinstance(value, ScheduleRecurrence):
+        raise UserErrorException(
+            f"{where}: schedule must be a ScheduleRecurrence, a cron string or a timedelta"
+        )
+    r = value
+    if r.frequency not in FREQUENCIES:
+        raise UserErrorException(
+            f"{where}: frequency {r.frequency!r} is not one of {', '.join(FREQUENCIES)}"
+        )
+    if not isinstance(r.interval, int) or isinstance(r.interval, bool) or r.interval < 1:
+        raise UserErrorException(f"{where}: interval {r.interval!r} must be a whole number >= 1")
+    zone = _zone(r.time_zone, where)
+    start = _start(r.start_time, where)
+    hours = _ints(r.hours, 0, 23, "hour", where)
+    minutes = _ints(r.minutes, 0, 59, "minute", where)
+    if r.time_of_day:
+        try:
+            clock = dt.time.fromisoformat(str(r.time_of_day))
+        except ValueError:
+            raise UserErrorException(
+                f"{where}: time_of_day {r.time_of_day!r} is not HH:MM"
+            ) from None
+        hours, minutes = hours or [clock.hour], minutes or [clock.minute]
+    days = []
+    for day in r.week_days or []:
+        if day not in WEEK_DAYS:
+            raise UserErrorException(
+                f"{where}: week day {day!r} is not one of {', '.join(WEEK_DAYS)}"
+            )
+        days.append((WEEK_DAYS.index(day) + 1) % 7)  # cron: Sunday is 0
+    if r.frequency == "Minute" and (hours or minutes):
+        raise UserErrorException(f"{where}: hours and minutes need frequency Hour, Day or Week")
+    if days and r.frequency != "Week":
+        raise UserErrorException(f"{where}: week_days need frequency 'Week'")
+    common = dict(name=name, start=start.isoformat(), time_zone=zone, description=description)
+    unit = {"Minute": 60, "Hour": 3600, "Day": 86400, "Week": 604800}
+    at_minutes = _field(minutes or [start.minute])
+    at_hours = _field(hours or [start.hour])
+    if r.frequency == "Hour" and minutes:
+        if r.interval != 1:
+            raise UserErrorException(f"{where}: minutes with an hourly interval above 1")
+        return ir.Schedule(cron=f"{_field(minutes)} * * * *", **common)
+    if r.frequency in ("Minute", "Hour"):
+        return ir.Schedule(interval_seconds=r.interval * unit[r.frequency], **common)
+    if r.frequency == "Day":
+        if r.interval == 1:
+            return ir.Schedule(cron=f"{at_minutes} {at_hours} * * *", **common)
+        if hours or minutes:
+            raise UserErrorException(f"{where}: hours or minutes with a daily interval above 1")
+        return ir.Schedule(interval_seconds=r.interval * unit["Day"], **common)
+    if r.frequency == "Week":
+        if r.interval == 1:
+            dow = _field(sorted(set(days))) if days else str((start.weekday() + 1) % 7)
+            return ir.Schedule(cron=f"{at_minutes} {at_hours} * * {dow}", **common)
+        if hours or minutes or days:
+            raise UserErrorException(
+                f"{where}: hours, minutes or week_days with a weekly interval above 1"
+            )
+        return ir.Schedule(interval_seconds=r.interval * unit["Week"], **common)
+    # Month: on the start day, every `interval` months.
+    months = "*" if r.interval == 1 else f"*/{r.interval}"
+    return ir.Schedule(cron=f"{at_minutes} {at_hours} {start.day} {months} *", **common)

@@ -1,0 +1,148 @@
+"""A real Airflow 3.3.2 (api-server, scheduler, dag-processor) for the REST tests.
+
+Started once per session in a temporary AIRFLOW_HOME: LocalExecutor on SQLite (what 3.3.2
+allows for a single machine), a free loopback port, the execution API URL set to match, the
+simple auth manager with known users. Every REST test carries `xdist_group("airflow_rest")`
+so that under `pytest -n 2 --dist loadgroup` one worker owns the servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("airflow", reason="Airflow is installed with the [airflow] extra")
+
+ADMIN = ("admin", "admin-pw-for-tests")
+VIEWER = ("viewer", "viewer-pw-for-tests")
+JWT_SECRET = "amlcompile-test-jwt-secret-" + "0123456789abcdef" * 3  # 64 bytes for HS512
+START_TIMEOUT = 120
+
+
+@dataclass
+class AirflowServer:
+    url: str
+    home: Path
+    dags: Path
+    env: dict  # the environment Airflow's processes run with (AIRFLOW_HOME and config)
+
+    def client_env(self, user=ADMIN, url: str | None = None) -> dict:
+        """Environment for an amlcompile process talking to this server (no Airflow config)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(
+            {
+                "AMLCOMPILE_AIRFLOW_URL": url or self.url,
+                "AIRFLOW_USERNAME": user[0],
+                "AIRFLOW_PASSWORD": user[1],
+            }
+        )
+        return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as resp:
+            health = json.loads(resp.read())
+    except (OSError, ValueError):
+        return False
+    parts = ("metadatabase", "scheduler", "dag_processor")
+    return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+
+
+@pytest.fixture(scope="session")
+def airflow_server(tmp_path_factory) -> AirflowServer:
+    home = tmp_path_factory.mktemp("airflow_rest_home")
+    dags = home / "dags"
+    dags.mkdir()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps(dict([ADMIN, VIEWER])))
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__SECRET_KEY": "amlcompile-test-secret-key",
+        "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__CORE__AUTH_MANAGER": (
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN[0]}:admin,{VIEWER[0]}:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+    }
+    airflow = [sys.executable, "-m", "airflow"]
+    migrate = subprocess.run(
+        [*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    procs = []
+    logs = []
+    for name in ("api-server", "scheduler", "dag-processor"):
+        log = open(home / f"{name}.log", "w")
+        logs.append(log)
+        procs.append(
+            subprocess.Popen(
+                [*airflow, name],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopped with all its children
+            )
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _healthy(url):
+            dead = [p.args[3] for p in procs if p.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                tails = {
+                    n: (home / f"{n}.log").read_text()[-1500:]
+                    for n in ("api-server", "scheduler", "dag-processor")
+                }
+                pytest.fail(f"Airflow did not become healthy (dead: {dead}): {tails}")
+            time.sleep(0.5)
+        yield AirflowServer(url, home, dags, env)
+    finally:
+        _stop(procs)
+        for log in logs:
+            log.close()
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM to each process group at once, SIGKILL to what is left after a few seconds."""
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+            time.sleep(0.2)
+    for proc in procs:
+        proc.wait(timeout=5)
