@@ -8,6 +8,7 @@ change the meaning of the generated code.
 from __future__ import annotations
 
 import math
+import unicodedata
 
 WIDTH = 96  # where long strings are split
 LIMIT = 100  # the line length of generated files (ruff's E501)
@@ -20,7 +21,7 @@ def literal(value, indent: int = 0, prefix: int = 0) -> str:
     concatenation, lists and dicts one item per line. Dict keys count in their item's width.
     """
     one_line = _flat(value)
-    if indent + prefix + len(one_line) + 1 <= LIMIT:
+    if indent + prefix + width(one_line) + 1 <= LIMIT:
         return one_line
     if isinstance(value, str):
         return _long_string(value, indent)
@@ -31,10 +32,21 @@ def literal(value, indent: int = 0, prefix: int = 0) -> str:
         items = []
         for k, v in value.items():
             key = literal(k, indent + 4, 2)
-            items.append(f"{pad}{key}: {literal(v, indent + 4, len(key) + 2)},")
+            items.append(f"{pad}{key}: {literal(v, indent + 4, width(key) + 2)},")
         return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
     items = [f"{pad}{literal(v, indent + 4)}," for v in value]
     return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
+
+
+def width(text: str) -> int:
+    """Columns a line takes as editors and ruff count them: wide (CJK) characters take two,
+    combining marks none."""
+    total = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        total += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return total
 
 
 def one_line(text: str) -> str:
@@ -69,7 +81,7 @@ def _long_string(value: str, indent: int) -> str:
     chunks: list[str] = []
     current = ""
     for ch in value:
-        if current and len(repr(current + ch)) > budget:
+        if current and width(repr(current + ch)) > budget:
             cut = current.rfind(" ") + 1  # break after a space when there is one
             if cut <= 0:
                 cut = len(current)

@@ -43,7 +43,7 @@ out = {}
 for task_id in TASKS:
     task = bag.dags["pod_steps"].get_task(task_id)
     context = {"params": {"p": HOSTILE}, "run_id": "manual__x"}
-    task.arguments = task.bind_arguments(context)
+    task.bind(context, {task_id: {"fingerprint": "f" * 64}}, "f" * 64)
     pod = ApiClient().sanitize_for_serialization(task.build_pod_request_obj(dry_run=True))
     container = pod["spec"]["containers"][0]
     out[task_id] = {k: container.get(k) for k in ("command", "args", "env")}
