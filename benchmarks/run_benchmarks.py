@@ -1,9 +1,13 @@
-"""Benchmarks for reuse: run cost of a fully reused pipeline, and source-tree fingerprinting.
+"""Benchmarks: compile, parse, run, fingerprint and memory, each against an alternative.
 
+    python benchmarks/run_benchmarks.py all          # everything, results into docs/benchmarks.md
+    python benchmarks/run_benchmarks.py all --quick  # fewer sizes and repetitions (~5 min)
+    python benchmarks/run_benchmarks.py compile      # amlcompile build vs the kfp compiler
+    python benchmarks/run_benchmarks.py parse        # DagBag + serialization vs floor, dag-factory
     python benchmarks/run_benchmarks.py reuse --steps 1 5 20 50 --repeat 3
     python benchmarks/run_benchmarks.py fingerprint --files 10000 --total-mb 500
-    python benchmarks/run_benchmarks.py all          # both, results into docs/benchmarks.md
 
+Setup (kfp and dag-factory are not dependencies of the project): see docs/benchmarks.md.
 Every figure is a ratio of two things measured in the same run on the same machine; each
 is the median of --repeat runs, with the spread (min..max) beside it.
 """
