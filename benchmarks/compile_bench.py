@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from graphs import SHAPES, edges, parents
+from graphs import SHAPES, parents
 
 HERE = Path(__file__).resolve().parent
 
@@ -81,34 +81,61 @@ def kfp_argv(kfp_python: str, shape: str, n: int, out: Path) -> list[str]:
     return [kfp_python, str(HERE / "kfp_compile.py"), shape, str(n), str(out)]
 
 
-def measure(root: Path, sizes, repeat, kfp_python, kfp_timeout, kfp_max_steps, log):
-    """{(shape, n): {"aml": [(s, MB)...], "kfp": [...] or None, "kfp_note": str}}."""
+def measure(root: Path, sizes, repeats, kfp_python, kfp_timeout, kfp_max_steps, log) -> dict:
+    """{(shape, n): {"aml": [(s, MB)...], "kfp": [...], "kfp_note": str, "dag": Path}}."""
     files = make_project(root, sizes)
     shape0, n0 = SHAPES[0], sizes[0]
-    timed(amlcompile_argv(files[shape0, n0], root / "out-warm"), root, 600)
+    timed(amlcompile_argv(files[shape0, n0], root / "out" / "warm"), root, 600)
     if kfp_python:
         timed(kfp_argv(kfp_python, shape0, n0, root / "warm.yaml"), root, 600)
     results = {}
     for n in sizes:
         for shape in SHAPES:
             aml, kfp, note = [], [], ""
-            for r in range(repeat):
-                aml.append(timed(amlcompile_argv(files[shape, n], root / f"out-{r}"), root, 1800))
-                if not kfp_python:
-                    note = "kfp not installed (see docs/benchmarks.md)"
-                elif n > kfp_max_steps:
-                    note = f"not run above {kfp_max_steps} steps (--kfp-max-steps)"
-                elif not note:
+            if not kfp_python:
+                note = "kfp not installed"
+            elif n > kfp_max_steps:
+                note = f"not run above {kfp_max_steps} steps"
+            for r in range(repeats(n)):
+                out = root / "out" / f"{shape}_{n}_{r}"
+                aml.append(timed(amlcompile_argv(files[shape, n], out), root, 3600))
+                if not note:
                     try:
-                        kfp.append(timed(kfp_argv(kfp_python, shape, n, root / "k.yaml"), root,
-                                         kfp_timeout))
+                        argv = kfp_argv(kfp_python, shape, n, root / "k.yaml")
+                        kfp.append(timed(argv, root, kfp_timeout))
                     except TimeoutError:
-                        note = f"> {kfp_timeout:.0f} s (stopped)"
-            results[shape, n] = {"aml": aml, "kfp": kfp, "kfp_note": note}
-            log(f"compile {shape} {n}: aml {[round(a[0], 2) for a in aml]}"
-                f" kfp {[round(k[0], 2) for k in kfp]} {note}")
+                        note = f"over {kfp_timeout:.0f} s, stopped"
+            results[shape, n] = {
+                "aml": aml,
+                "kfp": kfp,
+                "kfp_note": note,
+                "dag": out / f"{shape}_{n}.py",
+            }
+            log(
+                f"compile {shape} {n}: amlcompile {[round(a[0], 2) for a in aml]}"
+                f" kfp {[round(k[0], 2) for k in kfp]} {note}"
+            )
     return results
 
 
-def edges_of(shape: str, n: int) -> int:
-    return edges(shape, n)
+def parse_variants(child: Path, env: dict, generated: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(child), "variants", str(generated)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def parse_measure(child: Path, env: dict, repeat: int, files: list[Path]) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(child), "measure", str(repeat), *map(str, files)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stdout[-2000:] + out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])

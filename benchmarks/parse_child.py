@@ -27,7 +27,8 @@ sys.path.append(str(Path(__file__).resolve().parent))
 
 from dagfactory import load_yaml_dags  # noqa: E402
 
-load_yaml_dags(globals_dict=globals(), config_filepath=str(Path(__file__).resolve().with_suffix(".yaml")))
+CONFIG = Path(__file__).resolve().with_suffix(".yaml")
+load_yaml_dags(globals_dict=globals(), config_filepath=str(CONFIG))
 """
 
 
