@@ -21,10 +21,15 @@ HERE = Path(__file__).resolve().parent
 
 
 def pipeline_source(shape: str, n: int) -> str:
-    """An amlcompile pipeline file: one PythonScriptStep per node, ordered by run_after."""
+    """An amlcompile pipeline file: one PythonScriptStep per node, ordered by run_after.
+
+    The graph is one string constant: as a list literal it would make the module's code
+    object huge, and Python finds a frame's line number (the DSL records where each step is
+    created) by scanning that code's line table, once per step: quadratic in steps."""
     return (
+        "import json\n"
         "from amlcompile import *\n"
-        f"PARENTS = {json.dumps(parents(shape, n))}\n"
+        f"PARENTS = json.loads({json.dumps(json.dumps(parents(shape, n)))})\n"
         "ws = Workspace.from_config()\n"
         "steps = []\n"
         "for i, ps in enumerate(PARENTS):\n"

@@ -1,7 +1,7 @@
 """Benchmarks: compile, parse, run, fingerprint and memory, each against an alternative.
 
     python benchmarks/run_benchmarks.py all          # everything, results into docs/benchmarks.md
-    python benchmarks/run_benchmarks.py all --quick  # fewer sizes and repetitions (~5 min)
+    python benchmarks/run_benchmarks.py all --quick  # 10-1,000 steps, fewer repeats; prints only
     python benchmarks/run_benchmarks.py compile      # amlcompile build vs the kfp compiler
     python benchmarks/run_benchmarks.py parse        # DagBag + serialization vs floor, dag-factory
     python benchmarks/run_benchmarks.py reuse --steps 1 5 20 50 --repeat 3
@@ -424,14 +424,30 @@ def targets_section(targets: list[tuple[str, bool, str]]) -> list[str]:
     ]
 
 
-def write_doc(sections: list[list[str]]) -> None:
+def write_doc(sections: list[list[str]], elapsed: float) -> None:
     machine = (
         f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
     )
     text = [
         "# Benchmarks",
         "",
-        f"Measured by `python benchmarks/run_benchmarks.py all` on {machine}.",
+        f"Measured by `python benchmarks/run_benchmarks.py all` on {machine}"
+        f" (took {elapsed / 60:.0f} min). The tables below are rewritten by each run;"
+        " the findings at the end are written by hand.",
+        "",
+        "Setup, once, from the repository root (kfp and dag-factory are benchmark-only, pinned"
+        " in `benchmarks/requirements.txt`, never in the project's extras):",
+        "",
+        "```",
+        ".venv/bin/pip install -r benchmarks/requirements.txt -c constraints/constraints-3.11.txt",
+        "python3.11 -m venv .venv-kfp && .venv-kfp/bin/pip install kfp==2.17.0",
+        ".venv/bin/python benchmarks/run_benchmarks.py all      # ~20 min on 2 cores",
+        ".venv/bin/python benchmarks/run_benchmarks.py all --quick  # prints only, ~8 min",
+        "```",
+        "",
+        "kfp cannot share the project venv (it pins protobuf 6; Airflow's constraints pin 7),"
+        " so it runs from `.venv-kfp` by subprocess (`--kfp-python` to point elsewhere)."
+        " `compile` and `parse` run alone too; `--help` lists the knobs.",
         "",
     ]
     for s in sections:
@@ -489,9 +505,10 @@ def main() -> None:
         sections.insert(0, targets_section(targets))
     for s in sections:
         print("\n".join(s) + "\n")
-    print(f"took {time.perf_counter() - started:.0f} s")
-    if args.what == "all":
-        write_doc(sections)
+    elapsed = time.perf_counter() - started
+    print(f"took {elapsed:.0f} s")
+    if args.what == "all" and not args.quick:
+        write_doc(sections, elapsed)
 
 
 if __name__ == "__main__":
