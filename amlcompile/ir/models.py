@@ -5,6 +5,7 @@ Everything the lowering stage needs is here; nothing here knows how it was autho
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -162,10 +163,15 @@ class Pipeline(Frozen):
     tags: tuple[tuple[str, str], ...] = ()
 
     def step(self, name: str) -> Step:
+        return self._steps_by_name[name]
+
+    @functools.cached_property
+    def _steps_by_name(self) -> dict[str, Step]:
+        # Looked up once per step and per input: a scan each time made builds quadratic.
+        index: dict[str, Step] = {}
         for s in self.steps:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+            index.setdefault(s.name, s)  # the first of a duplicate name, as a scan would
+        return index
 
     def edges(self) -> list[Edge]:
         """Data edges (producer → consumer) and ordering edges (run_after, StepSequence)."""
