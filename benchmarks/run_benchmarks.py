@@ -281,12 +281,14 @@ def bench_graphs(sizes, repeat, repeat_large, kfp_python, kfp_max, factory_max, 
     for n in sizes:
         for shape in SHAPES:
             r = res[shape, n]
-            aml = [t for t, _ in r["aml"]]
-            kfp = [t for t, _ in r["kfp"]]
+            aml = [t for t, _, _ in r["aml"]]
+            kfp = [t for t, _, _ in r["kfp"]]
+            aml_wall = _median([w for _, w, _ in r["aml"]])
+            kfp_wall = f"{_median([w for _, w, _ in r['kfp']]):.2f}" if kfp else "–"
             speed = _pairs(kfp, aml)
             growth = ""
             if n == 10000 and (shape, 1000) in res:
-                small = [t for t, _ in res[shape, 1000]["aml"]]
+                small = [t for t, _, _ in res[shape, 1000]["aml"]]
                 g = _pairs(aml, small)
                 growth = f"{_spread(g)}×"
                 targets.append(
@@ -308,21 +310,22 @@ def bench_graphs(sizes, repeat, repeat_large, kfp_python, kfp_max, factory_max, 
                 f"| {shape} | {n} | {edges(shape, n)} | {_spread(aml)} |"
                 f" {_spread(kfp) if kfp else r['kfp_note']} |"
                 f" {_spread(speed) + '×' if speed else ''} | {growth} |"
+                f" {aml_wall:.2f} / {kfp_wall} |"
             )
-            kfp_mb = [m for _, m in r["kfp"]]
-            aml_mb = [m for _, m in r["aml"]]
+            kfp_mb = [m for _, _, m in r["kfp"]]
+            aml_mb = [m for _, _, m in r["aml"]]
             memory_rows.append(
                 f"| {shape} | {n} | {_median(aml_mb):.0f} ({min(aml_mb):.0f}..{max(aml_mb):.0f}) |"
                 f" {f'{_median(kfp_mb):.0f}' if kfp_mb else r['kfp_note']} |"
                 f" {f'{_median(aml_mb) / _median(kfp_mb):.2f}' if kfp_mb else ''} |"
             )
             gen, floor, *factory = parse[shape, n]
-            g = [x["seconds"] for x in gen]
-            f = [x["seconds"] for x in floor]
+            g = [x["cpu"] for x in gen]
+            f = [x["cpu"] for x in floor]
             over = _pairs(g, f)
             cells = f"| {_spread(g)} | {_spread(f)} | {_spread(over)}× |"
             if factory:
-                d = [x["seconds"] for x in factory[0]]
+                d = [x["cpu"] for x in factory[0]]
                 vs = _pairs(d, g)
                 cells += f" {_spread(d)} | {_spread(vs)}× |"
                 if n == 1000:
@@ -344,13 +347,15 @@ def bench_graphs(sizes, repeat, repeat_large, kfp_python, kfp_max, factory_max, 
                     )
                 )
             kb = f"{gen[0]['serialized_bytes'] // 1024} / {floor[0]['serialized_bytes'] // 1024}"
-            parse_rows.append(f"| {shape} | {n} {cells} {kb} |")
+            walls = "/".join(f"{_median([x['seconds'] for x in v]):.2f}" for v in parse[shape, n])
+            parse_rows.append(f"| {shape} | {n} {cells} {kb} | {walls} |")
     rl = f"{repeat} repetitions below 1,000 steps, {repeat_large} from 1,000"
     return [
         [
             "## Compile: `amlcompile build` vs the Kubeflow Pipelines compiler",
             "",
-            "Seconds per pipeline, one process per compile for both tools (interpreter start,"
+            "CPU seconds (user + system) per pipeline, one process per compile for both tools"
+            " (interpreter start,"
             " imports, defining the pipeline, compiling, writing the output), median (min..max)"
             f" of {rl}; the two tools alternate within each repetition. Same graph for both:"
             " one container/script step per node (`python s.py --i N`), ordered by"
@@ -359,14 +364,14 @@ def bench_graphs(sizes, repeat, repeat_large, kfp_python, kfp_max, factory_max, 
             " 10,000 steps ≤ 12× the 1,000-step time.",
             "",
             "| shape | steps | edges | amlcompile build | kfp compile | kfp ÷ amlcompile |"
-            " 10,000 ÷ 1,000 |",
-            "|---|---|---|---|---|---|---|",
+            " 10,000 ÷ 1,000 | wall s (amlcompile / kfp) |",
+            "|---|---|---|---|---|---|---|---|",
             *compile_rows,
         ],
         [
             "## Parse: the generated DAG file in Airflow's dag-processor",
             "",
-            "Seconds per file, as Airflow 3.3.2's dag-processor parses it: the process"
+            "CPU seconds per file, as Airflow 3.3.2's dag-processor parses it: the process"
             " pre-imports the Airflow modules the file names, then forks; the fork loads the"
             " file into a `BundleDagBag` and serializes the DAG (`DagSerialization.to_dict`)."
             f" One fork per measurement, median (min..max) of {rl}, files in turn."
@@ -380,8 +385,9 @@ def bench_graphs(sizes, repeat, repeat_large, kfp_python, kfp_max, factory_max, 
             " dag-factory at 1,000 steps.",
             "",
             "| shape | steps | generated | floor | generated ÷ floor | dag-factory |"
-            " dag-factory ÷ generated | serialized KB (generated / floor) |",
-            "|---|---|---|---|---|---|---|---|",
+            " dag-factory ÷ generated | serialized KB (generated / floor) |"
+            " wall s (generated/floor/dag-factory) |",
+            "|---|---|---|---|---|---|---|---|---|",
             *parse_rows,
         ],
         [
