@@ -131,8 +131,9 @@ def parse_variants(child: Path, env: dict, generated: Path) -> dict:
         env=env,
         capture_output=True,
         text=True,
-        check=True,
     )
+    if out.returncode != 0:
+        raise RuntimeError(out.stdout[-2000:] + out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

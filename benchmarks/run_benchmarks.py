@@ -253,6 +253,8 @@ def bench_graphs(sizes, repeat, repeat_large, kfp_python, kfp_max, factory_max, 
             "AIRFLOW_HOME": str(root / "airflow-home"),
             "AIRFLOW__CORE__DAGS_FOLDER": str(root / "out"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # 10,000-step files take longer than the default 30 s on a busy 2-core machine.
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "900",
             # dag-factory reports usage over the network unless told not to.
             "AIRFLOW__DAG_FACTORY__ENABLE_TELEMETRY": "False",
             "DO_NOT_TRACK": "1",
