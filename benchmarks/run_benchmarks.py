@@ -449,7 +449,8 @@ def write_doc(sections: list[list[str]], elapsed: float) -> None:
         "```",
         ".venv/bin/pip install -r benchmarks/requirements.txt -c constraints/constraints-3.11.txt",
         "python3.11 -m venv .venv-kfp && .venv-kfp/bin/pip install kfp==2.17.0",
-        ".venv/bin/python benchmarks/run_benchmarks.py all      # ~20 min on 2 cores",
+        ".venv/bin/python benchmarks/run_benchmarks.py all  # ~25 min on 2 cores; 16 with"
+        " --repeat 2 --repeat-large 1",
         ".venv/bin/python benchmarks/run_benchmarks.py all --quick  # prints only, ~8 min",
         "```",
         "",
