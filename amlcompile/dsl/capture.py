@@ -260,6 +260,33 @@ class _Capture:
         )
         return name
 
+    def datapath_param(self, pp: PipelineParameter) -> str | None:
+        """A PipelineParameter whose default is a DataPath: a string Param holding the path on
+        the DataPath's datastore (what Azure ML's DataPathAssignments set at submit)."""
+        name = pp.name
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            self.problem(
+                f"pipeline parameter name {name!r} must be a Python identifier", pp._location
+            )
+            return None
+        default = str(pp.default_value.path_on_datastore or "")
+        known = self.params.get(name)
+        if known is not None and known.default != default:
+            self.problem(
+                f"pipeline parameter {name!r} defined twice with different defaults", pp._location
+            )
+            return name
+        datastore = getattr(pp.default_value.datastore, "name", pp.default_value.datastore)
+        self.param_objects[name] = pp
+        self.params[name] = ir.Parameter(
+            name=name,
+            type="string",
+            default=default,
+            description=f"data path on datastore {datastore} (default {default!r})",
+            location=self.loc(pp._location),
+        )
+        return name
+
     # ---- datastores / computes ----
     def datastore_name(self, ds, where) -> str:
         if ds is None:
@@ -390,6 +417,8 @@ class _Capture:
                 ref = dp.create_data_reference(
                     pp.name, binding if isinstance(binding, DataPathComputeBinding) else None
                 )
+                # The path is chosen at trigger time: a string Param, its default the DataPath's.
+                ref._path_param = self.datapath_param(pp)
                 item = ref
             if isinstance(item, DataReference):
                 self.check_datastore_path(
@@ -406,6 +435,7 @@ class _Capture:
                         source=ir.DatastoreSource(
                             datastore=self.datastore_name(item.datastore, item._location),
                             path=str(item.path_on_datastore or ""),
+                            param=getattr(item, "_path_param", None),
                         ),
                         mode="download" if item.mode == "download" else "mount",
                         path_on_compute=item.path_on_compute,

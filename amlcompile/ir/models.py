@@ -84,7 +84,8 @@ Arg = Annotated[LiteralArg | ParamArg | PortArg, Field(discriminator="kind")]
 class DatastoreSource(Frozen):
     kind: Literal["datastore"] = "datastore"
     datastore: str
-    path: str
+    path: str  # the path on the datastore (with `param`: its default)
+    param: str | None = None  # a pipeline parameter that chooses the path at trigger time
 
 
 class StepOutputSource(Frozen):

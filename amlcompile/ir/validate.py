@@ -69,6 +69,14 @@ def validate(p: Pipeline) -> list[Problem]:
                             s.location,
                         )
                     )
+            elif src.param is not None and src.param not in params:
+                problems.append(
+                    Problem(
+                        f"step {s.name!r}: input {i.name!r} takes its path from unknown"
+                        f" pipeline parameter {src.param!r}",
+                        s.location,
+                    )
+                )
             elif src.datastore not in datastores:
                 problems.append(
                     Problem(

@@ -151,7 +151,7 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
                 "name": x.name,
                 "default": x.default,
                 "type": x.type,
-                "description": f"pipeline parameter (default {x.default!r})",
+                "description": x.description or f"pipeline parameter (default {x.default!r})",
             }
             for x in p.parameters
         ]

@@ -34,6 +34,24 @@ def as_text(value, what: str, step: str) -> str:
     return text
 
 
+def input_path(port: dict, params: dict, step: str) -> str:
+    """The path on the datastore of a datastore input: fixed, or a pipeline parameter's value
+    (a DataPath chosen at trigger time), which must stay inside the datastore."""
+    name = port.get("param")
+    if not name:
+        return port["path"]
+    value = params.get(name, port["path"])
+    if not isinstance(value, str):
+        raise StepError(f"step {step!r}: data path parameter {name!r} must be a string")
+    path = value.strip().replace("\\", "/")
+    if path.startswith("/") or ".." in path.split("/") or "\x00" in path:
+        raise StepError(
+            f"step {step!r}: data path parameter {name!r} = {value!r} must be a relative path"
+            " inside its datastore"
+        )
+    return path
+
+
 def render_token(token: dict, params: dict, ports: dict[str, str], step: str) -> str:
     """One argument as the string the program receives (never parsed by a shell)."""
     if "literal" in token:

@@ -16,7 +16,7 @@ from pathlib import Path
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
-from .binding import StepError, render_token, safe_segment
+from .binding import StepError, input_path, render_token, safe_segment
 from .metrics import METRICS_XCOM_KEY, collect, step_env
 from .planner import plan_of, upstream_output
 from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
@@ -79,7 +79,7 @@ class LocalStepOperator(BaseOperator):
                 source = location(path)
             else:
                 root = datastore_root(self.datastores, port["datastore"], step["name"])
-                source = root / port["path"]
+                source = root / input_path(port, context["params"], step["name"])
             ports[port["name"]] = bind_input(port, source, workdir)
         return ports
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import DownstreamTasksSkipped
 
+from .binding import input_path
 from .reuse import PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM, fingerprint
 from .storage import datastore_root, open_store, record_roots, version_token
 
@@ -24,7 +25,12 @@ def compute_plan(
                 inputs[port["name"]] = {"step": upstream, "output": port["output"]}
             else:
                 root = datastore_root(datastores, port["datastore"], s["name"])
-                inputs[port["name"]] = version_token(root / port["path"])
+                path = input_path(port, params, s["name"])
+                token = version_token(root / path)
+                # A path chosen at trigger time is part of the input, not only its version.
+                inputs[port["name"]] = (
+                    {"path": path, "version": token} if port.get("param") else token
+                )
         used = {name: params.get(name) for name in s["params"]}
         fp = fingerprint(s["fingerprint"], used, inputs)
         entry: dict = {"fingerprint": fp, "reuse": False}

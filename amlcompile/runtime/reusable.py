@@ -15,7 +15,7 @@ import threading
 
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
-from .binding import StepError, safe_segment
+from .binding import StepError, input_path, safe_segment
 from .planner import plan_of
 from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
 from .storage import datastore_root, is_remote, location, open_store, record_roots
@@ -81,7 +81,8 @@ class ReusableStep:
                     ),
                 )
             else:
-                refs[port["name"]] = (port["datastore"], port["path"])
+                path = input_path(port, context["params"], self.step["name"])
+                refs[port["name"]] = (port["datastore"], path)
         return refs
 
     def worker_location(self, ref: tuple[str, str]) -> str:

@@ -54,6 +54,8 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
                 entry["output_path"] = out.path
         else:
             entry.update(datastore=port.source.datastore, path=port.source.path)
+            if port.source.param is not None:
+                entry["param"] = port.source.param  # the path, chosen at trigger time
         if port.path_on_compute:
             entry["path_on_compute"] = port.path_on_compute
         inputs.append(entry)
@@ -88,8 +90,14 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
 
 
 def params_used(s: ir.Step) -> list[str]:
-    tokens = s.tokens()
-    return sorted({t.name for t in tokens if isinstance(t, ir.ParamArg)})
+    """Parameters whose values decide the step's result: its arguments' and its data paths'."""
+    names = {t.name for t in s.tokens() if isinstance(t, ir.ParamArg)}
+    names |= {
+        port.source.param
+        for port in s.inputs
+        if isinstance(port.source, ir.DatastoreSource) and port.source.param
+    }
+    return sorted(names)
 
 
 def static_fingerprint(s: ir.Step) -> str:
@@ -155,7 +163,11 @@ def plan_entry(p: ir.Pipeline, s: ir.Step) -> dict:
         k: payload[k] for k in ("name", "fingerprint", "params", "allow_reuse", "record_datastore")
     } | {
         "inputs": [
-            {k: v for k, v in port.items() if k in ("name", "step", "output", "datastore", "path")}
+            {
+                k: v
+                for k, v in port.items()
+                if k in ("name", "step", "output", "datastore", "path", "param")
+            }
             for port in payload["inputs"]
         ]
     }

@@ -166,11 +166,6 @@ def test_migrated_fixtures_build_and_import_in_airflow(dagbag):
 
 
 @pytest.mark.airflow
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC 3: a PipelineParameter with a DataPath default becomes a Param chosen at"
-    " trigger time; the compiler binds it as a fixed input for now",
-)
 def test_datapath_parameter_is_an_airflow_param(dagbag):
     result, _ = dagbag
     assert "input_data" in result["dags"]["batch_scoring"]["params"]
