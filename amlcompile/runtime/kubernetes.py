@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import tempfile
 from pathlib import Path
 
 from airflow.providers.cncf.kubernetes.backcompat.backwards_compat_converters import (
@@ -10,12 +11,14 @@ from airflow.providers.cncf.kubernetes.backcompat.backwards_compat_converters im
 )
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-from .binding import StepError, render_token
+from .binding import StepError, render_token, safe_segment
+from .metrics import METRICS_XCOM_KEY, STEPLIB, collect, step_env
 from .reusable import ReusableStep
 from .storage import copy_tree, datastore_root, location, reference_type
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 CODE_DIR = "/amlcompile/code"
+LIB_DIR = "/amlcompile/lib"  # amlcompile_run, for Run.get_context() in step scripts
 INPUTS_DIR = "/amlcompile/inputs"
 # Copies (source, target) pairs given as arguments: paths are data to the shell, never code.
 STAGE_SCRIPT = (
@@ -62,9 +65,14 @@ class AmlPodOperator(ReusableStep, KubernetesPodOperator):
         self.arguments = [render_token(t, params, ports, step["name"]) for t in step["arguments"]]
         if step.get("command") is not None:
             self.cmds = [render_token(t, params, ports, step["name"]) for t in step["command"]]
-        self.env_vars = convert_env_vars(
-            {key: render_token(token, params, ports, step["name"]) for key, token in step["env"]}
-        )
+        env = {key: render_token(token, params, ports, step["name"]) for key, token in step["env"]}
+        # Run.get_context() in the pod: the step-side library, its metrics file on the
+        # record datastore (read back after the pod), the input paths.
+        stage += [self.pod_path(self.steplib_ref()), LIB_DIR]
+        inputs_only = {name: ports[name] for name in inputs}
+        env = step_env(env, inputs_only, Path(self.pod_path(self.metrics_ref(context))))
+        env["PYTHONPATH"] = LIB_DIR
+        self.env_vars = convert_env_vars(env)
         template = copy.deepcopy(self.pod_template_dict)
         mounts = template["spec"]["containers"][0]["volumeMounts"]
         template["spec"]["initContainers"] = [
@@ -76,6 +84,29 @@ class AmlPodOperator(ReusableStep, KubernetesPodOperator):
             }
         ]
         self.pod_template_dict = template
+
+    def steplib_ref(self) -> tuple[str, str]:
+        # Versioned by the runtime package's own name (its content hash).
+        version = Path(__file__).resolve().parent.name
+        return self.step["record_datastore"], f"azureml/steplib/{version}"
+
+    def metrics_ref(self, context) -> tuple[str, str]:
+        run = safe_segment(context["run_id"])
+        path = f"azureml/metrics/{safe_segment(self.dag_id)}/{run}/{self.step['name']}.jsonl"
+        return self.step["record_datastore"], path
+
+    def collect_metrics(self, context) -> dict:
+        """What the pod's script logged through Run.get_context(), pushed like a local step's."""
+        where = location(self.worker_location(self.metrics_ref(context)))
+        if reference_type(where) != "file":
+            return {}
+        with tempfile.TemporaryDirectory() as folder:
+            local = Path(folder) / "metrics.jsonl"
+            copy_tree(where, local)
+            metrics = collect(local)
+        if metrics:
+            context["ti"].xcom_push(key=METRICS_XCOM_KEY, value=metrics)
+        return metrics
 
     def ship_snapshot(self) -> None:
         """Puts the code snapshot on the datastore the pod mounts (once: content-addressed)."""
@@ -91,6 +122,10 @@ class AmlPodOperator(ReusableStep, KubernetesPodOperator):
         if not (target / ".complete").exists():
             copy_tree(source, target)
             (target / ".complete").write_text("")
+        lib = root / self.steplib_ref()[1]
+        if not (lib / ".complete").exists():
+            copy_tree(STEPLIB, lib)
+            (lib / ".complete").write_text("")
 
     def execute(self, context):
         return self.run_reusable(context, self._run_pod)
@@ -99,4 +134,5 @@ class AmlPodOperator(ReusableStep, KubernetesPodOperator):
         self.ship_snapshot()
         self.bind(context, plan, fp)
         KubernetesPodOperator.execute(self, context)
+        self.collect_metrics(context)
         return self.worker_outputs(context, fp)

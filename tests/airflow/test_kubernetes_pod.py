@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.airflow.conftest import airflow_python
@@ -127,7 +129,15 @@ def test_pod_is_built_by_the_provider_and_valid(project, tmp_path, azurite):
         "/amlcompile/inputs/cfg/cfg.txt",
         "{{ not_a_template }}",
     ]
-    assert main["env"] == [{"name": "AML_PARAMETER_epochs", "value": "7"}]
+    env = {e["name"]: e["value"] for e in main["env"]}
+    assert env["AML_PARAMETER_epochs"] == "7"
+    # Run.get_context() in the pod: the step-side library, a metrics file on the datastore.
+    assert env["PYTHONPATH"] == "/amlcompile/lib"
+    assert env["AMLCOMPILE_METRICS_FILE"].startswith(f"{blob_mount}/azureml/metrics/on_k8s/")
+    assert json.loads(env["AMLCOMPILE_INPUT_DATASETS"]) == {
+        "table": "/amlcompile/inputs/table",
+        "cfg": "/amlcompile/inputs/cfg/cfg.txt",
+    }
     (stage,) = spec["initContainers"]
     command = stage["command"]
     assert command[:2] == ["sh", "-c"] and command[3] == "stage"
@@ -137,3 +147,5 @@ def test_pod_is_built_by_the_provider_and_valid(project, tmp_path, azurite):
     assert (f"{lake_mount}/tables/t1", "/amlcompile/inputs/table") in pairs
     assert (f"{blob_mount}/conf/cfg.txt", "/amlcompile/inputs/cfg") in pairs
     assert ("", f"{blob_mount}/azureml/fp/{fp}/model") in pairs
+    steplib = next(src for src, dst in pairs if dst == "/amlcompile/lib")
+    assert steplib.startswith(f"{blob_mount}/azureml/steplib/runtime_")
