@@ -102,4 +102,4 @@ class AdlaJobOperator(ReusableStep, BashOperator):
             BashOperator.execute(self, context)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        return self.worker_outputs(context, fp)
+        return {"outputs": self.worker_outputs(context, fp)}

@@ -84,7 +84,7 @@ class AmlDatabricksOperator(ReusableStep, DatabricksSubmitRunOperator):
             job["timeout_seconds"] = spec["timeout_seconds"]
         self.json = job
         DatabricksSubmitRunOperator.execute(self, context)
-        return self.worker_outputs(context, fp)
+        return {"outputs": self.worker_outputs(context, fp)}
 
     def _upload_snapshot(self) -> str:
         """Copies the step's code snapshot to DBFS once (content-addressed) → the script path."""

@@ -134,5 +134,5 @@ class AmlPodOperator(ReusableStep, KubernetesPodOperator):
         self.ship_snapshot()
         self.bind(context, plan, fp)
         KubernetesPodOperator.execute(self, context)
-        self.collect_metrics(context)
-        return self.worker_outputs(context, fp)
+        metrics = self.collect_metrics(context)
+        return {"outputs": self.worker_outputs(context, fp), "metrics": metrics}

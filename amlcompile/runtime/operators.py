@@ -2,38 +2,31 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from collections import deque
 from pathlib import Path
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from .binding import StepError, input_path, render_token, safe_segment
 from .metrics import METRICS_XCOM_KEY, collect, step_env
-from .planner import plan_of, upstream_output
-from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
+from .planner import upstream_output
+from .reusable import ReusableStep
 from .storage import (
     bind_input,
     copy_tree,
     datastore_root,
     is_remote,
     location,
-    open_store,
-    record_roots,
     remove_tree,
 )
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
-# How long a step waits before checking again on a run computing the same fingerprint.
-WAIT_POKE_SECONDS = float(os.environ.get("AMLCOMPILE_REUSE_POKE_SECONDS", "15"))
 
 
 def staging_dir(workdir: Path) -> Path:
@@ -41,7 +34,7 @@ def staging_dir(workdir: Path) -> Path:
     return workdir.parent / f"{workdir.name}-outputs"
 
 
-class LocalStepOperator(BaseOperator):
+class LocalStepOperator(ReusableStep, BaseOperator):
     """Runs one step from its code snapshot in a subprocess, with Azure ML-style reuse.
 
     Nothing here is templated: argument values come from typed tokens (literals, pipeline
@@ -135,63 +128,10 @@ class LocalStepOperator(BaseOperator):
             argv[0] = sys.executable  # the worker's interpreter, not whatever is first on PATH
         return argv
 
-    # ---- reuse ----
-    def _store(self) -> Store:
-        return open_store(self.datastores, self.step["record_datastore"], self.step["name"])
-
-    def _reuse_or_claim(self, context, fp: str, store: Store, regenerate: bool) -> dict | None:
-        """A record to reuse, or None once this task holds the claim on `fp`."""
-        if not regenerate:
-            record = store.read_record(fp, self.log, record_roots(self.datastores))
-            if record is not None:
-                return record
-        owner = {"dag_id": self.dag_id, "run_id": context["run_id"], "task_id": self.task_id}
-        claimed, current = store.try_claim(fp, owner)
-        if claimed:
-            return None
-        self.log.info(
-            "step %s: fingerprint %s is being computed by run %s; waiting",
-            self.step["name"],
-            fp[:12],
-            (current or {}).get("run_id"),
-        )
-        raise AirflowRescheduleException(
-            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=WAIT_POKE_SECONDS)
-        )
-
-    def _heartbeat(self, store: Store, fp: str, stop: threading.Event) -> None:
-        while not stop.wait(HEARTBEAT_SECONDS):
-            store.heartbeat(fp)
-
     def execute(self, context):
-        step = self.step
-        params = dict(context["params"])
-        regenerate = bool(params.get(REGENERATE_PARAM))
-        plan = plan_of(context)
-        fp = (plan.get(step["name"]) or {}).get("fingerprint")
-        if fp is None:
-            raise StepError(
-                f"step {step['name']!r}: the reuse plan of this run has no entry"
-                " for it; clear the whole run, not the step alone"
-            )
-        store = self._store()
-        if not step["allow_reuse"]:  # always runs, into a folder of its own run: no claim
-            return self._compute(context, plan, params, fp, store)
-        record = self._reuse_or_claim(context, fp, store, regenerate)
-        if record is not None:
-            origin = record.get("produced_by") or {}
-            self._push_metrics(context, record.get("metrics") or {})
-            context["ti"].xcom_push(
-                key="return_value",
-                value={"outputs": record["outputs"], "fingerprint": fp, "reused_from": origin},
-            )
-            raise AirflowSkipException(f"reused from run {origin.get('run_id')}")
-        try:
-            return self._compute(context, plan, params, fp, store)
-        finally:
-            store.release(fp)
+        return self.run_reusable(context, self._compute)
 
-    def _compute(self, context, plan, params, fp, store) -> dict:
+    def _compute(self, context, plan, params, fp) -> dict:
         step = self.step
         snapshot = SNAPSHOTS / step["snapshot"]
         if not snapshot.is_dir():
@@ -201,9 +141,6 @@ class LocalStepOperator(BaseOperator):
             )
         workdir = Path(tempfile.mkdtemp(prefix=f"amlcompile-{safe_segment(step['name'])}-"))
         metrics_file = workdir.with_name(workdir.name + ".metrics.jsonl")
-        stop = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(store, fp, stop), daemon=True)
-        beat.start()
         try:
             shutil.copytree(snapshot, workdir, dirs_exist_ok=True)
             ports = self._inputs(context, plan, workdir)
@@ -247,27 +184,8 @@ class LocalStepOperator(BaseOperator):
                     f"step {step['name']!r} failed: {_exit_reason(code)}\n" + "\n".join(tail)
                 )
             self._upload(outputs, staging)
-            produced_by = {
-                "dag_id": self.dag_id,
-                "run_id": context["run_id"],
-                "task_id": self.task_id,
-                "finished": dt.datetime.now(dt.UTC).isoformat(),
-            }
-            # The record goes last: only a step that succeeded with complete outputs is reusable.
-            self._write_record(
-                store,
-                fp,
-                {
-                    "fingerprint": fp,
-                    "outputs": outputs,
-                    "produced_by": produced_by,
-                    "source": step.get("source"),
-                    "metrics": metrics,
-                },
-            )
-            return {"outputs": outputs, "fingerprint": fp, "log_tail": list(tail)}
+            return {"outputs": outputs, "metrics": metrics, "log_tail": list(tail)}
         finally:
-            stop.set()
             shutil.rmtree(workdir, ignore_errors=True)
             shutil.rmtree(staging_dir(workdir), ignore_errors=True)
             metrics_file.unlink(missing_ok=True)
@@ -277,16 +195,6 @@ class LocalStepOperator(BaseOperator):
         if metrics:
             context["ti"].xcom_push(key=METRICS_XCOM_KEY, value=metrics)
         return metrics
-
-    def _write_record(self, store: Store, fp: str, record: dict) -> None:
-        try:
-            store.write_record(fp, record)
-        except OSError as exc:
-            raise StepError(
-                f"step {self.step['name']!r}: its outputs are written but the reuse record"
-                f" could not be ({store.record_path(fp)}: {exc.strerror or exc}); the task"
-                " fails so that nothing half-written is reused"
-            ) from None
 
     def on_kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -16,6 +16,7 @@ import threading
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from .binding import StepError, input_path, safe_segment
+from .metrics import METRICS_XCOM_KEY
 from .planner import plan_of
 from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
 from .storage import datastore_root, is_remote, location, open_store, record_roots
@@ -98,8 +99,15 @@ class ReusableStep:
         for port, ref in self.output_refs(context, fp).items():
             if not any(p["name"] == port and p.get("path") for p in step["outputs"]):
                 target = location(self.worker_location(ref))
-                if not is_remote(target):
+                if is_remote(target):
+                    continue
+                try:
                     target.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StepError(
+                        f"step {step['name']!r}: cannot prepare output {port!r} on datastore"
+                        f" {ref[0]!r} ({target}): {exc.strerror or exc}"
+                    ) from None
 
     def worker_outputs(self, context, fp: str) -> dict[str, str]:
         """The step's outputs as the worker sees them: what its XCom and record hold."""
@@ -108,7 +116,12 @@ class ReusableStep:
 
     # ---- the reuse protocol ----
     def run_reusable(self, context, compute) -> dict:
-        """compute(context, plan, params, fp) → {port: location}; returns the XCom value."""
+        """Reuse a record, wait for another run computing the same fingerprint, or claim it,
+        compute and write the record last.
+
+        compute(context, plan, params, fp) → {"outputs": {port: location}, ...}: `metrics`
+        goes into the record too, anything else only into the task's XCom.
+        """
         step = self.step
         params = dict(context["params"])
         plan = plan_of(context)
@@ -119,14 +132,15 @@ class ReusableStep:
                 " for it; clear the whole run, not the step alone"
             )
         store = open_store(self.datastores, step["record_datastore"], step["name"])
-        if not step["allow_reuse"]:
+        if not step["allow_reuse"]:  # always runs, into a folder of its own run: no claim
             self.prepare_outputs(context, fp)
-            outputs = compute(context, plan, params, fp)
-            return {"outputs": outputs, "fingerprint": fp}
+            return {**compute(context, plan, params, fp), "fingerprint": fp}
         if not params.get(REGENERATE_PARAM):
             record = store.read_record(fp, self.log, record_roots(self.datastores))
             if record is not None:
                 origin = record.get("produced_by") or {}
+                if record.get("metrics"):
+                    context["ti"].xcom_push(key=METRICS_XCOM_KEY, value=record["metrics"])
                 context["ti"].xcom_push(
                     key="return_value",
                     value={"outputs": record["outputs"], "fingerprint": fp, "reused_from": origin},
@@ -149,27 +163,37 @@ class ReusableStep:
         beat.start()
         try:
             self.prepare_outputs(context, fp)
-            outputs = compute(context, plan, params, fp)
+            result = compute(context, plan, params, fp)
             produced_by = {
                 "dag_id": self.dag_id,
                 "run_id": context["run_id"],
                 "task_id": self.task_id,
                 "finished": dt.datetime.now(dt.UTC).isoformat(),
             }
+            record = {
+                "fingerprint": fp,
+                "outputs": result["outputs"],
+                "produced_by": produced_by,
+                "source": step.get("source"),
+            }
+            if result.get("metrics"):
+                record["metrics"] = result["metrics"]
             # Written last: only a step that succeeded with complete outputs is reusable.
-            store.write_record(
-                fp,
-                {
-                    "fingerprint": fp,
-                    "outputs": outputs,
-                    "produced_by": produced_by,
-                    "source": step.get("source"),
-                },
-            )
-            return {"outputs": outputs, "fingerprint": fp}
+            self.write_record(store, fp, record)
+            return {**result, "fingerprint": fp}
         finally:
             stop.set()
             store.release(fp)
+
+    def write_record(self, store: Store, fp: str, record: dict) -> None:
+        try:
+            store.write_record(fp, record)
+        except OSError as exc:
+            raise StepError(
+                f"step {self.step['name']!r}: its outputs are written but the reuse record"
+                f" could not be ({store.record_path(fp)}: {exc.strerror or exc}); the task"
+                " fails so that nothing half-written is reused"
+            ) from None
 
 
 def _heartbeat(store: Store, fp: str, stop: threading.Event) -> None:

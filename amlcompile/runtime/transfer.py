@@ -146,4 +146,4 @@ class AmlDataTransferOperator(ReusableStep, BaseOperator):
             step["name"],
             self.log,
         )
-        return {dest_port["name"]: self.worker_location(dest_ref)}
+        return {"outputs": {dest_port["name"]: self.worker_location(dest_ref)}}
