@@ -48,11 +48,11 @@ EXPECTED = {
         "edges": [["score", "publish_scores"]],
         "roots": ["score"],
         "operators": ["LocalStepOperator"],
-        # input_data (a DataPath default) is not a Param yet: see the xfail test below.
         "params": {
             "batch_size": 32,
             "threshold": 0.5,
             "label": "nightly",
+            "input_data": "scoring/input",  # a DataPath default: the path, chosen at trigger
         },
     },
     "hello_notebook": {

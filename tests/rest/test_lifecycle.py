@@ -313,6 +313,9 @@ def test_sdk_v1_objects_over_rest(airflow_server, project):
     import subprocess
     import sys
 
+    # Published here too: tests of one module may run on either xdist worker, in any order.
+    published = cli(airflow_server, project, "publish", DAG)
+    assert published.returncode == 0, published.stderr
     script = project / "sdk_script.py"
     script.write_text(SDK_SCRIPT)
     proc = subprocess.run(
