@@ -170,6 +170,11 @@ def test_publish_trigger_with_conf_wait_and_status(airflow_server, project):
 
 
 def test_same_run_id_is_idempotent_other_conf_refused(airflow_server, project):
+    # The run may exist already (the publish test starts it when it runs on this worker).
+    first = cli(
+        airflow_server, project, "trigger", DAG, "--param", "pipeline_arg=20", "--run-id", "first"
+    )
+    assert first.returncode == 0, first.stderr
     same = cli(
         airflow_server, project, "trigger", DAG, "--param", "pipeline_arg=20", "--run-id", "first"
     )
@@ -313,9 +318,12 @@ def test_sdk_v1_objects_over_rest(airflow_server, project):
     import subprocess
     import sys
 
-    # Published here too: tests of one module may run on either xdist worker, in any order.
+    # Published and enabled here too: tests of one module may run on either xdist worker,
+    # in any order.
     published = cli(airflow_server, project, "publish", DAG)
     assert published.returncode == 0, published.stderr
+    enabled = cli(airflow_server, project, "enable", "Fail_On_Request")
+    assert enabled.returncode == 0, enabled.stderr
     script = project / "sdk_script.py"
     script.write_text(SDK_SCRIPT)
     proc = subprocess.run(
