@@ -1,4 +1,4 @@
-"""Reuse for steps that run somewhere else (a pod, Databricks, ADLA, a data copy).
+"""Reuse, one protocol for every step operator (local subprocess, pod, Databricks, ADLA, copy).
 
 The operator on the worker decides: reuse a record that appeared since the plan, wait for a
 run computing the same fingerprint, or claim it, compute, and write the record last. Where
