@@ -14,11 +14,9 @@ from pathlib import Path
 
 from airflow.providers.standard.operators.bash import BashOperator
 
-from .binding import StepError, render_token, safe_segment
+from .binding import StepError, render_token, safe_segment, snapshot_folder
 from .reusable import ReusableStep
 from .uris import storage_uri
-
-SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 
 SUBMIT_AND_WAIT = r"""set -euo pipefail
 args=(--account "$AML_ADLA_ACCOUNT" --job-name "$AML_ADLA_JOB_NAME" --script "@$AML_ADLA_SCRIPT")
@@ -75,7 +73,7 @@ class AdlaJobOperator(ReusableStep, BashOperator):
         }
         values.update(uris)
         declares = [f"DECLARE @{name} string = {usql_string(v)};" for name, v in values.items()]
-        source = SNAPSHOTS / step["snapshot"] / spec["script"]
+        source = snapshot_folder(step) / spec["script"]
         if not source.is_file():
             raise StepError(
                 f"step {step['name']!r}: U-SQL script {source} is missing;"

@@ -7,10 +7,23 @@ import shutil
 from pathlib import Path
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# Code snapshots travel beside the runtime package: dags_out/_amlcompile/snapshots/<id>/.
+SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 
 
 class StepError(RuntimeError):
     """A step could not be prepared or failed; the message names the step."""
+
+
+def snapshot_folder(step: dict) -> Path:
+    """The step's code snapshot on the worker; missing means a partial deployment."""
+    folder = SNAPSHOTS / step["snapshot"]
+    if not folder.is_dir():
+        raise StepError(
+            f"step {step['name']!r}: code snapshot {folder} is missing;"
+            " redeploy the whole dags_out/ folder"
+        )
+    return folder
 
 
 def safe_segment(text: str) -> str:

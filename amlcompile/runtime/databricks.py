@@ -4,15 +4,13 @@ at run time and Azure ML-style reuse."""
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 from airflow.providers.databricks.operators.databricks import DatabricksSubmitRunOperator
 
-from .binding import StepError, render_token
+from .binding import render_token, snapshot_folder
 from .reusable import ReusableStep
 from .uris import storage_uri
 
-SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 DBFS_SNAPSHOTS = "dbfs:/amlcompile/snapshots"
 _DBFS_CHUNK = 1 << 20  # dbfs add-block takes at most 1 MB per call
 
@@ -97,12 +95,7 @@ class AmlDatabricksOperator(ReusableStep, DatabricksSubmitRunOperator):
             return script
         except Exception:  # noqa: BLE001 - any failure means "not there yet": upload again
             pass
-        folder = SNAPSHOTS / step["snapshot"]
-        if not folder.is_dir():
-            raise StepError(
-                f"step {step['name']!r}: code snapshot {folder} is missing;"
-                " redeploy the whole dags_out/ folder"
-            )
+        folder = snapshot_folder(step)
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
             self._put(f"{target}/{file.relative_to(folder).as_posix()}", file.read_bytes())
         self._put(marker, b"")

@@ -11,12 +11,11 @@ from airflow.providers.cncf.kubernetes.backcompat.backwards_compat_converters im
 )
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-from .binding import StepError, render_token, safe_segment
+from .binding import render_token, safe_segment, snapshot_folder
 from .metrics import METRICS_XCOM_KEY, STEPLIB, collect, step_env
 from .reusable import ReusableStep
 from .storage import copy_tree, datastore_root, location, reference_type
 
-SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 CODE_DIR = "/amlcompile/code"
 LIB_DIR = "/amlcompile/lib"  # amlcompile_run, for Run.get_context() in step scripts
 INPUTS_DIR = "/amlcompile/inputs"
@@ -111,12 +110,7 @@ class AmlPodOperator(ReusableStep, KubernetesPodOperator):
     def ship_snapshot(self) -> None:
         """Puts the code snapshot on the datastore the pod mounts (once: content-addressed)."""
         step = self.step
-        source = SNAPSHOTS / step["snapshot"]
-        if not source.is_dir():
-            raise StepError(
-                f"step {step['name']!r}: code snapshot {source} is missing;"
-                " redeploy the whole dags_out/ folder"
-            )
+        source = snapshot_folder(step)
         root = datastore_root(self.datastores, step["record_datastore"], step["name"])
         target = root / "azureml" / "snapshots" / step["snapshot"]
         if not (target / ".complete").exists():

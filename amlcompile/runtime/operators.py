@@ -13,7 +13,7 @@ from pathlib import Path
 
 from airflow.sdk import BaseOperator
 
-from .binding import StepError, input_path, render_token, safe_segment
+from .binding import StepError, input_path, render_token, safe_segment, snapshot_folder
 from .metrics import METRICS_XCOM_KEY, collect, step_env
 from .planner import upstream_output
 from .reusable import ReusableStep
@@ -25,8 +25,6 @@ from .storage import (
     location,
     remove_tree,
 )
-
-SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 
 
 def staging_dir(workdir: Path) -> Path:
@@ -133,12 +131,7 @@ class LocalStepOperator(ReusableStep, BaseOperator):
 
     def _compute(self, context, plan, params, fp) -> dict:
         step = self.step
-        snapshot = SNAPSHOTS / step["snapshot"]
-        if not snapshot.is_dir():
-            raise StepError(
-                f"step {step['name']!r}: code snapshot {snapshot} is missing;"
-                " redeploy the whole dags_out/ folder"
-            )
+        snapshot = snapshot_folder(step)
         workdir = Path(tempfile.mkdtemp(prefix=f"amlcompile-{safe_segment(step['name'])}-"))
         metrics_file = workdir.with_name(workdir.name + ".metrics.jsonl")
         try:
