@@ -143,34 +143,56 @@ class Store:
     # ---- claims: one run computes a fingerprint, the others wait ----
     def try_claim(self, fp: str, owner: dict, stale_after: float = CLAIM_STALE_SECONDS):
         """Returns (True, None) when claimed, else (False, the live claim's owner)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.claim_path(fp)
         body = canonical({**owner, "host": socket.gethostname(), "pid": os.getpid()})
         for _ in range(2):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                current = self.claim_owner(fp)
-                if (
-                    current is not None
-                    and current.get("run_id") == owner.get("run_id")
-                    and current.get("task_id") == owner.get("task_id")
-                ):
-                    self.heartbeat(fp)  # our own earlier try: carry on
-                    return True, None
-                try:
-                    age = time.time() - path.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if age < stale_after:
-                    return False, current
-                # The owner stopped heart-beating (its worker died): take the claim over.
-                path.unlink(missing_ok=True)
+            if self._create_claim(fp, body):
+                rival = self._rival_owner(fp, body)
+                return (True, None) if rival is None else (False, rival)
+            current = self.claim_owner(fp)
+            if (
+                current is not None
+                and current.get("run_id") == owner.get("run_id")
+                and current.get("task_id") == owner.get("task_id")
+            ):
+                self._adopt_claim(fp, current)
+                self.heartbeat(fp)  # our own earlier try: carry on
+                return True, None
+            age = self._claim_age(fp)
+            if age is None:
                 continue
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(body)
-            return True, None
+            if age < stale_after:
+                return False, current
+            # The owner stopped heart-beating (its worker died): take the claim over.
+            self._drop_claim(fp)
         return False, self.claim_owner(fp)
+
+    # The storage primitives of a claim; object storage overrides them (runtime/storage.py).
+    def _create_claim(self, fp: str, body: bytes) -> bool:
+        """Creates the claim exclusively; False when one exists already."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.claim_path(fp), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+        return True
+
+    def _rival_owner(self, fp: str, body: bytes) -> dict | None:
+        """After creating: another claimer's owner if ours did not stick (never, locally)."""
+        return None
+
+    def _adopt_claim(self, fp: str, current: dict) -> None:
+        """The claim found is this task's own from an earlier try."""
+
+    def _claim_age(self, fp: str) -> float | None:
+        try:
+            return time.time() - self.claim_path(fp).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def _drop_claim(self, fp: str) -> None:
+        self.claim_path(fp).unlink(missing_ok=True)
 
     def claim_owner(self, fp: str) -> dict | None:
         try:

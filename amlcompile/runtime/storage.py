@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from airflow.sdk import ObjectStoragePath
 
 from .binding import StepError
 from .binding import bind_input as bind_local_input
-from .reuse import CLAIM_STALE_SECONDS, REUSE_DIR, Store, canonical, data_version, digest
+from .reuse import REUSE_DIR, Store, canonical, data_version, digest
 
 # Blob and ADLS Gen2 both go through adlfs (the provider registers abfs/abfss for it): Gen2's
 # hierarchical namespace is reachable through the blob endpoint.
@@ -212,46 +211,38 @@ class RemoteStore(LocalStore):
         data = json.dumps(record, sort_keys=True, indent=1).encode()
         self.fs.pipe_file(self._k(self.record_path(fp)), data, overwrite=True)
 
-    def try_claim(self, fp: str, owner: dict, stale_after: float = CLAIM_STALE_SECONDS):
-        key = self._k(self.claim_path(fp))
-        body = canonical({**owner, "host": socket.gethostname(), "pid": os.getpid()})
-        for _ in range(2):
-            try:
-                self.fs.pipe_file(key, body, overwrite=False)
-            except FileExistsError:
-                current = self.claim_owner(fp)
-                if (
-                    current is not None
-                    and current.get("run_id") == owner.get("run_id")
-                    and current.get("task_id") == owner.get("task_id")
-                ):
-                    self._bodies[fp] = canonical(current)
-                    self.heartbeat(fp)  # our own earlier try: carry on
-                    return True, None
-                age = self._age(key)
-                if age is None:
-                    continue
-                if age < stale_after:
-                    return False, current
-                # The owner stopped heart-beating (its worker died): take the claim over.
-                self.fs.rm_file(key)
-                continue
-            # Two takers of a stale claim may each delete and recreate it: the last write wins,
-            # and the loser sees someone else's body here and backs off.
-            current = self.claim_owner(fp)
-            if current is not None and canonical(current) != body:
-                return False, current
-            self._bodies[fp] = body
-            return True, None
-        return False, self.claim_owner(fp)
+    def _create_claim(self, fp: str, body: bytes) -> bool:
+        try:
+            self.fs.pipe_file(self._k(self.claim_path(fp)), body, overwrite=False)
+        except FileExistsError:
+            return False
+        return True
 
-    def _age(self, key: str) -> float | None:
+    def _rival_owner(self, fp: str, body: bytes) -> dict | None:
+        # Two takers of a stale claim may each delete and recreate it: the last write wins,
+        # and the loser sees someone else's body here and backs off.
+        current = self.claim_owner(fp)
+        if current is not None and canonical(current) != body:
+            return current
+        self._bodies[fp] = body
+        return None
+
+    def _adopt_claim(self, fp: str, current: dict) -> None:
+        self._bodies[fp] = canonical(current)
+
+    def _claim_age(self, fp: str) -> float | None:
         self.fs.invalidate_cache()
         try:
-            modified = self.fs.info(key)["last_modified"]
+            modified = self.fs.info(self._k(self.claim_path(fp)))["last_modified"]
         except FileNotFoundError:
             return None
         return time.time() - modified.timestamp()
+
+    def _drop_claim(self, fp: str) -> None:
+        try:
+            self.fs.rm_file(self._k(self.claim_path(fp)))
+        except FileNotFoundError:
+            pass
 
     def claim_owner(self, fp: str) -> dict | None:
         self.fs.invalidate_cache()
