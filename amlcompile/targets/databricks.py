@@ -15,10 +15,9 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
     if spec is None:
         raise LoweringError(f"{s.location}: step {s.name!r} is not a DatabricksStep")
     stores = {d.name: d for d in p.datastores}
-    ports = [*(port for port in s.inputs), *(port for port in s.outputs)]
-    for port in ports:
-        ds_name = port.datastore if isinstance(port, ir.OutputPort) else _input_datastore(p, port)
-        ds = stores[ds_name]
+    payload = step_payload(p, s)
+    for port in [*payload["inputs"], *payload["outputs"]]:
+        ds = stores[port["datastore"]]
         if ds.kind not in READABLE:
             raise LoweringError(
                 f"{s.location}: step {s.name!r}: Databricks cannot read {ds.kind} datastore"
@@ -47,7 +46,7 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         task_id=s.name,
         operator=OPERATOR,
         kwargs={
-            "step": step_payload(p, s),
+            "step": payload,
             "databricks": {k: v for k, v in databricks.items() if v not in (None, [], {})},
             "databricks_conn_id": compute.conn_id or "databricks_default",
             "trigger_rule": "none_failed",
@@ -55,10 +54,3 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         doc_md=doc_md(s, f"Databricks ({compute.name})"),
         shared={"datastores": "DATASTORES"},
     )
-
-
-def _input_datastore(p: ir.Pipeline, port: ir.InputPort) -> str:
-    if isinstance(port.source, ir.DatastoreSource):
-        return port.source.datastore
-    producer = p.step(port.source.step)
-    return next(o.datastore for o in producer.outputs if o.name == port.source.output)
