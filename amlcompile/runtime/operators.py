@@ -74,37 +74,16 @@ class LocalStepOperator(ReusableStep, BaseOperator):
             ports[port["name"]] = bind_input(port, source, workdir)
         return ports
 
-    def _outputs(self, context, fp: str | None, workdir: Path) -> tuple[dict, dict]:
-        """Reusable steps write where their fingerprint says; others under their run.
-
-        Returns (the output locations, the remote ones' local staging folders): a step
-        writes remote outputs to a local folder, uploaded after it succeeded.
-        """
-        step = self.step
-        outputs: dict[str, str] = {}
+    def _outputs(self, context, fp: str, workdir: Path) -> tuple[dict, dict]:
+        """(the output locations, the remote ones' local staging folders): the step writes
+        remote outputs to a local folder, uploaded after it succeeded. Local output folders
+        were prepared empty by ReusableStep.prepare_outputs."""
+        outputs = self.worker_outputs(context, fp)
         staging: dict[str, Path] = {}
-        run = safe_segment(context["run_id"])
-        for port in step["outputs"]:
-            root = datastore_root(self.datastores, port["datastore"], step["name"])
-            if fp and step["allow_reuse"]:
-                path = root / "azureml" / "fp" / fp / port["name"]
-            else:
-                path = (
-                    root / "azureml" / safe_segment(self.dag_id) / run / step["name"] / port["name"]
-                )
-            outputs[port["name"]] = str(path)
-            if is_remote(path):
-                path = staging_dir(workdir) / port["name"]
-                staging[port["name"]] = path
-            try:
-                if path.exists():  # a retry or regeneration starts from an empty folder
-                    shutil.rmtree(path)
-                path.mkdir(parents=True)
-            except OSError as exc:
-                raise StepError(
-                    f"step {step['name']!r}: cannot prepare output {port['name']!r} on datastore"
-                    f" {port['datastore']!r} ({path}): {exc.strerror or exc}"
-                ) from None
+        for name, where in outputs.items():
+            if is_remote(location(where)):
+                staging[name] = staging_dir(workdir) / name
+                staging[name].mkdir(parents=True)
         return outputs, staging
 
     def _upload(self, outputs: dict[str, str], staging: dict[str, Path]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import threading
 
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
@@ -93,8 +94,9 @@ class ReusableStep:
         return str(root / path) if path else str(root)
 
     def prepare_outputs(self, context, fp: str) -> None:
-        """Output folders on local datastores exist before the step starts (as Azure ML
-        prepared them); on object storage a folder exists once something is written in it."""
+        """Output folders on local datastores exist, empty, before the step starts (as Azure
+        ML prepared them; a retry or regeneration starts afresh); on object storage a folder
+        exists once something is written in it. A fixed destination is left as it is."""
         step = self.step
         for port, ref in self.output_refs(context, fp).items():
             if not any(p["name"] == port and p.get("path") for p in step["outputs"]):
@@ -102,7 +104,9 @@ class ReusableStep:
                 if is_remote(target):
                     continue
                 try:
-                    target.mkdir(parents=True, exist_ok=True)
+                    if target.exists():
+                        shutil.rmtree(target)
+                    target.mkdir(parents=True)
                 except OSError as exc:
                     raise StepError(
                         f"step {step['name']!r}: cannot prepare output {port!r} on datastore"
