@@ -114,7 +114,7 @@ class SnapshotFile(NamedTuple):
     """One file of a snapshot (a tuple: snapshots of 10,000 files must stay cheap)."""
 
     path: str  # relative, POSIX separators
-    sha256: str
+    digest: str  # BLAKE3 of the content
     executable: bool
 
 
