@@ -58,6 +58,7 @@ def _check(paths: list[Path | str]) -> list[Compiled]:
         try:
             p = capture(f.pipeline, f.name)
             p = _with_schedule(p, f.pipeline)
+            p = _with_failure_mode(p, f.pipeline)
         except BuildError as exc:
             problems += exc.problems
             continue
@@ -84,6 +85,14 @@ def _check(paths: list[Path | str]) -> list[Compiled]:
     if problems:
         raise BuildError(problems)
     return compiled
+
+
+def _with_failure_mode(p: ir.Pipeline, pipeline) -> ir.Pipeline:
+    """continue_on_step_failure from submit/publish/Schedule.create, into the IR."""
+    noted = getattr(pipeline, "_continue_on_step_failure", None)
+    if noted is None:
+        return p
+    return p.model_copy(update={"continue_on_step_failure": noted[0]})
 
 
 def _with_schedule(p: ir.Pipeline, pipeline) -> ir.Pipeline:
