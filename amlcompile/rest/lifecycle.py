@@ -96,11 +96,19 @@ def deploy(
     result = DeployResult(dags_folder, changes)
     written = {Path(rel).stem for rel in changes["written"] if "/" not in rel}
     support_changed = any(rel.startswith(SUPPORT_DIR + "/") for rel in changes["written"])
+    reparsed = False
     for dag_id in dag_ids:
         if before[dag_id] is not None and (dag_id in written or support_changed):
             client.reparse(before[dag_id]["file_token"])  # parsed now, not at the next refresh
-    if reserialize and any(before[d] is None for d in dag_ids):
-        _reserialize()
+            reparsed = True
+    if any(before[d] is None for d in dag_ids):
+        # Airflow has no parse request for a file it has never seen, but a parse request for
+        # any file of a bundle makes the dag-processor list that bundle again at once.
+        anchor = None if reparsed else _file_token_in(client, dags_folder)
+        if anchor is not None:
+            client.reparse(anchor)
+        elif reserialize:
+            _reserialize()
     result.pools = _pools(client, computes or {})
     waiting = set(dag_ids)
     deadline = time.monotonic() + timeout
@@ -128,14 +136,35 @@ def deploy(
         if time.monotonic() > deadline:
             raise RestError(
                 f"Airflow at {client.url} has not parsed {', '.join(sorted(waiting))} after"
-                f" {timeout:.0f}s; new files are found every [dag_processor] refresh_interval"
-                " (give --timeout, or --reserialize on the Airflow host)"
+                f" {timeout:.0f}s; when it knows no DAG of that folder yet, new files are"
+                " found every [dag_processor] refresh_interval (give --timeout, or"
+                " --reserialize on the Airflow host)"
             )
         if not announced:
             progress(f"waiting for Airflow to parse {len(waiting)} DAG file(s)...")
             announced = True
         time.sleep(1.0)
     return result
+
+
+def _file_token_in(client: AirflowClient, dags_folder: Path) -> str | None:
+    """The parse token of a DAG Airflow knows from the folder deployed to (else from the
+    default `dags-folder` bundle), or None when it knows none yet."""
+    folder = str(dags_folder.resolve())
+    fallback = None
+    offset = 0
+    while True:
+        page = client.get("/api/v2/dags", limit=100, offset=offset).get("dags", [])
+        for dag in page:
+            if not dag.get("file_token"):
+                continue
+            if str(dag.get("fileloc") or "").startswith(folder + "/"):
+                return dag["file_token"]
+            if fallback is None and dag.get("bundle_name") == "dags-folder":
+                fallback = dag["file_token"]
+        if len(page) < 100:
+            return fallback
+        offset += 100
 
 
 def _parsed_at(client: AirflowClient, dag_id: str) -> dict | None:
