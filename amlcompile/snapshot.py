@@ -260,7 +260,9 @@ def data_digest(data: bytes) -> str:
 
 
 def _text_digest(text: str) -> str:
-    return data_digest(text.encode())
+    # surrogatepass: a file name with bytes that are not UTF-8 arrives with lone surrogates;
+    # real UTF-8 never holds an encoded surrogate, so the encoding stays unambiguous.
+    return data_digest(text.encode("utf-8", "surrogatepass"))
 
 
 def file_digest(path: Path | str) -> tuple[str, bool]:
@@ -278,7 +280,7 @@ def path_digest(path: Path) -> str:
     digests = CACHE.digests([(full, st) for _, full, st in listing])
     h = blake3.blake3()
     for (rel, _, _), digest in zip(listing, digests, strict=True):
-        h.update(rel.encode() + b"\0" + digest.encode() + b"\0")
+        h.update(rel.encode("utf-8", "surrogatepass") + b"\0" + digest.encode() + b"\0")
     return h.hexdigest()
 
 
