@@ -152,6 +152,27 @@ def _files(root: AnyPath) -> list[tuple[str, AnyPath]]:
     return sorted(found, key=lambda item: item[0])
 
 
+def _empty_dirs(root: AnyPath) -> list[str]:
+    """Relative names of the empty directories under a directory (none on blob storage,
+    where a folder is only a prefix of the blobs in it)."""
+    if not has_directories(root):
+        return []
+    if is_remote(root):
+        prefix = _key(root)
+        found = root.fs.find(prefix, withdirs=True, detail=True)
+        kinds = {k[len(prefix) :].strip("/"): info["type"] for k, info in found.items()}
+        return sorted(
+            name
+            for name, kind in kinds.items()
+            if name and kind == "directory" and not any(o.startswith(name + "/") for o in kinds)
+        )
+    return sorted(
+        Path(base).relative_to(root).as_posix()
+        for base, dirs, names in os.walk(root)
+        if not dirs and not names and Path(base) != Path(root)
+    )
+
+
 def _copy_file(src: AnyPath, dst: AnyPath) -> None:
     if not is_remote(dst):
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -181,6 +202,9 @@ def copy_tree(src: AnyPath, dst: AnyPath) -> str:
             dst.mkdir(parents=True, exist_ok=True)
         for rel, path in _files(src):
             _copy_file(path, dst / rel)
+        if has_directories(dst):
+            for rel in _empty_dirs(src):
+                (dst / rel).mkdir(parents=True, exist_ok=True)
     else:
         raise FileNotFoundError(f"{src} does not exist")
     return kind
