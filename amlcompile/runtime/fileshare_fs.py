@@ -369,7 +369,10 @@ def attach_share_fs(conn_id: str) -> None:
     """Makes `azfile://<conn_id>@...` paths work in this process: Airflow's object storage
     knows only the filesystems providers declare, so ours is attached per connection."""
     from airflow.sdk.io import attach
+    from upath.registry import get_upath_class
 
+    if get_upath_class(PROTOCOL) is None:  # asked (and cached) before we registered
+        get_upath_class.cache_clear()
     store = attach(PROTOCOL, conn_id)
     if not isinstance(store.__dict__.get("fs"), AzureFileShareFileSystem):
         store.fs = AzureFileShareFileSystem(conn_id=conn_id)

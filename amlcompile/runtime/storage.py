@@ -161,10 +161,11 @@ def _empty_dirs(root: AnyPath) -> list[str]:
         prefix = _key(root)
         found = root.fs.find(prefix, withdirs=True, detail=True)
         kinds = {k[len(prefix) :].strip("/"): info["type"] for k, info in found.items()}
+        parents = {name.rpartition("/")[0] for name in kinds}
         return sorted(
             name
             for name, kind in kinds.items()
-            if name and kind == "directory" and not any(o.startswith(name + "/") for o in kinds)
+            if name and kind == "directory" and name not in parents
         )
     return sorted(
         Path(base).relative_to(root).as_posix()

@@ -58,9 +58,7 @@ print("doubled", a.o)
 """
 
 
-def test_share_pipeline_transfers_steps_and_reuse(
-    project, monkeypatch, azurite, fileshare_standin
-):
+def test_share_pipeline_transfers_steps_and_reuse(project, monkeypatch, azurite, fileshare_standin):
     container = azurite.create_container()
     share = fileshare_standin.create_share(f"s{uuid.uuid4().hex[:12]}")
     project.write(

@@ -225,8 +225,15 @@ def test_the_standin_answers_as_the_file_service(share, fileshare_standin):
 
 
 def test_bad_share_datastores_fail_with_one_line_naming_step_and_datastore(
-    share, fileshare_standin
+    share, fileshare_standin, monkeypatch
 ):
+    import json
+
+    wrong = fileshare_standin.connection_string.replace("devstoreaccount1", "otheraccount")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WRONG_ACCOUNT",
+        json.dumps({"conn_type": "azure_fileshare", "extra": {"connection_string": wrong}}),
+    )
     from amlcompile.runtime.binding import StepError
     from amlcompile.runtime.storage import datastore_path, datastore_root
     from amlcompile.runtime.transfer import DataTransferOperator
@@ -237,6 +244,7 @@ def test_bad_share_datastores_fail_with_one_line_naming_step_and_datastore(
         "noconn": {"kind": "azure_file", "path": "s", "conn_id": "no_such_connection"},
         "noshare": {"kind": "azure_file", "path": "nosuchshare", "conn_id": "fileshare"},
         "unnamed": {"kind": "azure_file", "path": "", "conn_id": "fileshare"},
+        "refused": {"kind": "azure_file", "path": "s", "conn_id": "wrong_account"},
     }
     cases = {
         "noconn": "step 'prep': datastore 'noconn' (azure_file share 's'): Airflow connection"
@@ -244,6 +252,9 @@ def test_bad_share_datastores_fail_with_one_line_naming_step_and_datastore(
         "noshare": "step 'prep': datastore 'noshare' (azure_file share 'nosuchshare'): the share"
         " does not exist on the account of Airflow connection 'fileshare'",
         "unnamed": "step 'prep': datastore 'unnamed' (azure_file) names no share",
+        "refused": "step 'prep': datastore 'refused' (azure_file share 's'): cannot reach it"
+        " through Airflow connection 'wrong_account': ClientAuthenticationError: no SharedKey"
+        " signature",
     }
     for name, message in cases.items():
         with pytest.raises(StepError) as err:
