@@ -13,6 +13,7 @@ directory exists. Every file is written under a temporary name and renamed onto 
 
 from __future__ import annotations
 
+import re
 import tempfile
 import uuid
 
@@ -25,6 +26,9 @@ from upath.registry import register_implementation
 PROTOCOL = "azfile"
 RANGE_BYTES = 4 * 1024 * 1024  # the File service's largest Put Range
 SPOOL_BYTES = 8 * 1024 * 1024  # a file being written stays in memory up to this size
+# `.<name>.<32 hex>.tmp`: a file being written (or left by a writer that died); never listed,
+# so a concurrent copy or listing never picks up half a file.
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
 
 
 class FileSharePath(CloudPath):
@@ -145,6 +149,7 @@ class AzureFileShareFileSystem(AbstractFileSystem):
                 item.last_modified,
             )
             for item in items
+            if not TEMPORARY.match(item.name)
         ]
         entries.sort(key=lambda e: e["name"])
         return entries if detail else [e["name"] for e in entries]
@@ -166,7 +171,7 @@ class AzureFileShareFileSystem(AbstractFileSystem):
     # ---- writing ----
     def makedirs(self, path, exist_ok=False):
         share, rel = self.split(path)
-        _, exists = _errors()
+        not_found, exists = _errors()
         parts = rel.split("/") if rel else []
         for depth in range(1, len(parts) + 1):
             try:
@@ -174,7 +179,7 @@ class AzureFileShareFileSystem(AbstractFileSystem):
             except exists:
                 if depth == len(parts) and not exist_ok:
                     raise FileExistsError(path) from None
-            except _errors()[0] as exc:
+            except not_found as exc:
                 raise self._missing(exc, path) from None
 
     def mkdir(self, path, create_parents=True, **kwargs):
