@@ -116,11 +116,8 @@ class AzureFileShareFileSystem(AbstractFileSystem):
             except not_found as exc:
                 if _code(exc) == "ShareNotFound":
                     raise self._missing(exc, path) from None
-        try:
-            if rel:
-                props = self._dir(share, rel).get_directory_properties()
-            else:
-                props = self._share(share).get_share_properties()
+        try:  # the share's root directory too: a share-level SAS may not read share properties
+            props = self._dir(share, rel).get_directory_properties()
         except not_found as exc:
             raise self._missing(exc, path) from None
         return _entry(name, "directory", 0, props.etag, props.last_modified)
