@@ -62,6 +62,7 @@ def test_directory_round_trip_local_share_share_local_keeps_bytes_and_folders(
     assert (tmp_path / "back" / "empty_dir").is_dir()
     assert reference_type(root / "in" / "a.txt") == "file"
     assert reference_type(root / "nothing") is None
+    assert reference_type(root / "no" / "such" / "file.txt") is None  # ParentNotFound
     # Every file was written under a temporary name and renamed: none is left over.
     share_files = fileshare_standin.shares[root.path.strip("/")]
     assert not [n for n in share_files if n.endswith(".tmp")], sorted(share_files)
@@ -231,6 +232,9 @@ def test_the_standin_answers_as_the_file_service(share, fileshare_standin):
     with pytest.raises(ResourceExistsError) as err:
         share_client.get_directory_client("d").delete_directory()
     assert err.value.error_code == "DirectoryNotEmpty"
+    with pytest.raises(ResourceNotFoundError) as err:
+        share_client.get_file_client("no/such/f.bin").get_file_properties()
+    assert err.value.error_code == "ParentNotFound"
     with pytest.raises(ResourceNotFoundError) as err:
         client.get_share_client("nosuchshare").get_share_properties()
     assert err.value.error_code == "ShareNotFound"

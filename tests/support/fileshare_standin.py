@@ -144,6 +144,14 @@ class FileShareStandin:
         node = tree.get(parent)
         return node is not None and node.kind == "directory"
 
+    @classmethod
+    def _not_found(cls, tree: dict, rel: str) -> ServiceError:
+        """The service says ParentNotFound when the path's parent is missing, else
+        ResourceNotFound (also for a file asked as a directory and the reverse)."""
+        if rel and not cls._parent_exists(tree, rel):
+            return ServiceError(404, "ParentNotFound", "the specified parent path does not exist")
+        return ServiceError(404, "ResourceNotFound", "the specified resource does not exist")
+
     def _directory_op(self, method: str, tree: dict, rel: str):
         node = tree.get(rel)
         if method == "PUT":
@@ -154,7 +162,7 @@ class FileShareStandin:
             tree[rel] = Node("directory")
             return 201, _props(tree[rel]), b""
         if node is None or node.kind != "directory":
-            raise ServiceError(404, "ResourceNotFound")
+            raise self._not_found(tree, rel)
         if method in ("GET", "HEAD"):
             return 200, _props(node), b""
         if method == "DELETE":
@@ -169,7 +177,7 @@ class FileShareStandin:
     def _list(self, tree: dict, share: str, rel: str, query: dict):
         node = tree.get(rel)
         if node is None or node.kind != "directory":
-            raise ServiceError(404, "ResourceNotFound")
+            raise self._not_found(tree, rel)
         prefix = f"{rel}/" if rel else ""
         children = sorted(
             (p[len(prefix) :], n)
@@ -216,7 +224,7 @@ class FileShareStandin:
             tree[rel] = Node("file", size)  # Create File replaces an existing file
             return 201, _props(tree[rel]), b""
         if node is None or node.kind != "file":
-            raise ServiceError(404, "ResourceNotFound")
+            raise self._not_found(tree, rel)
         if method == "HEAD":
             return 200, {**_props(node), "Content-Length": str(len(node.data))}, b""
         if method == "GET":
