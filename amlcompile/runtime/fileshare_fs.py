@@ -13,6 +13,7 @@ directory exists. Every file is written under a temporary name and renamed onto 
 
 from __future__ import annotations
 
+import io
 import re
 import tempfile
 import uuid
@@ -230,8 +231,6 @@ class AzureFileShareFileSystem(AbstractFileSystem):
             pass
 
     def pipe_file(self, path, value, mode="overwrite", overwrite=True, **kwargs):
-        import io
-
         if mode == "create":
             overwrite = False
         self.put_stream(path, io.BytesIO(value), len(value), overwrite=overwrite)
