@@ -296,3 +296,33 @@ def test_bad_share_datastores_fail_with_one_line_naming_step_and_datastore(
         copy_checked(root / "../other", root / "y", None, None, "copy", op.log)
     assert str(err.value).startswith("step 'copy': azfile path ")
     assert "climbs out of its share" in str(err.value)
+
+
+def test_transfer_operator_local_share_local_with_reference_types(share, tmp_path):
+    from amlcompile.runtime.transfer import DataTransferOperator
+
+    datastores, root = share
+    stores = {**datastores, "disk": {"kind": "local", "path": str(tmp_path), "conn_id": None}}
+    files = write_tree(tmp_path / "src")
+
+    def copy(source, destination, **kwargs):
+        op = DataTransferOperator(
+            task_id="copy", source=source, destination=destination, datastores=stores, **kwargs
+        )
+        return op.execute(context={})["outputs"]["destination"]
+
+    up = copy(
+        {"datastore": "disk", "path": "src"},
+        {"datastore": "files", "path": "up"},
+        source_reference_type="directory",
+    )
+    assert up == str(root / "up")
+    down = copy({"datastore": "files", "path": "up"}, {"datastore": "disk", "path": "down"})
+    assert read_tree(Path(down)) == files and (Path(down) / "empty_dir").is_dir()
+    one = copy(
+        {"datastore": "files", "path": "up/nested/big.bin"},
+        {"datastore": "disk", "path": "one"},
+        source_reference_type="file",
+        destination_reference_type="directory",
+    )
+    assert Path(one).read_bytes() == files["nested/big.bin"] and Path(one).name == "big.bin"
