@@ -33,7 +33,8 @@ def compute_plan(
                 )
         used = {name: params.get(name) for name in s["params"]}
         fp = fingerprint(s["fingerprint"], used, inputs)
-        entry: dict = {"fingerprint": fp, "reuse": False}
+        # "static": what the step was when planned; its task checks it still is (see reusable).
+        entry: dict = {"fingerprint": fp, "static": s["fingerprint"], "reuse": False}
         if s["allow_reuse"] and not regenerate:
             store = open_store(datastores, s["record_datastore"], s["name"])
             record = store.read_record(fp, log, record_roots(datastores))

@@ -147,11 +147,19 @@ class ReusableStep:
         params = dict(context["params"])
         self.stop_after_failure(context, params)
         plan = plan_of(context)
-        fp = (plan.get(step["name"]) or {}).get("fingerprint")
+        entry = plan.get(step["name"]) or {}
+        fp = entry.get("fingerprint")
         if fp is None:
             raise StepError(
                 f"step {step['name']!r}: the reuse plan of this run has no entry"
                 " for it; clear the whole run, not the step alone"
+            )
+        if entry.get("static", step["fingerprint"]) != step["fingerprint"]:
+            # The DAG file was redeployed during the run and this task parsed the new one:
+            # running it under the planned fingerprint would record new code as the old.
+            raise StepError(
+                f"step {step['name']!r} changed since this run was planned (a new build was"
+                " deployed during the run); start a new run"
             )
         store = open_store(self.datastores, step["record_datastore"], step["name"])
         if not step["allow_reuse"]:  # always runs, into a folder of its own run: no claim

@@ -203,3 +203,42 @@ def test_planner_recomputes_a_step_whose_record_was_truncated(tmp_path):
     log = Log()
     assert compute_plan(steps, datastores, {}, False, log)["s"]["reuse"] is False
     assert "the step runs again" in log.lines[0]
+
+
+def test_a_step_redeployed_during_its_run_refuses_to_run_under_the_old_plan(tmp_path):
+    """With a bundle that is not versioned, a task parses the DAG file current when it starts:
+    after a redeploy mid-run it must not record new code under the planned fingerprint."""
+    pytest.importorskip("airflow")
+    from amlcompile.runtime.binding import StepError
+    from amlcompile.runtime.planner import compute_plan
+    from amlcompile.runtime.reusable import ReusableStep
+
+    datastores = {"ds": {"kind": "local", "path": str(tmp_path), "conn_id": None}}
+    planned = {
+        "name": "s",
+        "fingerprint": "static-v1",
+        "params": [],
+        "allow_reuse": True,
+        "record_datastore": "ds",
+        "inputs": [],
+        "outputs": [],
+    }
+    plan = compute_plan([planned], datastores, {}, False)
+
+    class Ti:
+        def xcom_pull(self, task_ids, key):
+            return plan
+
+    class Step(ReusableStep):
+        dag_id, task_id = "d", "s"
+
+        def __init__(self, step):
+            self.step, self.datastores = step, datastores
+
+    ran = []
+    context = {"params": {"continue_on_step_failure": True}, "ti": Ti(), "run_id": "r1"}
+    redeployed = Step({**planned, "fingerprint": "static-v2"})
+    with pytest.raises(StepError, match="'s' changed since this run was planned"):
+        redeployed.run_reusable(context, lambda *a: ran.append(a) or {"outputs": {}})
+    assert ran == []
+    assert not list(tmp_path.rglob("*.json")), "no record written"
