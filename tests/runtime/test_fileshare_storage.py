@@ -5,12 +5,15 @@ directories, version tokens, reuse records and claims, and bad input."""
 from __future__ import annotations
 
 import os
-import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.support.store_contract import (
+    check_exactly_one_claimer_wins,
+    check_heartbeat_takeover_and_release,
+)
 
 pytestmark = pytest.mark.airflow  # needs Airflow's object storage and the Azure provider
 
@@ -153,55 +156,13 @@ def test_record_on_a_share_written_whole_and_ignored_when_unusable(share):
 
 
 def test_exactly_one_of_many_claimers_wins_on_a_share(share):
-    from amlcompile.runtime.storage import RemoteStore
-
     _, root = share
-    claimers = 6
-    results: dict[int, tuple] = {}
-    barrier = threading.Barrier(claimers)
-
-    def claim(i: int) -> None:
-        store = RemoteStore(root)
-        barrier.wait()
-        results[i] = store.try_claim("fp", {"run_id": f"run{i}", "task_id": "t"})
-
-    threads = [threading.Thread(target=claim, args=(i,)) for i in range(claimers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    winners = [i for i, (won, _) in results.items() if won]
-    assert len(results) == claimers and len(winners) == 1, results
-    assert RemoteStore(root).claim_owner("fp")["run_id"] == f"run{winners[0]}"
-    for won, current in results.values():
-        if not won:
-            assert current["run_id"] == f"run{winners[0]}"
+    check_exactly_one_claimer_wins(root)
 
 
 def test_claim_heartbeat_stale_takeover_and_release_on_a_share(share):
-    from amlcompile.runtime.storage import RemoteStore
-
     _, root = share
-    first, second = RemoteStore(root), RemoteStore(root)
-    a = {"run_id": "a", "task_id": "t"}
-    b = {"run_id": "b", "task_id": "t"}
-    assert first.try_claim("fp", a) == (True, None)
-    assert first.try_claim("fp", a) == (True, None)  # a retry of the same task carries on
-    won, current = second.try_claim("fp", b)
-    assert not won and current["run_id"] == "a"
-    key = first._k(first.claim_path("fp"))
-    before = first.fs.info(key)["last_modified"]
-    time.sleep(1.1)  # Last-Modified has one-second resolution
-    first.heartbeat("fp")
-    assert first.fs.info(key)["last_modified"] > before
-    assert second.try_claim("fp", b, stale_after=0.0) == (True, None)  # stale: taken over
-    assert second.claim_owner("fp")["run_id"] == "b"
-    first.heartbeat("fp")  # the stalled owner wakes up: it must not refresh b's claim
-    first.release("fp")  # nor delete it
-    assert second.claim_owner("fp")["run_id"] == "b"
-    second.release("fp")
-    assert second.claim_owner("fp") is None
-    assert first.try_claim("fp", a) == (True, None)
+    check_heartbeat_takeover_and_release(root)
 
 
 def test_the_standin_answers_as_the_file_service(share, fileshare_standin):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.store_contract import (
+    check_exactly_one_claimer_wins,
+    check_heartbeat_takeover_and_release,
+)
 
 pytestmark = pytest.mark.airflow  # needs Airflow's object storage and the Azure provider
 
@@ -124,58 +127,13 @@ def test_remote_record_written_whole_and_ignored_when_unusable(blob, tmp_path):
 
 
 def test_exactly_one_of_many_claimers_wins(blob):
-    from amlcompile.runtime.storage import RemoteStore
-
     _, root = blob
-    claimers = 6
-    results: dict[int, tuple] = {}
-    barrier = threading.Barrier(claimers)
-
-    def claim(i: int) -> None:
-        store = RemoteStore(root)
-        barrier.wait()
-        results[i] = store.try_claim("fp", {"run_id": f"run{i}", "task_id": "t"})
-
-    threads = [threading.Thread(target=claim, args=(i,)) for i in range(claimers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    winners = [i for i, (won, _) in results.items() if won]
-    assert len(results) == claimers and len(winners) == 1, results
-    owner = RemoteStore(root).claim_owner("fp")
-    assert owner["run_id"] == f"run{winners[0]}"
-    for won, current in results.values():
-        if not won:
-            assert current["run_id"] == f"run{winners[0]}"
+    check_exactly_one_claimer_wins(root)
 
 
 def test_claim_heartbeat_takeover_and_release(blob):
-    from amlcompile.runtime.storage import RemoteStore
-
     _, root = blob
-    first, second = RemoteStore(root), RemoteStore(root)
-    a = {"run_id": "a", "task_id": "t"}
-    b = {"run_id": "b", "task_id": "t"}
-    assert first.try_claim("fp", a) == (True, None)
-    assert first.try_claim("fp", a) == (True, None)  # a retry of the same task carries on
-    won, current = second.try_claim("fp", b)
-    assert not won and current["run_id"] == "a"
-    key = first._k(first.claim_path("fp"))
-    before = first.fs.info(key)["last_modified"]
-    time.sleep(1.1)  # Last-Modified has one-second resolution
-    first.heartbeat("fp")
-    first.fs.invalidate_cache()
-    assert first.fs.info(key)["last_modified"] > before
-    # A claim whose heartbeat is older than stale_after is taken over.
-    assert second.try_claim("fp", b, stale_after=0.0) == (True, None)
-    assert second.claim_owner("fp")["run_id"] == "b"
-    first.heartbeat("fp")  # the stalled owner wakes up: it must not refresh b's claim
-    first.release("fp")  # nor delete it
-    assert second.claim_owner("fp")["run_id"] == "b"
-    second.release("fp")
-    assert second.claim_owner("fp") is None
-    assert first.try_claim("fp", a) == (True, None)
+    check_heartbeat_takeover_and_release(root)
 
 
 def test_datastore_root_errors_name_step_and_datastore():

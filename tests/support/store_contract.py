@@ -1,0 +1,58 @@
+"""What every remote reuse store must do with claims, checked the same way on each backend
+(Azure Blob through Azurite, Azure Files through the File REST stand-in)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+def check_exactly_one_claimer_wins(root, claimers: int = 6) -> None:
+    from amlcompile.runtime.storage import RemoteStore
+
+    results: dict[int, tuple] = {}
+    barrier = threading.Barrier(claimers)
+
+    def claim(i: int) -> None:
+        store = RemoteStore(root)
+        barrier.wait()
+        results[i] = store.try_claim("fp", {"run_id": f"run{i}", "task_id": "t"})
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(claimers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    winners = [i for i, (won, _) in results.items() if won]
+    assert len(results) == claimers and len(winners) == 1, results
+    assert RemoteStore(root).claim_owner("fp")["run_id"] == f"run{winners[0]}"
+    for won, current in results.values():
+        if not won:
+            assert current["run_id"] == f"run{winners[0]}"
+
+
+def check_heartbeat_takeover_and_release(root) -> None:
+    from amlcompile.runtime.storage import RemoteStore
+
+    first, second = RemoteStore(root), RemoteStore(root)
+    a = {"run_id": "a", "task_id": "t"}
+    b = {"run_id": "b", "task_id": "t"}
+    assert first.try_claim("fp", a) == (True, None)
+    assert first.try_claim("fp", a) == (True, None)  # a retry of the same task carries on
+    won, current = second.try_claim("fp", b)
+    assert not won and current["run_id"] == "a"
+    key = first._k(first.claim_path("fp"))
+    before = first.fs.info(key)["last_modified"]
+    time.sleep(1.1)  # Last-Modified has one-second resolution
+    first.heartbeat("fp")
+    first.fs.invalidate_cache()
+    assert first.fs.info(key)["last_modified"] > before
+    # A claim whose heartbeat is older than stale_after is taken over.
+    assert second.try_claim("fp", b, stale_after=0.0) == (True, None)
+    assert second.claim_owner("fp")["run_id"] == "b"
+    first.heartbeat("fp")  # the stalled owner wakes up: it must not refresh b's claim
+    first.release("fp")  # nor delete it
+    assert second.claim_owner("fp")["run_id"] == "b"
+    second.release("fp")
+    assert second.claim_owner("fp") is None
+    assert first.try_claim("fp", a) == (True, None)
