@@ -1,0 +1,166 @@
+"""The datastore-change trigger's runtime (runtime/watch.py) on a local folder and on Azure
+Blob / ADLS Gen2 containers (Azurite): what a poll starts, where the listing is kept, and
+that a poll dying before its runs started loses nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.airflow  # the operators, and Airflow's object storage for blobs
+
+WATCH_ID = "Pipe__datastore_watch"
+
+
+class Store:
+    """One watched datastore: how the test writes files, and the watch's two operators."""
+
+    def __init__(self, kind, root, conn_id=None, client=None, local=None):
+        from amlcompile.runtime.watch import DatastoreChangeOperator, RecordListingOperator
+
+        common = dict(
+            datastore="watched", kind=kind, root=root, conn_id=conn_id, path="incoming",
+            watch_id=WATCH_ID,
+        )  # fmt: skip
+        self.detect = DatastoreChangeOperator(
+            task_id="detect_changes", parameter="input_data", **common
+        )
+        self.record = RecordListingOperator(task_id="record_listing", **common)
+        self.client, self.local = client, local
+
+    def put(self, name: str, data: bytes) -> None:
+        if self.client is not None:
+            self.client.upload_blob(name, data, overwrite=True)
+        else:
+            (self.local / name).parent.mkdir(parents=True, exist_ok=True)
+            (self.local / name).write_bytes(data)
+
+    def delete(self, name: str) -> None:
+        if self.client is not None:
+            self.client.delete_blob(name)
+        else:
+            (self.local / name).unlink()
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            if self.client is not None:
+                return self.client.download_blob(name).readall()
+            return (self.local / name).read_bytes()
+        except Exception:
+            return None
+
+    def poll(self) -> list[str]:
+        """One whole poll whose runs all start: the changed paths, in the order started."""
+        starts = self.detect.execute({})
+        self.record.execute({})
+        return [s["conf"]["input_data"] for s in starts]
+
+
+@pytest.fixture(params=["local", "azure_blob", "adls_gen2"])
+def store(request, tmp_path):
+    if request.param == "local":
+        return Store("local", str(tmp_path / "ds"), local=tmp_path / "ds")
+    azurite = request.getfixturevalue("azurite")
+    container = azurite.create_container()
+    client = azurite.service_client().get_container_client(container)
+    return Store(request.param, container, conn_id=azurite.conn_id, client=client)
+
+
+def test_a_poll_starts_one_run_per_added_or_changed_file(store):
+    assert store.poll() == []  # the path does not exist yet: nothing to start, no error
+    store.put("incoming/a.csv", b"1\n")
+    store.put("incoming2/not-watched.csv", b"x")  # shares the prefix, not the folder
+    store.put("incoming.csv", b"x")
+    assert store.poll() == ["incoming/a.csv"]
+    assert store.poll() == []  # unchanged
+    store.put("incoming/a.csv", b"2\n")  # same size, new content (a new ETag / mtime)
+    store.put("incoming/sub/b.csv", b"b")
+    assert store.poll() == ["incoming/a.csv", "incoming/sub/b.csv"]
+    store.delete("incoming/a.csv")
+    assert store.poll() == []  # a deletion starts nothing
+    store.put("incoming/a.csv", b"back")
+    assert store.poll() == ["incoming/a.csv"]  # ...and coming back is a change
+    listing = json.loads(store.read(f"azureml/_watch/{WATCH_ID}.json"))
+    assert sorted(listing) == ["incoming/a.csv", "incoming/sub/b.csv"]
+    assert store.read(f"azureml/_watch/{WATCH_ID}.pending.json") is None
+
+
+def test_the_first_poll_only_records(store):
+    store.put("incoming/old.csv", b"old")
+    assert store.poll() == []
+    store.put("incoming/new.csv", b"new")
+    assert store.poll() == ["incoming/new.csv"]
+
+
+def test_a_poll_that_died_before_its_runs_started_is_redone_with_the_same_run_ids(store):
+    store.poll()
+    store.put("incoming/a.csv", b"a")
+    first = store.detect.execute({})  # ... and the worker dies before record_listing
+    again = store.detect.execute({})
+    assert again == first and len(first) == 1  # redone: same conf, same run id
+    assert first[0]["conf"] == {"input_data": "incoming/a.csv"}
+    assert first[0]["trigger_run_id"].startswith("datastore_change__")
+    store.record.execute({})
+    assert store.poll() == []
+    store.put("incoming/a.csv", b"a2")
+    (changed,) = store.detect.execute({})
+    assert changed["trigger_run_id"] != first[0]["trigger_run_id"]  # a new version, a new run
+
+
+def test_changes_beyond_the_per_poll_cap_start_on_the_next_polls(store, monkeypatch):
+    from amlcompile.runtime import watch
+
+    monkeypatch.setattr(watch, "MAX_RUNS_PER_POLL", 2)
+    store.poll()
+    for name in "abc":
+        store.put(f"incoming/{name}.csv", name.encode())
+    assert store.poll() == ["incoming/a.csv", "incoming/b.csv"]
+    assert store.poll() == ["incoming/c.csv"]
+    assert store.poll() == []
+
+
+def test_a_single_watched_file(store):
+    store.detect.path = store.record.path = "incoming/one.csv"
+    assert store.poll() == []
+    store.put("incoming/one.csv", b"1")
+    store.put("incoming/one.csv.bak", b"x")
+    assert store.poll() == ["incoming/one.csv"]
+    assert store.poll() == []
+
+
+def test_a_damaged_listing_is_an_error_naming_it(store):
+    from amlcompile.runtime.binding import StepError
+
+    store.poll()
+    store.put(f"azureml/_watch/{WATCH_ID}.json", b"{not json")
+    with pytest.raises(StepError, match=rf"{WATCH_ID}\.json is damaged; delete it"):
+        store.detect.execute({})
+
+
+def test_a_missing_container_or_connection_names_the_datastore_and_path(azurite):
+    from amlcompile.runtime.binding import StepError
+
+    missing = Store("azure_blob", "no-such-container", conn_id=azurite.conn_id)
+    with pytest.raises(StepError) as err:
+        missing.detect.execute({})
+    assert "watching datastore 'watched' (azure_blob, connection 'azurite') path 'incoming'" in str(
+        err.value
+    )
+    assert "container 'no-such-container' does not exist" in str(err.value)
+
+    unknown = Store("azure_blob", azurite.create_container(), conn_id="no_such_conn")
+    with pytest.raises(StepError) as err:
+        unknown.detect.execute({})
+    where = "watching datastore 'watched' (azure_blob, connection 'no_such_conn') path 'incoming'"
+    assert where in str(err.value)
+    assert "isn't defined" in str(err.value)
+
+
+def test_an_azure_files_datastore_is_refused_with_its_name(tmp_path):
+    from amlcompile.runtime.binding import StepError
+
+    share = Store("azure_file", "share", conn_id="files")
+    where = "'watched' .azure_file, connection 'files'. path 'incoming'"
+    with pytest.raises(StepError, match=where):
+        share.detect.execute({})
