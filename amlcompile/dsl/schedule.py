@@ -190,8 +190,8 @@ def watch_to_ir(
     ds = config.datastores[ds_name]
     if ds.kind not in WATCHABLE_KINDS:
         raise UserErrorException(
-            f"{where}: watching a {ds.kind} datastore ({ds_name!r}) is not supported yet;"
-            " only local, Azure Blob and ADLS Gen2 datastores"
+            f"{where}: cannot watch datastore {ds_name!r}: {ds.kind} datastores are not"
+            f" supported yet ({', '.join(WATCHABLE_KINDS)} are)"
         )
     if not w.path or not isinstance(w.path, str) or w.path.startswith("/") or ".." in w.path:
         raise UserErrorException(
