@@ -34,13 +34,18 @@ from .storage import AnyPath, _blob_version, _key, datastore_root, is_remote
 WATCH_DIR = str(Path(REUSE_DIR).parent / "_watch")
 MAX_RUNS_PER_POLL = 50
 RUN_ID_PREFIX = "datastore_change__"
+# Our own bookkeeping is never a change (else watching `azureml/` would trigger itself).
+INTERNAL = (WATCH_DIR + "/", REUSE_DIR + "/")
 
 
 def listing(root: AnyPath, path: str) -> dict[str, object]:
     """Every file under root/path → its signature, keyed by its path on the datastore.
     Nothing there (yet) is an empty listing, not an error."""
-    if is_remote(root):
-        return _remote_listing(root, path)
+    found = _remote_listing(root, path) if is_remote(root) else _local_listing(root, path)
+    return {p: sig for p, sig in found.items() if not p.startswith(INTERNAL)}
+
+
+def _local_listing(root: Path, path: str) -> dict[str, object]:
     base = root / path
     found: dict[str, object] = {}
     if base.is_file():

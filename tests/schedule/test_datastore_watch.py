@@ -80,9 +80,14 @@ def test_a_poll_starts_one_run_per_added_or_changed_file(store):
     store.delete("incoming/a.csv")
     assert store.poll() == []  # a deletion starts nothing
     store.put("incoming/a.csv", b"back")
-    assert store.poll() == ["incoming/a.csv"]  # ...and coming back is a change
+    store.put("incoming/odd name [1] & ü.csv", b"odd")
+    assert store.poll() == ["incoming/a.csv", "incoming/odd name [1] & ü.csv"]  # back: changed
     listing = json.loads(store.read(f"azureml/_watch/{WATCH_ID}.json"))
-    assert sorted(listing) == ["incoming/a.csv", "incoming/sub/b.csv"]
+    assert sorted(listing) == [
+        "incoming/a.csv",
+        "incoming/odd name [1] & ü.csv",
+        "incoming/sub/b.csv",
+    ]
     assert store.read(f"azureml/_watch/{WATCH_ID}.pending.json") is None
 
 
@@ -164,3 +169,23 @@ def test_an_azure_files_datastore_is_refused_with_its_name(tmp_path):
     where = "'watched' .azure_file, connection 'files'. path 'incoming'"
     with pytest.raises(StepError, match=where):
         share.detect.execute({})
+
+
+def test_watching_the_bookkeeping_folder_never_triggers_itself(store):
+    store.detect.path = store.record.path = "azureml"
+    store.put("azureml/results/r.csv", b"r")
+    assert store.poll() == []
+    store.put("azureml/_reuse/records/x.json", b"{}")
+    store.put("azureml/results/r.csv", b"r2")
+    assert store.poll() == ["azureml/results/r.csv"]
+    assert store.poll() == []  # the listing just written is not a change
+
+
+def test_without_a_parameter_one_run_starts_for_all_changes_of_a_poll(store):
+    store.detect.parameter = None
+    assert store.detect.execute({}) == []
+    store.record.execute({})
+    store.put("incoming/a.csv", b"a")
+    store.put("incoming/b.csv", b"b")
+    (start,) = store.detect.execute({})
+    assert start["conf"] == {} and start["trigger_run_id"].startswith("datastore_change__")
