@@ -83,7 +83,6 @@ def _schedule_source(s: ir.Schedule | None) -> tuple[str, str | None]:
 
 
 WATCH_SUFFIX = "__datastore_watch"
-_TRIGGER = ("airflow.providers.standard.operators.trigger_dagrun", "TriggerDagRunOperator")
 
 
 def _watch(p: ir.Pipeline, imports: dict[str, set[str]]) -> dict | None:
@@ -92,9 +91,8 @@ def _watch(p: ir.Pipeline, imports: dict[str, set[str]]) -> dict | None:
     if t is None:
         return None
     imports.setdefault(runtime_import("{runtime}.watch"), set()).update(
-        {"DatastoreChangeOperator", "RecordListingOperator"}
+        {"DatastoreChangeOperator", "RecordListingOperator", "StartPipelineOperator"}
     )
-    imports.setdefault(_TRIGGER[0], set()).add(_TRIGGER[1])
     start = dt.datetime.fromisoformat(t.start)
     parts = [start.year, start.month, start.day, start.hour, start.minute, start.second]
     return {

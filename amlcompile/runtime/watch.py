@@ -25,6 +25,7 @@ import json
 import os
 from pathlib import Path
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import BaseOperator
 
 from .binding import StepError
@@ -251,3 +252,12 @@ class RecordListingOperator(_WatchOperator):
         except Exception as exc:
             raise self.storage_error(exc) from exc
         self.log.info("recorded the listing of %s (%d files)", self.where, len(pending))
+
+
+class StartPipelineOperator(TriggerDagRunOperator):
+    """TriggerDagRunOperator whose conf and run id are data, not templates: a file named
+    `{{ conn.x.password }}.csv` reaches the run's parameter as written, never rendered."""
+
+    template_fields = tuple(
+        f for f in TriggerDagRunOperator.template_fields if f not in ("conf", "trigger_run_id")
+    )

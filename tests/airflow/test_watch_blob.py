@@ -1,5 +1,5 @@
 """The datastore-change trigger on an Azure Blob datastore (Azurite), in a real Airflow: the
-generated watch DAG polls with `dag.test()`, its mapped TriggerDagRunOperator queues one run
+generated watch DAG polls with `dag.test()`, its mapped trigger operator queues one run
 of the pipeline with the changed blob's path, and that run (also `dag.test()`, with the
 queued run's conf) reads the blob's content through its DataPath parameter."""
 
@@ -35,6 +35,8 @@ Schedule.create(ws, name="on-new-blob", pipeline_id=published.id, experiment_nam
 
 WATCH = "BlobWatched__datastore_watch"
 LISTING = f"azureml/_watch/{WATCH}.json"
+# A blob name is data: template syntax in it reaches the run's conf and the step unrendered.
+NEW_BLOB = "incoming/day {{ ds }}.csv"
 
 # Polls the watch DAG (dag.test) in one Airflow process, changing the container in between;
 # prints {step: {task_id: [[state, return value], ...]}, "queued...": [pipeline runs]}.
@@ -62,7 +64,7 @@ def queued(name):
 
 poll("first")  # records the (empty) listing, starts nothing
 recorded = client.download_blob(LISTING).readall()
-client.upload_blob("incoming/day1.csv", b"x,y 1,2\\n")
+client.upload_blob(NEW_BLOB, b"x,y 1,2\\n")
 poll("second")
 queued("queued")
 # As if the poll had died after starting its runs, before recording its listing: redone.
@@ -97,7 +99,8 @@ def test_a_new_blob_starts_the_pipeline_which_reads_it(project, monkeypatch, azu
     writer.apply(dags, files, owned)
     migrate = _in_airflow(["-m", "airflow", "db", "migrate"], home, dags)
     assert migrate.returncode == 0, migrate.stderr[-3000:]
-    given = dict(CONNECTION=azurite.connection_string, CONTAINER=container, LISTING=LISTING)
+    given = dict(CONNECTION=azurite.connection_string, CONTAINER=container, NEW_BLOB=NEW_BLOB)
+    given.update(LISTING=LISTING)
     code = "".join(f"{k} = {v!r}\n" for k, v in {**given, "WATCH": WATCH}.items()) + POLLS
     proc = _in_airflow(["-c", code], home, dags)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -106,7 +109,7 @@ def test_a_new_blob_starts_the_pipeline_which_reads_it(project, monkeypatch, azu
     assert polls["first"]["detect_changes"] == [["success", []]]
     assert polls["first"]["record_listing"] == [["success", None]]
     ((detected, (start,)),) = polls["second"]["detect_changes"]
-    assert detected == "success" and start["conf"] == {"input_data": "incoming/day1.csv"}
+    assert detected == "success" and start["conf"] == {"input_data": NEW_BLOB}
     assert [state for state, _ in polls["second"]["start_pipeline"]] == ["success"]
     assert polls["second"]["record_listing"] == [["success", None]]
     queued = [{"run_id": start["trigger_run_id"], "conf": start["conf"], "state": "queued"}]
