@@ -35,6 +35,8 @@ from .storage import AnyPath, _blob_version, _key, datastore_root, is_remote
 WATCH_DIR = str(Path(REUSE_DIR).parent / "_watch")
 MAX_RUNS_PER_POLL = 50
 RUN_ID_PREFIX = "datastore_change__"
+# Kinds datastore_root gives an ObjectStoragePath (or Path) for; Azure Files has none yet.
+WATCHABLE_KINDS = ("local", "azure_blob", "adls_gen2")
 # Our own bookkeeping is never a change (else watching `azureml/` would trigger itself).
 INTERNAL = (WATCH_DIR + "/", REUSE_DIR + "/")
 
@@ -56,7 +58,10 @@ def _local_listing(root: Path, path: str) -> dict[str, object]:
         dirs.sort()
         for name in sorted(files):
             full = Path(folder) / name
-            st = full.stat()
+            try:
+                st = full.stat()
+            except FileNotFoundError:  # deleted while we listed: deletions start nothing
+                continue
             found[full.relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns]
     return found
 
@@ -91,6 +96,7 @@ def changes(before: dict | None, now: dict) -> list[str]:
 def settle(before: dict, now: dict, started: list[str]) -> dict:
     """The listing to commit once `started` files got their runs: changes beyond the per-poll
     cap keep their old signature (or stay unseen), so the next poll starts them."""
+    started = set(started)
     settled = {}
     for p, sig in now.items():
         if p in started or before.get(p) == sig:
@@ -154,6 +160,9 @@ class _Listings:
 
 
 class _WatchOperator(BaseOperator):
+    """What the watch's tasks share: the watched datastore and path, and one error line
+    naming them for whatever the storage layer raises."""
+
     def __init__(
         self,
         *,
@@ -178,16 +187,20 @@ class _WatchOperator(BaseOperator):
         via = f", connection {self.conn_id!r}" if self.conn_id else ""
         return f"datastore {self.datastore!r} ({self.kind}{via}) path {self.path!r}"
 
-    def listings(self) -> _Listings:
-        if self.kind not in ("local", "azure_blob", "adls_gen2"):
+    def execute(self, context):
+        if self.kind not in WATCHABLE_KINDS:
             raise StepError(f"watching {self.where}: {self.kind} datastores cannot be watched")
         stores = {self.datastore: {"kind": self.kind, "path": self.root, "conn_id": self.conn_id}}
-        return _Listings(datastore_root(stores, self.datastore, self.task_id), self.watch_id)
+        root = datastore_root(stores, self.datastore, self.task_id)
+        try:
+            return self.work(_Listings(root, self.watch_id))
+        except StepError:
+            raise
+        except Exception as exc:  # a missing container, an undefined connection, refused keys
+            raise StepError(f"watching {self.where}: {type(exc).__name__}: {exc}") from exc
 
-    def storage_error(self, exc: Exception) -> StepError:
-        """One line naming the datastore and path for whatever the storage layer raised
-        (a missing container, an undefined Airflow connection, refused credentials)."""
-        return StepError(f"watching {self.where}: {type(exc).__name__}: {exc}")
+    def work(self, store: _Listings):
+        raise NotImplementedError
 
 
 class DatastoreChangeOperator(_WatchOperator):
@@ -198,18 +211,13 @@ class DatastoreChangeOperator(_WatchOperator):
         super().__init__(**kw)
         self.parameter = parameter
 
-    def execute(self, context):
-        store = self.listings()
-        try:
-            before = store.read(store.state)
-            now = listing(store.root, self.path)
-        except StepError:
-            raise
-        except Exception as exc:
-            raise self.storage_error(exc) from exc
+    def work(self, store: _Listings) -> list[dict]:
+        before = store.read(store.state)
+        now = listing(store.root, self.path)
         if before is None:
             self.log.info("first poll of %s: %d files recorded", self.where, len(now))
             store.write(store.state, now)
+            store.drop_pending()
             return []
         changed = changes(before, now)
         started = changed[:MAX_RUNS_PER_POLL]
@@ -223,6 +231,7 @@ class DatastoreChangeOperator(_WatchOperator):
         if not started:  # nothing to start, so nothing to lose: commit now
             if settled != before:
                 store.write(store.state, settled)
+            store.drop_pending()  # a failed poll's listing must not be recorded after this one
             return []
         store.write(store.pending, settled)  # committed by record_listing after the starts
         if self.parameter is None:  # one run for the whole poll: it has no path to receive
@@ -239,18 +248,12 @@ class RecordListingOperator(_WatchOperator):
     """After every run of a poll was started (or already existed): the poll's listing becomes
     the one the next poll compares with."""
 
-    def execute(self, context):
-        store = self.listings()
-        try:
-            pending = store.read(store.pending)
-            if pending is None:
-                return
-            store.write(store.state, pending)
-            store.drop_pending()
-        except StepError:
-            raise
-        except Exception as exc:
-            raise self.storage_error(exc) from exc
+    def work(self, store: _Listings) -> None:
+        pending = store.read(store.pending)
+        if pending is None:
+            return
+        store.write(store.state, pending)
+        store.drop_pending()
         self.log.info("recorded the listing of %s (%d files)", self.where, len(pending))
 
 

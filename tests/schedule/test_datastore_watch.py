@@ -113,6 +113,19 @@ def test_a_poll_that_died_before_its_runs_started_is_redone_with_the_same_run_id
     assert changed["trigger_run_id"] != first[0]["trigger_run_id"]  # a new version, a new run
 
 
+def test_a_failed_polls_listing_is_never_recorded_after_a_later_poll(store):
+    store.poll()
+    store.put("incoming/a.csv", b"a")
+    assert len(store.detect.execute({})) == 1  # its start fails: record_listing never runs
+    pending = f"azureml/_watch/{WATCH_ID}.pending.json"
+    assert json.loads(store.read(pending)).keys() == {"incoming/a.csv"}
+    store.delete("incoming/a.csv")
+    assert store.detect.execute({}) == []  # nothing to start: committed at once, and...
+    assert store.read(pending) is None  # ...the failed poll's listing can't be recorded later
+    store.record.execute({})
+    assert json.loads(store.read(f"azureml/_watch/{WATCH_ID}.json")) == {}
+
+
 def test_changes_beyond_the_per_poll_cap_start_on_the_next_polls(store, monkeypatch):
     from amlcompile.runtime import watch
 
