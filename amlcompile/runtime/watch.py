@@ -35,8 +35,6 @@ from .storage import AnyPath, _blob_version, _key, datastore_root, is_remote
 WATCH_DIR = str(Path(REUSE_DIR).parent / "_watch")
 MAX_RUNS_PER_POLL = 50
 RUN_ID_PREFIX = "datastore_change__"
-# Kinds datastore_root gives an ObjectStoragePath (or Path) for; Azure Files has none yet.
-WATCHABLE_KINDS = ("local", "azure_blob", "adls_gen2")
 # Our own bookkeeping is never a change (else watching `azureml/` would trigger itself).
 INTERNAL = (WATCH_DIR + "/", REUSE_DIR + "/")
 
@@ -188,10 +186,11 @@ class _WatchOperator(BaseOperator):
         return f"datastore {self.datastore!r} ({self.kind}{via}) path {self.path!r}"
 
     def execute(self, context):
-        if self.kind not in WATCHABLE_KINDS:
-            raise StepError(f"watching {self.where}: {self.kind} datastores cannot be watched")
         stores = {self.datastore: {"kind": self.kind, "path": self.root, "conn_id": self.conn_id}}
-        root = datastore_root(stores, self.datastore, self.task_id)
+        try:  # any kind the storage layer gives a root for can be watched
+            root = datastore_root(stores, self.datastore, self.task_id)
+        except StepError as exc:
+            raise StepError(f"watching {self.where}: {exc}") from None
         try:
             return self.work(_Listings(root, self.watch_id))
         except StepError:

@@ -175,13 +175,14 @@ def test_a_missing_container_or_connection_names_the_datastore_and_path(azurite)
     assert "isn't defined" in str(err.value)
 
 
-def test_an_azure_files_datastore_is_refused_with_its_name(tmp_path):
+def test_a_datastore_the_storage_layer_refuses_is_named_with_the_path(tmp_path):
     from amlcompile.runtime.binding import StepError
 
-    share = Store("azure_file", "share", conn_id="files")
-    where = "'watched' .azure_file, connection 'files'. path 'incoming'"
-    with pytest.raises(StepError, match=where):
-        share.detect.execute({})
+    nameless = Store("azure_blob", "", conn_id="blob")
+    with pytest.raises(StepError) as err:
+        nameless.detect.execute({})
+    where = "watching datastore 'watched' (azure_blob, connection 'blob') path 'incoming': "
+    assert str(err.value).startswith(where) and "names no container" in str(err.value)
 
 
 def test_watching_the_bookkeeping_folder_never_triggers_itself(store):
