@@ -43,11 +43,13 @@ class Store:
             (self.local / name).unlink()
 
     def read(self, name: str) -> bytes | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
         try:
             if self.client is not None:
                 return self.client.download_blob(name).readall()
             return (self.local / name).read_bytes()
-        except Exception:
+        except (FileNotFoundError, ResourceNotFoundError):
             return None
 
     def poll(self) -> list[str]:
