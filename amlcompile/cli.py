@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__
 from .config import ConfigError
 from .exceptions import AmlCompileError, BuildError
-from .runtime.reuse import REGENERATE_PARAM
+from .runtime.reuse import CONTINUE_PARAM, REGENERATE_PARAM
 
 
 def _cmd_check(args) -> int:
@@ -39,6 +39,16 @@ def _cmd_build(args) -> int:
     return 0
 
 
+def _continue_option(parser) -> None:
+    parser.add_argument(
+        "--continue-on-step-failure",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="after a step fails, still start the steps that do not depend on it"
+        " (default: the pipeline's own setting, normally off, as in Azure ML)",
+    )
+
+
 def _cmd_run(args) -> int:
     from .local_run import parse_params, print_result, run_compiled, select
 
@@ -46,6 +56,8 @@ def _cmd_run(args) -> int:
     conf = parse_params(compiled.pipeline, args.param)
     if args.regenerate_outputs:
         conf[REGENERATE_PARAM] = True
+    if args.continue_on_step_failure is not None:
+        conf[CONTINUE_PARAM] = args.continue_on_step_failure
     remote = sorted(
         f"{s.name} ({c.kind} {c.name!r})"
         for s in compiled.pipeline.steps
@@ -158,7 +170,14 @@ def _cmd_trigger(args) -> int:
             raise ConfigError(f"--body {args.body}: not valid JSON: {exc}") from None
         conf, _experiment = lifecycle.conf_from_azure_body(body, f"--body {args.body}")
     conf.update(lifecycle.conf_from_params(dag, args.param))
-    run, created = lifecycle.trigger(client, args.name, conf, args.run_id, args.regenerate_outputs)
+    run, created = lifecycle.trigger(
+        client,
+        args.name,
+        conf,
+        args.run_id,
+        args.regenerate_outputs,
+        args.continue_on_step_failure,
+    )
     run_id = run["dag_run_id"]
     print(f"{'triggered' if created else 'already triggered'} {args.name} run {run_id}")
     if not args.wait:
@@ -236,6 +255,7 @@ def _add_lifecycle_commands(sub) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--body", default=None, help="an Azure ML published-pipeline REST body")
     p.add_argument("--regenerate-outputs", action="store_true")
+    _continue_option(p)
     p.add_argument("--run-id", default=None, help="idempotent: the same id starts one run")
     p.add_argument("--wait", action="store_true", help="follow the run; exit 1 if it fails")
     p.set_defaults(func=_cmd_trigger)
@@ -295,6 +315,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run every step even when a reusable result exists (refreshes the records)",
     )
+    _continue_option(p)
     p.add_argument(
         "--local",
         action="store_true",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,9 +40,8 @@ class BuildResult:
 
 def check(paths: list[Path | str]) -> list[Compiled]:
     """Discover and validate; raises BuildError with every problem of every pipeline."""
-    cache_file = (
-        config_mod.find_root(Path.cwd()) / config_mod.STATE_DIR / "cache" / "file-digests.json"
-    )
+    cache_dir = config_mod.find_root(Path.cwd()) / config_mod.STATE_DIR / "cache"
+    cache_file = cache_dir / snapshot_mod.CACHE_FILE_NAME
     snapshot_mod.CACHE.load(cache_file)
     try:
         return _check(paths)
@@ -60,6 +58,7 @@ def _check(paths: list[Path | str]) -> list[Compiled]:
         try:
             p = capture(f.pipeline, f.name)
             p = _with_schedule(p, f.pipeline)
+            p = _with_failure_mode(p, f.pipeline)
         except BuildError as exc:
             problems += exc.problems
             continue
@@ -86,6 +85,14 @@ def _check(paths: list[Path | str]) -> list[Compiled]:
     if problems:
         raise BuildError(problems)
     return compiled
+
+
+def _with_failure_mode(p: ir.Pipeline, pipeline) -> ir.Pipeline:
+    """continue_on_step_failure from submit/publish/Schedule.create, into the IR."""
+    noted = getattr(pipeline, "_continue_on_step_failure", None)
+    if noted is None:
+        return p
+    return p.model_copy(update={"continue_on_step_failure": noted[0]})
 
 
 def _with_schedule(p: ir.Pipeline, pipeline) -> ir.Pipeline:
@@ -123,7 +130,7 @@ def _snapshot_files(step: ir.Step) -> dict[str, tuple[bytes, bool]]:
     src = Path(step.snapshot.source_directory) if step.snapshot.source_directory else None
     for f in step.snapshot.files:
         data = (src / f.path).read_bytes()
-        if hashlib.sha256(data).hexdigest() != f.sha256:
+        if snapshot_mod.data_digest(data) != f.digest:
             raise BuildError(
                 [Problem(f"{src / f.path} changed while building; build again", step.location)]
             )

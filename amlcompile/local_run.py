@@ -20,7 +20,7 @@ from .dsl.workspace import perform_upload
 from .exceptions import AmlCompileError
 from .ir import models as ir
 from .render import writer
-from .runtime.reuse import PLAN_TASK_ID, REGENERATE_PARAM
+from .runtime.reuse import CONTINUE_PARAM, PLAN_TASK_ID, REGENERATE_PARAM
 
 
 class RunError(AmlCompileError):
@@ -258,7 +258,9 @@ def _short(value) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def run_pipeline_object(pipeline, file, experiment_name, pipeline_parameters, regenerate):
+def run_pipeline_object(
+    pipeline, file, experiment_name, pipeline_parameters, regenerate, continue_on_step_failure=None
+):
     """`Experiment.submit` outside a build: compile this pipeline and run it right away."""
     from .dsl.capture import capture
 
@@ -268,6 +270,8 @@ def run_pipeline_object(pipeline, file, experiment_name, pipeline_parameters, re
     conf = dict(pipeline_parameters or {})
     if regenerate:
         conf[REGENERATE_PARAM] = True
+    if continue_on_step_failure is not None:
+        conf[CONTINUE_PARAM] = continue_on_step_failure
     result = run_compiled(c, conf)
     return SubmittedRun(result)
 

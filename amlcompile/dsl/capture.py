@@ -10,7 +10,7 @@ from .. import snapshot as snapshot_mod
 from ..exceptions import BuildError
 from ..ir import models as ir
 from ..ir.validate import Problem, validate
-from ..runtime.reuse import PLAN_TASK_ID, REGENERATE_PARAM
+from ..runtime.reuse import CONTINUE_PARAM, PLAN_TASK_ID, REGENERATE_PARAM
 from . import capture_kinds as kinds
 from .adla import AdlaStep
 from .compute import ComputeTarget
@@ -33,6 +33,12 @@ _MAX_ID = 200
 _ENV_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # what Kubernetes and every shell accept
 _SURROGATE = re.compile("[\ud800-\udfff]")
 TAG_MAX_LEN = 100  # Airflow refuses longer DAG tags when it imports the file
+
+# DAG Params every compiled DAG has, beside the pipeline's own parameters.
+RESERVED_PARAMS = {
+    REGENERATE_PARAM: "reruns every step",
+    CONTINUE_PARAM: "decides whether steps start after a failure",
+}
 
 
 def sanitize_id(name: str) -> str:
@@ -220,10 +226,10 @@ class _Capture:
                 f"pipeline parameter name {name!r} must be a Python identifier", pp._location
             )
             return str(name)
-        if name == REGENERATE_PARAM:
+        if name in RESERVED_PARAMS:
             self.problem(
-                f"pipeline parameter name {REGENERATE_PARAM!r} is reserved (it is the"
-                " trigger option that reruns every step)",
+                f"pipeline parameter name {name!r} is reserved (it is the trigger option"
+                f" that {RESERVED_PARAMS[name]})",
                 pp._location,
             )
             return name

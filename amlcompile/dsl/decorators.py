@@ -224,6 +224,7 @@ class PipelineDefinition:
         default_compute=None,
         schedule=None,
         tags=None,
+        continue_on_step_failure=False,
     ):
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -233,6 +234,12 @@ class PipelineDefinition:
         self.default_compute = default_compute
         self.schedule = schedule
         self.tags = tags or {}
+        if not isinstance(continue_on_step_failure, bool):
+            raise UserErrorException(
+                f"@pipeline {self.name!r}: continue_on_step_failure must be True or False,"
+                f" not {continue_on_step_failure!r}"
+            )
+        self.continue_on_step_failure = continue_on_step_failure
         self.file = inspect.getsourcefile(fn)
         self.line = inspect.getsourcelines(fn)[1]
 
@@ -277,6 +284,8 @@ class PipelineDefinition:
         pipe.default_compute = self.default_compute
         pipe._location = (self.file, self.line)
         pipe._schedule = self.schedule
+        if self.continue_on_step_failure:
+            pipe._continue_on_step_failure = (True, (self.file, self.line))
         return pipe
 
     def __call__(self, *args, **kwargs):
@@ -302,12 +311,24 @@ def pipeline(
     default_compute=None,
     schedule=None,
     tags=None,
+    continue_on_step_failure=False,
 ):
-    """A function whose parameters are pipeline parameters and whose body creates steps."""
+    """A function whose parameters are pipeline parameters and whose body creates steps.
+
+    continue_on_step_failure=True lets steps that do not depend on a failed step run on (in
+    Azure ML a submit/publish argument; here a setting of the DAG).
+    """
 
     def wrap(f):
         return PipelineDefinition(
-            f, name, description, default_datastore, default_compute, schedule, tags
+            f,
+            name,
+            description,
+            default_datastore,
+            default_compute,
+            schedule,
+            tags,
+            continue_on_step_failure,
         )
 
     return wrap(fn) if fn is not None else wrap

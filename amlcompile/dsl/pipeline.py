@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..exceptions import BuildError, UserErrorException
 from . import session
 from .location import caller_location
-from .warnings import ignored, unsupported
+from .warnings import followed_from_dag, ignored
 
 
 class Pipeline:
@@ -52,8 +52,11 @@ class Pipeline:
         return []
 
     def publish(self, name=None, description=None, version=None, continue_on_step_failure=None):
-        unsupported("Pipeline.publish", continue_on_step_failure=continue_on_step_failure)
         build = session.current()
+        if build is not None:
+            note_continue_on_step_failure(self, continue_on_step_failure, "Pipeline.publish")
+        elif checked_continue(continue_on_step_failure, "Pipeline.publish") is not None:
+            followed_from_dag("Pipeline.publish")
         if build is not None:
             build.register(self, name, published=bool(name))
             self._published.append({"name": name, "description": description, "version": version})
@@ -81,8 +84,6 @@ class Pipeline:
         credential_passthrough=None,
         **kwargs,
     ):
-        # A failing step stops its downstream steps; the others still run (Airflow's rule).
-        unsupported("Pipeline.submit", continue_on_step_failure=continue_on_step_failure)
         ignored(
             "Pipeline.submit",
             parent_run_id=parent_run_id,
@@ -94,10 +95,40 @@ class Pipeline:
             experiment_name=experiment_name,
             pipeline_parameters=pipeline_parameters,
             regenerate_outputs=regenerate_outputs,
+            continue_on_step_failure=continue_on_step_failure,
+            api="Pipeline.submit",
         )
 
     def __repr__(self) -> str:
         return f"Pipeline(name={self.name!r})"
+
+
+def checked_continue(value, api: str) -> bool | None:
+    """continue_on_step_failure as an SDK call got it: None (the DAG's default) or a bool."""
+    if value is None or isinstance(value, bool):
+        return value
+    where = caller_location()
+    raise UserErrorException(
+        f"{where[0]}:{where[1]}: {api}: continue_on_step_failure must be True or False,"
+        f" not {value!r}"
+    )
+
+
+def note_continue_on_step_failure(pipeline, value, api: str) -> None:
+    """During a build: the value becomes the default of the DAG's `continue_on_step_failure`
+    Param (each run can still choose). Every call for one pipeline must agree."""
+    value = checked_continue(value, api)
+    if value is None:
+        return
+    where = caller_location()
+    previous = getattr(pipeline, "_continue_on_step_failure", None)
+    if previous is not None and previous[0] != value:
+        raise UserErrorException(
+            f"{where[0]}:{where[1]}: {api}: continue_on_step_failure={value} disagrees with"
+            f" continue_on_step_failure={previous[0]} at {previous[1][0]}:{previous[1][1]};"
+            " the DAG has one default (a run can still override it)"
+        )
+    pipeline._continue_on_step_failure = (value, where)
 
 
 class _Registered:
@@ -125,16 +156,26 @@ class _Registered:
 
 
 def submit_pipeline(
-    pipeline, experiment_name=None, pipeline_parameters=None, regenerate_outputs=False, **kwargs
+    pipeline,
+    experiment_name=None,
+    pipeline_parameters=None,
+    regenerate_outputs=False,
+    continue_on_step_failure=None,
+    api="Experiment.submit",
 ):
     build = session.current()
     if build is not None:
+        # Pipeline.submit's default (False) is the DAG's default too: only True says more.
+        if api == "Pipeline.submit" and continue_on_step_failure is False:
+            continue_on_step_failure = None
+        note_continue_on_step_failure(pipeline, continue_on_step_failure, api)
         build.register(pipeline, None if pipeline.name else experiment_name)
         if not pipeline.name and experiment_name:
             pipeline._experiment_name = experiment_name
         return _Registered(pipeline, experiment_name)
     from .runs import client_for, rest_configured, submit
 
+    continue_on_step_failure = checked_continue(continue_on_step_failure, api)
     if rest_configured(pipeline.workspace._config):
         # An Airflow endpoint is configured: start a run of the deployed DAG over REST.
         return submit(
@@ -143,6 +184,7 @@ def submit_pipeline(
             experiment_name,
             pipeline_parameters,
             regenerate_outputs,
+            continue_on_step_failure=continue_on_step_failure,
         )
     # Outside a build: run it now in the embedded Airflow, as `amlcompile run` does.
     from ..local_run import run_pipeline_object
@@ -153,4 +195,5 @@ def submit_pipeline(
         experiment_name,
         pipeline_parameters or {},
         regenerate_outputs,
+        continue_on_step_failure,
     )

@@ -14,7 +14,7 @@ import sys
 
 from ..exceptions import UserErrorException
 from ..rest import AirflowClient, RestError, lifecycle
-from .warnings import ignored, unsupported
+from .warnings import ignored
 
 URL_ENV = "AMLCOMPILE_AIRFLOW_URL"
 ENDPOINT_VARIABLE = "amlcompile_endpoint__"  # + endpoint name: versions and default
@@ -112,8 +112,18 @@ class PipelineRun:
         return f"PipelineRun(dag_id={self.dag_id!r}, id={self.id!r})"
 
 
-def submit(client, dag_id, experiment_name, parameters, regenerate, run_id=None) -> PipelineRun:
-    run, _ = lifecycle.trigger(client, dag_id, dict(parameters or {}), run_id, regenerate)
+def submit(
+    client,
+    dag_id,
+    experiment_name,
+    parameters,
+    regenerate,
+    run_id=None,
+    continue_on_step_failure=None,
+) -> PipelineRun:
+    run, _ = lifecycle.trigger(
+        client, dag_id, dict(parameters or {}), run_id, regenerate, continue_on_step_failure
+    )
     return PipelineRun(client, dag_id, run["dag_run_id"], experiment_name)
 
 
@@ -178,19 +188,23 @@ class PublishedPipeline:
         continue_on_step_failure=None,
         **kwargs,
     ):
+        from .pipeline import checked_continue
+
         ignored(
             "PublishedPipeline.submit",
             _workflow_provider=_workflow_provider,
             _service_endpoint=_service_endpoint,
             parent_run_id=parent_run_id,
         )
-        unsupported("PublishedPipeline.submit", continue_on_step_failure=continue_on_step_failure)
         return submit(
             client_for(workspace) if workspace is not None else self._client,
             self.id,
             experiment_name,
             pipeline_parameters,
             kwargs.get("regenerate_outputs", False),
+            continue_on_step_failure=checked_continue(
+                continue_on_step_failure, "PublishedPipeline.submit"
+            ),
         )
 
     def __repr__(self) -> str:

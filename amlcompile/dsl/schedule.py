@@ -15,7 +15,8 @@ from ..ir import models as ir
 from ..ir.validate import Problem
 from . import session
 from .location import caller_location
-from .warnings import ignored, non_default, unsupported
+from .pipeline import note_continue_on_step_failure
+from .warnings import ignored, non_default
 
 FREQUENCIES = ("Minute", "Hour", "Day", "Week", "Month")
 WEEK_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -108,7 +109,6 @@ class Schedule:
                 "_service_endpoint",
             ),
         )
-        unsupported("Schedule.create", continue_on_step_failure=continue_on_step_failure)
         if not hasattr(workspace, "_config"):
             _fail(where, "Schedule.create: the first argument must be the Workspace")
         if not isinstance(experiment_name, str) or not experiment_name:
@@ -139,6 +139,7 @@ class Schedule:
                 f"Schedule.create: no published pipeline {pipeline_id!r} in this file"
                 f" (published: {known})",
             )
+        note_continue_on_step_failure(target, continue_on_step_failure, "Schedule.create")
         if datastore is not None:
             if getattr(target, "_datastore_trigger", None) is not None:
                 _fail(where, f"Schedule.create: {pipeline_id!r} already has a datastore trigger")

@@ -35,6 +35,17 @@ def _warn(owner, name, message, category) -> None:
     warnings.warn_explicit(f"{owner}: argument {name!r} {message}", category, file, line)
 
 
+def followed_from_dag(owner: str) -> None:
+    """Publishing a deployed DAG cannot change continue_on_step_failure's default."""
+    _warn(
+        owner,
+        "continue_on_step_failure",
+        "sets the DAG's default when the DAG is built; publishing a deployed DAG cannot"
+        " change it (give it per run: submit(..., continue_on_step_failure=...))",
+        UnsupportedArgumentWarning,
+    )
+
+
 def ignored(owner: str, **kwargs) -> None:
     """Warn once per (owner, argument) for arguments set to something meaningful."""
     for name, value in kwargs.items():

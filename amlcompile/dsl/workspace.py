@@ -14,7 +14,7 @@ from ..exceptions import UserErrorException
 from . import session
 from .compute import ComputeTarget, compute_from_config
 from .location import caller_location
-from .warnings import ignored, unsupported
+from .warnings import ignored
 
 
 class Workspace:
@@ -389,10 +389,7 @@ class Experiment:
         honoured = {
             k: kwargs.pop(k) for k in ("pipeline_parameters", "regenerate_outputs") if k in kwargs
         }
-        unsupported(
-            "Experiment.submit",
-            continue_on_step_failure=kwargs.pop("continue_on_step_failure", None),
-        )
+        honoured["continue_on_step_failure"] = kwargs.pop("continue_on_step_failure", None)
         ignored("Experiment.submit", **kwargs)
         return submit_pipeline(config, experiment_name=self.name, **honoured)
 

@@ -114,7 +114,7 @@ class SnapshotFile(NamedTuple):
     """One file of a snapshot (a tuple: snapshots of 10,000 files must stay cheap)."""
 
     path: str  # relative, POSIX separators
-    sha256: str
+    digest: str  # BLAKE3 of the content
     executable: bool
 
 
@@ -246,6 +246,9 @@ class Pipeline(Frozen):
     tags: tuple[tuple[str, str], ...] = ()
     schedule: Schedule | None = None
     datastore_trigger: DatastoreTrigger | None = None
+    # Azure ML's continue_on_step_failure, from submit/publish/Schedule.create; the SDK's
+    # default (False) stops the whole run at the first failed step.
+    continue_on_step_failure: bool = False
 
     def step(self, name: str) -> Step:
         return self._steps_by_name[name]

@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipExcept
 from .binding import StepError, input_path, safe_segment
 from .metrics import METRICS_XCOM_KEY
 from .planner import plan_of
-from .reuse import HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
+from .reuse import CONTINUE_PARAM, HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
 from .storage import datastore_root, is_remote, location, open_store, record_roots
 
 WAIT_POKE_SECONDS = float(os.environ.get("AMLCOMPILE_REUSE_POKE_SECONDS", "15"))
@@ -118,6 +118,23 @@ class ReusableStep:
         refs = self.output_refs(context, fp)
         return {name: self.worker_location(ref) for name, ref in refs.items()}
 
+    # ---- continue_on_step_failure ----
+    def stop_after_failure(self, context, params: dict) -> None:
+        """Azure ML's default (continue_on_step_failure=False): once a step of the run has
+        failed, no further step starts. A step that depends on the failed one never gets here
+        (`upstream_failed`); this stops the independent ones as they come up. Steps already
+        running finish, and their results stay reusable."""
+        if params.get(CONTINUE_PARAM, True):
+            return
+        states = context["ti"].get_task_states(dag_id=self.dag_id, run_ids=[context["run_id"]])
+        failed = sorted(
+            t for t, state in states.get(context["run_id"], {}).items() if state == "failed"
+        )
+        if failed:
+            raise AirflowSkipException(
+                f"not started: {', '.join(failed)} failed in this run and {CONTINUE_PARAM} is false"
+            )
+
     # ---- the reuse protocol ----
     def run_reusable(self, context, compute) -> dict:
         """Reuse a record, wait for another run computing the same fingerprint, or claim it,
@@ -128,6 +145,7 @@ class ReusableStep:
         """
         step = self.step
         params = dict(context["params"])
+        self.stop_after_failure(context, params)
         plan = plan_of(context)
         fp = (plan.get(step["name"]) or {}).get("fingerprint")
         if fp is None:

@@ -1,8 +1,10 @@
 """Datastores at run time: local folders as `Path`, Azure Blob and ADLS Gen2 containers as
 Airflow `ObjectStoragePath`s (the `abfs` filesystem of apache-airflow-providers-microsoft-azure,
-authenticated by the datastore's Airflow connection).
+authenticated by the datastore's Airflow connection), Azure Files shares as `ObjectStoragePath`s
+too (`azfile`, our own filesystem in fileshare_fs.py, authenticated by the provider's
+AzureFileShareHook).
 
-Copies stream in chunks between any two roots; reuse records and claims work on both kinds.
+Copies stream in chunks between any two roots; reuse records and claims work on every kind.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from airflow.sdk import ObjectStoragePath
 
 from .binding import StepError
 from .binding import bind_input as bind_local_input
+from .fileshare_fs import PROTOCOL as SHARE_PROTOCOL
+from .fileshare_fs import attach_share_fs
 from .reuse import REUSE_DIR, Store, canonical, data_version, digest
 
 # Blob and ADLS Gen2 both go through adlfs (the provider registers abfs/abfss for it): Gen2's
@@ -49,12 +53,59 @@ def datastore_root(datastores: dict, name: str, step: str) -> AnyPath:
             )
         return ObjectStoragePath(f"{REMOTE_SCHEMES[kind]}://{container}/", conn_id=ds["conn_id"])
     if kind == "azure_file":
-        raise StepError(
-            f"step {step!r}: datastore {name!r} is an Azure Files share; the Azure provider"
-            " offers no object-storage filesystem for file shares, so steps and transfers"
-            " cannot read or write it yet (use an Azure Blob or ADLS Gen2 datastore)"
-        )
+        return _share_root(ds, name, step, check=True)
     raise StepError(f"step {step!r}: datastore {name!r} has unknown kind {kind!r}")
+
+
+_CHECKED_SHARES: set[tuple[str, str]] = set()
+
+
+def _share_root(ds: dict, name: str, step: str, check: bool) -> ObjectStoragePath:
+    """An Azure Files datastore's root, `azfile://<conn>@<share>/`. Checked once per process
+    (connection defined, share there) so that a bad one fails with one line naming the step
+    and the datastore, not with a stack trace at the first file."""
+    share = str(ds.get("path") or "").strip("/")
+    conn = ds.get("conn_id")
+    if not share:
+        raise StepError(f"step {step!r}: datastore {name!r} (azure_file) names no share")
+    if not conn:
+        raise StepError(
+            f"step {step!r}: datastore {name!r} (azure_file) has no Airflow connection id"
+        )
+    attach_share_fs(conn)
+    root = ObjectStoragePath(f"{SHARE_PROTOCOL}://{share}/", conn_id=conn)
+    if check and (conn, share) not in _CHECKED_SHARES:
+        where = f"step {step!r}: datastore {name!r} (azure_file share {share!r})"
+        try:
+            root.fs.info(share)
+        except FileNotFoundError:
+            raise StepError(
+                f"{where}: the share does not exist on the account of Airflow connection {conn!r}"
+            ) from None
+        except ValueError as exc:
+            raise StepError(f"{where}: {exc}") from None
+        except Exception as exc:  # no such connection, refused credentials, unreachable
+            if type(exc).__name__ == "AirflowNotFoundException":
+                raise StepError(f"{where}: Airflow connection {conn!r} is not defined") from None
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise StepError(
+                f"{where}: cannot reach it through Airflow connection {conn!r}:"
+                f" {type(exc).__name__}: {first}"
+            ) from None
+        _CHECKED_SHARES.add((conn, share))
+    return root
+
+
+def datastore_path(datastores: dict, name: str, path: str, step: str) -> AnyPath:
+    """`path` on a datastore, which must stay inside it (no absolute path, no `..`)."""
+    clean = str(path).replace("\\", "/")
+    if clean.startswith("/") or ".." in clean.split("/"):
+        raise StepError(
+            f"step {step!r}: path {path!r} on datastore {name!r} must be a relative path"
+            " inside the datastore"
+        )
+    root = datastore_root(datastores, name, step)
+    return root / clean if clean else root
 
 
 def is_remote(path) -> bool:
@@ -64,7 +115,19 @@ def is_remote(path) -> bool:
 def location(text: str) -> AnyPath:
     """A location handed on as a string (XCom, records) back to a path: URIs carry the
     connection id (`abfs://conn@container/key`), anything else is a local path."""
-    return ObjectStoragePath(text) if "://" in str(text) else Path(text)
+    if "://" not in str(text):
+        return Path(text)
+    scheme, _, rest = str(text).partition("://")
+    if scheme == SHARE_PROTOCOL:  # our filesystem: attached before a path can use it
+        conn, at, _ = rest.partition("/")[0].rpartition("@")
+        if at and conn:
+            attach_share_fs(conn)
+    return ObjectStoragePath(text)
+
+
+def has_directories(path: AnyPath) -> bool:
+    """Whether directories are real there (local folders, file shares), not blob prefixes."""
+    return not is_remote(path) or path.protocol == SHARE_PROTOCOL
 
 
 def _key(path: ObjectStoragePath) -> str:
@@ -87,6 +150,28 @@ def _files(root: AnyPath) -> list[tuple[str, AnyPath]]:
                 full = Path(base) / name
                 found.append((full.relative_to(root).as_posix(), full))
     return sorted(found, key=lambda item: item[0])
+
+
+def _empty_dirs(root: AnyPath) -> list[str]:
+    """Relative names of the empty directories under a directory (none on blob storage,
+    where a folder is only a prefix of the blobs in it)."""
+    if not has_directories(root):
+        return []
+    if is_remote(root):
+        prefix = _key(root)
+        found = root.fs.find(prefix, withdirs=True, detail=True)
+        kinds = {k[len(prefix) :].strip("/"): info["type"] for k, info in found.items()}
+        parents = {name.rpartition("/")[0] for name in kinds}
+        return sorted(
+            name
+            for name, kind in kinds.items()
+            if name and kind == "directory" and name not in parents
+        )
+    return sorted(
+        Path(base).relative_to(root).as_posix()
+        for base, dirs, names in os.walk(root)
+        if not dirs and not names and Path(base) != Path(root)
+    )
 
 
 def _copy_file(src: AnyPath, dst: AnyPath) -> None:
@@ -114,10 +199,13 @@ def copy_tree(src: AnyPath, dst: AnyPath) -> str:
     if kind == "file":
         _copy_file(src, dst)
     elif kind == "directory":
-        if not is_remote(dst):
+        if not is_remote(dst) or has_directories(dst):  # an empty folder stays a folder
             dst.mkdir(parents=True, exist_ok=True)
         for rel, path in _files(src):
             _copy_file(path, dst / rel)
+        if has_directories(dst):
+            for rel in _empty_dirs(src):
+                (dst / rel).mkdir(parents=True, exist_ok=True)
     else:
         raise FileNotFoundError(f"{src} does not exist")
     return kind
@@ -187,12 +275,15 @@ class LocalStore(Store):
 
 
 class RemoteStore(LocalStore):
-    """Records and claims as blobs under `<container>/azureml/_reuse/`.
+    """Records and claims as blobs under `<container>/azureml/_reuse/` (or files under
+    `<share>/azureml/_reuse/`).
 
     A record is one Put Blob (atomic: readers see all of it or nothing), written only after
     the outputs were uploaded. A claim is created with If-None-Match: * (adlfs's
     `pipe_file(overwrite=False)`), so of two claimers exactly one succeeds; its heartbeat
-    rewrites the blob, which moves its Last-Modified.
+    rewrites the blob, which moves its Last-Modified. On a file share the same calls land in
+    fileshare_fs: every file is written under a temporary name and renamed into place, with
+    replace for records and heartbeats, without replace (409 when it exists) for a claim.
     """
 
     def __init__(self, root: ObjectStoragePath):
@@ -271,9 +362,10 @@ def record_roots(datastores: dict) -> list[str]:
     """Where a reuse record of this DAG may point: the roots of its datastores."""
     roots = []
     for name, ds in datastores.items():
-        if ds.get("kind") == "azure_file":
-            continue
-        roots.append(str(datastore_root(datastores, name, "reuse")))
+        if ds.get("kind") == "azure_file":  # a string only: no need to reach the share
+            roots.append(str(_share_root(ds, name, "reuse", check=False)))
+        else:
+            roots.append(str(datastore_root(datastores, name, "reuse")))
     return roots
 
 

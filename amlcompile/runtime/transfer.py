@@ -7,14 +7,14 @@ from airflow.sdk import BaseOperator
 from .binding import StepError
 from .planner import plan_of, upstream_output
 from .reusable import ReusableStep
-from .storage import copy_tree, datastore_root, location, reference_type
+from .storage import copy_tree, datastore_path, location, reference_type
 
 REFERENCE_TYPES = (None, "file", "directory")
 
 
 class DataTransferOperator(BaseOperator):
     """Copies `source` to `destination`, streaming, between any two of a local folder,
-    Azure Blob and ADLS Gen2 (Azure Files datastores are refused with a clear error).
+    Azure Blob, ADLS Gen2 and Azure Files.
 
     source: {"datastore", "path"} or {"step", "output"} (an upstream step's output);
     destination: {"datastore", "path"}. A reference type of None is inferred from what is at
@@ -78,12 +78,12 @@ class DataTransferOperator(BaseOperator):
                     f" output {src['output']!r}"
                 )
             return location(path)
-        return datastore_root(self.datastores, src["datastore"], self.task_id) / src["path"]
+        return datastore_path(self.datastores, src["datastore"], src["path"], self.task_id)
 
     def execute(self, context):
         source = self._source(context)
         dst = self.destination
-        target = datastore_root(self.datastores, dst["datastore"], self.task_id) / dst["path"]
+        target = datastore_path(self.datastores, dst["datastore"], dst["path"], self.task_id)
         target = copy_checked(
             source,
             target,
@@ -98,6 +98,13 @@ class DataTransferOperator(BaseOperator):
 def copy_checked(source, target, source_type, destination_type, step: str, log):
     """Copies as a DataTransferStep does, checking the reference types against the data.
     Returns where the data landed (a file copied into a 'directory' keeps its name)."""
+    try:
+        return _copy_checked(source, target, source_type, destination_type, step, log)
+    except ValueError as exc:  # a path the storage refuses, e.g. one climbing out of a share
+        raise StepError(f"step {step!r}: {exc}") from None
+
+
+def _copy_checked(source, target, source_type, destination_type, step: str, log):
     found = reference_type(source)
     if found is None:
         raise StepError(f"step {step!r}: source {source} does not exist")

@@ -35,16 +35,19 @@ UnsupportedTarget = LoweringError  # the name earlier callers used
 
 def lower_step(p: ir.Pipeline, s: ir.Step, ctx: LoweringContext) -> TaskSpec:
     compute = next(c for c in p.computes if c.name == s.compute)
-    if s.kind in BY_STEP_KIND:
-        return BY_STEP_KIND[s.kind](p, s, compute, ctx)
-    kind = "local" if ctx.force_local else compute.kind
-    lowerer = LOWERERS.get(kind)
+    lowerer = BY_STEP_KIND.get(s.kind)
+    if lowerer is None:
+        kind = "local" if ctx.force_local else compute.kind
+        lowerer = LOWERERS.get(kind)
     if lowerer is None:
         raise LoweringError(
             f"{s.location}: step {s.name!r}: a {s.kind.replace('_', ' ')} step cannot run on"
             f" compute target {compute.name!r} ({compute.kind})"
         )
-    return lowerer(p, s, compute, ctx)
+    spec = lowerer(p, s, compute, ctx)
+    # The planner marks reused steps *skipped*: their downstream steps must still run.
+    spec.kwargs["trigger_rule"] = "none_failed"
+    return spec
 
 
 def plan_task(p: ir.Pipeline) -> TaskSpec:

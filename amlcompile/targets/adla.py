@@ -26,7 +26,6 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
             "step": step_payload(p, s),
             "adla": {k: v for k, v in adla.items() if v not in (None, [])},
             "account": compute.account_name or compute.name,
-            "trigger_rule": "none_failed",
         },
         doc_md=doc_md(s, f"Azure Data Lake Analytics ({compute.account_name or compute.name})"),
         shared={"datastores": "DATASTORES"},

@@ -49,7 +49,6 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
             "step": payload,
             "databricks": {k: v for k, v in databricks.items() if v not in (None, [], {})},
             "databricks_conn_id": compute.conn_id or "databricks_default",
-            "trigger_rule": "none_failed",
         },
         doc_md=doc_md(s, f"Databricks ({compute.name})"),
         shared={"datastores": "DATASTORES"},

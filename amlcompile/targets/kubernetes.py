@@ -119,7 +119,6 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         "mount_paths": mount_paths,
         "pod_template_dict": {"apiVersion": "v1", "kind": "Pod", "spec": spec},
         "get_logs": True,
-        "trigger_rule": "none_failed",
         "on_finish_action": "delete_pod",
     }
     if compute.max_nodes:

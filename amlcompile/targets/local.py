@@ -12,7 +12,7 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
     return TaskSpec(
         task_id=s.name,
         operator=OPERATOR,
-        kwargs={"step": step_payload(p, s), "trigger_rule": "none_failed"},
+        kwargs={"step": step_payload(p, s)},
         doc_md=doc_md(s, f"the Airflow worker ({compute.name})"),
         shared={"datastores": "DATASTORES"},
     )

@@ -21,7 +21,6 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         kwargs={
             "step": step_payload(p, s),
             "transfer": {k: v for k, v in transfer.items() if v is not None},
-            "trigger_rule": "none_failed",
         },
         doc_md=doc_md(s, f"a data copy ({compute.name})"),
         shared={"datastores": "DATASTORES"},

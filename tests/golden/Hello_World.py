@@ -40,6 +40,14 @@ with DAG(
             type='boolean',
             description='run every step even when a reusable result exists',
         ),
+        'continue_on_step_failure': Param(
+            False,
+            type='boolean',
+            description=(
+                'after a step fails, start the steps that do not depend on it (false: '
+                'start no further step)'
+            ),
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/hello_world_aml_compute/pipeline.py` '
@@ -51,7 +59,7 @@ with DAG(
         steps=[
             {
                 'name': 'Hello_World',
-                'fingerprint': 'dfe0a284503f2c45a98c3acf6a822b7c5a1e315f1f0614bcb1b11d1f74ef7015',
+                'fingerprint': '1fc62eb7b8125ce69cc95cedc24a42898faf45f982e114b8da7678d845da310f',
                 'params': ['greeting'],
                 'allow_reuse': False,
                 'record_datastore': 'workspaceblobstore',
@@ -117,7 +125,7 @@ with DAG(
         step={
             'name': 'Hello_World',
             'kind': 'python_script',
-            'fingerprint': 'dfe0a284503f2c45a98c3acf6a822b7c5a1e315f1f0614bcb1b11d1f74ef7015',
+            'fingerprint': '1fc62eb7b8125ce69cc95cedc24a42898faf45f982e114b8da7678d845da310f',
             'params': ['greeting'],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -125,7 +133,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': '1e347d2fd7f50d980557',
+            'snapshot': 'bd0d606a4ffddb89d9f3',
             'arguments': [{'literal': '--greeting'}, {'param': 'greeting'}],
             'inputs': [],
             'outputs': [],
@@ -140,7 +148,7 @@ with DAG(
             '\n'
             '- defined at `examples/hello_world_aml_compute/pipeline.py:51`\n'
             '- reuse: disabled (allow_reuse=False)\n'
-            '- code snapshot: `1e347d2fd7f50d980557` (3 files)\n'
+            '- code snapshot: `bd0d606a4ffddb89d9f3` (3 files)\n'
             '- hash_paths: `hello_world.ipynb`'
         ),
     )

@@ -44,6 +44,14 @@ with DAG(
             type='boolean',
             description='run every step even when a reusable result exists',
         ),
+        'continue_on_step_failure': Param(
+            False,
+            type='boolean',
+            description=(
+                'after a step fails, start the steps that do not depend on it (false: '
+                'start no further step)'
+            ),
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/mixed_compute/pipeline.py` (pipeline '
@@ -57,7 +65,7 @@ with DAG(
         steps=[
             {
                 'name': 'copy_raw',
-                'fingerprint': 'ba25f34751910ec47cb24f9929531178bc6c93295c0279fafc7cbd7fa3f47e04',
+                'fingerprint': '04e694119c5aa20c8c880f11b0306393dde4022e62e2c46e15e33b3614367a2a',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -65,7 +73,7 @@ with DAG(
             },
             {
                 'name': 'prep',
-                'fingerprint': 'cb09d5d6c226191e34e6996104ffdb8e922062044b0ad960b359491947dbc924',
+                'fingerprint': '98c83a8004b03774eabbf5690f007146d16e5676d79642d79dc39e56f934c247',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -80,7 +88,7 @@ with DAG(
             },
             {
                 'name': 'train',
-                'fingerprint': '46069852fc9853c97afb0fe9fd3d4f019857f907968f9cf92deacdabe05ab642',
+                'fingerprint': 'ee6e00f4b5917ad809eb453b6aeeb9d80be122e0c586bba7d88add0293ec70b0',
                 'params': ['epochs'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -95,7 +103,7 @@ with DAG(
             },
             {
                 'name': 'score',
-                'fingerprint': '325bdb856eaed1a60b4dec74be740e0860dc5979d9e60fec442c51b2a53c8f30',
+                'fingerprint': 'ea17ba78f76535a5f8de1af7cc760eca1946c2591a3734b41d946a73fc5f4e07',
                 'params': ['epochs'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -110,7 +118,7 @@ with DAG(
             },
             {
                 'name': 'summarize',
-                'fingerprint': 'e5d46bc0e039e10658a2fc3c10d0e1ae6338b9f370d356afdd424ebb81f8ae55',
+                'fingerprint': '7b901c6193a00a87471f300b68c88b3610a524213cd243fe20fdd9f599d6091d',
                 'params': ['epochs'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -135,7 +143,7 @@ with DAG(
         step={
             'name': 'copy_raw',
             'kind': 'data_transfer',
-            'fingerprint': 'ba25f34751910ec47cb24f9929531178bc6c93295c0279fafc7cbd7fa3f47e04',
+            'fingerprint': '04e694119c5aa20c8c880f11b0306393dde4022e62e2c46e15e33b3614367a2a',
             'params': [],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -143,7 +151,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': '88e979e9b595a7363fdb',
+            'snapshot': 'e967136f1e3bf4f9106f',
             'arguments': [],
             'inputs': [
                 {
@@ -166,7 +174,7 @@ with DAG(
             '\n'
             '- defined at `examples/mixed_compute/pipeline.py:63`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `88e979e9b595a7363fdb` (0 files)'
+            '- code snapshot: `e967136f1e3bf4f9106f` (0 files)'
         ),
     )
     prep = LocalStepOperator(
@@ -174,7 +182,7 @@ with DAG(
         step={
             'name': 'prep',
             'kind': 'python_script',
-            'fingerprint': 'cb09d5d6c226191e34e6996104ffdb8e922062044b0ad960b359491947dbc924',
+            'fingerprint': '98c83a8004b03774eabbf5690f007146d16e5676d79642d79dc39e56f934c247',
             'params': [],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -182,7 +190,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': '767c81180669d9a3097d',
+            'snapshot': '89a98ac5c54899199e10',
             'arguments': [
                 {'literal': '--raw'},
                 {'port': 'raw_copy'},
@@ -210,7 +218,7 @@ with DAG(
             '\n'
             '- defined at `examples/mixed_compute/pipeline.py:70`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `767c81180669d9a3097d` (2 files)'
+            '- code snapshot: `89a98ac5c54899199e10` (2 files)'
         ),
     )
     train = AmlPodOperator(
@@ -266,7 +274,7 @@ with DAG(
         step={
             'name': 'train',
             'kind': 'python_script',
-            'fingerprint': '46069852fc9853c97afb0fe9fd3d4f019857f907968f9cf92deacdabe05ab642',
+            'fingerprint': 'ee6e00f4b5917ad809eb453b6aeeb9d80be122e0c586bba7d88add0293ec70b0',
             'params': ['epochs'],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -274,7 +282,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': '767c81180669d9a3097d',
+            'snapshot': '89a98ac5c54899199e10',
             'arguments': [
                 {'literal': '--features'},
                 {'port': 'features'},
@@ -304,7 +312,7 @@ with DAG(
             '\n'
             '- defined at `examples/mixed_compute/pipeline.py:78`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `767c81180669d9a3097d` (2 files)'
+            '- code snapshot: `89a98ac5c54899199e10` (2 files)'
         ),
     )
     score = AmlDatabricksOperator(
@@ -324,7 +332,7 @@ with DAG(
         step={
             'name': 'score',
             'kind': 'databricks',
-            'fingerprint': '325bdb856eaed1a60b4dec74be740e0860dc5979d9e60fec442c51b2a53c8f30',
+            'fingerprint': 'ea17ba78f76535a5f8de1af7cc760eca1946c2591a3734b41d946a73fc5f4e07',
             'params': ['epochs'],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -332,7 +340,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': '6b66b1025d2b47e7e9a6',
+            'snapshot': '2784a021a70f972cfcbf',
             'arguments': [],
             'inputs': [
                 {
@@ -355,7 +363,7 @@ with DAG(
             '\n'
             '- defined at `examples/mixed_compute/pipeline.py:87`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `6b66b1025d2b47e7e9a6` (1 files)'
+            '- code snapshot: `2784a021a70f972cfcbf` (1 files)'
         ),
     )
     summarize = AdlaJobOperator(
@@ -369,7 +377,7 @@ with DAG(
         step={
             'name': 'summarize',
             'kind': 'adla',
-            'fingerprint': 'e5d46bc0e039e10658a2fc3c10d0e1ae6338b9f370d356afdd424ebb81f8ae55',
+            'fingerprint': '7b901c6193a00a87471f300b68c88b3610a524213cd243fe20fdd9f599d6091d',
             'params': ['epochs'],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -377,7 +385,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': '9339b5756b2b5f3854f3',
+            'snapshot': '88a64420f73d20baf1d3',
             'arguments': [],
             'inputs': [
                 {
@@ -400,7 +408,7 @@ with DAG(
             '\n'
             '- defined at `examples/mixed_compute/pipeline.py:100`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `9339b5756b2b5f3854f3` (1 files)'
+            '- code snapshot: `88a64420f73d20baf1d3` (1 files)'
         ),
     )
 

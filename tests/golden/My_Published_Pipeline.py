@@ -40,6 +40,14 @@ with DAG(
             type='boolean',
             description='run every step even when a reusable result exists',
         ),
+        'continue_on_step_failure': Param(
+            False,
+            type='boolean',
+            description=(
+                'after a step fails, start the steps that do not depend on it (false: '
+                'start no further step)'
+            ),
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/seed_compare_models/pipeline.py` (pipeline '
@@ -53,7 +61,7 @@ with DAG(
         steps=[
             {
                 'name': 'prep',
-                'fingerprint': '0c1b68098e4e1fb49312bbc0f68b79c10cbb6ee1594f771f1eaf8645556c497e',
+                'fingerprint': 'afc2c3ca2ae4d26c9d33efefc67045809dcbfb0790a29a02165f3149d516e854',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -67,7 +75,7 @@ with DAG(
             },
             {
                 'name': 'train',
-                'fingerprint': 'cd04ca1403556e965aba1ebb40250c10bea8bd6e0cde5438be2e4ed658f6cbf6',
+                'fingerprint': 'fc3accae9793112ecfbaece288128b1a6ebf8af773b5f4f383c3f35f12d5e7c8',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -82,7 +90,7 @@ with DAG(
             },
             {
                 'name': 'extract',
-                'fingerprint': '552521bd209ae7526f9431419954ebf12ad99aa96b6ef0973b9c4ed081336ee1',
+                'fingerprint': '0bb23c7b2eb5684f4d229dc47c8498f04838fd2f5ac349505a3f39b07a60d17c',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -97,7 +105,7 @@ with DAG(
             },
             {
                 'name': 'compare',
-                'fingerprint': 'a417c517fe77cdf5071c1b847652d9f6aed6d197eb649b8f3073a4063e8030ed',
+                'fingerprint': 'd97a1c41fd9b1c58aff23783123873af4af56d68453f6db79b324c932e7277f0',
                 'params': ['pipeline_arg'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -134,7 +142,7 @@ with DAG(
         step={
             'name': 'prep',
             'kind': 'python_script',
-            'fingerprint': '0c1b68098e4e1fb49312bbc0f68b79c10cbb6ee1594f771f1eaf8645556c497e',
+            'fingerprint': 'afc2c3ca2ae4d26c9d33efefc67045809dcbfb0790a29a02165f3149d516e854',
             'params': [],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -142,7 +150,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'c08a3fe85a7df5bc3f10',
+            'snapshot': '0cb39f6bea5c698ace06',
             'arguments': [
                 {'literal': '--input'},
                 {'port': 'test_data'},
@@ -169,7 +177,7 @@ with DAG(
             '\n'
             '- defined at `examples/seed_compare_models/pipeline.py:57`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `c08a3fe85a7df5bc3f10` (4 files)'
+            '- code snapshot: `0cb39f6bea5c698ace06` (4 files)'
         ),
     )
     train = LocalStepOperator(
@@ -177,7 +185,7 @@ with DAG(
         step={
             'name': 'train',
             'kind': 'python_script',
-            'fingerprint': 'cd04ca1403556e965aba1ebb40250c10bea8bd6e0cde5438be2e4ed658f6cbf6',
+            'fingerprint': 'fc3accae9793112ecfbaece288128b1a6ebf8af773b5f4f383c3f35f12d5e7c8',
             'params': [],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -185,7 +193,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'c08a3fe85a7df5bc3f10',
+            'snapshot': '0cb39f6bea5c698ace06',
             'arguments': [
                 {'literal': '--input'},
                 {'port': 'prepared_data'},
@@ -213,7 +221,7 @@ with DAG(
             '\n'
             '- defined at `examples/seed_compare_models/pipeline.py:67`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `c08a3fe85a7df5bc3f10` (4 files)'
+            '- code snapshot: `0cb39f6bea5c698ace06` (4 files)'
         ),
     )
     extract = LocalStepOperator(
@@ -221,7 +229,7 @@ with DAG(
         step={
             'name': 'extract',
             'kind': 'python_script',
-            'fingerprint': '552521bd209ae7526f9431419954ebf12ad99aa96b6ef0973b9c4ed081336ee1',
+            'fingerprint': '0bb23c7b2eb5684f4d229dc47c8498f04838fd2f5ac349505a3f39b07a60d17c',
             'params': [],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -229,7 +237,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'c08a3fe85a7df5bc3f10',
+            'snapshot': '0cb39f6bea5c698ace06',
             'arguments': [
                 {'literal': '--input'},
                 {'port': 'output_data1'},
@@ -257,7 +265,7 @@ with DAG(
             '\n'
             '- defined at `examples/seed_compare_models/pipeline.py:76`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `c08a3fe85a7df5bc3f10` (4 files)'
+            '- code snapshot: `0cb39f6bea5c698ace06` (4 files)'
         ),
     )
     compare = LocalStepOperator(
@@ -265,7 +273,7 @@ with DAG(
         step={
             'name': 'compare',
             'kind': 'python_script',
-            'fingerprint': 'a417c517fe77cdf5071c1b847652d9f6aed6d197eb649b8f3073a4063e8030ed',
+            'fingerprint': 'd97a1c41fd9b1c58aff23783123873af4af56d68453f6db79b324c932e7277f0',
             'params': ['pipeline_arg'],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -273,7 +281,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'c08a3fe85a7df5bc3f10',
+            'snapshot': '0cb39f6bea5c698ace06',
             'arguments': [
                 {'literal': '--comp_data1'},
                 {'port': 'comp_data1'},
@@ -321,7 +329,7 @@ with DAG(
             '\n'
             '- defined at `examples/seed_compare_models/pipeline.py:85`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `c08a3fe85a7df5bc3f10` (4 files)'
+            '- code snapshot: `0cb39f6bea5c698ace06` (4 files)'
         ),
     )
 

@@ -45,6 +45,14 @@ with DAG(
             type='boolean',
             description='run every step even when a reusable result exists',
         ),
+        'continue_on_step_failure': Param(
+            False,
+            type='boolean',
+            description=(
+                'after a step fails, start the steps that do not depend on it (false: '
+                'start no further step)'
+            ),
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/step_sequence/pipeline.py` (pipeline '
@@ -56,7 +64,7 @@ with DAG(
         steps=[
             {
                 'name': 'validate',
-                'fingerprint': 'fbe5ccb2c368e864efe4a0a47098ea1b13250effd55289f4ee31634712c31ee5',
+                'fingerprint': '8c8272704f3cc056866c56a95f3af5c50eed1b5ffc86c7b612b724c852db7330',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -70,7 +78,7 @@ with DAG(
             },
             {
                 'name': 'tokenize_corpus',
-                'fingerprint': 'ac09f7e5ccbb3ae2d73f5c948f4171cd4a33d75a488d33af46a9a185f4fa2f34',
+                'fingerprint': '5691c7c5619ccb5032e3aaa686b3ead356ff9e6e579d312eae0949e76a1427c1',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -84,7 +92,7 @@ with DAG(
             },
             {
                 'name': 'charstats',
-                'fingerprint': 'e526f82468261bd41457969424442bae284cbc7868200944143a16af4311a262',
+                'fingerprint': '3cc663269238845e118c497efb6785884ce8e7a3ec16481eda560cf12a63ca7a',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -98,7 +106,7 @@ with DAG(
             },
             {
                 'name': 'count',
-                'fingerprint': 'ef2994936612bb39bd512fa210e8c25c0ea04b5ddf76ce16ebf7334209bcd1cd',
+                'fingerprint': 'b2b29f10a1f5e407da309357481dac9b93858b4404d6a3376f4755a2e052acb6',
                 'params': ['min_length'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -113,7 +121,7 @@ with DAG(
             },
             {
                 'name': 'top_words',
-                'fingerprint': '8e2068a0ee84bb4a608a02b1c984a1a761b250e8f6884654e3b1551ac451447f',
+                'fingerprint': '536866c17d83bad6057b1ba9fef678ea22e7d409f5438373f2549394d0354707',
                 'params': ['top_n'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -128,7 +136,7 @@ with DAG(
             },
             {
                 'name': 'summary',
-                'fingerprint': '428cb2d38985a34031b89b2ceff42724c18d1292cd8d64d7ccda7002ebd3657a',
+                'fingerprint': '80cb8e11ec3ed9af395d4ff209f3a395547cc6d345206ef94e5a67837da12da5',
                 'params': [],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -149,7 +157,7 @@ with DAG(
             },
             {
                 'name': 'announce',
-                'fingerprint': '3f1ea3e9de8450ffffab36a27cd07053e1b1f9cbe91dc9d807f8663f3b96655f',
+                'fingerprint': 'b8b2326ec8c86da296927cc1e33cb35107682fe3a3e4d916221ec095712cfb64',
                 'params': ['top_n'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -167,7 +175,7 @@ with DAG(
         step={
             'name': 'validate',
             'kind': 'command',
-            'fingerprint': 'fbe5ccb2c368e864efe4a0a47098ea1b13250effd55289f4ee31634712c31ee5',
+            'fingerprint': '8c8272704f3cc056866c56a95f3af5c50eed1b5ffc86c7b612b724c852db7330',
             'params': [],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -175,7 +183,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'c1124e04d6a1e93978e7',
+            'snapshot': '67aa9866b04c03ad4b46',
             'arguments': [],
             'inputs': [
                 {
@@ -198,7 +206,7 @@ with DAG(
             '\n'
             '- defined at `examples/step_sequence/pipeline.py:47`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `c1124e04d6a1e93978e7` (7 files)'
+            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
         ),
     )
     tokenize_corpus = LocalStepOperator(
@@ -206,7 +214,7 @@ with DAG(
         step={
             'name': 'tokenize_corpus',
             'kind': 'python_script',
-            'fingerprint': 'ac09f7e5ccbb3ae2d73f5c948f4171cd4a33d75a488d33af46a9a185f4fa2f34',
+            'fingerprint': '5691c7c5619ccb5032e3aaa686b3ead356ff9e6e579d312eae0949e76a1427c1',
             'params': [],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -214,7 +222,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'c1124e04d6a1e93978e7',
+            'snapshot': '67aa9866b04c03ad4b46',
             'arguments': [
                 {'literal': '--corpus'},
                 {'port': 'corpus'},
@@ -241,7 +249,7 @@ with DAG(
             '\n'
             '- defined at `examples/step_sequence/pipeline.py:52`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `c1124e04d6a1e93978e7` (7 files)'
+            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
         ),
     )
     charstats = LocalStepOperator(
@@ -249,7 +257,7 @@ with DAG(
         step={
             'name': 'charstats',
             'kind': 'python_script',
-            'fingerprint': 'e526f82468261bd41457969424442bae284cbc7868200944143a16af4311a262',
+            'fingerprint': '3cc663269238845e118c497efb6785884ce8e7a3ec16481eda560cf12a63ca7a',
             'params': [],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -257,7 +265,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'c1124e04d6a1e93978e7',
+            'snapshot': '67aa9866b04c03ad4b46',
             'arguments': [
                 {'literal': '--corpus'},
                 {'port': 'corpus'},
@@ -284,7 +292,7 @@ with DAG(
             '\n'
             '- defined at `examples/step_sequence/pipeline.py:55`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `c1124e04d6a1e93978e7` (7 files)'
+            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
         ),
     )
     count = LocalStepOperator(
@@ -292,7 +300,7 @@ with DAG(
         step={
             'name': 'count',
             'kind': 'command',
-            'fingerprint': 'ef2994936612bb39bd512fa210e8c25c0ea04b5ddf76ce16ebf7334209bcd1cd',
+            'fingerprint': 'b2b29f10a1f5e407da309357481dac9b93858b4404d6a3376f4755a2e052acb6',
             'params': ['min_length'],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -300,7 +308,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'c1124e04d6a1e93978e7',
+            'snapshot': '67aa9866b04c03ad4b46',
             'arguments': [],
             'inputs': [
                 {
@@ -332,7 +340,7 @@ with DAG(
             '\n'
             '- defined at `examples/step_sequence/pipeline.py:60`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `c1124e04d6a1e93978e7` (7 files)'
+            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
         ),
     )
     top_words = LocalStepOperator(
@@ -340,7 +348,7 @@ with DAG(
         step={
             'name': 'top_words',
             'kind': 'python_script',
-            'fingerprint': '8e2068a0ee84bb4a608a02b1c984a1a761b250e8f6884654e3b1551ac451447f',
+            'fingerprint': '536866c17d83bad6057b1ba9fef678ea22e7d409f5438373f2549394d0354707',
             'params': ['top_n'],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -348,7 +356,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'c1124e04d6a1e93978e7',
+            'snapshot': '67aa9866b04c03ad4b46',
             'arguments': [
                 {'literal': '--counts'},
                 {'port': 'counts'},
@@ -378,7 +386,7 @@ with DAG(
             '\n'
             '- defined at `examples/step_sequence/pipeline.py:66`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `c1124e04d6a1e93978e7` (7 files)'
+            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
         ),
     )
     summary = LocalStepOperator(
@@ -386,7 +394,7 @@ with DAG(
         step={
             'name': 'summary',
             'kind': 'python_script',
-            'fingerprint': '428cb2d38985a34031b89b2ceff42724c18d1292cd8d64d7ccda7002ebd3657a',
+            'fingerprint': '80cb8e11ec3ed9af395d4ff209f3a395547cc6d345206ef94e5a67837da12da5',
             'params': [],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -394,7 +402,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'c1124e04d6a1e93978e7',
+            'snapshot': '67aa9866b04c03ad4b46',
             'arguments': [
                 {'literal': '--top_words'},
                 {'port': 'top_words'},
@@ -431,7 +439,7 @@ with DAG(
             '\n'
             '- defined at `examples/step_sequence/pipeline.py:70`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `c1124e04d6a1e93978e7` (7 files)'
+            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
         ),
     )
     announce = LocalStepOperator(
@@ -439,7 +447,7 @@ with DAG(
         step={
             'name': 'announce',
             'kind': 'command',
-            'fingerprint': '3f1ea3e9de8450ffffab36a27cd07053e1b1f9cbe91dc9d807f8663f3b96655f',
+            'fingerprint': 'b8b2326ec8c86da296927cc1e33cb35107682fe3a3e4d916221ec095712cfb64',
             'params': ['top_n'],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -447,7 +455,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'c1124e04d6a1e93978e7',
+            'snapshot': '67aa9866b04c03ad4b46',
             'arguments': [],
             'inputs': [],
             'outputs': [],
@@ -462,7 +470,7 @@ with DAG(
             '\n'
             '- defined at `examples/step_sequence/pipeline.py:76`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `c1124e04d6a1e93978e7` (7 files)'
+            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
         ),
     )
 

@@ -58,6 +58,14 @@ with DAG(
             type='boolean',
             description='run every step even when a reusable result exists',
         ),
+        'continue_on_step_failure': Param(
+            False,
+            type='boolean',
+            description=(
+                'after a step fails, start the steps that do not depend on it (false: '
+                'start no further step)'
+            ),
+        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/decorator_form/pipeline.py` (pipeline '
@@ -71,7 +79,7 @@ with DAG(
         steps=[
             {
                 'name': 'prepare',
-                'fingerprint': 'ce200c0f82db8371763579f8844c237d9f16fb6a8cf1cffe513c4b00160bb1ea',
+                'fingerprint': '2a9ea1f31ef7f39a9a17eb3ec1ea333f14f615c5402867414bbd573381797e63',
                 'params': ['normalize'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -85,7 +93,7 @@ with DAG(
             },
             {
                 'name': 'train',
-                'fingerprint': '74a616c47b09088ecd2df0e467c17d61fed17d1ac8ea480cf7890df3a9e69779',
+                'fingerprint': '9c2ca339ef506d1b080541ecfc1ef8038cda5c8e70793d7fa334ba5a16acf2dd',
                 'params': ['epochs', 'learning_rate'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -100,7 +108,7 @@ with DAG(
             },
             {
                 'name': 'evaluate',
-                'fingerprint': '4a875776cf078300c4b4d89b1132d0dd17451c3f22fcf3a8e35a8bf49c7194dd',
+                'fingerprint': 'ee049a0b3c5d52147c5d0eddea09d84a42b2fa78f507e09f7eee040a22582cb7',
                 'params': ['run_label'],
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
@@ -131,7 +139,7 @@ with DAG(
         step={
             'name': 'prepare',
             'kind': 'python_script',
-            'fingerprint': 'ce200c0f82db8371763579f8844c237d9f16fb6a8cf1cffe513c4b00160bb1ea',
+            'fingerprint': '2a9ea1f31ef7f39a9a17eb3ec1ea333f14f615c5402867414bbd573381797e63',
             'params': ['normalize'],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -139,7 +147,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'bc965a7756d13f6e6d78',
+            'snapshot': '06568b280887d7f45d80',
             'arguments': [
                 {'literal': '--raw'},
                 {'port': 'measurements'},
@@ -170,7 +178,7 @@ with DAG(
             '\n'
             '- defined at `examples/decorator_form/pipeline.py:25`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `bc965a7756d13f6e6d78` (0 files)'
+            '- code snapshot: `06568b280887d7f45d80` (0 files)'
         ),
     )
     train = LocalStepOperator(
@@ -178,7 +186,7 @@ with DAG(
         step={
             'name': 'train',
             'kind': 'python_script',
-            'fingerprint': '74a616c47b09088ecd2df0e467c17d61fed17d1ac8ea480cf7890df3a9e69779',
+            'fingerprint': '9c2ca339ef506d1b080541ecfc1ef8038cda5c8e70793d7fa334ba5a16acf2dd',
             'params': ['epochs', 'learning_rate'],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -186,7 +194,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': '6ec27ab26a99de764c6e',
+            'snapshot': 'e6784f4a3d36e4b314e9',
             'arguments': [
                 {'literal': '--prepared'},
                 {'port': 'prepared'},
@@ -218,7 +226,7 @@ with DAG(
             '\n'
             '- defined at `examples/decorator_form/pipeline.py:43`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `6ec27ab26a99de764c6e` (0 files)'
+            '- code snapshot: `e6784f4a3d36e4b314e9` (0 files)'
         ),
     )
     evaluate = LocalStepOperator(
@@ -226,7 +234,7 @@ with DAG(
         step={
             'name': 'evaluate',
             'kind': 'python_script',
-            'fingerprint': '4a875776cf078300c4b4d89b1132d0dd17451c3f22fcf3a8e35a8bf49c7194dd',
+            'fingerprint': 'ee049a0b3c5d52147c5d0eddea09d84a42b2fa78f507e09f7eee040a22582cb7',
             'params': ['run_label'],
             'record_datastore': 'workspaceblobstore',
             'source': {
@@ -234,7 +242,7 @@ with DAG(
                 'git_commit': None,
                 'git_dirty': None,
             },
-            'snapshot': 'cf25bb1c7055d49d484d',
+            'snapshot': 'c1e0bc3f736850e25088',
             'arguments': [
                 {'literal': '--prepared'},
                 {'port': 'prepared'},
@@ -273,7 +281,7 @@ with DAG(
             '\n'
             '- defined at `examples/decorator_form/pipeline.py:61`\n'
             '- reuse: allowed\n'
-            '- code snapshot: `cf25bb1c7055d49d484d` (0 files)'
+            '- code snapshot: `c1e0bc3f736850e25088` (0 files)'
         ),
     )
 

@@ -21,7 +21,8 @@ from tests.airflow.test_dagbag import DAGBAG  # noqa: E402
 from tests.migrate.helpers import copy_fixtures, notebook_to_script  # noqa: E402
 
 PLAN = "amlcompile_reuse_plan"
-REGENERATE = {"regenerate_outputs": False}
+# The DAG Params every compiled DAG has beside the pipeline's own.
+RUN_OPTIONS = {"regenerate_outputs": False, "continue_on_step_failure": False}
 
 # dag id → the graph the SDK v1 script describes.
 EXPECTED = {
@@ -91,7 +92,7 @@ def expected_graph(spec: dict) -> dict:
         "tasks": sorted([PLAN, *spec["tasks"]]),
         "edges": sorted(edges),
         "operators": sorted({"ReusePlanOperator", *spec["operators"]}),
-        "params": {**spec["params"], **REGENERATE},
+        "params": {**spec["params"], **RUN_OPTIONS},
     }
 
 

@@ -27,6 +27,15 @@ ADMIN = ("admin", "admin-pw-for-tests")
 VIEWER = ("viewer", "viewer-pw-for-tests")
 JWT_SECRET = "amlcompile-test-jwt-secret-" + "0123456789abcdef" * 3  # 64 bytes for HS512
 START_TIMEOUT = 120
+# A DAG the team had before amlcompile: the first deploy finds its new files through it.
+EXISTING_DAG = "team_existing_dag"
+EXISTING_DAG_SOURCE = f"""\
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+with DAG("{EXISTING_DAG}", schedule=None):
+    EmptyOperator(task_id="noop")
+"""
 
 
 @dataclass
@@ -70,6 +79,7 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
     home = tmp_path_factory.mktemp("airflow_rest_home")
     dags = home / "dags"
     dags.mkdir()
+    (dags / f"{EXISTING_DAG}.py").write_text(EXISTING_DAG_SOURCE)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     passwords = home / "passwords.json"
@@ -87,7 +97,7 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
         "AIRFLOW__API__SECRET_KEY": "amlcompile-test-secret-key",
         "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+        # Airflow's default (300 s) on purpose: deploy must not wait for it (see EXISTING_DAG).
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__CORE__AUTH_MANAGER": (
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -126,11 +136,27 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
                 }
                 pytest.fail(f"Airflow did not become healthy (dead: {dead}): {tails}")
             time.sleep(0.5)
+        _wait_for_dag(url, EXISTING_DAG, deadline)
         yield AirflowServer(url, home, dags, env)
     finally:
         _stop(procs)
         for log in logs:
             log.close()
+
+
+def _wait_for_dag(url: str, dag_id: str, deadline: float) -> None:
+    from amlcompile.rest import AirflowClient, RestError
+    from amlcompile.rest.client import Credentials
+
+    client = AirflowClient(url, Credentials(username=ADMIN[0], password=ADMIN[1]))
+    while True:
+        try:
+            client.get(f"/api/v2/dags/{dag_id}")
+            return
+        except RestError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:

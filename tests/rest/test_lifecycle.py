@@ -99,6 +99,9 @@ def test_deploy_parses_every_dag_and_sizes_pools(airflow_server, project):
     assert "pool amlcompile-aml-compute: 4 slots (created)" in r.stdout
     pool = admin(airflow_server).pool("amlcompile-aml-compute")
     assert pool["slots"] == 4
+    # Every file was new to Airflow, whose refresh_interval is the default 300 s: deploy's
+    # parse request through the team's existing DAG had them listed at once.
+    assert FIRST_DEPLOY["seconds"] < 100, FIRST_DEPLOY["seconds"]
     print(f"first deploy took {FIRST_DEPLOY['seconds']:.1f}s")
     # Deploying the same files again changes nothing and needs no parse.
     again = cli(airflow_server, project, "deploy")
@@ -214,6 +217,19 @@ def test_wait_exit_codes_and_azure_body(airflow_server, project):
     body.write_text(json.dumps({"ExperimentName": "exp", "ParameterAssignments": {"exit_code": 0}}))
     ok = cli(airflow_server, project, "trigger", "Fail_On_Request", "--body", body, "--wait")
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    # continue_on_step_failure is a run option, passed as the DAG Param of that name.
+    strict = cli(
+        airflow_server,
+        project,
+        "trigger",
+        "Fail_On_Request",
+        "--continue-on-step-failure",
+        "--run-id",
+        "tolerant",
+    )
+    assert strict.returncode == 0, strict.stderr
+    run = admin(airflow_server).dag_run("Fail_On_Request", "tolerant")
+    assert run["conf"] == {"continue_on_step_failure": True}
     body.write_text(json.dumps({"ParameterAssignment": {}}))
     bad = cli(airflow_server, project, "trigger", "Fail_On_Request", "--body", body)
     assert bad.returncode == 2

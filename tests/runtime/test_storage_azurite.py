@@ -189,7 +189,7 @@ def test_datastore_root_errors_name_step_and_datastore():
         "local": {"kind": "local", "path": "/tmp/ds", "conn_id": None},
     }
     cases = {
-        "share": "datastore 'share' is an Azure Files share",
+        "share": "datastore 'share' (azure_file share 'myshare'): Airflow connection 'files'",
         "noconn": "datastore 'noconn' (adls_gen2) has no Airflow connection id",
         "odd": "datastore 'odd' has unknown kind 's3'",
         "gone": "datastore 'gone' is not defined in this DAG",

@@ -106,7 +106,14 @@ def test_bad_arguments_are_refused_when_the_dag_is_parsed(stores, kwargs, messag
             {"datastore": "in", "path": "data"},
             {"datastore": "share", "path": "d"},
             {},
-            "datastore 'share' is an Azure Files share",
+            "datastore 'share' (azure_file share 'myshare'): Airflow connection 'files' is not"
+            " defined",
+        ),
+        (
+            {"datastore": "in", "path": "../data"},
+            {"datastore": "out", "path": "d"},
+            {},
+            "path '../data' on datastore 'in' must be a relative path inside the datastore",
         ),
         (
             {"datastore": "gone", "path": "x"},

@@ -1,5 +1,6 @@
 """Fixtures any test can use (registered in tests/conftest.py): Azurite, a Databricks Jobs
-API stand-in and an `az` stand-in, each a real process or server on loopback."""
+API stand-in, an Azure Files REST stand-in and an `az` stand-in, each a real process or
+server on loopback."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from .azurite import Azurite, AzuriteUnavailable, ensure_installed, environ_with
 from .databricks_standin import DatabricksStandin
 from .fake_az import FakeAz
+from .fileshare_standin import FileShareStandin
 
 
 def _install_quietly() -> None:
@@ -51,6 +53,20 @@ def databricks_standin():
     env = {f"AIRFLOW_CONN_{standin.conn_id.upper()}": json.dumps(standin.connection())}
     try:
         with environ_with(env):
+            yield standin
+    finally:
+        standin.stop()
+
+
+@pytest.fixture(scope="session")
+def fileshare_standin():
+    """One Azure Files REST stand-in per test process (the filesystem attached to Airflow's
+    object storage keeps its service client for the process, as on a worker). Its Airflow
+    connection (AIRFLOW_CONN_FILESHARE, type azure_fileshare, a connection string) is in the
+    environment, so subprocess Airflows see it too."""
+    standin = FileShareStandin().start()
+    try:
+        with environ_with(standin.env()):
             yield standin
     finally:
         standin.stop()

@@ -1,0 +1,159 @@
+"""Code snapshots: content digests, the persistent per-file cache and parallel hashing."""
+
+from __future__ import annotations
+
+import marshal
+import os
+
+import blake3
+import pytest
+
+from amlcompile import snapshot
+
+
+@pytest.fixture
+def cache(monkeypatch, tmp_path):
+    """A fresh in-memory cache, and a counter of the files actually read."""
+    fresh = snapshot.DigestCache()
+    monkeypatch.setattr(snapshot, "CACHE", fresh)
+    reads: list[str] = []
+    real = snapshot._hash_file
+
+    def counting(path):
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(snapshot, "_hash_file", counting)
+    return fresh, reads, tmp_path / "cache" / snapshot.CACHE_FILE_NAME
+
+
+def _tree(root, n=30):
+    for i in range(n):
+        f = root / f"pkg{i % 3}" / f"mod{i}.py"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(f"VALUE = {i}\n")
+    return root
+
+
+def _reload(monkeypatch, cache_file) -> snapshot.DigestCache:
+    again = snapshot.DigestCache()
+    again.load(cache_file)
+    monkeypatch.setattr(snapshot, "CACHE", again)
+    return again
+
+
+def test_digest_is_blake3_of_the_content(tmp_path, cache):
+    f = tmp_path / "a.py"
+    f.write_bytes(b"print('hi')\n")
+    assert snapshot.file_digest(f)[0] == blake3.blake3(b"print('hi')\n").hexdigest()
+
+
+def test_unchanged_tree_is_fingerprinted_from_stat_alone(tmp_path, cache, monkeypatch):
+    fresh, reads, cache_file = cache
+    tree = _tree(tmp_path / "src")
+    first = snapshot.take(tree)
+    assert len(reads) == 30
+    fresh.save(cache_file)
+
+    _reload(monkeypatch, cache_file)
+    reads.clear()
+    assert snapshot.take(tree).id == first.id
+    assert reads == []
+
+
+def test_content_change_with_restored_mtime_is_seen(tmp_path, cache, monkeypatch):
+    """Same size, mtime put back (as `touch -r` or an archive tool does): ctime still moves."""
+    fresh, reads, cache_file = cache
+    tree = _tree(tmp_path / "src")
+    first = snapshot.take(tree)
+    fresh.save(cache_file)
+
+    target = tree / "pkg0" / "mod0.py"
+    st = target.stat()
+    target.write_text("VALUE = 9\n")  # same length as "VALUE = 0\n"
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert target.stat().st_size == st.st_size and target.stat().st_mtime_ns == st.st_mtime_ns
+
+    _reload(monkeypatch, cache_file)
+    reads.clear()
+    second = snapshot.take(tree)
+    assert reads == [str(target)]
+    assert second.id != first.id
+
+
+def test_replaced_file_and_new_file_are_hashed(tmp_path, cache, monkeypatch):
+    fresh, reads, cache_file = cache
+    tree = _tree(tmp_path / "src")
+    first = snapshot.take(tree)
+    fresh.save(cache_file)
+
+    replaced = tree / "pkg1" / "mod1.py"
+    tmp = replaced.with_suffix(".tmp")
+    tmp.write_text(replaced.read_text())  # same bytes, new inode: an editor's atomic save
+    os.replace(tmp, replaced)
+    (tree / "new.py").write_text("x = 1\n")
+
+    _reload(monkeypatch, cache_file)
+    reads.clear()
+    second = snapshot.take(tree)
+    assert sorted(reads) == sorted([str(replaced), str(tree / "new.py")])
+    assert second.id != first.id  # the new file; the replaced one has the same digest
+    assert {f.path: f.digest for f in second.files}["pkg1/mod1.py"] == {
+        f.path: f.digest for f in first.files
+    }["pkg1/mod1.py"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"", b"not marshal", b"\xff" * 64, ("amlcompile-file-digests", 1, {}), "entries"],
+)
+def test_damaged_or_foreign_cache_only_costs_time(tmp_path, cache, monkeypatch, damage):
+    fresh, reads, cache_file = cache
+    tree = _tree(tmp_path / "src")
+    first = snapshot.take(tree)
+    cache_file.parent.mkdir(parents=True)
+    if damage == "entries":  # the right header over entries of every wrong shape
+        wrong = [5, (), ("sig",), (None, "d"), ((1, 2, 3, 4), 7), {"k": 1}]
+        paths = [str(tree / f"pkg{i % 3}" / f"mod{i}.py") for i in range(30)]
+        damage = ("amlcompile-file-digests", 2, dict(zip(paths, wrong * 5, strict=True)))
+    if isinstance(damage, tuple):
+        damage = marshal.dumps(damage)
+    cache_file.write_bytes(damage)
+
+    _reload(monkeypatch, cache_file)
+    reads.clear()
+    assert snapshot.take(tree).id == first.id
+    assert len(reads) == 30
+
+
+def test_digests_do_not_depend_on_thread_count(tmp_path, cache, monkeypatch):
+    fresh, reads, _ = cache
+    tree = _tree(tmp_path / "src", n=57)
+    monkeypatch.setattr(snapshot, "HASH_THREADS", 1)
+    one = snapshot.take(tree)
+    for threads in (2, 5):
+        monkeypatch.setattr(snapshot, "CACHE", snapshot.DigestCache())
+        monkeypatch.setattr(snapshot, "HASH_THREADS", threads)
+        many = snapshot.take(tree)
+        assert many.files == one.files and many.id == one.id
+
+
+def test_large_files_stream_through_a_buffer(tmp_path, cache, monkeypatch):
+    data = os.urandom(300_001)
+    f = tmp_path / "big.bin"
+    f.write_bytes(data)
+    monkeypatch.setattr(snapshot, "WHOLE_READ_BYTES", 4096)
+    assert snapshot.file_digest(f)[0] == blake3.blake3(data).hexdigest()
+
+
+def test_executable_bit_and_generated_scripts_change_the_id(tmp_path, cache):
+    tree = _tree(tmp_path / "src", n=3)
+    plain = snapshot.take(tree).id
+    (tree / "pkg0" / "mod0.py").chmod(0o755)
+    executable = snapshot.take(tree).id
+    with_script = snapshot.take(tree, (("gen.py", "print(1)\n"),)).id
+    assert len({plain, executable, with_script}) == 3
+    # A generated script cannot pose as a file of the same name and content.
+    only_script = snapshot.take(None, (("pkg0/mod0.py", "VALUE = 0\n"),)).id
+    (tree / "pkg0" / "mod0.py").chmod(0o644)
+    assert only_script not in {plain, executable}
