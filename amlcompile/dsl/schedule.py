@@ -163,8 +163,8 @@ class Schedule:
         """At build time a no-op (unpause the DAG: `amlcompile enable`)."""
 
 
-# Kinds the runtime can list (runtime/watch.py); Azure Files has no object-storage root yet.
-WATCHABLE_KINDS = ("local", "azure_blob", "adls_gen2")
+# Kinds the runtime can list (runtime/watch.py): those storage.datastore_root gives a root for.
+WATCHABLE_KINDS = ("local", "azure_blob", "adls_gen2", "azure_file")
 
 
 class DatastoreWatch:

@@ -1,6 +1,7 @@
-"""The datastore-change trigger's runtime (runtime/watch.py) on a local folder and on Azure
-Blob / ADLS Gen2 containers (Azurite): what a poll starts, where the listing is kept, and
-that a poll dying before its runs started loses nothing."""
+"""The datastore-change trigger's runtime (runtime/watch.py) on a local folder, Azure Blob /
+ADLS Gen2 containers (Azurite) and an Azure Files share (the File REST stand-in): what a poll
+starts, where the listing is kept, and that a poll dying before its runs started loses
+nothing."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ class Store:
     """One watched datastore: how the test writes files, and the watch's two operators."""
 
     def __init__(self, kind, root, conn_id=None, client=None, local=None):
+        """Files are written through a blob container client, or else as paths under
+        `local` (a folder, or a share's ObjectStoragePath)."""
         from amlcompile.runtime.watch import DatastoreChangeOperator, RecordListingOperator
 
         common = dict(
@@ -59,10 +62,19 @@ class Store:
         return [s["conf"]["input_data"] for s in starts]
 
 
-@pytest.fixture(params=["local", "azure_blob", "adls_gen2"])
+@pytest.fixture(params=["local", "azure_blob", "adls_gen2", "azure_file"])
 def store(request, tmp_path):
     if request.param == "local":
         return Store("local", str(tmp_path / "ds"), local=tmp_path / "ds")
+    if request.param == "azure_file":
+        import uuid
+
+        from amlcompile.runtime.storage import datastore_root
+
+        fs = request.getfixturevalue("fileshare_standin")
+        name = fs.create_share(f"s{uuid.uuid4().hex[:12]}")
+        ds = {"files": {"kind": "azure_file", "path": name, "conn_id": fs.conn_id}}
+        return Store("azure_file", name, conn_id=fs.conn_id, local=datastore_root(ds, "files", "t"))
     azurite = request.getfixturevalue("azurite")
     container = azurite.create_container()
     client = azurite.service_client().get_container_client(container)

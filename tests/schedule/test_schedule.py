@@ -287,7 +287,6 @@ def test_a_blob_datastore_trigger_compiles_with_its_connection(project):
 @pytest.mark.parametrize(
     "watched, message",
     [
-        ("share", "cannot watch datastore 'share': azure_file datastores are not supported yet"),
         ("lake", "'input_data' is a DataPath on datastore 'blobstore', but the trigger watches"),
     ],
 )
