@@ -102,8 +102,13 @@ def _with_schedule(p: ir.Pipeline, pipeline) -> ir.Pipeline:
     watch = getattr(pipeline, "_datastore_trigger", None)
     if watch is not None:
         types = {x.name: x.type for x in p.parameters}
+        data_paths: dict[str, set[str]] = {}  # DataPath parameter → datastores it names paths on
+        for s in p.steps:
+            for port in s.inputs:
+                if isinstance(port.source, ir.DatastoreSource) and port.source.param:
+                    data_paths.setdefault(port.source.param, set()).add(port.source.datastore)
         try:
-            trigger = watch_to_ir(watch, types, pipeline.workspace._config)
+            trigger = watch_to_ir(watch, types, pipeline.workspace._config, data_paths)
         except UserErrorException as exc:
             raise BuildError([Problem(str(exc))]) from None
         p = p.model_copy(update={"datastore_trigger": trigger})

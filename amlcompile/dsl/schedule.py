@@ -163,6 +163,10 @@ class Schedule:
         """At build time a no-op (unpause the DAG: `amlcompile enable`)."""
 
 
+# Kinds the runtime can list (runtime/watch.py): those storage.datastore_root gives a root for.
+WATCHABLE_KINDS = ("local", "azure_blob", "adls_gen2", "azure_file")
+
+
 class DatastoreWatch:
     """What Schedule.create(datastore=...) recorded, checked when the pipeline compiles."""
 
@@ -175,17 +179,20 @@ class DatastoreWatch:
         self.where = where
 
 
-def watch_to_ir(w: DatastoreWatch, parameters: dict[str, str], config) -> ir.DatastoreTrigger:
-    """Checks a datastore watch against the pipeline's parameters and the project config."""
+def watch_to_ir(
+    w: DatastoreWatch, parameters: dict[str, str], config, data_paths: dict | None = None
+) -> ir.DatastoreTrigger:
+    """Checks a datastore watch against the pipeline's parameters (their types, and for
+    DataPath parameters the datastores they name paths on) and the project config."""
     where = f"{w.where[0]}:{w.where[1]}"
     ds_name = getattr(w.datastore, "name", w.datastore)
     if ds_name not in config.datastores:
         raise UserErrorException(f"{where}: datastore {ds_name!r} is not configured")
     ds = config.datastores[ds_name]
-    if ds.kind != "local":
+    if ds.kind not in WATCHABLE_KINDS:
         raise UserErrorException(
-            f"{where}: watching a {ds.kind} datastore ({ds_name!r}) is not supported yet;"
-            " only local datastores"
+            f"{where}: cannot watch datastore {ds_name!r}: {ds.kind} datastores are not"
+            f" supported yet ({', '.join(WATCHABLE_KINDS)} are)"
         )
     if not w.path or not isinstance(w.path, str) or w.path.startswith("/") or ".." in w.path:
         raise UserErrorException(
@@ -198,6 +205,13 @@ def watch_to_ir(w: DatastoreWatch, parameters: dict[str, str], config) -> ir.Dat
         raise UserErrorException(
             f"{where}: data_path_parameter_name {w.parameter!r} must name a string pipeline"
             f" parameter (string parameters: {known})"
+        )
+    elsewhere = sorted((data_paths or {}).get(w.parameter, set()) - {ds_name})
+    if elsewhere:
+        raise UserErrorException(
+            f"{where}: data_path_parameter_name {w.parameter!r} is a DataPath on datastore"
+            f" {elsewhere[0]!r}, but the trigger watches {ds_name!r}: the changed file's path"
+            " would be read on the wrong datastore"
         )
     return ir.DatastoreTrigger(
         name=w.name,

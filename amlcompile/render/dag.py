@@ -83,7 +83,6 @@ def _schedule_source(s: ir.Schedule | None) -> tuple[str, str | None]:
 
 
 WATCH_SUFFIX = "__datastore_watch"
-_TRIGGER = ("airflow.providers.standard.operators.trigger_dagrun", "TriggerDagRunOperator")
 
 
 def _watch(p: ir.Pipeline, imports: dict[str, set[str]]) -> dict | None:
@@ -91,8 +90,9 @@ def _watch(p: ir.Pipeline, imports: dict[str, set[str]]) -> dict | None:
     t = p.datastore_trigger
     if t is None:
         return None
-    imports.setdefault(runtime_import("{runtime}.watch"), set()).add("DatastoreChangeOperator")
-    imports.setdefault(_TRIGGER[0], set()).add(_TRIGGER[1])
+    imports.setdefault(runtime_import("{runtime}.watch"), set()).update(
+        {"DatastoreChangeOperator", "RecordListingOperator", "StartPipelineOperator"}
+    )
     start = dt.datetime.fromisoformat(t.start)
     parts = [start.year, start.month, start.day, start.hour, start.minute, start.second]
     return {
@@ -101,8 +101,10 @@ def _watch(p: ir.Pipeline, imports: dict[str, set[str]]) -> dict | None:
         "interval_seconds": t.polling_minutes * 60,
         "start_date": f"pendulum.datetime({', '.join(map(str, parts))}, tz='UTC')",
         "tags": ["amlcompile", "amlcompile:datastore-trigger"],
+        "datastore": t.datastore.name,
         "kind": t.datastore.kind,
         "root": t.datastore.path,
+        "conn_id": t.datastore.conn_id,
         "path": t.path,
         "parameter": t.parameter,
     }

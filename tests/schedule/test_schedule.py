@@ -230,3 +230,70 @@ def test_watch_listing_reports_added_and_changed_files(tmp_path):
     (tmp_path / "in" / "a.csv").write_text("11")
     assert changes(first, listing(tmp_path, "in")) == ["in/a.csv", "in/sub/b.csv"]
     assert listing(tmp_path, "missing") == {}
+
+
+REMOTE_STORES = """\
+[datastores.blobstore]
+kind = "azure_blob"
+path = "landing"
+conn_id = "blob_conn"
+
+[datastores.lake]
+kind = "adls_gen2"
+path = "lake"
+conn_id = "lake_conn"
+
+[datastores.share]
+kind = "azure_file"
+path = "share"
+conn_id = "files_conn"
+"""
+
+WATCHED_DATAPATH = """
+from amlcompile import *
+
+ws = Workspace.from_config()
+blob = Datastore(ws, "blobstore")
+data = (PipelineParameter("input_data", default_value=DataPath(blob, "incoming/x.csv")),
+        DataPathComputeBinding(mode="mount"))
+step = PythonScriptStep("read.py", name="read", source_directory="scripts",
+                        arguments=["--data", data], inputs=[data])
+published = Pipeline(ws, steps=[step]).publish(name="BlobWatched", version="1")
+Schedule.create(ws, name="on-new-blob", pipeline_id=published.id, experiment_name="watched",
+                datastore=Datastore(ws, "WATCHED"), path_on_datastore="incoming",
+                polling_interval=1, data_path_parameter_name="input_data")
+"""
+
+
+def test_a_blob_datastore_trigger_compiles_with_its_connection(project):
+    project.write("amlcompile.toml", REMOTE_STORES)
+    project.write("scripts/read.py", "print(1)\n")
+    project.write("watched.py", WATCHED_DATAPATH.replace("WATCHED", "blobstore"))
+    text = (build([project.root / "watched.py"]).out_dir / "BlobWatched.py").read_text()
+    for line in [
+        "datastore='blobstore',",
+        "kind='azure_blob',",
+        "root='landing',",
+        "conn_id='blob_conn',",
+        "parameter='input_data',",
+        "skip_when_already_exists=True,",
+        ").expand_kwargs(_detect_changes.output)",
+        "trigger_rule='none_failed',",
+        "_start_pipeline >> _record_listing",
+    ]:
+        assert line in text
+
+
+@pytest.mark.parametrize(
+    "watched, message",
+    [
+        ("lake", "'input_data' is a DataPath on datastore 'blobstore', but the trigger watches"),
+    ],
+)
+def test_a_datastore_trigger_the_runs_could_not_read_is_refused(project, watched, message):
+    project.write("amlcompile.toml", REMOTE_STORES)
+    project.write("scripts/read.py", "print(1)\n")
+    project.write("watched.py", WATCHED_DATAPATH.replace("WATCHED", watched))
+    with pytest.raises(BuildError) as err:
+        build([project.root / "watched.py"])
+    assert "watched.py:11: " in str(err.value) and message in str(err.value)
