@@ -59,7 +59,13 @@ def _variables(task_ids: list[str], imported: set[str]) -> dict[str, str]:
     out, taken = {}, set(_RESERVED) | imported
     for tid in task_ids:
         base = re.sub(r"\W", "_", tid, flags=re.ASCII)[:40]  # task ids go up to 200
-        if not base or base[0].isdigit() or keyword.iskeyword(base) or base.startswith("__"):
+        if (
+            not base
+            or base[0].isdigit()
+            or keyword.iskeyword(base)
+            or base.startswith("__")
+            or base in ("l", "O", "I")  # read as digits: ruff refuses them as names (E741)
+        ):
             base = f"task_{base}"
         cand, n = base, 1
         while cand in taken:

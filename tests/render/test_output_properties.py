@@ -37,10 +37,19 @@ def test_byte_identical_whatever_the_hash_seed(tmp_path):
 def test_generated_code_is_ruff_clean(tmp_path, monkeypatch):
     shutil.copytree(EXAMPLES, tmp_path / "examples")
     (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    # Steps named like digits (`l`, `O`, `I`): ruff refuses such variable names (E741).
+    (tmp_path / "examples" / "ambiguous").mkdir()
+    (tmp_path / "examples" / "ambiguous" / "pipeline.py").write_text(
+        "from amlcompile import CommandStep, Pipeline, Workspace\n"
+        "ws = Workspace.from_config()\n"
+        "steps = [CommandStep(command=['echo', n], name=n) for n in ('l', 'O', 'I')]\n"
+        "pipeline = Pipeline(ws, steps=steps, name='Ambiguous_Names')\n"
+    )
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "dags_out"
     build([tmp_path / "examples"], out_dir=out)
     dag_files = sorted(str(p) for p in out.glob("*.py"))
+    assert any(f.endswith("Ambiguous_Names.py") for f in dag_files)
     ruff = shutil.which("ruff") or os.path.join(os.path.dirname(sys.executable), "ruff")
     result = subprocess.run(
         [
