@@ -55,9 +55,6 @@ class Pipeline:
         build = session.current()
         if build is not None:
             note_continue_on_step_failure(self, continue_on_step_failure, "Pipeline.publish")
-        elif checked_continue(continue_on_step_failure, "Pipeline.publish") is not None:
-            followed_from_dag("Pipeline.publish")
-        if build is not None:
             build.register(self, name, published=bool(name))
             self._published.append({"name": name, "description": description, "version": version})
             if self.description is None and description:
@@ -65,6 +62,8 @@ class Pipeline:
             return _Registered(self, name)
         from .runs import PublishedPipeline, client_for, rest_configured
 
+        if checked_continue(continue_on_step_failure, "Pipeline.publish") is not None:
+            followed_from_dag("Pipeline.publish")
         if rest_configured(self.workspace._config):
             return PublishedPipeline._publish(
                 client_for(self.workspace), name or self.name, description, version
