@@ -34,7 +34,7 @@ _ENV_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # what Kubernetes and every shell ac
 _SURROGATE = re.compile("[\ud800-\udfff]")
 TAG_MAX_LEN = 100  # Airflow refuses longer DAG tags when it imports the file
 
-# DAG Params every compiled DAG has, beside the pipeline's own parameters.
+# Run options every compiled DAG takes in its conf, beside the pipeline's own parameters.
 RESERVED_PARAMS = {
     REGENERATE_PARAM: "reruns every step",
     CONTINUE_PARAM: "decides whether steps start after a failure",

@@ -114,8 +114,8 @@ def checked_continue(value, api: str) -> bool | None:
 
 
 def note_continue_on_step_failure(pipeline, value, api: str) -> None:
-    """During a build: the value becomes the default of the DAG's `continue_on_step_failure`
-    Param (each run can still choose). Every call for one pipeline must agree."""
+    """During a build: the value becomes the DAG's default `continue_on_step_failure` (each
+    run's conf can still choose). Every call for one pipeline must agree."""
     value = checked_continue(value, api)
     if value is None:
         return

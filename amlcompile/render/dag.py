@@ -12,7 +12,7 @@ import jinja2
 from .. import __version__
 from ..ir import models as ir
 from ..ir.validate import topological_order
-from ..runtime.reuse import CONTINUE_PARAM, REGENERATE_PARAM
+from ..runtime.reuse import REGENERATE_PARAM
 from ..targets import TaskSpec
 from .bundle import runtime_import
 from .pyliteral import LIMIT, literal, one_line
@@ -169,13 +169,6 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
                 "default": False,
                 "type": "boolean",
                 "description": "run every step even when a reusable result exists",
-            },
-            {
-                "name": CONTINUE_PARAM,
-                "default": p.continue_on_step_failure,
-                "type": "boolean",
-                "description": "after a step fails, start the steps that do not depend on it"
-                " (false: start no further step)",
             },
         ],
         datastores={

@@ -7,8 +7,8 @@ from __future__ import annotations
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import DownstreamTasksSkipped
 
-from .binding import input_path
-from .reuse import PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM, fingerprint
+from .binding import StepError, input_path
+from .reuse import CONTINUE_PARAM, PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM, fingerprint
 from .storage import datastore_root, open_store, record_roots, version_token
 
 
@@ -54,15 +54,26 @@ class ReusePlanOperator(BaseOperator):
     template_fields = ()
     ui_color = "#ede9fe"
 
-    def __init__(self, *, steps: list[dict], datastores: dict, **kwargs):
+    def __init__(
+        self,
+        *,
+        steps: list[dict],
+        datastores: dict,
+        continue_on_step_failure: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.steps = steps
         self.datastores = datastores
+        self.continue_on_step_failure = continue_on_step_failure
 
     def execute(self, context):
         params = dict(context["params"])
         regenerate = bool(params.get(REGENERATE_PARAM))
         plan = compute_plan(self.steps, self.datastores, params, regenerate, self.log)
+        go_on = self.run_continues_on_failure(context)
+        for entry in plan.values():
+            entry[CONTINUE_PARAM] = go_on
         reused = sorted(name for name, entry in plan.items() if entry["reuse"])
         for name in reused:
             origin = plan[name].get("reused_from") or {}
@@ -71,6 +82,16 @@ class ReusePlanOperator(BaseOperator):
         if reused:
             raise DownstreamTasksSkipped(tasks=reused)
         return None
+
+    def run_continues_on_failure(self, context) -> bool:
+        """Azure ML's continue_on_step_failure for this run: the conf key of that name, else
+        the DAG's default. A conf key, not a DAG Param: Airflow copies every DAG Param into
+        each serialized task, which cost 280 bytes per step of every DAG it parses."""
+        conf = getattr(context.get("dag_run"), "conf", None) or {}
+        value = conf.get(CONTINUE_PARAM, self.continue_on_step_failure)
+        if not isinstance(value, bool):
+            raise StepError(f"conf {CONTINUE_PARAM!r} must be true or false, not {value!r}")
+        return value
 
 
 def plan_of(context) -> dict:

@@ -119,12 +119,12 @@ class ReusableStep:
         return {name: self.worker_location(ref) for name, ref in refs.items()}
 
     # ---- continue_on_step_failure ----
-    def stop_after_failure(self, context, params: dict) -> None:
+    def stop_after_failure(self, context, entry: dict) -> None:
         """Azure ML's default (continue_on_step_failure=False): once a step of the run has
         failed, no further step starts. A step that depends on the failed one never gets here
         (`upstream_failed`); this stops the independent ones as they come up. Steps already
         running finish, and their results stay reusable."""
-        if params.get(CONTINUE_PARAM, True):
+        if entry.get(CONTINUE_PARAM, True):  # the planner's reading of the run's conf
             return
         states = context["ti"].get_task_states(dag_id=self.dag_id, run_ids=[context["run_id"]])
         failed = sorted(
@@ -145,9 +145,9 @@ class ReusableStep:
         """
         step = self.step
         params = dict(context["params"])
-        self.stop_after_failure(context, params)
         plan = plan_of(context)
         entry = plan.get(step["name"]) or {}
+        self.stop_after_failure(context, entry)
         fp = entry.get("fingerprint")
         if fp is None:
             raise StepError(

@@ -17,7 +17,7 @@ FINGERPRINT_SCHEMA = 1
 PLAN_TASK_ID = "amlcompile_reuse_plan"  # the planner task of every generated DAG
 PLAN_XCOM_KEY = "amlcompile_plan"
 REGENERATE_PARAM = "regenerate_outputs"  # the DAG Param that reruns every step
-# The DAG Param of Azure ML's continue_on_step_failure: false starts no step after a failure.
+# The run conf key of Azure ML's continue_on_step_failure: false starts no step after a failure.
 CONTINUE_PARAM = "continue_on_step_failure"
 REUSE_DIR = "azureml/_reuse"  # on the datastore, beside the outputs
 RECORD_MAX_BYTES = 1 << 20  # a record is a few hundred bytes; anything huge is not ours

@@ -56,7 +56,11 @@ def plan_task(p: ir.Pipeline) -> TaskSpec:
     return TaskSpec(
         task_id=PLAN_TASK_ID,
         operator=OperatorRef("{runtime}.planner", "ReusePlanOperator"),
-        kwargs={"steps": [plan_entry(p, p.step(name)) for name in order]},
+        kwargs={
+            "steps": [plan_entry(p, p.step(name)) for name in order],
+            # The DAG's default; a run's conf may say otherwise (see runtime/planner.py).
+            "continue_on_step_failure": p.continue_on_step_failure,
+        },
         doc_md="Computes every step's fingerprint and skips the steps whose results can be"
         " reused (Azure ML's allow_reuse), all at once at the start of the run.",
         shared={"datastores": "DATASTORES"},

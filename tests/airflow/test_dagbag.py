@@ -45,7 +45,6 @@ def test_examples_import_without_errors_and_match_the_ir(
         assert info["params"] == {
             **{x.name: x.default for x in p.parameters},
             "regenerate_outputs": False,
-            "continue_on_step_failure": p.continue_on_step_failure,
         }
         # Parsing twice gives the same serialized DAG: no clock or randomness at parse time.
         assert info["hashes"][0] == info["hashes"][1], dag_id

@@ -324,9 +324,13 @@ def test_vm_size_table_covers_the_families_azure_ml_offered():
     assert name == "Standard_NC6" and size.gpus == 1 and size.memory_gib == 56
 
 
-def test_registered_datastores_join_the_build_without_their_credentials(project):
+def test_registered_datastores_join_the_build_without_their_credentials(project, monkeypatch):
     import warnings
 
+    from amlcompile.dsl import warnings as warn_mod
+
+    # Warnings are once per process: another test may have had this one already.
+    monkeypatch.setattr(warn_mod, "_seen", set())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         compiled = compile_one(

@@ -40,14 +40,6 @@ with DAG(
             type='boolean',
             description='run every step even when a reusable result exists',
         ),
-        'continue_on_step_failure': Param(
-            False,
-            type='boolean',
-            description=(
-                'after a step fails, start the steps that do not depend on it (false: '
-                'start no further step)'
-            ),
-        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/hello_world_aml_compute/pipeline.py` '
@@ -56,6 +48,7 @@ with DAG(
 ) as dag:
     amlcompile_reuse_plan = ReusePlanOperator(
         task_id='amlcompile_reuse_plan',
+        continue_on_step_failure=False,
         steps=[
             {
                 'name': 'Hello_World',

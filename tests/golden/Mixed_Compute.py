@@ -44,14 +44,6 @@ with DAG(
             type='boolean',
             description='run every step even when a reusable result exists',
         ),
-        'continue_on_step_failure': Param(
-            False,
-            type='boolean',
-            description=(
-                'after a step fails, start the steps that do not depend on it (false: '
-                'start no further step)'
-            ),
-        ),
     },
     doc_md=(
         'Compiled by amlcompile from `examples/mixed_compute/pipeline.py` (pipeline '
@@ -62,6 +54,7 @@ with DAG(
 ) as dag:
     amlcompile_reuse_plan = ReusePlanOperator(
         task_id='amlcompile_reuse_plan',
+        continue_on_step_failure=False,
         steps=[
             {
                 'name': 'copy_raw',

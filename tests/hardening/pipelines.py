@@ -385,7 +385,7 @@ def expected_dag(spec: PipelineSpec) -> dict:
         "dag_id": sanitize_id(spec.name or "pipe"),
         "tasks": sorted([PLAN, *ids]),
         "edges": sorted([list(e) for e in edges]),
-        "params": {**params, "regenerate_outputs": False, "continue_on_step_failure": False},
+        "params": {**params, "regenerate_outputs": False},
         "description": spec.description,
         "tags": sorted({"amlcompile", *(f"{k}:{v}" for k, v in spec.tags.items())}),
         "steps": steps,

@@ -242,3 +242,36 @@ def test_a_step_redeployed_during_its_run_refuses_to_run_under_the_old_plan(tmp_
         redeployed.run_reusable(context, lambda *a: ran.append(a) or {"outputs": {}})
     assert ran == []
     assert not list(tmp_path.rglob("*.json")), "no record written"
+
+
+@pytest.mark.parametrize(
+    "conf, default, expected",
+    [({}, False, False), ({}, True, True), ({"continue_on_step_failure": True}, False, True)],
+)
+def test_planner_reads_continue_on_step_failure_from_the_runs_conf(conf, default, expected):
+    pytest.importorskip("airflow")
+    from amlcompile.runtime.planner import ReusePlanOperator
+
+    class DagRun:
+        pass
+
+    run = DagRun()
+    run.conf = conf
+    planner = ReusePlanOperator(
+        task_id="p", steps=[], datastores={}, continue_on_step_failure=default
+    )
+    assert planner.run_continues_on_failure({"dag_run": run}) is expected
+
+
+@pytest.mark.parametrize("value", ["false", 0, None, [True]])
+def test_a_conf_value_that_is_not_a_boolean_fails_the_planner_clearly(value):
+    pytest.importorskip("airflow")
+    from amlcompile.runtime.binding import StepError
+    from amlcompile.runtime.planner import ReusePlanOperator
+
+    class DagRun:
+        conf = {"continue_on_step_failure": value}
+
+    planner = ReusePlanOperator(task_id="p", steps=[], datastores={})
+    with pytest.raises(StepError, match="conf 'continue_on_step_failure' must be true or false"):
+        planner.run_continues_on_failure({"dag_run": DagRun()})

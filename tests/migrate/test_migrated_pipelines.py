@@ -21,8 +21,8 @@ from tests.airflow.test_dagbag import DAGBAG  # noqa: E402
 from tests.migrate.helpers import copy_fixtures, notebook_to_script  # noqa: E402
 
 PLAN = "amlcompile_reuse_plan"
-# The DAG Params every compiled DAG has beside the pipeline's own.
-RUN_OPTIONS = {"regenerate_outputs": False, "continue_on_step_failure": False}
+# The DAG Param every compiled DAG has beside the pipeline's own.
+RUN_OPTIONS = {"regenerate_outputs": False}
 
 # dag id → the graph the SDK v1 script describes.
 EXPECTED = {

@@ -217,7 +217,7 @@ def test_wait_exit_codes_and_azure_body(airflow_server, project):
     body.write_text(json.dumps({"ExperimentName": "exp", "ParameterAssignments": {"exit_code": 0}}))
     ok = cli(airflow_server, project, "trigger", "Fail_On_Request", "--body", body, "--wait")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    # continue_on_step_failure is a run option, passed as the DAG Param of that name.
+    # continue_on_step_failure is a run option, the run's conf key of that name.
     strict = cli(
         airflow_server,
         project,
