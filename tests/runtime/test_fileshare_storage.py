@@ -13,6 +13,8 @@ import pytest
 from tests.support.store_contract import (
     check_exactly_one_claimer_wins,
     check_heartbeat_takeover_and_release,
+    read_tree,
+    write_tree,
 )
 
 pytestmark = pytest.mark.airflow  # needs Airflow's object storage and the Azure provider
@@ -30,23 +32,10 @@ def share(fileshare_standin):
     return datastores, datastore_root(datastores, "files", "test")
 
 
-def write_tree(root: Path) -> dict[str, bytes]:
-    files = {
-        "a.txt": b"alpha\n",
-        "empty.bin": b"",
-        "nested/deeper/b.csv": b"x,y\n1,2\n",
-        "nested/big.bin": os.urandom(4 * 1024 * 1024 + 7),  # two Put Range calls
-        "odd name [1] & more.txt": "ünïcode ✓".encode(),
-    }
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
+def tree_with_empty_dir(root: Path) -> dict[str, bytes]:
+    files = write_tree(root, 4 * 1024 * 1024 + 7)  # two Put Range calls
     (root / "empty_dir").mkdir()
     return files
-
-
-def read_tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def test_directory_round_trip_local_share_share_local_keeps_bytes_and_folders(
@@ -55,7 +44,7 @@ def test_directory_round_trip_local_share_share_local_keeps_bytes_and_folders(
     from amlcompile.runtime.storage import copy_tree, reference_type
 
     _, root = share
-    files = write_tree(tmp_path / "src")
+    files = tree_with_empty_dir(tmp_path / "src")
     assert copy_tree(tmp_path / "src", root / "in") == "directory"
     assert copy_tree(root / "in", root / "copy") == "directory"  # share → share
     assert copy_tree(root / "copy", tmp_path / "back") == "directory"
@@ -264,7 +253,7 @@ def test_transfer_operator_local_share_local_with_reference_types(share, tmp_pat
 
     datastores, root = share
     stores = {**datastores, "disk": {"kind": "local", "path": str(tmp_path), "conn_id": None}}
-    files = write_tree(tmp_path / "src")
+    files = tree_with_empty_dir(tmp_path / "src")
 
     def copy(source, destination, **kwargs):
         op = DataTransferOperator(

@@ -10,7 +10,11 @@ import pytest
 from tests.support.store_contract import (
     check_exactly_one_claimer_wins,
     check_heartbeat_takeover_and_release,
+    read_tree,
+    write_tree,
 )
+
+BIG = 5 * 1024 * 1024 + 123  # several upload blocks
 
 pytestmark = pytest.mark.airflow  # needs Airflow's object storage and the Azure provider
 
@@ -25,29 +29,11 @@ def blob(azurite):
     return datastores, datastore_root(datastores, "blobstore", "test")
 
 
-def write_tree(root: Path) -> dict[str, bytes]:
-    files = {
-        "a.txt": b"alpha\n",
-        "empty.bin": b"",
-        "nested/deeper/b.csv": b"x,y\n1,2\n",
-        "nested/big.bin": os.urandom(5 * 1024 * 1024 + 123),  # several upload blocks
-        "odd name [1] & more.txt": "ünïcode ✓".encode(),
-    }
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-    return files
-
-
-def read_tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
 def test_directory_round_trip_local_blob_blob_local(blob, tmp_path):
     from amlcompile.runtime.storage import copy_tree, reference_type
 
     _, root = blob
-    files = write_tree(tmp_path / "src")
+    files = write_tree(tmp_path / "src", BIG)
     assert copy_tree(tmp_path / "src", root / "in") == "directory"
     assert copy_tree(root / "in", root / "copy") == "directory"  # remote → remote
     assert copy_tree(root / "copy", tmp_path / "back") == "directory"

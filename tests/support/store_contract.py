@@ -1,10 +1,31 @@
-"""What every remote reuse store must do with claims, checked the same way on each backend
-(Azure Blob through Azurite, Azure Files through the File REST stand-in)."""
+"""What every remote datastore must do, checked the same way on each backend (Azure Blob
+through Azurite, Azure Files through the File REST stand-in): trees to copy, and claims."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
+
+
+def write_tree(root: Path, big: int) -> dict[str, bytes]:
+    """Files that test a copy: empty, nested, odd names, and one of `big` bytes."""
+    files = {
+        "a.txt": b"alpha\n",
+        "empty.bin": b"",
+        "nested/deeper/b.csv": b"x,y\n1,2\n",
+        "nested/big.bin": os.urandom(big),
+        "odd name [1] & more.txt": "ünïcode ✓".encode(),
+    }
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return files
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def check_exactly_one_claimer_wins(root, claimers: int = 6) -> None:
