@@ -126,23 +126,17 @@ def measure(root: Path, sizes, repeats, kfp_python, kfp_timeout, kfp_max_steps, 
 
 
 def parse_variants(child: Path, env: dict, generated: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, str(child), "variants", str(generated)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(out.stdout[-2000:] + out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _parse_child(child, env, "variants", str(generated))
 
 
 def parse_measure(child: Path, env: dict, repeat: int, files: list[Path]) -> dict:
+    return _parse_child(child, env, "measure", str(repeat), *map(str, files))
+
+
+def _parse_child(child: Path, env: dict, *args: str) -> dict:
+    """Run the parse child; its last output line is the JSON result."""
     out = subprocess.run(
-        [sys.executable, str(child), "measure", str(repeat), *map(str, files)],
-        env=env,
-        capture_output=True,
-        text=True,
+        [sys.executable, str(child), *args], env=env, capture_output=True, text=True
     )
     if out.returncode != 0:
         raise RuntimeError(out.stdout[-2000:] + out.stderr[-2000:])
