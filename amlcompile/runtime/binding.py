@@ -47,6 +47,15 @@ def as_text(value, what: str, step: str) -> str:
     return text
 
 
+def inside_datastore(path: str) -> str | None:
+    """`path` with forward slashes if it stays inside its datastore (relative, no `..`, no
+    NUL), else None. The one check for every path a run is given."""
+    clean = path.replace("\\", "/")
+    if clean.startswith("/") or ".." in clean.split("/") or "\x00" in clean:
+        return None
+    return clean
+
+
 def input_path(port: dict, params: dict, step: str) -> str:
     """The path on the datastore of a datastore input: fixed, or a pipeline parameter's value
     (a DataPath chosen at trigger time), which must stay inside the datastore."""
@@ -56,8 +65,8 @@ def input_path(port: dict, params: dict, step: str) -> str:
     value = params.get(name, port["path"])
     if not isinstance(value, str):
         raise StepError(f"step {step!r}: data path parameter {name!r} must be a string")
-    path = value.strip().replace("\\", "/")
-    if path.startswith("/") or ".." in path.split("/") or "\x00" in path:
+    path = inside_datastore(value.strip())
+    if path is None:
         raise StepError(
             f"step {step!r}: data path parameter {name!r} = {value!r} must be a relative path"
             " inside its datastore"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
 
-from .binding import StepError
+from .binding import StepError, inside_datastore
 from .binding import bind_input as bind_local_input
 from .fileshare_fs import PROTOCOL as SHARE_PROTOCOL
 from .fileshare_fs import attach_share_fs
@@ -98,8 +98,8 @@ def _share_root(ds: dict, name: str, step: str, check: bool) -> ObjectStoragePat
 
 def datastore_path(datastores: dict, name: str, path: str, step: str) -> AnyPath:
     """`path` on a datastore, which must stay inside it (no absolute path, no `..`)."""
-    clean = str(path).replace("\\", "/")
-    if clean.startswith("/") or ".." in clean.split("/"):
+    clean = inside_datastore(str(path))
+    if clean is None:
         raise StepError(
             f"step {step!r}: path {path!r} on datastore {name!r} must be a relative path"
             " inside the datastore"
