@@ -23,8 +23,8 @@ def literal(value, indent: int = 0, prefix: int = 0) -> str:
     one_line = _flat(value)
     if indent + prefix + width(one_line) + 1 <= LIMIT:
         return one_line
-    if isinstance(value, str):
-        return _long_string(value, indent)
+    if isinstance(value, str):  # "" cannot be split: `()` would be an empty tuple
+        return _long_string(value, indent) if value else one_line
     if not isinstance(value, (list, tuple, dict)) or not value:
         return one_line
     pad = " " * (indent + 4)
@@ -47,6 +47,19 @@ def width(text: str) -> int:
             continue
         total += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
     return total
+
+
+def by_width(text: str, budget: int) -> list[str]:
+    """`text` cut into pieces of at most `budget` columns each."""
+    pieces, current, used = [], "", 0
+    for ch in text:
+        w = width(ch)
+        if current and used + w > budget:
+            pieces.append(current)
+            current, used = "", 0
+        current += ch
+        used += w
+    return [*pieces, current] if current else pieces
 
 
 def one_line(text: str) -> str:

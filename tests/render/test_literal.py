@@ -55,3 +55,20 @@ def test_hostile_strings_stay_data(hostile):
 def test_non_finite_numbers_are_refused():
     with pytest.raises(ValueError):
         literal(math.inf)
+
+
+def test_long_source_path_header_fits_by_display_width():
+    """Wide characters take two columns (ruff's E501 counts them so): lines cut by width."""
+    from amlcompile.render.dag import header
+    from amlcompile.render.pyliteral import LIMIT, width
+
+    text = header("0.1.0", "/src/" + "𠵡" * 60 + "a" * 90 + ".py")
+    assert all(width(line) <= LIMIT for line in text.splitlines())
+    shown = "".join(line[4:] for line in text.splitlines()[1:])
+    assert shown == "/src/" + "𠵡" * 60 + "a" * 90 + ".py"
+
+
+def test_empty_string_after_a_long_key_stays_a_string():
+    """Found by hypothesis: "" past the line limit was split into `()`, an empty tuple."""
+    value = {"k" * 120: ""}
+    assert ast.literal_eval(literal(value, 6)) == value
