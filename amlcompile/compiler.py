@@ -40,13 +40,11 @@ class BuildResult:
 
 def check(paths: list[Path | str]) -> list[Compiled]:
     """Discover and validate; raises BuildError with every problem of every pipeline."""
-    cache_dir = config_mod.find_root(Path.cwd()) / config_mod.STATE_DIR / "cache"
-    cache_file = cache_dir / snapshot_mod.CACHE_FILE_NAME
-    snapshot_mod.CACHE.load(cache_file)
+    snapshot_mod.use_cache_dir(config_mod.find_root(Path.cwd()) / config_mod.STATE_DIR / "cache")
     try:
         return _check(paths)
     finally:
-        snapshot_mod.CACHE.save(cache_file)
+        snapshot_mod.save_caches()
 
 
 def _check(paths: list[Path | str]) -> list[Compiled]:

@@ -3,145 +3,53 @@
 `.amlignore` (or else `.gitignore`) in the source directory excludes files, with gitignore
 syntax, as in Azure ML. The snapshot id is a hash of the manifest, so the same code always
 lands in the same place and two builds cannot clash.
+
+Two caches make a rebuild cheap: the tree memo recognises an unchanged folder from one stat
+per entry (`tree_memo`), and per-file digests keyed by stat signature mean a changed folder
+only reads its changed files (`file_digests`).
 """
 
 from __future__ import annotations
 
-import marshal
 import os
-import re
 import stat
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+import time
+from functools import lru_cache, partial
 from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
-import blake3
-
+from .file_digests import DigestCache, data_digest, signature
+from .ignore_rules import rules_for
 from .ir.models import Snapshot, SnapshotFile
-
-# Never part of a snapshot: tool state, VCS data, caches, our own output.
-ALWAYS_IGNORED = [
-    ".git/",
-    "__pycache__/",
-    "*.pyc",
-    ".amlcompile/",
-    "dags_out/",
-    ".venv/",
-    ".pytest_cache/",
-    ".ruff_cache/",
-    ".hypothesis/",
-    ".ipynb_checkpoints/",
-]
-
-
-def _glob_to_regex(pattern: str) -> str:
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("/**", i) and i + 3 == len(pattern):
-            out.append("(?:/.*)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            j = pattern.find("]", i + 1)
-            if j == -1:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = pattern[i + 1 : j].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = j + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return "".join(out)
-
-
-class IgnoreRules:
-    """gitignore semantics: last matching pattern wins, `!` re-includes, `dir/` only dirs."""
-
-    def __init__(self, lines: list[str]):
-        self.rules: list[tuple[re.Pattern, bool, bool]] = []
-        for raw in lines:
-            line = raw.rstrip("\n").rstrip()
-            if not line or line.startswith("#"):
-                continue
-            negate = line.startswith("!")
-            if negate:
-                line = line[1:]
-            if line.startswith("\\"):
-                line = line[1:]
-            dir_only = line.endswith("/")
-            line = line.rstrip("/")
-            anchored = "/" in line
-            line = line.lstrip("/")
-            regex = _glob_to_regex(line)
-            full = f"^{regex}$" if anchored else f"^(?:.*/)?{regex}$"
-            self.rules.append((re.compile(full), negate, dir_only))
-        # Without `!` rules any match ignores: one combined regex per kind decides at once.
-        self._combined = None
-        if not any(negate for _, negate, _ in self.rules):
-            files = [r.pattern for r, _, dir_only in self.rules if not dir_only]
-            every = [r.pattern for r, _, _ in self.rules]
-            self._combined = (
-                re.compile("|".join(f"(?:{p})" for p in files)) if files else None,
-                re.compile("|".join(f"(?:{p})" for p in every)) if every else None,
-            )
-
-    def ignored(self, relpath: str, is_dir: bool) -> bool:
-        if self._combined is not None:
-            regex = self._combined[1 if is_dir else 0]
-            return bool(regex and regex.match(relpath))
-        result = False
-        for regex, negate, dir_only in self.rules:
-            if dir_only and not is_dir:
-                continue
-            if regex.match(relpath):
-                result = not negate
-        return result
-
-
-def rules_for(source_dir: Path) -> IgnoreRules:
-    lines = list(ALWAYS_IGNORED)
-    for name in (".amlignore", ".gitignore"):
-        f = source_dir / name
-        if f.is_file():
-            lines += f.read_text(encoding="utf-8", errors="replace").splitlines()
-            break
-    return IgnoreRules(lines)
+from .tree_memo import Files, Folders, TreeMemo, rule_signatures
 
 
 def list_files(source_dir: Path) -> list[str]:
     """Relative POSIX paths of the files that belong to the snapshot, sorted."""
-    return [rel for rel, _, _ in _walk(source_dir)]
+    return [rel for rel, _, _ in _walk(source_dir).files]
 
 
-def _walk(source_dir: Path) -> list[tuple[str, str, os.stat_result]]:
-    """(relative POSIX path, absolute path, stat) of each snapshot file, sorted by path.
+class _Walk(NamedTuple):
+    files: list[tuple[str, str, os.stat_result]]  # (relative POSIX path, absolute, stat), sorted
+    folders: Folders  # each walked folder and the names of its snapshot files
+    signatures: list[int]  # in TreeMemo stamp order: rule files, then folder by folder
 
-    One directory read per folder (os.scandir gives the entry types) and one stat per file,
-    which both the digest cache and the executable bit use.
-    """
+
+def _walk(source_dir: Path) -> _Walk:
+    """One stat and one directory read per folder (os.scandir gives the entry types), one
+    stat per file; the digest cache, the executable bit and the tree memo all use them."""
+    root = str(source_dir)
+    signatures = rule_signatures(root)
     ignored = rules_for(source_dir).ignored
-    out: list[tuple[str, str, os.stat_result]] = []
-    add = out.append
-    stack = [(str(source_dir), "")]
+    files: list[tuple[str, str, os.stat_result]] = []
+    folders: list[tuple[str, tuple[str, ...]]] = []
+    stack = [(root, "")]
     while stack:
         folder, rel_dir = stack.pop()
+        # The folder's stamp is taken before it is read: a change while reading moves it.
+        signatures.extend(signature(os.stat(folder)))
+        names: list[str] = []
         with os.scandir(folder) as entries:
             for entry in entries:
                 rel = rel_dir + entry.name
@@ -149,114 +57,32 @@ def _walk(source_dir: Path) -> list[tuple[str, str, os.stat_result]]:
                     if not ignored(rel, True):
                         stack.append((entry.path, rel + "/"))
                 elif entry.is_file() and not ignored(rel, False):
-                    add((rel, entry.path, entry.stat()))
-    out.sort(key=itemgetter(0))
-    return out
+                    st = entry.stat()
+                    files.append((rel, entry.path, st))
+                    names.append(entry.name)
+                    signatures.extend(signature(st))
+        folders.append((folder, tuple(names)))
+    files.sort(key=itemgetter(0))
+    return _Walk(files, tuple(folders), signatures)
 
 
-class DigestCache:
-    """Content digests of files: path → ((inode, size, mtime_ns, ctime_ns), digest).
-
-    Persisted between builds in `.amlcompile/cache/`, so an unchanged tree is
-    re-fingerprinted from stat() alone; any change to a file changes its signature and the
-    file is hashed again. Stored with marshal (plain str/int tuples only, checked on load):
-    loading 10,000 entries takes a few milliseconds, which JSON does not.
-    """
-
-    MAGIC = "amlcompile-file-digests"
-    VERSION = 2  # 2: BLAKE3 digests
-
-    def __init__(self) -> None:
-        self.entries: dict[str, tuple[tuple[int, int, int, int], str]] = {}
-        self.dirty = False
-
-    def load(self, file: Path) -> None:
-        try:
-            magic, version, entries = marshal.loads(file.read_bytes())
-        except (OSError, ValueError, EOFError, TypeError):
-            return  # a missing or damaged cache only costs time
-        if (magic, version) == (self.MAGIC, self.VERSION) and isinstance(entries, dict):
-            self.entries.update(entries)
-
-    def save(self, file: Path) -> None:
-        if not self.dirty:
-            return
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(marshal.dumps((self.MAGIC, self.VERSION, self.entries)))
-            os.replace(tmp, file)
-            self.dirty = False
-        except OSError:
-            pass
-
-    def digests(self, files: list[tuple[str, os.stat_result]]) -> list[str]:
-        """The digest of each (absolute path, stat); only files whose signature changed are
-        read, in parallel."""
-        found: list[str] = []
-        missing: list[tuple[int, str, tuple[int, int, int, int]]] = []
-        for path, st in files:
-            sig = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            hit = self.entries.get(path)
-            try:  # a damaged cache file can hold any marshal value: then it is a miss
-                usable = hit is not None and hit[0] == sig and type(hit[1]) is str
-            except (TypeError, IndexError, KeyError):
-                usable = False
-            if usable:
-                found.append(hit[1])
-            else:
-                missing.append((len(found), path, sig))
-                found.append("")
-        if missing:
-            hashed = _hash_files([path for _, path, _ in missing])
-            for (i, path, sig), digest in zip(missing, hashed, strict=True):
-                found[i] = digest
-                self.entries[path] = (sig, digest)
-            self.dirty = True
-        return found
-
-
+# Per-process caches; `use_cache_dir` points them at a project's `.amlcompile/cache/`.
 CACHE = DigestCache()
+TREES = TreeMemo()
 CACHE_FILE_NAME = "file-digests.v2"
-
-# Files up to this size are read in one call; larger ones stream through a reused buffer.
-WHOLE_READ_BYTES = 8 << 20
-HASH_THREADS = min(8, os.cpu_count() or 1)
+TREES_FILE_NAME = "tree-listings.v1"
 
 
-def _hash_file(path: str) -> str:
-    """BLAKE3 of a file's content: three times SHA-256's speed on one core here, and the
-    hasher releases the GIL, so threads hash several files at once."""
-    hasher = blake3.blake3()
-    with open(path, "rb", buffering=0) as fh:
-        if os.fstat(fh.fileno()).st_size <= WHOLE_READ_BYTES:
-            hasher.update(fh.readall())
-        else:
-            buffer = bytearray(WHOLE_READ_BYTES)
-            view = memoryview(buffer)
-            while n := fh.readinto(buffer):
-                hasher.update(view[:n])
-    return hasher.hexdigest()
+def use_cache_dir(cache_dir: Path | None) -> None:
+    """Fresh caches backed by files in `cache_dir` (None: in memory only); read lazily."""
+    global CACHE, TREES
+    CACHE = DigestCache(cache_dir / CACHE_FILE_NAME if cache_dir else None)
+    TREES = TreeMemo(cache_dir / TREES_FILE_NAME if cache_dir else None)
 
 
-def _hash_files(paths: list[str]) -> list[str]:
-    """Digests of many files, each thread taking an interleaved share (no per-file task)."""
-    workers = min(HASH_THREADS, len(paths))
-    if workers <= 1:
-        return [_hash_file(p) for p in paths]
-    with ThreadPoolExecutor(workers) as pool:
-        shares = list(
-            pool.map(lambda k: [_hash_file(p) for p in paths[k::workers]], range(workers))
-        )
-    out = [""] * len(paths)
-    for k, share in enumerate(shares):
-        out[k::workers] = share
-    return out
-
-
-def data_digest(data: bytes) -> str:
-    """The digest of bytes, as files are digested (the compiler checks snapshot copies)."""
-    return blake3.blake3(data).hexdigest()
+def save_caches() -> None:
+    CACHE.save()
+    TREES.save()
 
 
 def _text_digest(text: str) -> str:
@@ -265,23 +91,57 @@ def _text_digest(text: str) -> str:
     return data_digest(text.encode("utf-8", "surrogatepass"))
 
 
+def _manifest_digest(files: Files) -> str:
+    # NUL-separated fields (a path cannot hold NUL; digests are fixed-length hex).
+    return _text_digest("".join(f"{path}\0{digest}{int(x)}\0" for path, digest, x in files))
+
+
+def tree_files(source_dir: Path) -> tuple[Files, str]:
+    """The snapshot files of a folder and their manifest digest: from the tree memo when
+    nothing in the folder changed, else from a walk with per-file cached digests."""
+    root = os.path.abspath(source_dir)
+    known = TREES.lookup(root)
+    if known is not None:
+        return known
+    looked_at = time.time_ns()
+    walk = _walk(Path(root))
+    digests = CACHE.digests([(full, st) for _, full, st in walk.files], looked_at)
+    files = tuple(
+        (rel, digest, bool(st.st_mode & stat.S_IXUSR))
+        for (rel, _, st), digest in zip(walk.files, digests, strict=True)
+    )
+    manifest = _manifest_digest(files)
+    TREES.remember(root, walk.folders, walk.signatures, files, manifest, looked_at)
+    return files, manifest
+
+
 def file_digest(path: Path | str) -> tuple[str, bool]:
     """(content digest, executable bit); each file is read at most once per change."""
     path = os.fspath(path)
+    looked_at = time.time_ns()
     st = os.stat(path)
-    return CACHE.digests([(path, st)])[0], bool(st.st_mode & stat.S_IXUSR)
+    return CACHE.digests([(path, st)], looked_at)[0], bool(st.st_mode & stat.S_IXUSR)
 
 
 def path_digest(path: Path) -> str:
-    """Content digest of a file, or of every file (path, content) under a folder."""
+    """Content digest of a file, or of a folder's files (paths, contents, executable bits)
+    with its ignore rules applied."""
     if path.is_file():
         return file_digest(path)[0]
-    listing = _walk(path)
-    digests = CACHE.digests([(full, st) for _, full, st in listing])
-    h = blake3.blake3()
-    for (rel, _, _), digest in zip(listing, digests, strict=True):
-        h.update(rel.encode("utf-8", "surrogatepass") + b"\0" + digest.encode() + b"\0")
-    return h.hexdigest()
+    return tree_files(path)[1]
+
+
+def _has_git_above(folder: str) -> bool:
+    """Whether `folder` or a parent holds `.git` (or GIT_DIR points git elsewhere)."""
+    if "GIT_DIR" in os.environ:
+        return True
+    path = os.path.abspath(folder)
+    while not os.path.lexists(os.path.join(path, ".git")):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return True
 
 
 @lru_cache(maxsize=1024)
@@ -289,6 +149,8 @@ def git_state(folder: str) -> tuple[str | None, bool | None]:
     """(commit, dirty) of the git work tree holding `folder`, or (None, None)."""
     import subprocess
 
+    if not _has_git_above(folder):
+        return None, None  # no process to start for a tree outside any repository
     try:
         commit = subprocess.run(
             ["git", "-C", folder, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
@@ -307,25 +169,20 @@ def git_state(folder: str) -> tuple[str | None, bool | None]:
 
 
 def take(source_dir: Path | None, generated: tuple[tuple[str, str], ...] = ()) -> Snapshot:
-    files: list[SnapshotFile] = []
+    files: Files = ()
+    manifest = _manifest_digest(())
     if source_dir is not None:
-        listing = _walk(source_dir)
-        digests = CACHE.digests([(full, st) for _, full, st in listing])
-        files = [
-            SnapshotFile(rel, digest, bool(st.st_mode & stat.S_IXUSR))
-            for (rel, _, st), digest in zip(listing, digests, strict=True)
-        ]
-    # The manifest: NUL-separated fields (a path cannot hold NUL; digests are fixed-length
-    # hex), files and generated scripts hashed apart so neither can pose as the other.
-    listed = "".join(f"{f.path}\0{f.digest}{int(f.executable)}\0" for f in files)
+        files, manifest = tree_files(source_dir)
+    # Files and generated scripts hashed apart so neither can pose as the other.
     scripts = "".join(f"{name}\0{_text_digest(text)}\0" for name, text in generated)
-    digest = _text_digest(_text_digest(listed) + _text_digest(scripts))
+    digest = _text_digest(manifest + _text_digest(scripts))
     commit, dirty = git_state(str(source_dir)) if source_dir is not None else (None, None)
-    # model_construct: every value here comes from the filesystem, already well-typed.
+    # model_construct: every value here comes from the filesystem, already well-typed;
+    # tuple.__new__ makes the named tuples without a Python-level call per file.
     return Snapshot.model_construct(
         id=digest[:20],
         source_directory=str(source_dir or ""),
-        files=tuple(files),
+        files=tuple(map(partial(tuple.__new__, SnapshotFile), files)),
         generated=tuple(generated),
         git_commit=commit,
         git_dirty=dirty,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from amlcompile.snapshot import IgnoreRules
+from amlcompile.ignore_rules import IgnoreRules
 
 PATHS = [
     ("a.log", False),

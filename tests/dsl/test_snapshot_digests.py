@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import marshal
 import os
+import time
 
 import blake3
 import pytest
 
-from amlcompile import snapshot
+from amlcompile import file_digests, snapshot
 
 
 @pytest.fixture
 def cache(monkeypatch, tmp_path):
-    """A fresh in-memory cache, and a counter of the files actually read."""
-    fresh = snapshot.DigestCache()
-    monkeypatch.setattr(snapshot, "CACHE", fresh)
+    """Fresh caches in a folder, and a counter of the files actually read.
+
+    RACY_NS 0: files written by the test count as settled at once (each test that changes a
+    file after a snapshot changes its size or waits out a clock tick first)."""
+    monkeypatch.setattr(file_digests, "RACY_NS", 0)
+    cache_dir = tmp_path / "cache"
+    snapshot.use_cache_dir(cache_dir)
     reads: list[str] = []
-    real = snapshot._hash_file
+    real = file_digests.hash_file
 
     def counting(path):
         reads.append(path)
         return real(path)
 
-    monkeypatch.setattr(snapshot, "_hash_file", counting)
-    return fresh, reads, tmp_path / "cache" / snapshot.CACHE_FILE_NAME
+    monkeypatch.setattr(file_digests, "hash_file", counting)
+    yield snapshot.CACHE, reads, cache_dir / snapshot.CACHE_FILE_NAME
+    snapshot.use_cache_dir(None)
 
 
 def _tree(root, n=30):
@@ -35,11 +41,12 @@ def _tree(root, n=30):
     return root
 
 
-def _reload(monkeypatch, cache_file) -> snapshot.DigestCache:
-    again = snapshot.DigestCache()
-    again.load(cache_file)
-    monkeypatch.setattr(snapshot, "CACHE", again)
-    return again
+def _reload(cache_file, trees: bool = False) -> None:
+    """What the next build starts from: the saved per-file cache, and the tree memo only
+    when `trees` (else every take walks and looks up file by file)."""
+    snapshot.use_cache_dir(cache_file.parent)
+    if not trees:
+        snapshot.TREES = snapshot.TreeMemo()
 
 
 def test_digest_is_blake3_of_the_content(tmp_path, cache):
@@ -49,13 +56,13 @@ def test_digest_is_blake3_of_the_content(tmp_path, cache):
 
 
 def test_unchanged_tree_is_fingerprinted_from_stat_alone(tmp_path, cache, monkeypatch):
-    fresh, reads, cache_file = cache
+    _, reads, cache_file = cache
     tree = _tree(tmp_path / "src")
     first = snapshot.take(tree)
     assert len(reads) == 30
-    fresh.save(cache_file)
+    snapshot.save_caches()
 
-    _reload(monkeypatch, cache_file)
+    _reload(cache_file)
     reads.clear()
     assert snapshot.take(tree).id == first.id
     assert reads == []
@@ -63,18 +70,19 @@ def test_unchanged_tree_is_fingerprinted_from_stat_alone(tmp_path, cache, monkey
 
 def test_content_change_with_restored_mtime_is_seen(tmp_path, cache, monkeypatch):
     """Same size, mtime put back (as `touch -r` or an archive tool does): ctime still moves."""
-    fresh, reads, cache_file = cache
+    _, reads, cache_file = cache
     tree = _tree(tmp_path / "src")
     first = snapshot.take(tree)
-    fresh.save(cache_file)
+    snapshot.save_caches()
 
     target = tree / "pkg0" / "mod0.py"
     st = target.stat()
+    time.sleep(0.02)  # past a coarse filesystem clock tick, so ctime moves
     target.write_text("VALUE = 9\n")  # same length as "VALUE = 0\n"
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert target.stat().st_size == st.st_size and target.stat().st_mtime_ns == st.st_mtime_ns
 
-    _reload(monkeypatch, cache_file)
+    _reload(cache_file)
     reads.clear()
     second = snapshot.take(tree)
     assert reads == [str(target)]
@@ -82,10 +90,10 @@ def test_content_change_with_restored_mtime_is_seen(tmp_path, cache, monkeypatch
 
 
 def test_replaced_file_and_new_file_are_hashed(tmp_path, cache, monkeypatch):
-    fresh, reads, cache_file = cache
+    _, reads, cache_file = cache
     tree = _tree(tmp_path / "src")
     first = snapshot.take(tree)
-    fresh.save(cache_file)
+    snapshot.save_caches()
 
     replaced = tree / "pkg1" / "mod1.py"
     tmp = replaced.with_suffix(".tmp")
@@ -93,7 +101,7 @@ def test_replaced_file_and_new_file_are_hashed(tmp_path, cache, monkeypatch):
     os.replace(tmp, replaced)
     (tree / "new.py").write_text("x = 1\n")
 
-    _reload(monkeypatch, cache_file)
+    _reload(cache_file)
     reads.clear()
     second = snapshot.take(tree)
     assert sorted(reads) == sorted([str(replaced), str(tree / "new.py")])
@@ -108,7 +116,7 @@ def test_replaced_file_and_new_file_are_hashed(tmp_path, cache, monkeypatch):
     [b"", b"not marshal", b"\xff" * 64, ("amlcompile-file-digests", 1, {}), "entries"],
 )
 def test_damaged_or_foreign_cache_only_costs_time(tmp_path, cache, monkeypatch, damage):
-    fresh, reads, cache_file = cache
+    _, reads, cache_file = cache
     tree = _tree(tmp_path / "src")
     first = snapshot.take(tree)
     cache_file.parent.mkdir(parents=True)
@@ -120,20 +128,20 @@ def test_damaged_or_foreign_cache_only_costs_time(tmp_path, cache, monkeypatch, 
         damage = marshal.dumps(damage)
     cache_file.write_bytes(damage)
 
-    _reload(monkeypatch, cache_file)
+    _reload(cache_file)
     reads.clear()
     assert snapshot.take(tree).id == first.id
     assert len(reads) == 30
 
 
 def test_digests_do_not_depend_on_thread_count(tmp_path, cache, monkeypatch):
-    fresh, reads, _ = cache
+    _, reads, _ = cache
     tree = _tree(tmp_path / "src", n=57)
-    monkeypatch.setattr(snapshot, "HASH_THREADS", 1)
+    monkeypatch.setattr(file_digests, "HASH_THREADS", 1)
     one = snapshot.take(tree)
     for threads in (2, 5):
-        monkeypatch.setattr(snapshot, "CACHE", snapshot.DigestCache())
-        monkeypatch.setattr(snapshot, "HASH_THREADS", threads)
+        snapshot.use_cache_dir(None)
+        monkeypatch.setattr(file_digests, "HASH_THREADS", threads)
         many = snapshot.take(tree)
         assert many.files == one.files and many.id == one.id
 
@@ -142,7 +150,7 @@ def test_large_files_stream_through_a_buffer(tmp_path, cache, monkeypatch):
     data = os.urandom(300_001)
     f = tmp_path / "big.bin"
     f.write_bytes(data)
-    monkeypatch.setattr(snapshot, "WHOLE_READ_BYTES", 4096)
+    monkeypatch.setattr(file_digests, "WHOLE_READ_BYTES", 4096)
     assert snapshot.file_digest(f)[0] == blake3.blake3(data).hexdigest()
 
 
