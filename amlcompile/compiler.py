@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +123,20 @@ def _with_schedule(p: ir.Pipeline, pipeline) -> ir.Pipeline:
     return p.model_copy(update={"schedule": schedule})
 
 
+def _snapshot_present(out_dir: Path | None, snapshot: ir.Snapshot) -> bool:
+    """Whether dags_out already holds every file of this snapshot.
+
+    A snapshot folder is named by its content and written once; each of its files arrives by
+    an atomic rename, so a file that exists is whole. Checking presence (one stat per file)
+    spares every rebuild from reading the source tree and the copy again.
+    """
+    if out_dir is None:
+        return False
+    base = out_dir / SUPPORT_DIR / "snapshots" / snapshot.id
+    names = [f.path for f in snapshot.files] + [name for name, _ in snapshot.generated]
+    return base.is_dir() and all(os.path.isfile(base / name) for name in names)
+
+
 def _snapshot_files(step: ir.Step) -> dict[str, tuple[bytes, bool]]:
     base = f"{SUPPORT_DIR}/snapshots/{step.snapshot.id}"
     out: dict[str, tuple[bytes, bool]] = {}
@@ -139,8 +154,13 @@ def _snapshot_files(step: ir.Step) -> dict[str, tuple[bytes, bool]]:
 
 
 def render_files(
-    compiled: list[Compiled], force_local: bool = False, template: Path | None = None
+    compiled: list[Compiled],
+    force_local: bool = False,
+    template: Path | None = None,
+    out_dir: Path | None = None,
 ) -> tuple[dict, set[str]]:
+    """Every file of `out_dir` (relative path → (bytes, executable)) and the support folders
+    it owns. Snapshots `out_dir` already holds whole are owned but not read again."""
     files: dict[str, tuple[bytes, bool]] = {}
     owned: set[str] = set()
     problems: list[Problem] = []
@@ -153,8 +173,10 @@ def render_files(
             except LoweringError as exc:
                 problems.append(Problem(str(exc)))
                 continue
-            files.update(_snapshot_files(s))
-            owned.add(f"{SUPPORT_DIR}/snapshots/{s.snapshot.id}")
+            folder = f"{SUPPORT_DIR}/snapshots/{s.snapshot.id}"
+            if folder not in owned and not _snapshot_present(out_dir, s.snapshot):
+                files.update(_snapshot_files(s))
+            owned.add(folder)
         if problems:
             continue
         files[f"{c.pipeline.name}.py"] = (render(c.pipeline, tasks, template).encode(), False)
@@ -183,6 +205,6 @@ def build(
     """
     compiled = check(paths)
     target = Path(out_dir).resolve() if out_dir else compiled[0].config.dags_out_path
-    files, owned = render_files(compiled, force_local, template)
+    files, owned = render_files(compiled, force_local, template, out_dir=target)
     changes = writer.apply(target, files, owned)
     return BuildResult(compiled, target, changes)

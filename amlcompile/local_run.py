@@ -132,7 +132,7 @@ def run_compiled(
     state_dir = c.config.state_dir
     # Each embedded Airflow home gets its own DAGs folder (two runs at once must not race).
     dags = ((airflow_home / "dags") if airflow_home else state_dir / "run" / "dags").resolve()
-    files, owned = render_files([c], force_local=force_local)
+    files, owned = render_files([c], force_local=force_local, out_dir=dags)
     writer.apply(dags, files, owned)
     remote_uploads = []
     for upload in c.uploads:

@@ -116,7 +116,7 @@ def _write_keeping_mtime(path, text):
 
 
 def _make(path, text):
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
 

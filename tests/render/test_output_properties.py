@@ -108,6 +108,38 @@ first = Pipeline(ws, steps=[PythonScriptStep("a.py", source_directory="src")])
     assert not list(out.rglob("*.tmp"))
 
 
+def test_rebuild_reads_no_snapshot_already_in_dags_out(project, monkeypatch):
+    """A snapshot folder is named by its content: once whole in dags_out it is not copied
+    again, and steps sharing a source directory copy it once."""
+    from amlcompile import compiler
+
+    for i in range(3):
+        project.script(f"src/s{i}.py")
+    project.write(
+        "p.py",
+        """\
+from amlcompile import *
+ws = Workspace.from_config()
+steps = [PythonScriptStep(f"s{i}.py", name=f"s{i}", source_directory="src") for i in range(3)]
+pipeline = Pipeline(ws, steps=steps)
+""",
+    )
+    copies = []
+    real = compiler._snapshot_files
+    monkeypatch.setattr(compiler, "_snapshot_files", lambda s: copies.append(s.name) or real(s))
+    out = project.root / "dags_out"
+    build([project.root / "p.py"], out_dir=out)
+    assert len(copies) == 1  # three steps, one snapshot
+    build([project.root / "p.py"], out_dir=out)
+    assert len(copies) == 1
+
+    (snapshot,) = (out / "_amlcompile" / "snapshots").iterdir()
+    (snapshot / "s1.py").unlink()  # a damaged copy is written again, whole
+    build([project.root / "p.py"], out_dir=out)
+    assert len(copies) == 2
+    assert sorted(p.name for p in snapshot.iterdir()) == ["s0.py", "s1.py", "s2.py"]
+
+
 def test_compiler_works_without_airflow(tmp_path):
     """`pip install amlcompile` without extras: building must not import Airflow."""
     shutil.copytree(EXAMPLES / "seed_compare_models", tmp_path / "seed")
