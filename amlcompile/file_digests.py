@@ -40,17 +40,30 @@ def settled(newest_ns: int, looked_at_ns: int) -> bool:
 
 def hash_file(path: str) -> str:
     """BLAKE3 of a file's content: three times SHA-256's speed on one core here, and the
-    hasher releases the GIL, so threads hash several files at once."""
+    hasher releases the GIL, so threads hash several files at once.
+
+    A file up to WHOLE_READ_BYTES is read with one read of its stat size plus one: half the
+    system calls and objects of a buffered `open()`, which matters for small source files.
+    The loop goes on until end of file, so a file that grew, or a filesystem that returns
+    short reads, is still hashed whole. Larger files stream through one reused buffer."""
     hasher = blake3.blake3()
-    with open(path, "rb", buffering=0) as fh:
-        if os.fstat(fh.fileno()).st_size <= WHOLE_READ_BYTES:
-            hasher.update(fh.readall())
-        else:
-            buffer = bytearray(WHOLE_READ_BYTES)
-            view = memoryview(buffer)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        size = os.fstat(fd).st_size
+        if size <= WHOLE_READ_BYTES:
+            want = size + 1
+            while chunk := os.read(fd, want):
+                hasher.update(chunk)
+                want = 1 << 16
+            return hasher.hexdigest()
+        buffer = bytearray(WHOLE_READ_BYTES)
+        view = memoryview(buffer)
+        with open(fd, "rb", buffering=0, closefd=False) as fh:
             while n := fh.readinto(buffer):
                 hasher.update(view[:n])
-    return hasher.hexdigest()
+        return hasher.hexdigest()
+    finally:
+        os.close(fd)
 
 
 def hash_files(paths: list[str]) -> list[str]:

@@ -165,3 +165,28 @@ def test_executable_bit_and_generated_scripts_change_the_id(tmp_path, cache):
     only_script = snapshot.take(None, (("pkg0/mod0.py", "VALUE = 0\n"),)).id
     (tree / "pkg0" / "mod0.py").chmod(0o644)
     assert only_script not in {plain, executable}
+
+
+def test_short_reads_still_hash_the_whole_file(tmp_path, monkeypatch):
+    """A filesystem may return fewer bytes than asked (network mounts, FUSE): read to EOF."""
+    data = os.urandom(100_000)
+    f = tmp_path / "short.bin"
+    f.write_bytes(data)
+    real_read = os.read
+    monkeypatch.setattr(file_digests.os, "read", lambda fd, n: real_read(fd, min(n, 777)))
+    assert file_digests.hash_file(str(f)) == blake3.blake3(data).hexdigest()
+
+
+def test_file_that_grew_since_its_stat_is_hashed_whole(tmp_path, monkeypatch):
+    data = os.urandom(5_000)
+    f = tmp_path / "grows.bin"
+    f.write_bytes(data[:1000])
+    real_fstat = os.fstat
+
+    def fstat_then_grow(fd):
+        st = real_fstat(fd)
+        f.write_bytes(data)  # the file grows between the stat and the read
+        return st
+
+    monkeypatch.setattr(file_digests.os, "fstat", fstat_then_grow)
+    assert file_digests.hash_file(str(f)) == blake3.blake3(data).hexdigest()
