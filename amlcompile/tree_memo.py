@@ -110,6 +110,8 @@ class TreeMemo:
 
     def save(self) -> None:
         if self.dirty and self.file is not None:
+            for gone in [root for root in self.entries if not os.path.isdir(root)]:
+                del self.entries[gone]  # folders deleted since: their listings only cost space
             payload = marshal.dumps(self.entries)
             checksum = blake3.blake3(payload).hexdigest()
             save_marshal(self.file, (self.MAGIC, self.VERSION, checksum, payload))

@@ -238,3 +238,15 @@ def test_memo_always_agrees_with_a_fresh_snapshot(tmp_path_factory, monkeypatch,
             assert snapshot.take(root).id == _fresh_id(root), (op, k)
     finally:
         snapshot.use_cache_dir(None)
+
+
+def test_listings_of_deleted_folders_are_dropped_on_save(tmp_path, memo):
+    cache_dir, _ = memo
+    kept, gone = _tree(tmp_path / "kept"), _tree(tmp_path / "gone")
+    snapshot.take(kept)
+    snapshot.take(gone)
+    shutil.rmtree(gone)
+    snapshot.save_caches()
+    snapshot.use_cache_dir(cache_dir)
+    snapshot.TREES.lookup(str(kept))  # loads the file
+    assert set(snapshot.TREES.entries) == {str(kept)}
