@@ -25,6 +25,7 @@ RACY_NS = 2_000_000_000
 # Files up to this size are read in one call; larger ones stream through a reused buffer.
 WHOLE_READ_BYTES = 8 << 20
 HASH_THREADS = min(8, os.cpu_count() or 1)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # O_BINARY: Windows only
 
 
 # (inode, size, mtime_ns, ctime_ns) of a stat result; an attrgetter runs in C, which counts
@@ -42,20 +43,23 @@ def hash_file(path: str) -> str:
     """BLAKE3 of a file's content: three times SHA-256's speed on one core here, and the
     hasher releases the GIL, so threads hash several files at once.
 
-    A file up to WHOLE_READ_BYTES is read with one read of its stat size plus one: half the
-    system calls and objects of a buffered `open()`, which matters for small source files.
-    The loop goes on until end of file, so a file that grew, or a filesystem that returns
-    short reads, is still hashed whole. Larger files stream through one reused buffer."""
-    hasher = blake3.blake3()
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    A file up to WHOLE_READ_BYTES is read with one read of its stat size plus one: a third of
+    the system calls and objects of a buffered `open()`, which matters for small source
+    files. When that read does not return exactly the stat size (the file grew, or the
+    filesystem gives short reads) reading goes on to end of file. Larger files stream
+    through one reused buffer."""
+    fd = os.open(path, _OPEN_FLAGS)
     try:
         size = os.fstat(fd).st_size
         if size <= WHOLE_READ_BYTES:
-            want = size + 1
-            while chunk := os.read(fd, want):
+            data = os.read(fd, size + 1)
+            if len(data) == size:  # the file as stat'ed, whole: one read, no EOF probe
+                return blake3.blake3(data).hexdigest()
+            hasher = blake3.blake3(data)  # it grew, or the filesystem gave a short read
+            while chunk := os.read(fd, 1 << 16):
                 hasher.update(chunk)
-                want = 1 << 16
             return hasher.hexdigest()
+        hasher = blake3.blake3()
         buffer = bytearray(WHOLE_READ_BYTES)
         view = memoryview(buffer)
         with open(fd, "rb", buffering=0, closefd=False) as fh:

@@ -8,9 +8,11 @@ pipelines that no longer exist are removed. Files amlcompile did not write are n
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from ..exceptions import AmlCompileError
@@ -50,11 +52,53 @@ def is_generated_dag(path: Path) -> bool:
         return False
 
 
+# A support folder (code snapshot, runtime package) no DAG refers to any more is kept this
+# long: a step already running from it imports its modules lazily and must not lose them.
+RETIRE_AFTER_SECONDS = 24 * 3600
+RETIRED_FILE = "retired.json"
+
+
+def _retire_support_folders(support: Path, owned_dirs: set[str], now: float) -> list[str]:
+    """Note when each unreferenced support folder was first seen unreferenced (in
+    `retired.json`); delete those retired for longer than RETIRE_AFTER_SECONDS."""
+    retired_file = support / RETIRED_FILE
+    try:
+        retired = json.loads(retired_file.read_text())
+        if not isinstance(retired, dict):
+            retired = {}
+    except (OSError, ValueError):
+        retired = {}
+    removed, still = [], {}
+    for kind in ("snapshots", "."):
+        base = support / kind
+        if not base.is_dir():
+            continue
+        for child in sorted(base.iterdir()):
+            rel = child.relative_to(support.parent).as_posix()
+            if not child.is_dir() or child.name == "snapshots" or rel in owned_dirs:
+                continue
+            since = retired.get(rel)
+            since = since if isinstance(since, (int, float)) else now
+            if now - since >= RETIRE_AFTER_SECONDS:
+                shutil.rmtree(child)
+                removed.append(rel)
+            else:
+                still[rel] = since
+    if still:
+        tmp = support / f".{RETIRED_FILE}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(still, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, retired_file)
+    else:
+        retired_file.unlink(missing_ok=True)
+    return removed
+
+
 def apply(out_dir: Path, files: dict[str, tuple[bytes, bool]], owned_dirs: set[str]) -> dict:
     """Make out_dir hold `files` (relative path → (bytes, executable)).
 
     Support files (runtime, snapshots) go in first so a new DAG file never refers to something
-    missing; DAG files last; then stale DAG files and unreferenced support folders go.
+    missing; DAG files last; then stale DAG files go, and support folders no DAG refers to go
+    once they have been unreferenced for RETIRE_AFTER_SECONDS.
     """
     written, unchanged, removed = [], [], []
     order = sorted(files, key=lambda rel: (not rel.startswith(SUPPORT_DIR + "/"), rel))
@@ -89,14 +133,5 @@ def apply(out_dir: Path, files: dict[str, tuple[bytes, bool]], owned_dirs: set[s
         if path.name not in files and is_generated_dag(path):
             path.unlink()
             removed.append(path.name)
-    support = out_dir / SUPPORT_DIR
-    for kind in ("snapshots", "."):
-        base = support / kind
-        if not base.is_dir():
-            continue
-        for child in sorted(base.iterdir()):
-            rel = child.relative_to(out_dir).as_posix()
-            if child.is_dir() and child.name not in ("snapshots",) and rel not in owned_dirs:
-                shutil.rmtree(child)
-                removed.append(rel)
+    removed += _retire_support_folders(out_dir / SUPPORT_DIR, owned_dirs, time.time())
     return {"written": written, "unchanged": unchanged, "removed": removed}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 
 from amlcompile.compiler import build
+from amlcompile.render import writer
 from tests.conftest import EXAMPLES, amlcompile_cli
 
 
@@ -103,9 +105,22 @@ first = Pipeline(ws, steps=[PythonScriptStep("a.py", source_directory="src")])
 
     (project.root / "src" / "a.py").write_text("print('new code')\n")
     build([project.root / "p1.py"], out_dir=out)
-    now = sorted(p.name for p in (out / "_amlcompile" / "snapshots").iterdir())
-    assert len(now) == 1 and now != snapshot_dirs  # the old snapshot went with the old code
+    snapshots = out / "_amlcompile" / "snapshots"
+    now = sorted(p.name for p in snapshots.iterdir())
+    assert len(now) == 2 and set(snapshot_dirs) < set(now)  # old code kept for running steps
     assert not list(out.rglob("*.tmp"))
+
+    # A day later, the next build removes the snapshot no DAG has referred to since.
+    retired_file = out / "_amlcompile" / writer.RETIRED_FILE
+    retired = json.loads(retired_file.read_text())
+    assert list(retired) == [f"_amlcompile/snapshots/{snapshot_dirs[0]}"]
+    retired_file.write_text(
+        json.dumps({k: v - writer.RETIRE_AFTER_SECONDS for k, v in retired.items()})
+    )
+    result = build([project.root / "p1.py"], out_dir=out)
+    assert [p.name for p in snapshots.iterdir()] == sorted(set(now) - set(snapshot_dirs))
+    assert result.changes["removed"] == [f"_amlcompile/snapshots/{snapshot_dirs[0]}"]
+    assert not retired_file.exists()
 
 
 def test_rebuild_reads_no_snapshot_already_in_dags_out(project, monkeypatch):
