@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..render.bundle import SUPPORT_DIR
 from ..render.dag import WATCH_SUFFIX
-from ..render.writer import apply, is_generated_dag
+from ..render.writer import RETIRED_FILE, apply, is_generated_dag
 from ..runtime.reuse import CONTINUE_PARAM, PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM
 from .client import AirflowClient, RestError
 
@@ -55,11 +55,15 @@ def source_of(dag_file: Path) -> str | None:
     return match.group(1).decode() if match else None
 
 
+RETIRED_REL = f"{SUPPORT_DIR}/{RETIRED_FILE}"
+
+
 def _read_tree(src: Path) -> tuple[dict[str, tuple[bytes, bool]], set[str]]:
     files: dict[str, tuple[bytes, bool]] = {}
     for path in sorted(src.rglob("*")):
-        if path.is_file() and not path.name.endswith(".tmp"):
-            rel = path.relative_to(src).as_posix()
+        rel = path.relative_to(src).as_posix()
+        # retired.json is each folder's own bookkeeping: the DAGs folder keeps its own.
+        if path.is_file() and not path.name.endswith(".tmp") and rel != RETIRED_REL:
             files[rel] = (path.read_bytes(), bool(path.stat().st_mode & 0o111))
     owned: set[str] = set()
     support = src / SUPPORT_DIR

@@ -174,3 +174,17 @@ def test_compiler_works_without_airflow(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "My_Published_Pipeline.py").is_file()
+
+
+def test_deploy_copies_snapshots_but_not_the_retirement_bookkeeping(tmp_path):
+    """The DAGs folder keeps its own retired.json: its clock starts when it stops needing a
+    folder, not when dags_out did."""
+    from amlcompile.rest.lifecycle import _read_tree
+
+    support = tmp_path / "_amlcompile"
+    (support / "snapshots" / "abc").mkdir(parents=True)
+    (support / "snapshots" / "abc" / "train.py").write_text("print(1)\n")
+    (support / writer.RETIRED_FILE).write_text('{"_amlcompile/snapshots/abc": 0}\n')
+    files, owned = _read_tree(tmp_path)
+    assert set(files) == {"_amlcompile/snapshots/abc/train.py"}
+    assert owned == {"_amlcompile/snapshots/abc"}
