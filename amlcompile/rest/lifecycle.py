@@ -6,6 +6,7 @@ The CLI (amlcompile/cli.py) and the SDK v1 objects (amlcompile/dsl/runs.py) both
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -58,23 +59,50 @@ def source_of(dag_file: Path) -> str | None:
 RETIRED_REL = f"{SUPPORT_DIR}/{RETIRED_FILE}"
 
 
-def _read_tree(src: Path) -> tuple[dict[str, tuple[bytes, bool]], set[str]]:
-    files: dict[str, tuple[bytes, bool]] = {}
-    for path in sorted(src.rglob("*")):
-        rel = path.relative_to(src).as_posix()
-        # retired.json is each folder's own bookkeeping: the DAGs folder keeps its own.
-        if path.is_file() and not path.name.endswith(".tmp") and rel != RETIRED_REL:
-            files[rel] = (path.read_bytes(), bool(path.stat().st_mode & 0o111))
-    owned: set[str] = set()
+def _read_tree(
+    src: Path, dest: Path | None = None
+) -> tuple[dict[str, tuple[bytes, bool]], set[str]]:
+    """The files of dags_out to copy, and the support folders it owns. A snapshot folder
+    `dest` already holds whole is owned but not read: it is named by its content."""
     support = src / SUPPORT_DIR
+    snapshots = support / "snapshots"
+    owned: set[str] = set()
     if support.is_dir():
-        for child in support.iterdir():
-            if child.is_dir() and child.name != "snapshots":
-                owned.add(f"{SUPPORT_DIR}/{child.name}")
-        snapshots = support / "snapshots"
+        owned = {f"{SUPPORT_DIR}/{c.name}" for c in support.iterdir() if c.is_dir()}
+        owned.discard(f"{SUPPORT_DIR}/snapshots")
         if snapshots.is_dir():
             owned |= {f"{SUPPORT_DIR}/snapshots/{c.name}" for c in snapshots.iterdir()}
+    present = {
+        rel
+        for rel in owned
+        if dest is not None
+        and rel.startswith(f"{SUPPORT_DIR}/snapshots/")
+        and _whole_in(src / rel, dest / rel)
+    }
+    files: dict[str, tuple[bytes, bool]] = {}
+    for folder, dirs, names in os.walk(src):
+        base = Path(folder).relative_to(src).as_posix()
+        if base in present:
+            dirs[:] = []
+            continue
+        for name in sorted(names):
+            rel = name if base == "." else f"{base}/{name}"
+            # retired.json is each folder's own bookkeeping: the DAGs folder keeps its own.
+            if name.endswith(".tmp") or rel == RETIRED_REL:
+                continue
+            path = Path(folder) / name
+            files[rel] = (path.read_bytes(), bool(path.stat().st_mode & 0o111))
     return files, owned
+
+
+def _whole_in(folder: Path, copy: Path) -> bool:
+    if not copy.is_dir():
+        return False
+    for here, _, names in os.walk(folder):
+        there = copy / Path(here).relative_to(folder)
+        if not all((there / name).is_file() for name in names):
+            return False
+    return True
 
 
 def deploy(
@@ -93,7 +121,7 @@ def deploy(
     dag_ids = [p.stem for p in dag_files]
     before = {d: _parsed_at(client, d) for d in dag_ids}
     errors_before = {e.get("filename"): e.get("timestamp") for e in client.import_errors()}
-    files, owned = _read_tree(dags_out)
+    files, owned = _read_tree(dags_out, dags_folder)
     for rel in sorted(owned):  # an empty snapshot (no files) is a folder all the same
         (dags_folder / rel).mkdir(parents=True, exist_ok=True)
     changes = apply(dags_folder, files, owned)
