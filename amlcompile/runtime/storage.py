@@ -134,6 +134,12 @@ def _key(path: ObjectStoragePath) -> str:
     return path.path.rstrip("/")
 
 
+# On blob storage a folder exists only through the blobs in it: an empty output folder is
+# kept as this one empty blob, so it can be found, versioned and reused; it is never copied
+# out of the prefix (a reader sees an empty folder).
+EMPTY_MARKER = ".amlcompile-empty-folder"
+
+
 def _files(root: AnyPath) -> list[tuple[str, AnyPath]]:
     """(relative posix name, path) of every file under a directory, sorted by name."""
     found: list[tuple[str, AnyPath]] = []
@@ -141,7 +147,7 @@ def _files(root: AnyPath) -> list[tuple[str, AnyPath]]:
         prefix = _key(root)
         for key in root.fs.find(prefix, detail=False, withdirs=False):
             rel = key[len(prefix) :].lstrip("/")
-            if rel:
+            if rel and rel != EMPTY_MARKER:
                 found.append((rel, root / rel))
     else:
         for base, dirs, names in os.walk(root):
@@ -201,11 +207,14 @@ def copy_tree(src: AnyPath, dst: AnyPath) -> str:
     elif kind == "directory":
         if not is_remote(dst) or has_directories(dst):  # an empty folder stays a folder
             dst.mkdir(parents=True, exist_ok=True)
-        for rel, path in _files(src):
+        files = _files(src)
+        for rel, path in files:
             _copy_file(path, dst / rel)
         if has_directories(dst):
             for rel in _empty_dirs(src):
                 (dst / rel).mkdir(parents=True, exist_ok=True)
+        elif not files:  # a blob prefix with no blob is nothing: mark the empty folder
+            (dst / EMPTY_MARKER).write_bytes(b"")
     else:
         raise FileNotFoundError(f"{src} does not exist")
     return kind

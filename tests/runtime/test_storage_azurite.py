@@ -145,3 +145,27 @@ def test_datastore_root_errors_name_step_and_datastore():
     assert datastore_root(datastores, "local", "prep") == Path("/tmp/ds")
     root = datastore_root({"g": {"kind": "adls_gen2", "path": "fs/", "conn_id": "c"}}, "g", "s")
     assert str(root / "x") == "abfs://c@fs/x"
+
+
+def test_empty_output_folder_survives_blob_storage(blob, tmp_path):
+    """A step that writes nothing to an output: on a blob prefix that would be nothing at
+    all, so the output could never be found, read or reused. One empty marker blob keeps
+    it; it never reaches a reader."""
+    from amlcompile.runtime.storage import (
+        EMPTY_MARKER,
+        LocalStore,
+        copy_tree,
+        reference_type,
+        version_token,
+    )
+
+    _, root = blob
+    (tmp_path / "empty").mkdir()
+    assert copy_tree(tmp_path / "empty", root / "out") == "directory"
+    assert reference_type(root / "out") == "directory"
+    assert LocalStore(tmp_path / "records").output_exists(str(root / "out"))
+    assert version_token(root / "out") == version_token(root / "out")
+    assert copy_tree(root / "out", root / "copy") == "directory"  # remote → remote
+    assert copy_tree(root / "copy", tmp_path / "back") == "directory"
+    assert (tmp_path / "back").is_dir() and not list((tmp_path / "back").iterdir())
+    assert [p.name for p in (root / "copy").iterdir()] == [EMPTY_MARKER]
