@@ -14,7 +14,6 @@ from __future__ import annotations
 import marshal
 import os
 from array import array
-from functools import partial
 from itertools import chain
 from pathlib import Path
 
@@ -29,7 +28,6 @@ Files = tuple[tuple[str, str, bool], ...]
 Folders = tuple[tuple[str, tuple[str, ...]], ...]
 
 _ABSENT = (0, 0, 0, 0)
-_STAT_IN_FOLDER = os.stat in os.supports_dir_fd
 
 
 def packed(signatures: list[int]) -> bytes:
@@ -49,21 +47,15 @@ def stamp(root: str, folders: Folders) -> bytes | None:
         return None
     add = out.extend
     for folder, names in folders:
-        try:
-            if not _STAT_IN_FOLDER:
-                add(signature(os.stat(folder)))
-                add(chain.from_iterable(signature(os.stat(os.path.join(folder, n))) for n in names))
-                continue
-            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:  # map() over C functions: no Python-level step per file
+            add(signature(os.stat(folder)))
+            add(
+                chain.from_iterable(
+                    map(signature, map(os.stat, map(f"{folder}{os.sep}".__add__, names)))
+                )
+            )
         except OSError:
             return None
-        try:  # names resolved against the open folder: no path walk per file
-            add(signature(os.fstat(fd)))
-            add(chain.from_iterable(map(signature, map(partial(os.stat, dir_fd=fd), names))))
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
     return packed(out)
 
 

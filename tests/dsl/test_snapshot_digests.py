@@ -41,12 +41,11 @@ def _tree(root, n=30):
     return root
 
 
-def _reload(cache_file, trees: bool = False) -> None:
-    """What the next build starts from: the saved per-file cache, and the tree memo only
-    when `trees` (else every take walks and looks up file by file)."""
+def _reload(cache_file) -> None:
+    """What the next build starts from: the saved per-file cache, without the tree memo (so
+    every take walks and looks up file by file; tests/dsl/test_tree_memo.py covers the memo)."""
     snapshot.use_cache_dir(cache_file.parent)
-    if not trees:
-        snapshot.TREES = snapshot.TreeMemo()
+    snapshot.TREES = snapshot.TreeMemo()
 
 
 def test_digest_is_blake3_of_the_content(tmp_path, cache):
@@ -55,7 +54,7 @@ def test_digest_is_blake3_of_the_content(tmp_path, cache):
     assert snapshot.file_digest(f)[0] == blake3.blake3(b"print('hi')\n").hexdigest()
 
 
-def test_unchanged_tree_is_fingerprinted_from_stat_alone(tmp_path, cache, monkeypatch):
+def test_unchanged_tree_is_fingerprinted_from_stat_alone(tmp_path, cache):
     _, reads, cache_file = cache
     tree = _tree(tmp_path / "src")
     first = snapshot.take(tree)
@@ -68,7 +67,7 @@ def test_unchanged_tree_is_fingerprinted_from_stat_alone(tmp_path, cache, monkey
     assert reads == []
 
 
-def test_content_change_with_restored_mtime_is_seen(tmp_path, cache, monkeypatch):
+def test_content_change_with_restored_mtime_is_seen(tmp_path, cache):
     """Same size, mtime put back (as `touch -r` or an archive tool does): ctime still moves."""
     _, reads, cache_file = cache
     tree = _tree(tmp_path / "src")
@@ -89,7 +88,7 @@ def test_content_change_with_restored_mtime_is_seen(tmp_path, cache, monkeypatch
     assert second.id != first.id
 
 
-def test_replaced_file_and_new_file_are_hashed(tmp_path, cache, monkeypatch):
+def test_replaced_file_and_new_file_are_hashed(tmp_path, cache):
     _, reads, cache_file = cache
     tree = _tree(tmp_path / "src")
     first = snapshot.take(tree)
@@ -115,7 +114,7 @@ def test_replaced_file_and_new_file_are_hashed(tmp_path, cache, monkeypatch):
     "damage",
     [b"", b"not marshal", b"\xff" * 64, ("amlcompile-file-digests", 1, {}), "entries"],
 )
-def test_damaged_or_foreign_cache_only_costs_time(tmp_path, cache, monkeypatch, damage):
+def test_damaged_or_foreign_cache_only_costs_time(tmp_path, cache, damage):
     _, reads, cache_file = cache
     tree = _tree(tmp_path / "src")
     first = snapshot.take(tree)
