@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,13 @@ from .exceptions import BuildError, UserErrorException
 from .ir import models as ir
 from .ir.validate import Problem
 from .render import writer
-from .render.bundle import SUPPORT_DIR, runtime_files, runtime_package, runtime_relpath
+from .render.bundle import (
+    PIPELINE_INDEX,
+    SUPPORT_DIR,
+    runtime_files,
+    runtime_package,
+    runtime_relpath,
+)
 from .render.dag import render
 from .targets import LoweringContext, LoweringError, lower_step, plan_task
 
@@ -186,6 +193,13 @@ def render_files(
     owned.add(package)
     for f in runtime_files():
         files[f"{package}/{runtime_relpath(f)}"] = (f.read_bytes(), False)
+    # Which DSL `Pipeline(...)` became which DAG: `Experiment.submit` outside a build finds
+    # the deployed DAG of the pipeline it is given, whatever name the build chose.
+    index = {str(c.pipeline.location): c.pipeline.name for c in compiled}
+    files[f"{SUPPORT_DIR}/{PIPELINE_INDEX}"] = (
+        (json.dumps(index, indent=1, sort_keys=True) + "\n").encode(),
+        False,
+    )
     files[".airflowignore"] = (
         f"# Written by amlcompile: support files, not DAGs.\n{SUPPORT_DIR}\n".encode(),
         False,

@@ -88,6 +88,15 @@ class AirflowConfig(_Model):
     dags_folder: str | None = None  # where `amlcompile deploy` copies dags_out/
 
 
+class WorkspaceConfig(_Model):
+    """What `ws.name`, `ws.subscription_id`, ... answer (scripts print and join them)."""
+
+    name: str | None = None  # default: the project folder's name
+    subscription_id: str = "00000000-0000-0000-0000-000000000000"
+    resource_group: str = "amlcompile"
+    location: str = "local"
+
+
 class ProjectConfig(_Model):
     root: Path = Path(".")
     source: str | None = None  # which file the config came from, for messages
@@ -99,6 +108,7 @@ class ProjectConfig(_Model):
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     kubernetes: KubernetesConfig = KubernetesConfig()
     airflow: AirflowConfig = AirflowConfig()
+    workspace: WorkspaceConfig = WorkspaceConfig()
 
     @property
     def state_dir(self) -> Path:

@@ -6,18 +6,22 @@ script passes to `submit` or `publish` (those calls only register it during a bu
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import notebook_source
 from .dsl import session
 from .dsl.decorators import PipelineDefinition
 from .dsl.pipeline import Pipeline
 from .exceptions import BuildError
 from .ir.validate import Problem
+from .sdk_compat import hook
 
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+ROOT_MARKERS = ("amlcompile.toml", "pyproject.toml", "setup.py", "setup.cfg", ".git")
 SKIP_DIRS = {"__pycache__", "dags_out", ".amlcompile", ".git", ".venv", "node_modules"}
 
 
@@ -35,21 +39,28 @@ class Discovery:
     problems: list[Problem] = field(default_factory=list)
 
 
+def _builds_a_pipeline(text: str) -> bool:
+    """Files that make pipelines: amlcompile's or SDK v1's. Step scripts are not imported."""
+    if "@pipeline" in text and "amlcompile" in text:
+        return True
+    return "Pipeline(" in text and ("amlcompile" in text or "azureml" in text)
+
+
 def candidate_files(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
     files, problems = [], []
     for p in paths:
         if p.is_file():
             files.append(p.resolve())
         elif p.is_dir():
-            for f in sorted(p.rglob("*.py")):
+            found = [*p.rglob("*.py"), *p.rglob("*.ipynb")]
+            for f in sorted(found):
                 if any(
                     part in SKIP_DIRS or part.startswith(".")
                     for part in f.relative_to(p).parts[:-1]
                 ):
                     continue
-                # Step scripts are not imported: only files that use amlcompile's pipelines.
                 text = f.read_text(encoding="utf-8", errors="replace")
-                if "amlcompile" in text and ("Pipeline(" in text or "@pipeline" in text):
+                if _builds_a_pipeline(text):
                     files.append(f.resolve())
         else:
             problems.append(Problem(f"{p}: no such file or directory"))
@@ -57,26 +68,82 @@ def candidate_files(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
 
 
 def _location_in(exc: BaseException, file: Path):
+    """Where the user's code raised: its innermost frame outside amlcompile and Python's
+    import machinery (a helper module of the project counts), else the built file."""
     from .ir.models import SourceLocation
 
-    line = 0
+    where = SourceLocation(file=str(file), line=0)
     for frame in traceback.extract_tb(exc.__traceback__):
-        if Path(frame.filename).resolve() == file:
-            line = frame.lineno or 0
-    return SourceLocation(file=str(file), line=line)
+        name = frame.filename
+        if name.startswith("<") or name.startswith(_PACKAGE_DIR) or name.startswith(sys.prefix):
+            continue
+        where = SourceLocation(file=str(Path(name).resolve()), line=frame.lineno or 0)
+    return where
+
+
+def project_root(file: Path) -> Path:
+    """The nearest folder above `file` that holds the project's config or repository."""
+    for folder in file.parents:
+        if any((folder / m).exists() for m in ROOT_MARKERS):
+            return folder
+    return file.parent
+
+
+def _runs_as_main(text: str) -> bool:
+    return "__name__" in text and "__main__" in text
 
 
 def _import(file: Path, index: int):
-    name = f"_amlcompile_user_{index}_{file.stem}"
-    spec = importlib.util.spec_from_file_location(name, file)
-    module = importlib.util.module_from_spec(spec)
+    """Runs the user's file as a build sees it: `azureml.*` resolves to amlcompile, the
+    file's folder, the project root and the working directory are importable, and a script
+    guarded by `if __name__ == "__main__":` runs as the main program (with no arguments)."""
+    if file.suffix == ".ipynb":
+        text = notebook_source.to_source(file)
+        as_main = True  # a notebook's cells run top to bottom as __main__
+    else:
+        text = file.read_text(encoding="utf-8")
+        as_main = _runs_as_main(text)
+    code = compile(text, str(file), "exec", dont_inherit=True)
+    name = "__main__" if as_main else f"_amlcompile_user_{index}_{file.stem}"
+    module = types.ModuleType(name)
+    module.__file__ = str(file)
+    module.__builtins__ = __builtins__
+    if file.suffix == ".ipynb":
+        module.get_ipython = notebook_source.get_ipython
+    extra = [str(file.parent), str(project_root(file)), str(Path.cwd())]
+    saved_path, saved_argv = list(sys.path), list(sys.argv)
+    saved_main = sys.modules.get("__main__")
+    saved_modules = set(sys.modules)
+    sys.path[:0] = list(dict.fromkeys(extra))
+    sys.argv = [str(file)]
     sys.modules[name] = module
-    sys.path.insert(0, str(file.parent))  # scripts import their siblings
     try:
-        spec.loader.exec_module(module)
+        with (
+            hook.installed(),
+            session.actions().during_build(session.current(), "requests" in text),
+        ):
+            exec(code, module.__dict__)
+    except SystemExit as exc:
+        if exc.code not in (None, 0):  # main() ending with sys.exit(0) built fine
+            raise
     finally:
-        sys.path.remove(str(file.parent))
+        sys.path[:], sys.argv[:] = saved_path, saved_argv
+        if as_main:
+            sys.modules["__main__"] = saved_main
+        # The project's own modules are imported afresh for the next file: two files may
+        # each have a sibling `utils.py`.
+        for added in set(sys.modules) - saved_modules:
+            mod = sys.modules.get(added)
+            if added != name and _is_project_module(mod, extra):
+                del sys.modules[added]
     return module
+
+
+def _is_project_module(module, folders: list[str]) -> bool:
+    origin = getattr(module, "__file__", None) or ""
+    if not origin or origin.startswith((_PACKAGE_DIR, sys.prefix, sys.base_prefix)):
+        return False
+    return any(origin.startswith(f.rstrip("/") + "/") for f in folders)
 
 
 def discover(paths: list[Path]) -> Discovery:
@@ -88,6 +155,9 @@ def discover(paths: list[Path]) -> Discovery:
                 module = _import(file, index)
             except BuildError as exc:
                 result.problems += exc.problems
+                continue
+            except notebook_source.NotebookError as exc:
+                result.problems.append(Problem(str(exc)))
                 continue
             except SystemExit as exc:
                 result.problems.append(

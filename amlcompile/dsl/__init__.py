@@ -22,11 +22,10 @@ from .dataset import Dataset, DatasetConsumptionConfig, FileDataset, OutputFileD
 from .decorators import Input, Output, pipeline, step
 from .environment import CondaDependencies, DockerConfiguration, Environment, RunConfiguration
 from .pipeline import Pipeline
-from .runs import PipelineEndpoint, PipelineRun, PublishedPipeline
 from .schedule import Schedule, ScheduleRecurrence
 from .steps import CommandStep, PythonScriptStep, StepSequence
 from .transfer import DataTransferStep
-from .workspace import Datastore, Experiment, Workspace
+from .workspace import Datastore, Workspace
 
 __all__ = [
     "RunConfiguration",
@@ -55,7 +54,6 @@ __all__ = [
     "DataReference",
     "DatabricksCompute",
     "Datastore",
-    "Experiment",
     "Input",
     "LocalCompute",
     "Output",
@@ -67,9 +65,6 @@ __all__ = [
     "Workspace",
     "pipeline",
     "step",
-    "PipelineEndpoint",
-    "PipelineRun",
-    "PublishedPipeline",
     "Schedule",
     "ScheduleRecurrence",
 ]

@@ -150,6 +150,10 @@ class _Capture:
             for element in obj:
                 added += self.flatten(element, out)
             return added
+        if hasattr(obj, "unavailable_problem"):  # an SDK v1 step amlcompile lacks
+            message, where = obj.unavailable_problem()
+            self.problem(f"step {message}", where)
+            return []
         self.problem(
             f"pipeline steps must be steps, lists of steps or StepSequence; got"
             f" {type(obj).__name__}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..exceptions import ComputeTargetException
 from .location import caller_location
-from .warnings import ignored, non_default
+from .warnings import azure_only_attribute, ignored, non_default
 
 
 class _Status:
@@ -21,31 +21,53 @@ class _Status:
 
 
 class ComputeTarget:
-    """`ComputeTarget(workspace=ws, name=n)` finds a target or raises ComputeTargetException."""
+    """`ComputeTarget(ws, name)` (or `AmlCompute(ws, name)`, ...) finds a target of the
+    workspace or raises ComputeTargetException, as the SDK does, so the get-or-create idiom
+    (`try: lookup; except ComputeTargetException: create`) takes its create branch."""
 
     type = "Unknown"
     _kind = "local"
 
     def __new__(cls, workspace=None, name=None):
-        if cls is ComputeTarget and workspace is not None:
-            if name in workspace._computes:
-                return workspace._computes[name]
+        if workspace is None or name is None or cls is LocalCompute:
+            return super().__new__(cls)
+        found = workspace._computes.get(name)
+        if found is None:
             raise ComputeTargetException(
                 f"ComputeTargetNotFound: compute target {name!r} not found in the workspace"
+                " (create or attach it, or configure [compute.<name>] in amlcompile.toml)"
             )
-        return super().__new__(cls)
+        if cls is not ComputeTarget and not isinstance(found, cls):
+            raise ComputeTargetException(
+                f"compute target {name!r} is a {found.type} target, not {cls.type}"
+            )
+        return found
 
     def __init__(self, workspace=None, name=None):
         if getattr(self, "_initialised", False):
             return
+        self._init(workspace, name)
+
+    def _init(self, workspace, name) -> None:
         self._initialised = True
         self.workspace = workspace
         self.name = name
         self.provisioning_configuration = None
+        self._from_config = False
+
+    @classmethod
+    def _make(cls, workspace, name):
+        target = object.__new__(cls)
+        target._init(workspace, name)
+        return target
 
     @staticmethod
     def create(workspace, name, provisioning_configuration):
-        target = provisioning_configuration._target_class(workspace, name)
+        existing = workspace._computes.get(name)
+        if existing is not None and existing._from_config:
+            # The project config describes the real cluster: it wins over the script.
+            return existing
+        target = provisioning_configuration._target_class._make(workspace, name)
         target.provisioning_configuration = provisioning_configuration
         target._location = provisioning_configuration._location
         workspace._computes[name] = target
@@ -54,6 +76,27 @@ class ComputeTarget:
     @staticmethod
     def attach(workspace, name, attach_configuration):
         return ComputeTarget.create(workspace, name, attach_configuration)
+
+    @staticmethod
+    def list(workspace):
+        return list(workspace._computes.values())
+
+    # Azure-only attributes scripts print: a neutral value and one warning.
+    @property
+    def provisioning_state(self):
+        return azure_only_attribute(type(self).__name__, "provisioning_state", "Succeeded")
+
+    @property
+    def cluster_resource_id(self):
+        return azure_only_attribute(type(self).__name__, "cluster_resource_id", None)
+
+    @property
+    def location(self):
+        return azure_only_attribute(type(self).__name__, "location", "local")
+
+    @property
+    def provisioning_errors(self):
+        return azure_only_attribute(type(self).__name__, "provisioning_errors", None)
 
     def wait_for_completion(
         self,
@@ -257,6 +300,9 @@ class LocalCompute(ComputeTarget):
     def __init__(self, workspace=None, name="local"):
         super().__init__(workspace, name)
 
+    def __new__(cls, workspace=None, name="local"):
+        return object.__new__(cls)
+
 
 _CLASSES = {
     "amlcompute": AmlCompute,
@@ -268,7 +314,8 @@ _CLASSES = {
 
 
 def compute_from_config(workspace, name, cfg):
-    target = _CLASSES[cfg.kind](workspace, name)
+    target = _CLASSES[cfg.kind]._make(workspace, name)
+    target._from_config = True
     if cfg.kind == "amlcompute":
         target.provisioning_configuration = _Config(
             AmlCompute, vm_size=cfg.vm_size, min_nodes=cfg.min_nodes, max_nodes=cfg.max_nodes

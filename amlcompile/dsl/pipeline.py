@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..exceptions import BuildError, UserErrorException
 from . import session
 from .location import caller_location
-from .warnings import followed_from_dag, ignored
+from .warnings import ignored
 
 
 class Pipeline:
@@ -52,26 +52,7 @@ class Pipeline:
         return []
 
     def publish(self, name=None, description=None, version=None, continue_on_step_failure=None):
-        build = session.current()
-        if build is not None:
-            note_continue_on_step_failure(self, continue_on_step_failure, "Pipeline.publish")
-            build.register(self, name, published=bool(name))
-            self._published.append({"name": name, "description": description, "version": version})
-            if self.description is None and description:
-                self.description = description
-            return _Registered(self, name)
-        from .runs import PublishedPipeline, client_for, rest_configured
-
-        if checked_continue(continue_on_step_failure, "Pipeline.publish") is not None:
-            followed_from_dag("Pipeline.publish")
-        if rest_configured(self.workspace._config):
-            return PublishedPipeline._publish(
-                client_for(self.workspace), name or self.name, description, version
-            )
-        raise UserErrorException(
-            "publishing needs a running Airflow: set [airflow] url in the config (or"
-            " $AMLCOMPILE_AIRFLOW_URL), then `amlcompile build` and `amlcompile deploy`"
-        )
+        return session.actions().publish(self, name, description, version, continue_on_step_failure)
 
     def submit(
         self,
@@ -89,7 +70,7 @@ class Pipeline:
             credential_passthrough=credential_passthrough,
             **kwargs,
         )
-        return submit_pipeline(
+        return session.actions().submit(
             self,
             experiment_name=experiment_name,
             pipeline_parameters=pipeline_parameters,
@@ -128,71 +109,3 @@ def note_continue_on_step_failure(pipeline, value, api: str) -> None:
             " the DAG has one default (a run can still override it)"
         )
     pipeline._continue_on_step_failure = (value, where)
-
-
-class _Registered:
-    """What submit/publish return during a build: registering is all they do."""
-
-    def __init__(self, pipeline, name):
-        self._pipeline = pipeline
-        self.name = name
-        self.id = name
-
-    def wait_for_completion(self, show_output=True, timeout_seconds=None, raise_on_error=True):
-        return "NotStarted"
-
-    def get_status(self):
-        return "NotStarted"
-
-    def publish_pipeline(
-        self, name, description=None, version=None, continue_on_step_failure=None, **kwargs
-    ):
-        return self._pipeline.publish(name, description, version, continue_on_step_failure)
-
-    def __getattr__(self, item):
-        # Anything else a script does with a run at build time is a harmless no-op.
-        return lambda *a, **k: None
-
-
-def submit_pipeline(
-    pipeline,
-    experiment_name=None,
-    pipeline_parameters=None,
-    regenerate_outputs=False,
-    continue_on_step_failure=None,
-    api="Experiment.submit",
-):
-    build = session.current()
-    if build is not None:
-        # Pipeline.submit's default (False) is the DAG's default too: only True says more.
-        if api == "Pipeline.submit" and continue_on_step_failure is False:
-            continue_on_step_failure = None
-        note_continue_on_step_failure(pipeline, continue_on_step_failure, api)
-        build.register(pipeline, None if pipeline.name else experiment_name)
-        if not pipeline.name and experiment_name:
-            pipeline._experiment_name = experiment_name
-        return _Registered(pipeline, experiment_name)
-    from .runs import client_for, rest_configured, submit
-
-    continue_on_step_failure = checked_continue(continue_on_step_failure, api)
-    if rest_configured(pipeline.workspace._config):
-        # An Airflow endpoint is configured: start a run of the deployed DAG over REST.
-        return submit(
-            client_for(pipeline.workspace),
-            pipeline.name or experiment_name,
-            experiment_name,
-            pipeline_parameters,
-            regenerate_outputs,
-            continue_on_step_failure=continue_on_step_failure,
-        )
-    # Outside a build: run it now in the embedded Airflow, as `amlcompile run` does.
-    from ..local_run import run_pipeline_object
-
-    return run_pipeline_object(
-        pipeline,
-        caller_location()[0],
-        experiment_name,
-        pipeline_parameters or {},
-        regenerate_outputs,
-        continue_on_step_failure,
-    )

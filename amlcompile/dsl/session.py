@@ -23,6 +23,9 @@ class Upload:
 class BuildSession:
     registered: list[tuple[Any, str | None]] = field(default_factory=list)  # (pipeline, name)
     uploads: list[Upload] = field(default_factory=list)
+    # What the client layer registered (published pipelines, endpoints, schedules), so the
+    # script's lookups answer within the build.
+    client: dict[str, Any] = field(default_factory=dict)
     _rank: dict[int, int] = field(default_factory=dict)
 
     def register(self, pipeline, name: str | None = None, published: bool = False) -> None:
@@ -70,3 +73,19 @@ def capturing_steps():
         yield bucket
     finally:
         _capture_stack.pop()
+
+
+# The SDK v1 client layer (amlcompile/client/) installs what `Pipeline.publish`/`submit` do;
+# dsl/ never imports it, so the layers stay one-way.
+_actions = None
+
+
+def install_actions(actions) -> None:
+    global _actions
+    _actions = actions
+
+
+def actions():
+    # Importing any part of amlcompile runs amlcompile/__init__.py, which installs them.
+    assert _actions is not None, "amlcompile.client was not imported"
+    return _actions

@@ -73,3 +73,32 @@ def non_default(func, values: dict, *names: str) -> dict:
     changed = {n: values[n] for n in names if values[n] != params[n].default}
     # A change to a falsy value (False, 0) is still a change worth a warning.
     return {n: v if _meaningful(v) else repr(v) for n, v in changed.items()}
+
+
+class UnavailableNameWarning(UserWarning):
+    """An SDK v1 name amlcompile does not provide was called during a build."""
+
+
+class AzureOnlyAttributeWarning(UserWarning):
+    """An attribute that only means something on Azure was read; it has a neutral value."""
+
+
+_messages: set[str] = set()
+
+
+def warn_once(message: str, category=UnavailableNameWarning) -> None:
+    """Warn once per message, attributed to the user's line."""
+    if message in _messages:
+        return
+    _messages.add(message)
+    file, line = caller_location()
+    warnings.warn_explicit(message, category, file, line)
+
+
+def azure_only_attribute(owner: str, name: str, value):
+    """`compute.provisioning_state`, `cluster_resource_id`, ...: warn once, answer `value`."""
+    warn_once(
+        f"{owner}.{name} only has a meaning on Azure; amlcompile answers {value!r}",
+        AzureOnlyAttributeWarning,
+    )
+    return value

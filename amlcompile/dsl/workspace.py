@@ -37,10 +37,16 @@ class Workspace:
             file, _ = caller_location()
             _config = config_mod.load(Path(file).parent if file != "<unknown>" else None)
         self._config = _config
-        self.subscription_id = subscription_id
-        self.resource_group = resource_group
-        self.name = workspace_name or _config.root.name
+        wcfg = _config.workspace
+        self.subscription_id = str(subscription_id or wcfg.subscription_id)
+        self.resource_group = str(resource_group or wcfg.resource_group)
+        self.name = str(workspace_name or wcfg.name or _config.root.name)
+        self.location = str(_location or wcfg.location)
+        self.sku = sku
         self.tags = tags or {}
+        self.datasets: dict = {}  # registered in this build: Dataset.register
+        self.environments: dict = {}  # registered in this build: Environment.register
+        self.experiments: dict = {}
         self._datastores: dict[str, Datastore] = {}
         self._computes: dict[str, ComputeTarget] = {}
         for name in _config.datastores:
@@ -71,7 +77,40 @@ class Workspace:
         cloud="AzureCloud",
         id=None,
     ):
-        return cls.from_config()
+        """The project's workspace (the config above the caller), under the name given."""
+        file, _ = caller_location()
+        start = Path(file).parent if file != "<unknown>" else Path.cwd()
+        return cls(
+            subscription_id,
+            resource_group,
+            name,
+            _location=location,
+            _config=config_mod.load(start),
+        )
+
+    @classmethod
+    def create(
+        cls, name, auth=None, subscription_id=None, resource_group=None, location=None, **kwargs
+    ):
+        return cls.get(name, auth, subscription_id, resource_group, location)
+
+    def get_details(self) -> dict:
+        return {
+            "id": f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.name}",
+            "name": self.name,
+            "location": self.location,
+            "subscriptionId": self.subscription_id,
+            "resourceGroup": self.resource_group,
+            "sku": self.sku,
+            "tags": dict(self.tags),
+        }
+
+    def write_config(self, path=None, file_name=None):
+        """Azure's config.json is not needed: amlcompile.toml is the workspace."""
+
+    def get_mlflow_tracking_uri(self) -> str:
+        return "file:" + str(self._config.state_dir / "mlruns")
 
     @property
     def datastores(self) -> dict[str, Datastore]:
@@ -90,15 +129,25 @@ class Workspace:
         self._default_datastore = name
 
     def __repr__(self) -> str:
-        return f"Workspace(name={self.name!r}, root={str(self._config.root)!r})"
+        return (
+            f"Workspace.create(name={self.name!r}, subscription_id={self.subscription_id!r},"
+            f" resource_group={self.resource_group!r})"
+        )
 
 
 class Datastore:
     """A named storage location. `Datastore(ws, name)` looks one up."""
 
     def __new__(cls, workspace=None, name=None):
-        if workspace is not None and name is not None and name in workspace._datastores:
-            return workspace._datastores[name]
+        if workspace is not None and name is not None:
+            if name in workspace._datastores:
+                return workspace._datastores[name]
+            # As the SDK: an unknown name raises, so `try: get / except: register` registers.
+            known = ", ".join(sorted(workspace._datastores)) or "none"
+            raise UserErrorException(
+                f"datastore {name!r} not found in the workspace (known: {known}); register it"
+                f" or configure [datastores.{name}] in amlcompile.toml"
+            )
         return super().__new__(cls)
 
     def __init__(self, workspace=None, name=None):
@@ -364,34 +413,4 @@ def _same_bytes(a: Path, b: Path) -> bool:
     return filecmp.cmp(a, b, shallow=False)
 
 
-class Experiment:
-    def __init__(
-        self,
-        workspace,
-        name,
-        _skip_name_validation=False,
-        _id=None,
-        _archived_time=None,
-        _create_in_cloud=True,
-        _experiment_dto=None,
-        **kwargs,
-    ):
-        self.workspace = workspace
-        self.name = name
-
-    def submit(self, config, tags=None, **kwargs):
-        from .pipeline import Pipeline, submit_pipeline
-
-        if not isinstance(config, Pipeline):
-            raise UserErrorException("Experiment.submit takes a Pipeline")
-        ignored("Experiment.submit", tags=tags)
-        # The pipeline's submit arguments come through here; the rest warn as they would there.
-        honoured = {
-            k: kwargs.pop(k) for k in ("pipeline_parameters", "regenerate_outputs") if k in kwargs
-        }
-        honoured["continue_on_step_failure"] = kwargs.pop("continue_on_step_failure", None)
-        ignored("Experiment.submit", **kwargs)
-        return submit_pipeline(config, experiment_name=self.name, **honoured)
-
-
-__all__ = ["Workspace", "Datastore", "Experiment", "ignored"]
+__all__ = ["Workspace", "Datastore", "ignored"]

@@ -17,13 +17,22 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# A notebook is built as one source whose cell N starts at line N * NOTEBOOK_CELL_LINES + 1,
+# so a location inside it names the cell and the line in the cell.
+NOTEBOOK_CELL_LINES = 10_000
+
+
 class SourceLocation(Frozen):
     file: str
     line: int
 
     def __str__(self) -> str:
         # Escaped like a literal's body: a file name with a newline stays one line of output.
-        return f"{repr(self.file)[1:-1]}:{self.line}"
+        file = repr(self.file)[1:-1]
+        if self.file.endswith(".ipynb") and self.line > NOTEBOOK_CELL_LINES:
+            cell, line = divmod(self.line, NOTEBOOK_CELL_LINES)
+            return f"{file}:cell {cell}:{line}"
+        return f"{file}:{self.line}"
 
 
 Scalar = bool | int | float | str

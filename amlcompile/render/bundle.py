@@ -8,6 +8,7 @@ from pathlib import Path
 
 RUNTIME_SRC = Path(__file__).resolve().parents[1] / "runtime"
 SUPPORT_DIR = "_amlcompile"  # inside dags_out/: runtime packages and code snapshots
+PIPELINE_INDEX = "pipelines.json"  # in SUPPORT_DIR: DSL location of each pipeline → DAG id
 
 
 def runtime_files() -> list[Path]:

@@ -93,6 +93,11 @@ class AirflowClient:
             self._token = self._login()
         return self._token
 
+    def authentication_header(self) -> dict:
+        """`{"Authorization": "Bearer <jwt>"}` for a caller's own requests (SDK v1's
+        `auth.get_authentication_header()`)."""
+        return {"Authorization": f"Bearer {self._ensure_token()}"}
+
     # -- requests -----------------------------------------------------------------------------
     def request(self, method: str, path: str, body=None, params=None, accept_json=True):
         if params:

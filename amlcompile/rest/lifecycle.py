@@ -1,6 +1,6 @@
 """What the lifecycle commands do, over AirflowClient: deploy, publish, trigger, follow runs.
 
-The CLI (amlcompile/cli.py) and the SDK v1 objects (amlcompile/dsl/runs.py) both call these.
+The CLI (amlcompile/cli.py) and the SDK v1 objects (amlcompile/client/runs.py) both call these.
 """
 
 from __future__ import annotations

@@ -83,9 +83,7 @@ a = PythonScriptStep(name="same", script_name="a.py", source_directory="scripts"
                      compute_target="no-such-cluster")
 b = PythonScriptStep(name="same", script_name="missing.py", source_directory="scripts",
                      arguments=[PipelineParameter("bad", default_value=[1, 2])])
-c = PythonScriptStep(name="c", script_name="a.py", source_directory="scripts",
-                     outputs=[PipelineData("x", datastore=Datastore(ws, "nowhere"))])
-p = Pipeline(ws, steps=[a, b, c])
+p = Pipeline(ws, steps=[a, b])
 """,
     )
     text = "\n".join(probs)
@@ -99,8 +97,26 @@ p = Pipeline(ws, steps=[a, b, c])
         f"pipe.py:{line_of(project, 'arguments=[PipelineParameter')}: pipeline parameter"
         " 'bad': default of type list is not supported" in text
     )
+
+
+def test_datastore_lookup_of_an_unknown_name_raises_where_it_is_made(project):
+    """As in the SDK, so `try: Datastore.get(...) except: register(...)` registers."""
+    probs = problems_of(
+        project,
+        """
+try:
+    store = Datastore.get(ws, "lake")
+except Exception:
+    store = Datastore.register_azure_blob_container(ws, "lake", "raw", "acct")
+a = PythonScriptStep(name="a", script_name="a.py", source_directory="scripts",
+                     outputs=[PipelineData("x", datastore=Datastore(ws, "nowhere"))])
+p = Pipeline(ws, steps=[a])
+""",
+    )
+    assert len(probs) == 1, probs
     assert (
-        f"pipe.py:{line_of(project, 'outputs=[PipelineData')}: unknown datastore 'nowhere'" in text
+        f"pipe.py:{line_of(project, 'outputs=[PipelineData')}: importing the file failed:"
+        " UserErrorException: datastore 'nowhere' not found" in probs[0]
     )
 
 

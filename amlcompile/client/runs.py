@@ -12,9 +12,11 @@ import json
 import os
 import sys
 
+from ..dsl import session
+from ..dsl.warnings import ignored
 from ..exceptions import UserErrorException
 from ..rest import AirflowClient, RestError, lifecycle
-from .warnings import ignored
+from . import build_time
 
 URL_ENV = "AMLCOMPILE_AIRFLOW_URL"
 ENDPOINT_VARIABLE = "amlcompile_endpoint__"  # + endpoint name: versions and default
@@ -132,6 +134,7 @@ class PublishedPipeline:
 
     def __init__(self, client, dag_id, version=None, description=None):
         self._client = client
+        self._build_pipeline = None  # the Pipeline, when published during a build
         self.id = dag_id
         self.name = dag_id
         self.version = version
@@ -149,6 +152,9 @@ class PublishedPipeline:
 
     @classmethod
     def get(cls, workspace, id, _workflow_provider=None, _service_endpoint=None):
+        build = session.current()
+        if build is not None:  # a build looks up only what the script published in it
+            return build_time.published_in_build(build, id)
         client = client_for(workspace)
         record = lifecycle.published(client, id)
         if record is None:
@@ -158,6 +164,9 @@ class PublishedPipeline:
 
     @classmethod
     def list(cls, workspace, active_only=True, _service_endpoint=None):
+        build = session.current()
+        if build is not None:
+            return list(build.client.get("published", {}).values())
         client = client_for(workspace)
         dags = client.get("/api/v2/dags", tags="amlcompile", limit=1000).get("dags", [])
         found = []
@@ -172,10 +181,12 @@ class PublishedPipeline:
         return found
 
     def enable(self) -> None:
-        self._client.set_paused(self.id, False)
+        if session.current() is None:
+            self._client.set_paused(self.id, False)
 
     def disable(self) -> None:
-        self._client.set_paused(self.id, True)
+        if session.current() is None:
+            self._client.set_paused(self.id, True)
 
     def submit(
         self,
@@ -188,7 +199,7 @@ class PublishedPipeline:
         continue_on_step_failure=None,
         **kwargs,
     ):
-        from .pipeline import checked_continue
+        from ..dsl.pipeline import checked_continue
 
         ignored(
             "PublishedPipeline.submit",
@@ -196,6 +207,9 @@ class PublishedPipeline:
             _service_endpoint=_service_endpoint,
             parent_run_id=parent_run_id,
         )
+        build = session.current()
+        if build is not None:
+            return build_time.submitted(build, self._build_pipeline, experiment_name)
         return submit(
             client_for(workspace) if workspace is not None else self._client,
             self.id,
@@ -235,8 +249,15 @@ class PipelineEndpoint:
             _service_endpoint=_service_endpoint,
         )
         cls = PipelineEndpoint
-        client = client_for(workspace)
         dag_id = pipeline.id if isinstance(pipeline, PublishedPipeline) else pipeline.name
+        build = session.current()
+        if build is not None:
+            endpoints = build.client.setdefault("pipeline_endpoints", {})
+            if name in endpoints:
+                raise RestError(f"pipeline endpoint {name!r} already exists; use add_default")
+            endpoints[name] = cls(None, name, description, [dag_id], "0")
+            return endpoints[name]
+        client = client_for(workspace)
         client.dag(dag_id)
         try:
             cls.get(workspace, name=name)
@@ -251,6 +272,12 @@ class PipelineEndpoint:
 
     @classmethod
     def get(cls, workspace, id=None, name=None, **kwargs):
+        build = session.current()
+        if build is not None:
+            found = build.client.get("pipeline_endpoints", {}).get(name or id)
+            if found is None:
+                raise RestError(f"no pipeline endpoint {name or id!r}", 404)
+            return found
         client = client_for(workspace)
         key = ENDPOINT_VARIABLE + (name or id)
         try:
@@ -273,6 +300,9 @@ class PipelineEndpoint:
                 f" (versions: {', '.join(self.list_versions())})"
             )
         dag_id = self._versions[int(version)]
+        build = session.current()
+        if build is not None:
+            return build_time.published_in_build(build, dag_id)
         record = lifecycle.published(self._client, dag_id) or {}
         return PublishedPipeline(
             self._client, dag_id, record.get("version"), record.get("description")
@@ -280,7 +310,8 @@ class PipelineEndpoint:
 
     def add(self, pipeline) -> None:
         dag_id = pipeline.id if isinstance(pipeline, PublishedPipeline) else pipeline.name
-        self._client.dag(dag_id)
+        if session.current() is None:
+            self._client.dag(dag_id)
         self._versions.append(dag_id)
         self._save()
 
@@ -296,9 +327,14 @@ class PipelineEndpoint:
 
     def submit(self, experiment_name, pipeline_parameters=None, pipeline_version=None, **kw):
         published = self.get_pipeline(pipeline_version)
+        build = session.current()
+        if build is not None:
+            return build_time.submitted(build, published._build_pipeline, experiment_name)
         return submit(self._client, published.id, experiment_name, pipeline_parameters, False)
 
     def _save(self, create=False) -> None:
+        if session.current() is not None:
+            return  # a build keeps its endpoints in the session
         key = ENDPOINT_VARIABLE + self.name
         value = {
             "name": self.name,

@@ -1,0 +1,238 @@
+"""What the SDK v1 client calls return during a build: objects that answer like the SDK's.
+
+A build only registers; nothing here talks to Airflow. A run submitted in a build has not
+started (`NotStarted`), lists the pipeline's steps, and waits for nothing; a pipeline
+published in a build has its DAG id, version and the endpoint it will have once deployed.
+A POST to such an endpoint from the script (the seed's `requests.post(...)`) is answered
+in the build and starts nothing (see `intercepted_requests`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from ..dsl.location import caller_location
+from ..dsl.warnings import warn_once
+
+NOT_STARTED = "NotStarted"
+
+
+class _UrlOnly:
+    """The part of a REST client a build-time PublishedPipeline needs: its base URL."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+
+
+def _airflow_url(pipeline) -> str:
+    import os
+
+    cfg = pipeline.workspace._config
+    return os.environ.get("AMLCOMPILE_AIRFLOW_URL") or cfg.airflow.url
+
+
+def _step_names(pipeline) -> list[str]:
+    from ..dsl.steps import PipelineStep
+
+    names: list[str] = []
+
+    def walk(obj):
+        if isinstance(obj, PipelineStep):
+            names.append(obj.name)
+        elif isinstance(obj, (list, tuple)):
+            for o in obj:
+                walk(o)
+        elif hasattr(obj, "steps"):
+            walk(obj.steps)
+
+    walk(pipeline.steps)
+    return names
+
+
+class BuildStepRun:
+    """A step of a run submitted during a build."""
+
+    def __init__(self, name: str, run):
+        self.name = name
+        self.id = f"{run.id}_{name}"
+        self.parent = run
+        self.status = NOT_STARTED
+
+    def get_status(self) -> str:
+        return NOT_STARTED
+
+    def get_metrics(self, *args, **kwargs) -> dict:
+        return {}
+
+    def get_details(self) -> dict:
+        return {"runId": self.id, "status": NOT_STARTED}
+
+    def get_job_log(self) -> str:
+        return ""
+
+    def get_output_data(self, name):
+        return BuildPortData(name)
+
+    def get_port_data_reference(self, name):
+        return BuildPortData(name)
+
+    def wait_for_completion(self, show_output=True, timeout_seconds=None, raise_on_error=True):
+        return NOT_STARTED
+
+    def __repr__(self) -> str:
+        return f"StepRun(name={self.name!r}, status='NotStarted', build-time)"
+
+
+class BuildPortData:
+    """`run.get_pipeline_output(name)` in a build: nothing to download yet."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.path_on_datastore = None
+
+    def download(self, local_path, overwrite=False, show_progress=True):
+        Path(local_path).mkdir(parents=True, exist_ok=True)
+        return str(local_path)
+
+
+class BuildPipelineRun:
+    """`submit(...)` during a build: registered, not started."""
+
+    def __init__(self, pipeline, experiment_name: str | None, number: int):
+        self._pipeline = pipeline
+        self.experiment_name = experiment_name
+        self.id = f"{experiment_name or 'pipeline'}_build_{number}"
+        self.status = NOT_STARTED
+        self._steps = [BuildStepRun(n, self) for n in _step_names(pipeline)]
+
+    def get_status(self) -> str:
+        return NOT_STARTED
+
+    def wait_for_completion(self, show_output=True, timeout_seconds=None, raise_on_error=True):
+        if show_output:
+            print(f"(amlcompile build: run {self.id} was registered, not started)")
+        return NOT_STARTED
+
+    def get_steps(self) -> list[BuildStepRun]:
+        return list(self._steps)
+
+    get_children = get_steps
+
+    def find_step_run(self, name) -> list[BuildStepRun]:
+        return [s for s in self._steps if s.name == name]
+
+    def get_pipeline_output(self, pipeline_output_name):
+        return BuildPortData(pipeline_output_name)
+
+    def get_metrics(self, *args, **kwargs) -> dict:
+        return {}
+
+    def get_details(self) -> dict:
+        return {"runId": self.id, "status": NOT_STARTED}
+
+    def get_tags(self) -> dict:
+        return {}
+
+    def tag(self, key, value=None) -> None:
+        return None
+
+    def cancel(self) -> None:
+        return None
+
+    def get_portal_url(self) -> str:
+        return ""
+
+    def publish_pipeline(
+        self, name, description=None, version=None, continue_on_step_failure=None, **kwargs
+    ):
+        return self._pipeline.publish(name, description, version, continue_on_step_failure)
+
+    def __repr__(self) -> str:
+        return f"PipelineRun(id={self.id!r}, status='NotStarted', registered by a build)"
+
+
+def submitted(build, pipeline, experiment_name):
+    runs = build.client.setdefault("runs", [])
+    run = BuildPipelineRun(pipeline, experiment_name, len(runs) + 1)
+    runs.append(run)
+    return run
+
+
+def published(build, pipeline, name, description, version):
+    from .runs import PublishedPipeline
+
+    dag_id = name or pipeline.name
+    pp = PublishedPipeline(_UrlOnly(_airflow_url(pipeline)), dag_id, version, description)
+    pp._build_pipeline = pipeline
+    build.client.setdefault("published", {})[dag_id] = pp
+    build.client.setdefault("endpoints_urls", set()).add(pp.endpoint)
+    return pp
+
+
+def published_in_build(build, id) -> object:
+    found = build.client.get("published", {}).get(id)
+    if found is None:
+        from ..exceptions import UserErrorException
+
+        known = ", ".join(sorted(build.client.get("published", {}))) or "none"
+        raise UserErrorException(
+            f"PublishedPipeline.get: no pipeline {id!r} was published by this script during"
+            f" the build (published: {known}); a build does not look up deployed pipelines"
+        )
+    return found
+
+
+class _Response:
+    """What `requests.post(<endpoint>, ...)` gets during a build."""
+
+    status_code = 200
+    ok = True
+    reason = "OK"
+
+    def __init__(self, url: str):
+        self.url = url
+        self._body = {"Id": "not-started-in-a-build", "Status": NOT_STARTED}
+        self.text = json.dumps(self._body)
+        self.content = self.text.encode()
+        self.headers = {"Content-Type": "application/json"}
+
+    def json(self, **kwargs):
+        return dict(self._body)
+
+    def raise_for_status(self) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def intercepted_requests(build, script_uses_requests: bool):
+    """During a build, `requests` calls to an endpoint this build published are answered
+    here (one warning each); every other request goes out as the script wrote it."""
+    requests = sys.modules.get("requests")
+    if requests is None and script_uses_requests:
+        try:
+            import requests  # noqa: F811
+        except ImportError:
+            requests = None
+    if requests is None:
+        yield
+        return
+    original = requests.sessions.Session.request
+
+    def request(self, method, url, *args, **kwargs):
+        if str(url) in build.client.get("endpoints_urls", ()):
+            where = caller_location()
+            warn_once(
+                f"{where[0]}:{where[1]}: {method} {url}: a build starts no run (the pipeline"
+                " is not deployed yet); the script gets a NotStarted answer"
+            )
+            return _Response(str(url))
+        return original(self, method, url, *args, **kwargs)
+
+    requests.sessions.Session.request = request
+    try:
+        yield
+    finally:
+        requests.sessions.Session.request = original
