@@ -20,7 +20,13 @@ from .databricks import (
 )
 from .dataset import Dataset, DatasetConsumptionConfig, FileDataset, OutputFileDatasetConfig
 from .decorators import Input, Output, pipeline, step
-from .environment import CondaDependencies, DockerConfiguration, Environment, RunConfiguration
+from .environment import (
+    CondaDependencies,
+    DockerConfiguration,
+    Environment,
+    RunConfiguration,
+    ScriptRunConfig,
+)
 from .pipeline import Pipeline
 from .schedule import Schedule, ScheduleRecurrence
 from .steps import CommandStep, PythonScriptStep, StepSequence
@@ -29,6 +35,7 @@ from .workspace import Datastore, Workspace
 
 __all__ = [
     "RunConfiguration",
+    "ScriptRunConfig",
     "OutputFileDatasetConfig",
     "FileDataset",
     "Environment",

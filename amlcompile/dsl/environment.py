@@ -353,3 +353,59 @@ def warn_packages_not_installed(step: str, packages, where: tuple[str, int]) -> 
         file,
         line,
     )
+
+
+class ScriptRunConfig:
+    """SDK v1's single-run configuration. In a pipeline it configures a step:
+    `CommandStep(runconfig=src)` takes its command (or script and arguments), compute target
+    and source directory from it; any step takes its `run_config` (image, variables,
+    packages) and `environment`."""
+
+    def __init__(
+        self,
+        source_directory,
+        script=None,
+        arguments=None,
+        run_config=None,
+        _telemetry_values=None,
+        compute_target=None,
+        environment=None,
+        distributed_job_config=None,
+        resume_from=None,
+        max_run_duration_seconds=2592000,
+        command=None,
+        docker_runtime_config=None,
+    ):
+        ignored(
+            "ScriptRunConfig",
+            resume_from=resume_from,
+            docker_runtime_config=docker_runtime_config,
+        )
+        if distributed_job_config is not None:
+            unsupported("ScriptRunConfig", distributed_job_config="multi-node training")
+        self.source_directory = source_directory
+        self.script = script
+        self.arguments = list(arguments or [])
+        self.command = command
+        self.run_config = run_config if run_config is not None else RunConfiguration()
+        if environment is not None:
+            self.run_config.environment = environment
+        self.run_config.target = compute_target
+        self.compute_target = compute_target
+        self.max_run_duration_seconds = max_run_duration_seconds
+        self._location = caller_location()
+
+    @property
+    def environment(self):
+        return self.run_config.environment
+
+    def step_command(self):
+        """The command a CommandStep runs: `command`, else `python <script> <arguments>`."""
+        if self.command is not None:
+            return self.command
+        if self.script is None:
+            raise UserErrorException(
+                f"{self._location[0]}:{self._location[1]}: ScriptRunConfig needs script= or"
+                " command= to be a step's command"
+            )
+        return ["python", self.script, *self.arguments]

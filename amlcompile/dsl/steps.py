@@ -36,6 +36,10 @@ class PipelineStep:
         self.allow_reuse = allow_reuse
         self.version = version
         self.params = dict(params or {})
+        from .environment import ScriptRunConfig
+
+        if isinstance(runconfig, ScriptRunConfig):
+            runconfig = runconfig.run_config
         self.runconfig = runconfig
         self.hash_paths = []
         self._run_after: list[PipelineStep] = []
@@ -124,6 +128,14 @@ class CommandStep(PipelineStep):
         allow_reuse=True,
         version=None,
     ):
+        from .environment import ScriptRunConfig
+
+        if isinstance(runconfig, ScriptRunConfig):  # the SDK's CommandStep(runconfig=src)
+            src = runconfig
+            command = command if command is not None else src.step_command()
+            compute_target = compute_target if compute_target is not None else src.compute_target
+            source_directory = source_directory or src.source_directory
+            runconfig = src.run_config
         if command is None:
             raise UserErrorException("CommandStep needs a command")
         super().__init__(

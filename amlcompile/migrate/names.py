@@ -52,6 +52,7 @@ SPEC_NAMES = frozenset(
         "RunConfiguration",
         "Environment",
         "CondaDependencies",
+        "ScriptRunConfig",
     }
 )
 

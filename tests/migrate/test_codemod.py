@@ -107,7 +107,6 @@ def test_report_names_file_line_and_what_to_do(fixtures):
         f"{pipeline}:4: AutoMLStep (azureml.pipeline.steps): ": ADVICE["AutoMLStep"],
         f"{pipeline}:4: EstimatorStep (azureml.pipeline.steps): ": ADVICE["EstimatorStep"],
         f"{pipeline}:4: ModuleStep (azureml.pipeline.steps): ": ADVICE["ModuleStep"],
-        f"{pipeline}:1: ScriptRunConfig (azureml.core): ": ADVICE["ScriptRunConfig"],
         f"{pipeline}:8: Dataset.Tabular: ": ADVICE["TabularDataset"],
         f"{script}:7: Model.register: ": ADVICE["Model"],
         f"{script}:6: run.register_model: ": ADVICE["Model"],
