@@ -84,8 +84,15 @@ def sample_env(sample: str) -> dict[str, str]:
     return env
 
 
+def _command() -> list[str]:
+    """The `amlcompile` console script a user types (unlike `python -m`, it does not put the
+    current folder on sys.path, so a project's own packages are found only if amlcompile does)."""
+    script = Path(sys.executable).parent / "amlcompile"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "amlcompile.cli"]
+
+
 def cli(sample: str, cwd: Path, *args: str, timeout: int = 600) -> Step:
-    argv = [sys.executable, "-m", "amlcompile.cli", *args]
+    argv = [*_command(), *args]
     proc = subprocess.run(
         argv, cwd=cwd, env=sample_env(sample), capture_output=True, text=True, timeout=timeout
     )

@@ -317,6 +317,8 @@ SAMPLES["aml-pipelines-data-transfer"] = {
         ),
     },
     "build_fails_with": ["aml-pipelines-data-transfer.ipynb"],
+    # ...and names the real cause: the SQL reference, or the undefined names.
+    "build_fails_any": ["SqlDataReference", "UserErrorException", "blob_data_ref"],
 }
 
 # nyc-taxi-data-regression-model-building: data from azureml.opendatasets (network; falls back
