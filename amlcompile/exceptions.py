@@ -19,3 +19,9 @@ class BuildError(AmlCompileError):
     def __init__(self, problems):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class DatastoreNotFoundError(UserErrorException):
+    """`Datastore.get(ws, name)` of a name the workspace lacks. Scripts written for the SDK
+    catch it as `msrest.exceptions.HttpOperationError` too (the build's import hook maps
+    that name here when msrest is not installed)."""

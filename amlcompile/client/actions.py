@@ -93,5 +93,11 @@ class _Actions:
     submit = staticmethod(submit_pipeline)
     during_build = staticmethod(build_time.intercepted_requests)
 
+    @staticmethod
+    def experiment(workspace, name):
+        from .experiment import Experiment
+
+        return Experiment(workspace, name)
+
 
 session.install_actions(_Actions())

@@ -34,28 +34,33 @@ def _airflow_url(pipeline) -> str:
     return os.environ.get("AMLCOMPILE_AIRFLOW_URL") or cfg.airflow.url
 
 
-def _step_names(pipeline) -> list[str]:
+def _steps(pipeline) -> list:
     from ..dsl.steps import PipelineStep
 
-    names: list[str] = []
+    names: list = []
 
     def walk(obj):
         if isinstance(obj, PipelineStep):
-            names.append(obj.name)
+            names.append(obj)
         elif isinstance(obj, (list, tuple)):
             for o in obj:
                 walk(o)
         elif hasattr(obj, "steps"):
             walk(obj.steps)
 
-    walk(pipeline.steps)
+    if pipeline is not None:
+        walk(pipeline.steps)
     return names
 
 
 class BuildStepRun:
     """A step of a run submitted during a build."""
 
-    def __init__(self, name: str, run):
+    def __init__(self, step, run):
+        self._step = step
+        # Unnamed steps are named after their script, as the build names their tasks.
+        script = getattr(step, "script_name", None) or ""
+        name = step.name or Path(str(script)).stem or type(step).__name__
         self.name = name
         self.id = f"{run.id}_{name}"
         self.parent = run
@@ -73,6 +78,17 @@ class BuildStepRun:
     def get_job_log(self) -> str:
         return ""
 
+    def get_outputs(self) -> dict:
+        out = {}
+        for port in getattr(self._step, "outputs", None) or []:
+            name = getattr(port, "_output_name", None) or getattr(port, "name", None)
+            store = getattr(getattr(port, "datastore", None), "name", None) or ""
+            out[str(name)] = BuildStepOutput(str(name), store, self)
+        return out
+
+    def get_output(self, name):
+        return self.get_outputs().get(name)
+
     def get_output_data(self, name):
         return BuildPortData(name)
 
@@ -86,12 +102,25 @@ class BuildStepRun:
         return f"StepRun(name={self.name!r}, status='NotStarted', build-time)"
 
 
-class BuildPortData:
-    """`run.get_pipeline_output(name)` in a build: nothing to download yet."""
+class BuildStepOutput:
+    """`step_run.get_outputs()[name]` in a build."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, datastore_name: str, step_run):
         self.name = name
-        self.path_on_datastore = None
+        self._data = BuildPortData(name, datastore_name, step_run)
+
+    def get_port_data_reference(self):
+        return self._data
+
+
+class BuildPortData:
+    """A step output's data in a build: where it will be; nothing to download yet."""
+
+    def __init__(self, name: str, datastore_name: str = "", step_run=None):
+        self.name = name
+        self.datastore_name = datastore_name
+        # Where a run writes it (reuse decides the folder at run time: azureml/fp/...).
+        self.path_on_datastore = f"azureml/<run>/{name}"
 
     def download(self, local_path, overwrite=False, show_progress=True):
         Path(local_path).mkdir(parents=True, exist_ok=True)
@@ -106,7 +135,7 @@ class BuildPipelineRun:
         self.experiment_name = experiment_name
         self.id = f"{experiment_name or 'pipeline'}_build_{number}"
         self.status = NOT_STARTED
-        self._steps = [BuildStepRun(n, self) for n in _step_names(pipeline)]
+        self._steps = [BuildStepRun(s, self) for s in _steps(pipeline)]
 
     def get_status(self) -> str:
         return NOT_STARTED
@@ -158,6 +187,13 @@ def submitted(build, pipeline, experiment_name):
     runs = build.client.setdefault("runs", [])
     run = BuildPipelineRun(pipeline, experiment_name, len(runs) + 1)
     runs.append(run)
+    return run
+
+
+def looked_up_run(build, experiment, run_id):
+    """`PipelineRun(experiment, run_id)` in a build: a run nothing started."""
+    run = BuildPipelineRun(None, getattr(experiment, "name", None), 0)
+    run.id = str(run_id)
     return run
 
 

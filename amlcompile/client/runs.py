@@ -71,6 +71,18 @@ class StepRun:
 class PipelineRun:
     """A run of a deployed pipeline in Airflow (DAG run)."""
 
+    def __new__(cls, client=None, dag_id=None, run_id=None, experiment=None, **kwargs):
+        build = session.current()
+        if build is not None and not isinstance(client, AirflowClient):
+            # SDK form `PipelineRun(experiment, run_id)` in a build: nothing has run.
+            return build_time.looked_up_run(build, client, dag_id)
+        if not isinstance(client, AirflowClient):
+            raise UserErrorException(
+                "PipelineRun(experiment, run_id): look runs up with `amlcompile status DAG RUN`"
+                " or PublishedPipeline.submit(...) / Experiment.submit(...), which return them"
+            )
+        return super().__new__(cls)
+
     def __init__(self, client: AirflowClient, dag_id: str, run_id: str, experiment=None):
         self._client = client
         self.dag_id = dag_id
@@ -235,6 +247,7 @@ class PipelineEndpoint:
     def __init__(self, client, name, description, versions, default_version):
         self._client = client
         self.name = name
+        self.id = name
         self.description = description
         self._versions = list(versions)
         self.default_version = default_version
@@ -288,6 +301,16 @@ class PipelineEndpoint:
             raise
         data = json.loads(var["value"])
         return cls(client, data["name"], data.get("description"), data["versions"], data["default"])
+
+    @staticmethod
+    def list(workspace, active_only=True, _workflow_provider=None, _service_endpoint=None):
+        build = session.current()
+        if build is not None:
+            return list(build.client.get("pipeline_endpoints", {}).values())
+        raise UserErrorException(
+            "PipelineEndpoint.list outside a build: list published DAGs with `amlcompile runs`"
+            " or PublishedPipeline.list(ws)"
+        )
 
     def list_versions(self) -> list[str]:
         return [str(i) for i in range(len(self._versions))]

@@ -161,6 +161,14 @@ class _Capture:
         )
         return []
 
+    def run_after(self, s) -> list:
+        """`s.run_after(...)` calls made before this Pipeline(...) was constructed."""
+        limit = getattr(self.p, "_sequence", None)
+        seqs = getattr(s, "_run_after_seq", None)
+        if limit is None or seqs is None or len(seqs) != len(s._run_after):
+            return list(s._run_after)
+        return [up for up, seq in zip(s._run_after, seqs, strict=True) if seq < limit]
+
     def closure(self, steps: list[PipelineStep]) -> list[PipelineStep]:
         """Everything the listed steps need: producers of their data and run_after steps."""
         seen = {id(s) for s in steps}
@@ -168,7 +176,7 @@ class _Capture:
         queue = list(steps)
         while queue:
             s = queue.pop(0)
-            needed = list(s._run_after) + self.extra_after.get(id(s), [])
+            needed = self.run_after(s) + self.extra_after.get(id(s), [])
             for data in self._data_inputs(s):
                 needed += self.producers_of(data)
             for n in needed:
@@ -576,7 +584,7 @@ class _Capture:
         )
 
         after = []
-        for up in list(s._run_after) + self.extra_after.get(id(s), []):
+        for up in self.run_after(s) + self.extra_after.get(id(s), []):
             if id(up) in names:
                 if names[id(up)] not in after:
                     after.append(names[id(up)])

@@ -221,7 +221,7 @@ class Environment:
             configured = ", ".join(sorted(known)) or "none"
             raise UserErrorException(
                 f"environment {name!r} is not configured (configured: {configured}); add"
-                f' [environments.{name}] with image = "...", pip_packages = [...] to'
+                f' [environments."{name}"] with image = "...", pip_packages = [...] to'
                 " amlcompile.toml (curated Azure environments are not available)"
             )
         cfg = known[name]

@@ -38,6 +38,8 @@ class Pipeline:
         )
         self._location = caller_location()
         self._published: list[dict] = []
+        # As the SDK: the graph is the one at construction; a later run_after is not in it.
+        self._sequence = session.next_sequence()
 
     def validate(self):
         """Returns the list of problems (empty when the pipeline compiles), as SDK v1 did."""

@@ -76,6 +76,7 @@ class Schedule:
         self.recurrence = recurrence
         self.description = description
         self.status = "Active"
+        self.pipeline_endpoint_id = None
 
     @staticmethod
     def create(
@@ -151,16 +152,155 @@ class Schedule:
                 data_path_parameter_name,
                 where,
             )
-            return Schedule(name, pipeline_id, None, description)
+            return _remember(build, Schedule(name, pipeline_id, None, description))
         target._schedule = recurrence
         target._schedule_meta = (name, description, where)
-        return Schedule(name, pipeline_id, recurrence, description)
+        return _remember(build, Schedule(name, pipeline_id, recurrence, description))
+
+    @staticmethod
+    def create_for_pipeline_endpoint(
+        workspace,
+        name,
+        pipeline_endpoint_id,
+        experiment_name,
+        recurrence=None,
+        description=None,
+        pipeline_parameters=None,
+        wait_for_provisioning=False,
+        wait_timeout=3600,
+        datastore=None,
+        polling_interval=5,
+        data_path_parameter_name=None,
+        continue_on_step_failure=None,
+        path_on_datastore=None,
+        _workflow_provider=None,
+        _service_endpoint=None,
+    ):
+        """Schedules the endpoint's default pipeline (its DAG)."""
+        build = session.current()
+        endpoint = (build.client.get("pipeline_endpoints", {}) if build else {}).get(
+            pipeline_endpoint_id
+        )
+        pipeline_id = endpoint._versions[int(endpoint.default_version)] if endpoint else None
+        if pipeline_id is None:
+            where = caller_location()
+            _fail(
+                where,
+                f"Schedule.create_for_pipeline_endpoint: no endpoint {pipeline_endpoint_id!r}"
+                " was published by this script",
+            )
+        schedule = Schedule.create(
+            workspace,
+            name,
+            pipeline_id,
+            experiment_name,
+            recurrence,
+            description,
+            pipeline_parameters,
+            datastore=datastore,
+            polling_interval=polling_interval,
+            data_path_parameter_name=data_path_parameter_name,
+            continue_on_step_failure=continue_on_step_failure,
+            path_on_datastore=path_on_datastore,
+        )
+        schedule.pipeline_endpoint_id = pipeline_endpoint_id
+        return schedule
+
+    # ---- looking schedules up: what this build created (a deployed DAG's schedule is its
+    # `schedule`; pause and unpause it with `amlcompile disable|enable`) ----
+    @staticmethod
+    def list(
+        workspace,
+        active_only=True,
+        pipeline_id=None,
+        pipeline_endpoint_id=None,
+        _workflow_provider=None,
+        _service_endpoint=None,
+    ):
+        found = list(_created().values())
+        if active_only:
+            found = [s for s in found if s.status == "Active"]
+        if pipeline_id is not None:
+            found = [s for s in found if s.pipeline_id == pipeline_id]
+        if pipeline_endpoint_id is not None:
+            found = [s for s in found if s.pipeline_endpoint_id == pipeline_endpoint_id]
+        return found
+
+    @staticmethod
+    def get(workspace, id, _workflow_provider=None, _service_endpoint=None):
+        found = _created().get(id)
+        if found is None:
+            raise UserErrorException(f"no schedule {id!r} was created by this script")
+        return found
+
+    @staticmethod
+    def get_schedules_for_pipeline_id(workspace, pipeline_id, **kwargs):
+        return Schedule.list(workspace, active_only=False, pipeline_id=pipeline_id)
+
+    @staticmethod
+    def get_schedules_for_pipeline_endpoint_id(workspace, pipeline_endpoint_id, **kwargs):
+        return Schedule.list(
+            workspace, active_only=False, pipeline_endpoint_id=pipeline_endpoint_id
+        )
+
+    def update(
+        self,
+        name=None,
+        description=None,
+        recurrence=None,
+        pipeline_parameters=None,
+        status=None,
+        wait_for_provisioning=False,
+        wait_timeout=3600,
+        datastore=None,
+        polling_interval=None,
+        data_path_parameter_name=None,
+        continue_on_step_failure=None,
+        path_on_datastore=None,
+    ):
+        """A schedule is compiled into its DAG: change Schedule.create and build again."""
+        ignored(
+            "Schedule.update",
+            **{
+                k: v
+                for k, v in {
+                    "name": name,
+                    "description": description,
+                    "recurrence": recurrence,
+                    "pipeline_parameters": pipeline_parameters,
+                    "datastore": datastore,
+                }.items()
+            },
+        )
+        if status is not None:
+            self.status = status
+
+    def wait_for_provisioning_completion(self, *args, **kwargs):
+        return None
 
     def disable(self, wait_for_provisioning=False, wait_timeout=3600):
         """At build time a no-op (pause the DAG: `amlcompile disable`)."""
+        self.status = "Disabled"
 
     def enable(self, wait_for_provisioning=False, wait_timeout=3600):
         """At build time a no-op (unpause the DAG: `amlcompile enable`)."""
+        self.status = "Active"
+
+    def __repr__(self) -> str:
+        return (
+            f"Schedule(name={self.name!r}, pipeline_id={self.pipeline_id!r},"
+            f" status={self.status!r})"
+        )
+
+
+def _created() -> dict:
+    build = session.current()
+    return build.client.get("schedules", {}) if build is not None else {}
+
+
+def _remember(build, schedule):
+    build.client.setdefault("schedules", {})[schedule.id] = schedule
+    return schedule
 
 
 # Kinds the runtime can list (runtime/watch.py): those storage.datastore_root gives a root for.

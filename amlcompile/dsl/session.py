@@ -46,6 +46,16 @@ _current: BuildSession | None = None
 _capture_stack: list[list] = []
 
 
+_sequence = 0
+
+
+def next_sequence() -> int:
+    """A process-wide counter ordering `run_after` calls and `Pipeline(...)` constructions."""
+    global _sequence
+    _sequence += 1
+    return _sequence
+
+
 def current() -> BuildSession | None:
     return _current
 

@@ -43,6 +43,7 @@ class PipelineStep:
         self.runconfig = runconfig
         self.hash_paths = []
         self._run_after: list[PipelineStep] = []
+        self._run_after_seq: list[int] = []
         self._location = caller_location()
         # Data objects remember who writes them, so Pipeline(ws, steps=[last]) finds upstream.
         from .data import PipelineData, PipelineDataInput
@@ -65,6 +66,8 @@ class PipelineStep:
         if not isinstance(step, PipelineStep):
             raise UserErrorException(f"run_after expects a step, got {type(step).__name__}")
         self._run_after.append(step)
+        # When: a Pipeline made before this call keeps the graph it was made with.
+        self._run_after_seq.append(session.next_sequence())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

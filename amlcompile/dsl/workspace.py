@@ -10,11 +10,11 @@ import shutil
 from pathlib import Path
 
 from .. import config as config_mod
-from ..exceptions import UserErrorException
+from ..exceptions import DatastoreNotFoundError, UserErrorException
 from . import session
 from .compute import ComputeTarget, compute_from_config
 from .location import caller_location
-from .warnings import ignored
+from .warnings import AzureOnlyAttributeWarning, ignored, warn_once
 
 
 class Workspace:
@@ -46,7 +46,7 @@ class Workspace:
         self.tags = tags or {}
         self.datasets: dict = {}  # registered in this build: Dataset.register
         self.environments: dict = {}  # registered in this build: Environment.register
-        self.experiments: dict = {}
+        self.experiments: dict = _Experiments(self)
         self._datastores: dict[str, Datastore] = {}
         self._computes: dict[str, ComputeTarget] = {}
         for name in _config.datastores:
@@ -135,6 +135,36 @@ class Workspace:
         )
 
 
+def not_found_error() -> type:
+    """DatastoreNotFoundError, also an msrest HttpOperationError where msrest is installed:
+    SDK scripts catch that around `Datastore.get`."""
+    try:
+        from msrest.exceptions import HttpOperationError
+    except ImportError:
+        return DatastoreNotFoundError
+    def __init__(self, message):  # HttpOperationError wants an HTTP response; there is none
+        Exception.__init__(self, message)
+        self.message, self.response, self.error = message, None, None
+
+    return type(
+        "DatastoreNotFoundError",
+        (DatastoreNotFoundError, HttpOperationError),
+        {"__init__": __init__, "__str__": lambda self: self.message},
+    )
+
+
+class _Experiments(dict):
+    """`ws.experiments[name]`: every experiment name exists (runs create them, as on Azure)."""
+
+    def __init__(self, workspace):
+        super().__init__()
+        self._workspace = workspace
+
+    def __missing__(self, name):
+        self[name] = session.actions().experiment(self._workspace, name)
+        return self[name]
+
+
 class Datastore:
     """A named storage location. `Datastore(ws, name)` looks one up."""
 
@@ -144,7 +174,7 @@ class Datastore:
                 return workspace._datastores[name]
             # As the SDK: an unknown name raises, so `try: get / except: register` registers.
             known = ", ".join(sorted(workspace._datastores)) or "none"
-            raise UserErrorException(
+            raise not_found_error()(
                 f"datastore {name!r} not found in the workspace (known: {known}); register it"
                 f" or configure [datastores.{name}] in amlcompile.toml"
             )
@@ -243,6 +273,44 @@ class Datastore:
         )
         return Datastore._register(
             workspace, datastore_name, "azure_file", file_share_name, account_name, overwrite
+        )
+
+    @staticmethod
+    def register_azure_data_lake(
+        workspace,
+        datastore_name,
+        store_name,
+        tenant_id=None,
+        client_id=None,
+        client_secret=None,
+        resource_url=None,
+        authority_url=None,
+        subscription_id=None,
+        resource_group=None,
+        overwrite=False,
+        grant_workspace_access=False,
+    ):
+        """ADLS Gen1 was retired by Microsoft in February 2024: the store is registered as
+        an ADLS Gen2 account of the same name (filesystem `store_name`), with a warning."""
+        ignored(
+            "Datastore.register_azure_data_lake",
+            client_secret=client_secret and "(given)",
+            tenant_id=tenant_id,
+            client_id=client_id,
+            resource_url=resource_url,
+            authority_url=authority_url,
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            grant_workspace_access=grant_workspace_access,
+        )
+        warn_once(
+            f"Datastore.register_azure_data_lake({datastore_name!r}): ADLS Gen1 is retired;"
+            f" registered as ADLS Gen2 account {store_name!r}, filesystem {store_name!r}"
+            f" (configure [datastores.{datastore_name}] to say otherwise)",
+            AzureOnlyAttributeWarning,
+        )
+        return Datastore._register(
+            workspace, datastore_name, "adls_gen2", store_name, store_name, overwrite
         )
 
     @staticmethod

@@ -75,8 +75,8 @@ def target_for(name: str, exported: frozenset[str]) -> Target:
         return Target(STEP_RUN, "Run")
     if name == "VERSION":
         return Target(AMLCOMPILE, "__version__", kind="version")
-    if name in AUTH_NAMES:
-        return Target(None, name, kind="auth")
+    if name in AUTH_NAMES:  # amlcompile's sign-in classes give Airflow credentials
+        return Target(AMLCOMPILE, name)
     if name in WIDGET_NAMES:
         return Target(None, name, kind="widget")
     if name in EXCEPTION_NAMES:

@@ -26,6 +26,9 @@ from ..dsl.warnings import warn_once
 from . import names
 
 ROOT = "azureml"
+# Azure's REST layer, whose HttpOperationError SDK scripts catch around lookups; stood in for
+# only when it is not installed.
+MSREST = "msrest"
 
 # Where a few SDK names live in amlcompile outside the top-level package.
 _SPECIAL = {
@@ -154,14 +157,20 @@ def resolve(module: str, name: str):
         from ..client import auth
 
         return getattr(auth, name)
+    if name == "HttpOperationError":  # what Datastore.get raised for an unknown name
+        from ..exceptions import DatastoreNotFoundError
+
+        return DatastoreNotFoundError
     if name.endswith(("Exception", "Error")):
         return _exception(module, name)
     return Unavailable(module, name)
 
 
 class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    roots: tuple[str, ...] = (ROOT,)
+
     def find_spec(self, fullname, path=None, target=None):
-        if fullname == ROOT or fullname.startswith(ROOT + "."):
+        if any(fullname == r or fullname.startswith(r + ".") for r in self.roots):
             return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
         return None
 
@@ -184,6 +193,9 @@ def installed():
     if _FINDER in sys.meta_path:  # nested builds share the outer hook
         yield
         return
+    import importlib.util
+
+    _FINDER.roots = (ROOT,) if importlib.util.find_spec(MSREST) else (ROOT, MSREST)
     hidden = {k: sys.modules.pop(k) for k in list(sys.modules) if _is_sdk(k)}
     sys.meta_path.insert(0, _FINDER)
     try:
@@ -196,4 +208,4 @@ def installed():
 
 
 def _is_sdk(module_name: str) -> bool:
-    return module_name == ROOT or module_name.startswith(ROOT + ".")
+    return any(module_name == r or module_name.startswith(r + ".") for r in _FINDER.roots)

@@ -468,8 +468,38 @@ SKIPPED = {
     "MLOpsPython parallel batch-score pipeline": "ParallelRunStep",
 }
 
-# Samples whose build is temporarily expected to fail (pytest xfail, strict=False): emptied as
-# issue 14 lands. Keys: (sample, mode).
-KNOWN_FAILING: set[tuple[str, str]] = {
-    (name, mode) for name in SAMPLES for mode in ("unmodified", "migrated")
+# Samples that do not build yet, each with the first thing in the way (measured 2026-11-27).
+# strict xfail: a sample that starts passing fails the suite until it is taken off this list.
+_NOT_YET = {
+    "aml-pipelines-publish-and-run-using-rest-endpoint": (
+        "Dataset.File.from_files(<https URL>) is not supported yet (download input at run time)"
+    ),
+    "aml-pipelines-showcasing-dataset-and-pipelineparameter": (
+        "Dataset.File.from_files(<https URL>) is not supported yet (download input at run time)"
+    ),
+    "aml-pipelines-setup-schedule-for-a-published-pipeline": (
+        "its last cells look up PipelineEndpoint 'ScheduledPipelineEndpoint' made by another"
+        " notebook; the build says so with the cell and line (as the SDK would fail)"
+    ),
+    "aml-pipelines-setup-versioned-pipeline-endpoints": (
+        "PipelineEndpoint.get_default_version() and other endpoint methods at build time"
+    ),
+    "aml-pipelines-showcasing-datapath-and-pipelineparameter": (
+        "builds; the graph or parameters differ from the expected (to investigate)"
+    ),
+    "aml-pipelines-use-adla-as-compute-target": (
+        "the U-SQL script the notebook writes is not found in adla_sample/"
+    ),
+    "aml-pipelines-use-databricks-as-compute-target": "Datastore.register_dbfs is missing",
+    "aml-pipelines-with-commandstep": (
+        'curated environment AzureML-TensorFlow-2.3-GPU: needs [environments."..."] in the'
+        " config (a decision for the user; the error says so)"
+    ),
+    "mlopspython-diabetes-train": "Dataset.Tabular (ml_service/pipelines/...:88) not supported yet",
+    "nyc-taxi-data-regression-model-building": (
+        "fails before its AutoMLStep: azureml.opendatasets needs the network"
+    ),
+}
+KNOWN_FAILING: dict[tuple[str, str], str] = {
+    (name, mode): why for name, why in _NOT_YET.items() for mode in ("unmodified", "migrated")
 }

@@ -9,8 +9,8 @@ For each sample, copied to a temporary folder with its original layout:
 Samples that are broken as published or need a feature with no equivalent must fail the build
 with one clear error naming the sample's file (exit 2, never an internal error).
 
-KNOWN_FAILING in samples.py lists the (sample, mode) pairs marked xfail(strict=False) for now;
-it shrinks to empty as issue 14 lands. `python -m tests.corpus.report` prints the first error of
+KNOWN_FAILING in samples.py lists the (sample, mode) pairs that do not build yet, each with
+its reason, as strict xfails: one that starts passing fails until it is taken off the list. `python -m tests.corpus.report` prints the first error of
 each.
 """
 
@@ -38,7 +38,7 @@ def _needs_mirror(sample: str) -> None:
 
 def _known(sample: str, mode: str):
     if (sample, mode) in KNOWN_FAILING:
-        return [pytest.mark.xfail(strict=False, reason="issue 14: see tests/corpus/FAILURES.md")]
+        return [pytest.mark.xfail(strict=True, reason=KNOWN_FAILING[(sample, mode)])]
     return []
 
 
