@@ -10,8 +10,8 @@ Samples that are broken as published or need a feature with no equivalent must f
 with one clear error naming the sample's file (exit 2, never an internal error).
 
 KNOWN_FAILING in samples.py lists the (sample, mode) pairs that do not build yet, each with
-its reason, as strict xfails: one that starts passing fails until it is taken off the list. `python -m tests.corpus.report` prints the first error of
-each.
+its reason, as strict xfails: one that starts passing fails until it is taken off the list.
+`python -m tests.corpus.report` prints the first error of each.
 """
 
 from __future__ import annotations
