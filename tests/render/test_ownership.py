@@ -248,3 +248,57 @@ def test_build_records_the_uploads_and_deploy_input_is_not_copied(project):
     assert not (project.root / ".amlcompile" / "datastores").exists()  # nothing uploaded yet
     manifests = writer.read_manifests(result.out_dir)
     assert manifests["tmp-project"]["files"] == ["pipeline.py"]
+
+
+# -- deploy's order and its first-deploy message (a stand-in for Airflow's REST API) ----------
+class FakeAirflow:
+    """Knows no DAG until `known_after` calls of GET /dags/{id}; no file of any folder."""
+
+    url = "http://airflow.test"
+
+    def __init__(self, dags_folder: Path, store: Path, known_after: int = 2):
+        self.dags_folder, self.store, self.known_after, self.calls = (
+            dags_folder,
+            store,
+            known_after,
+            0,
+        )
+        self.seen_upload_first = None
+
+    def get(self, path, **params):
+        from amlcompile.rest import RestError
+
+        if path == "/api/v2/dags":
+            return {"dags": []}
+        self.calls += 1
+        if self.seen_upload_first is None and (self.dags_folder / "P.py").exists():
+            self.seen_upload_first = (self.store / "in" / "small.txt").exists()
+        if self.calls <= self.known_after:
+            raise RestError("not found", 404)
+        return {"last_parsed_time": "t1", "file_token": "tok"}
+
+    def import_errors(self):
+        return []
+
+    def reparse(self, token):  # pragma: no cover - nothing known to re-parse
+        raise AssertionError("no file is known")
+
+
+def test_deploy_uploads_first_and_says_what_a_first_deploy_waits_for(tmp_path, monkeypatch):
+    from amlcompile.rest import lifecycle
+
+    pipelines, store = manifest(tmp_path)
+    out, dags = tmp_path / "dags_out", tmp_path / "airflow_dags"
+    body = {"schema": 1, "pipelines": {"P": pipelines["P"]}}
+    files = {"P.py": dag("P"), **support(), uploads.MANIFEST_REL: (json.dumps(body).encode(), 0)}
+    apply(out, files, owned(), A)
+    monkeypatch.setattr(lifecycle.time, "sleep", lambda s: None)
+    client = FakeAirflow(dags, store)
+    lines = []
+    result = lifecycle.deploy(client, out, dags, timeout=30, progress=lines.append, owner=A)
+    assert result.known == ["P"]
+    assert client.seen_upload_first is True  # the data was there before the DAG file
+    assert lines[0] == "uploaded 2 files (3.1 MB) to workspaceblobstore, 0 unchanged"
+    assert lines[1].startswith("waiting for Airflow to find 1 new DAG file(s): it knows no DAG in")
+    assert "[dag_processor] refresh_interval (300 s by default" in lines[1]
+    assert "--reserialize" in lines[1]
