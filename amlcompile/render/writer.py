@@ -266,6 +266,7 @@ def apply(
         notes = check_ownership(out_dir, files, owner, manifests)
         mine = manifests.get(owner.id) or {"files": [], "support": []}
         manifest = _manifest_path(out_dir, owner.id)
+        new_dirs = [d for d in (manifest.parent.parent, manifest.parent) if not d.exists()]
         try:
             # Owned before they appear: a crash half way leaves nothing nobody owns.
             _write_json(
@@ -288,13 +289,14 @@ def apply(
         except OSError as exc:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
-            for folder in reversed(created):
+            # The project's manifest goes back as it was (written in place: the space is
+            # there), then the folders this attempt made go.
+            if owner.id in manifests:
+                _write_json(manifest, manifests[owner.id])
+            else:
+                manifest.unlink(missing_ok=True)
+            for folder in reversed(new_dirs + created):
                 shutil.rmtree(folder, ignore_errors=True)
-            if not created:  # the folder was there: its manifest goes back as it was
-                if owner.id in manifests:
-                    _write_json(manifest, manifests[owner.id])
-                else:
-                    manifest.unlink(missing_ok=True)
             raise WriteError(
                 f"could not write {target}: {exc.strerror or exc}; {out_dir} was left as it was"
             ) from None
