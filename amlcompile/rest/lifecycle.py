@@ -150,6 +150,11 @@ def deploy(
     for line in notes:
         progress(f"note: {line}")
     # The data first: a DAG must not appear (and be triggered) before its inputs are there.
+    if not (dags_out / uploads_mod.MANIFEST_REL).is_file():
+        progress(
+            f"note: {dags_out} holds no record of the scripts' uploads (built by an older"
+            " amlcompile?): build again for deploy to make them"
+        )
     uploads_mod.perform(uploads_mod.read_manifest(dags_out), dag_ids, progress=progress)
     before = {d: _parsed_at(client, d) for d in dag_ids}
     errors_before = {e.get("filename"): e.get("timestamp") for e in client.import_errors()}
