@@ -32,11 +32,19 @@ def _cmd_build(args) -> int:
             f"built  {result.out_dir / (c.pipeline.name + '.py')}  ({len(c.pipeline.steps)} steps)"
         )
     changes = result.changes
+    _print_notes(changes)
     print(
         f"{len(changes['written'])} files written, {len(changes['unchanged'])} unchanged,"
         f" {len(changes['removed'])} removed in {result.out_dir}"
     )
     return 0
+
+
+def _print_notes(changes: dict) -> None:
+    for line in changes.get("notes") or []:
+        print(f"note: {line}")
+    for rel in changes.get("removed") or []:
+        print(f"removed  {rel}")
 
 
 def _continue_option(parser) -> None:
@@ -98,6 +106,7 @@ def _client():
 
 
 def _cmd_deploy(args) -> int:
+    from .compiler import owner_of
     from .rest import lifecycle
 
     cfg, client = _client()
@@ -121,8 +130,11 @@ def _cmd_deploy(args) -> int:
         timeout=args.timeout,
         reserialize=args.reserialize,
         progress=lambda line: print(line, flush=True),
+        owner=owner_of(cfg),
     )
     c = result.changes
+    for rel in c["removed"]:
+        print(f"removed  {rel}")
     print(
         f"deployed {out} to {folder}: {len(c['written'])} written, {len(c['unchanged'])}"
         f" unchanged, {len(c['removed'])} removed"

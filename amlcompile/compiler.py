@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import config as config_mod
 from . import snapshot as snapshot_mod
+from . import uploads as uploads_mod
 from .discover import discover
 from .dsl.capture import capture
 from .dsl.session import Upload
@@ -200,10 +201,8 @@ def render_files(
         (json.dumps(index, indent=1, sort_keys=True) + "\n").encode(),
         False,
     )
-    files[".airflowignore"] = (
-        f"# Written by amlcompile: support files, not DAGs.\n{SUPPORT_DIR}\n".encode(),
-        False,
-    )
+    # What deploy (and run) upload before the DAGs appear: sources by path and digest.
+    files[uploads_mod.MANIFEST_REL] = (uploads_mod.manifest_for(compiled), False)
     return files, owned
 
 
@@ -220,5 +219,10 @@ def build(
     compiled = check(paths)
     target = Path(out_dir).resolve() if out_dir else compiled[0].config.dags_out_path
     files, owned = render_files(compiled, force_local, template, out_dir=target)
-    changes = writer.apply(target, files, owned)
+    changes = writer.apply(target, files, owned, owner_of(compiled[0].config))
     return BuildResult(compiled, target, changes)
+
+
+def owner_of(config: config_mod.ProjectConfig) -> writer.Owner:
+    """The project that owns what this build or deploy writes (see render/writer.py)."""
+    return writer.Owner(config.project_id, str(Path(config.root).resolve()))

@@ -100,6 +100,9 @@ class WorkspaceConfig(_Model):
 class ProjectConfig(_Model):
     root: Path = Path(".")
     source: str | None = None  # which file the config came from, for messages
+    # Who owns the files written into a (shared) DAGs folder; default: pyproject's
+    # [project] name, else the project folder's name. Clones of one project share it.
+    project: str | None = None
     dags_out: str = "dags_out"
     default_datastore: str = "workspaceblobstore"
     default_image: str = "python:3.11-slim"
@@ -117,6 +120,18 @@ class ProjectConfig(_Model):
     @property
     def dags_out_path(self) -> Path:
         return (self.root / self.dags_out).resolve()
+
+    @property
+    def project_id(self) -> str:
+        name = self.project
+        if not name:
+            try:
+                data = tomllib.loads((self.root / "pyproject.toml").read_text(encoding="utf-8"))
+                name = (data.get("project") or {}).get("name")
+            except (OSError, tomllib.TOMLDecodeError):
+                name = None
+        name = str(name or Path(self.root).resolve().name)
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "project"
 
     def datastore_root(self, name: str) -> str:
         ds = self.datastores[name]

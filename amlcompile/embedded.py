@@ -96,21 +96,16 @@ def run(dag_id: str, conf: dict) -> dict:
     }
 
 
-def upload_remote(uploads: list[dict]) -> None:
-    """`upload_files` onto Azure Blob / ADLS Gen2 datastores, through the same object storage
-    the DAG's tasks use. Identical files are left alone (their version token stays)."""
+def upload(dags_folder: str, dag_id: str) -> list[str]:
+    """The build's recorded uploads of this pipeline (`_amlcompile/uploads.json`), made the
+    way `amlcompile deploy` makes them, with this Airflow's connections at hand."""
     from pathlib import Path
 
-    from .runtime.storage import datastore_root
+    from .uploads import perform, read_manifest
 
-    for upload in uploads:
-        root = datastore_root({upload["datastore"]: upload["store"]}, upload["datastore"], "upload")
-        for src, dest in upload["files"]:
-            target = root / dest
-            data = Path(src).read_bytes()
-            if target.exists() and (not upload["overwrite"] or target.read_bytes() == data):
-                continue
-            target.write_bytes(data)
+    lines: list[str] = []
+    perform(read_manifest(Path(dags_folder)), [dag_id], progress=lines.append)
+    return lines
 
 
 def _step_metrics(session, dag_id: str, run_id: str, task_id: str) -> dict:
@@ -143,14 +138,22 @@ def main() -> int:
     parser.add_argument("--dag-id", required=True)
     parser.add_argument("--conf", default="{}")
     parser.add_argument("--result", required=True)
-    parser.add_argument("--uploads", default="[]")
+    parser.add_argument("--dags-folder", default=None, help="perform its recorded uploads")
     args = parser.parse_args()
+    uploaded: list[str] = []
     try:
-        upload_remote(json.loads(args.uploads))
+        if args.dags_folder:
+            uploaded = upload(args.dags_folder, args.dag_id)
         result = run(args.dag_id, json.loads(args.conf))
     except Exception as exc:  # reported to the parent, which prints one clear line
         traceback.print_exc()
-        result = {"state": "error", "error": f"{type(exc).__name__}: {exc}"}
+        from .uploads import UploadError
+
+        if isinstance(exc, UploadError):
+            result = {"state": "upload_error", "error": str(exc)}
+        else:
+            result = {"state": "error", "error": f"{type(exc).__name__}: {exc}"}
+    result["uploads"] = uploaded
     with open(args.result, "w") as fh:
         json.dump(result, fh, default=str)
     return 0

@@ -15,8 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .compiler import Compiled, check, render_files
-from .dsl.workspace import perform_upload
+from .compiler import Compiled, check, owner_of, render_files
 from .exceptions import AmlCompileError
 from .ir import models as ir
 from .render import writer
@@ -133,22 +132,9 @@ def run_compiled(
     # Each embedded Airflow home gets its own DAGs folder (two runs at once must not race).
     dags = ((airflow_home / "dags") if airflow_home else state_dir / "run" / "dags").resolve()
     files, owned = render_files([c], force_local=force_local, out_dir=dags)
-    writer.apply(dags, files, owned)
-    remote_uploads = []
-    for upload in c.uploads:
-        store = c.config.datastores[upload.datastore]
-        if store.kind == "local":
-            root = Path(c.config.datastore_root(upload.datastore))
-            perform_upload(root, upload.files, upload.overwrite)
-        else:  # done by the child, which has Airflow's object storage at hand
-            remote_uploads.append(
-                {
-                    "datastore": upload.datastore,
-                    "store": {"kind": store.kind, "path": store.path, "conn_id": store.conn_id},
-                    "files": [list(pair) for pair in upload.files],
-                    "overwrite": upload.overwrite,
-                }
-            )
+    # Its recorded uploads are made by the child (the same code as deploy's), which has
+    # Airflow's object storage and this Airflow's connections at hand.
+    writer.apply(dags, files, owned, owner_of(c.config))
     home = (airflow_home or state_dir / "airflow").resolve()
     env = _airflow_env(home, dags)
     log_dir = home / "logs"
@@ -178,8 +164,8 @@ def run_compiled(
                 json.dumps(conf),
                 "--result",
                 str(result_file),
-                "--uploads",
-                json.dumps(remote_uploads),
+                "--dags-folder",
+                str(dags),
             ],
             env=env,
             stdout=out,
@@ -195,6 +181,10 @@ def run_compiled(
             f"{k}: {v.strip().splitlines()[-1]}" for k, v in raw["import_errors"].items()
         )
         raise RunError(f"Airflow could not import the generated DAG: {errors}")
+    for line in raw.get("uploads") or []:
+        print(line, flush=True)
+    if raw["state"] == "upload_error":
+        raise RunError(raw["error"])
     if raw["state"] == "error":
         raise RunError(f"the run could not start: {raw['error']} (log: {log_file})")
     order = {s.name: i for i, s in enumerate(c.pipeline.steps)}

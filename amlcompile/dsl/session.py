@@ -2,7 +2,8 @@
 
 During `amlcompile build` the user's script is imported with a BuildSession active: calls
 that would act on Airflow (submit, publish, wait_for_completion) only register the pipeline,
-and `upload_files` is recorded for `amlcompile run` instead of copying anything.
+and `upload_files` is recorded (into dags_out/_amlcompile/uploads.json, see uploads.py) for
+`amlcompile deploy` and `amlcompile run` to make, instead of copying anything.
 """
 
 from __future__ import annotations

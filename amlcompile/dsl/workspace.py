@@ -6,7 +6,6 @@ it runs; nothing is provisioned and nothing reaches Azure.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from .. import config as config_mod
@@ -385,16 +384,6 @@ class Datastore:
     def set_as_default(self):
         self.workspace.set_default_datastore(self.name)
 
-    def _root(self) -> Path:
-        cfg = self.workspace._config
-        if cfg.datastores[self.name].kind != "local":
-            raise UserErrorException(
-                f"datastore {self.name!r} is {cfg.datastores[self.name].kind}: uploads to"
-                " remote datastores are made by `amlcompile run` (through the datastore's"
-                " Airflow connection); run the script with `amlcompile run` or `amlcompile build`"
-            )
-        return Path(cfg.datastore_root(self.name))
-
     def upload_files(
         self, files, relative_root=None, target_path=None, overwrite=False, show_progress=True
     ):
@@ -428,7 +417,12 @@ class Datastore:
         if build is not None:
             build.uploads.append(session.Upload(self.name, pairs, overwrite))
             return None
-        perform_upload(self._root(), pairs, overwrite)
+        from .. import uploads
+
+        cfg = self.workspace._config
+        entry = uploads.entry_for(self.name, uploads.store_of(cfg, self.name), pairs, overwrite)
+        # Outside a build (the script run with python): now, as deploy would make it.
+        uploads.perform({"": [entry]}, progress=print if show_progress else lambda line: None)
         return None
 
     def as_mount(self):
@@ -457,28 +451,6 @@ def _resolve_local(path, base: Path) -> str:
     raise UserErrorException(
         f"upload source {str(path)!r} not found (looked in {Path.cwd()} and {base})"
     )
-
-
-def perform_upload(root: Path, pairs, overwrite: bool) -> None:
-    """Copy files onto a local datastore. Identical files are left alone, so their data
-    version (size, mtime) stays the same and steps reading them stay reusable."""
-    for src, dest in pairs:
-        target = root / dest
-        if target.exists():
-            if not overwrite or _same_bytes(Path(src), target):
-                continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".uploading")
-        shutil.copy2(src, tmp)
-        tmp.replace(target)
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    if a.stat().st_size != b.stat().st_size:
-        return False
-    import filecmp
-
-    return filecmp.cmp(a, b, shallow=False)
 
 
 __all__ = ["Workspace", "Datastore", "ignored"]

@@ -15,9 +15,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from .. import uploads as uploads_mod
 from ..render.bundle import SUPPORT_DIR
 from ..render.dag import WATCH_SUFFIX
-from ..render.writer import RETIRED_FILE, apply, is_generated_dag
+from ..render.writer import (
+    IGNORE_FILE,
+    PROJECTS_DIR,
+    RETIRED_FILE,
+    Owner,
+    apply,
+    check_ownership,
+    is_generated_dag,
+    read_manifests,
+)
 from ..runtime.reuse import CONTINUE_PARAM, PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM
 from .client import AirflowClient, RestError
 
@@ -57,21 +67,30 @@ def source_of(dag_file: Path) -> str | None:
 
 
 RETIRED_REL = f"{SUPPORT_DIR}/{RETIRED_FILE}"
+# dags_out's own bookkeeping, not copied: the DAGs folder keeps its own retirement clock and
+# project manifests, and the upload manifest is deploy's input (absolute paths of this machine).
+_NOT_COPIED = {RETIRED_REL, uploads_mod.MANIFEST_REL, IGNORE_FILE}
+_PROJECTS_REL = f"{SUPPORT_DIR}/{PROJECTS_DIR}"
 
 
 def _read_tree(
     src: Path, dest: Path | None = None
 ) -> tuple[dict[str, tuple[bytes, bool]], set[str]]:
     """The files of dags_out to copy, and the support folders it owns. A snapshot folder
-    `dest` already holds whole is owned but not read: it is named by its content."""
+    `dest` already holds whole is owned but not read: it is named by its content. When the
+    build left its project manifest, only the support folders its DAGs refer to are copied
+    (not those dags_out keeps 24 h for steps already running from it)."""
     support = src / SUPPORT_DIR
     snapshots = support / "snapshots"
     owned: set[str] = set()
     if support.is_dir():
         owned = {f"{SUPPORT_DIR}/{c.name}" for c in support.iterdir() if c.is_dir()}
-        owned.discard(f"{SUPPORT_DIR}/snapshots")
+        owned -= {f"{SUPPORT_DIR}/snapshots", _PROJECTS_REL}
         if snapshots.is_dir():
             owned |= {f"{SUPPORT_DIR}/snapshots/{c.name}" for c in snapshots.iterdir()}
+    built = read_manifests(src)
+    if built:
+        owned &= {rel for m in built.values() for rel in m["support"]}
     present = {
         rel
         for rel in owned
@@ -82,13 +101,17 @@ def _read_tree(
     files: dict[str, tuple[bytes, bool]] = {}
     for folder, dirs, names in os.walk(src):
         base = Path(folder).relative_to(src).as_posix()
-        if base in present:
+        if base in present or base == _PROJECTS_REL:
             dirs[:] = []
+            continue
+        parent = base.rpartition("/")[0]
+        is_support = parent == SUPPORT_DIR and base != f"{SUPPORT_DIR}/snapshots"
+        if (is_support or parent == f"{SUPPORT_DIR}/snapshots") and base not in owned:
+            dirs[:] = []  # a support folder no DAG of this build refers to
             continue
         for name in sorted(names):
             rel = name if base == "." else f"{base}/{name}"
-            # retired.json is each folder's own bookkeeping: the DAGs folder keeps its own.
-            if name.endswith(".tmp") or rel == RETIRED_REL:
+            if name.endswith(".tmp") or rel in _NOT_COPIED:
                 continue
             path = Path(folder) / name
             files[rel] = (path.read_bytes(), bool(path.stat().st_mode & 0o111))
@@ -113,18 +136,31 @@ def deploy(
     timeout: float = 300.0,
     reserialize: bool = False,
     progress=print,
+    owner: Owner | None = None,
 ) -> DeployResult:
-    """Copy dags_out/ into Airflow's DAGs folder and wait until Airflow has parsed every DAG."""
+    """Make the build's uploads, copy dags_out/ into Airflow's DAGs folder as project
+    `owner`, and wait until Airflow has parsed every DAG."""
+    owner = owner or Owner("default")
     dag_files = sorted(p for p in dags_out.glob("*.py") if is_generated_dag(p))
     if not dag_files:
         raise RestError(f"{dags_out}: no generated DAG files; run amlcompile build first")
     dag_ids = [p.stem for p in dag_files]
+    files, owned = _read_tree(dags_out, dags_folder)
+    notes = check_ownership(dags_folder, files, owner)  # a clash stops before any upload
+    for line in notes:
+        progress(f"note: {line}")
+    # The data first: a DAG must not appear (and be triggered) before its inputs are there.
+    if not (dags_out / uploads_mod.MANIFEST_REL).is_file():
+        progress(
+            f"note: {dags_out} holds no record of the scripts' uploads (built by an older"
+            " amlcompile?): build again for deploy to make them"
+        )
+    uploads_mod.perform(uploads_mod.read_manifest(dags_out), dag_ids, progress=progress)
     before = {d: _parsed_at(client, d) for d in dag_ids}
     errors_before = {e.get("filename"): e.get("timestamp") for e in client.import_errors()}
-    files, owned = _read_tree(dags_out, dags_folder)
     for rel in sorted(owned):  # an empty snapshot (no files) is a folder all the same
         (dags_folder / rel).mkdir(parents=True, exist_ok=True)
-    changes = apply(dags_folder, files, owned)
+    changes = apply(dags_folder, files, owned, owner)
     result = DeployResult(dags_folder, changes)
     written = {Path(rel).stem for rel in changes["written"] if "/" not in rel}
     support_changed = any(rel.startswith(SUPPORT_DIR + "/") for rel in changes["written"])
@@ -133,7 +169,9 @@ def deploy(
         if before[dag_id] is not None and (dag_id in written or support_changed):
             client.reparse(before[dag_id]["file_token"])  # parsed now, not at the next refresh
             reparsed = True
-    if any(before[d] is None for d in dag_ids):
+    blind = False  # Airflow knows no file of the folder: only its refresh finds new ones
+    new = [d for d in dag_ids if before[d] is None]
+    if new:
         # Airflow has no parse request for a file it has never seen, but a parse request for
         # any file of a bundle makes the dag-processor list that bundle again at once.
         anchor = None if reparsed else _file_token_in(client, dags_folder)
@@ -141,6 +179,8 @@ def deploy(
             client.reparse(anchor)
         elif reserialize:
             _reserialize()
+        elif not reparsed:
+            blind = True
     result.pools = _pools(client, computes or {})
     waiting = set(dag_ids)
     deadline = time.monotonic() + timeout
@@ -173,7 +213,16 @@ def deploy(
                 " --reserialize on the Airflow host)"
             )
         if not announced:
-            progress(f"waiting for Airflow to parse {len(waiting)} DAG file(s)...")
+            if blind:
+                progress(
+                    f"waiting for Airflow to find {len(new)} new DAG file(s): it knows no DAG"
+                    f" in {dags_folder} yet, and its dag-processor lists that folder only every"
+                    " [dag_processor] refresh_interval (300 s by default; lower it, e.g."
+                    " AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30, or run deploy with"
+                    f" --reserialize on the Airflow host); waiting up to {timeout:.0f}s..."
+                )
+            else:
+                progress(f"waiting for Airflow to parse {len(waiting)} DAG file(s)...")
             announced = True
         time.sleep(1.0)
     return result

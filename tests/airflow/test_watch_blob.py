@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from amlcompile.compiler import render_files
+from amlcompile.compiler import owner_of, render_files
 from amlcompile.local_run import _airflow_env, run_compiled, select
 from amlcompile.render import writer
 
@@ -96,7 +96,7 @@ def test_a_new_blob_starts_the_pipeline_which_reads_it(project, monkeypatch, azu
     home = tmp_path / "airflow"
     dags = home / "dags"
     files, owned = render_files([compiled])
-    writer.apply(dags, files, owned)
+    writer.apply(dags, files, owned, owner_of(compiled.config))  # as run_compiled does
     migrate = _in_airflow(["-m", "airflow", "db", "migrate"], home, dags)
     assert migrate.returncode == 0, migrate.stderr[-3000:]
     given = dict(CONNECTION=azurite.connection_string, CONTAINER=container, NEW_BLOB=NEW_BLOB)

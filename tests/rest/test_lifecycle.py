@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from amlcompile.compiler import build, check
-from amlcompile.dsl.workspace import perform_upload
+from amlcompile.compiler import build
 from amlcompile.rest import AirflowClient, RestError
 from amlcompile.rest.client import Credentials
 from tests.conftest import EXAMPLES, amlcompile_cli
@@ -64,11 +63,7 @@ def project(tmp_path_factory, airflow_server) -> Path:
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        build([root / "examples"])
-        for compiled in check([root / "examples"]):
-            for upload in compiled.uploads:
-                target = Path(compiled.config.datastore_root(upload.datastore))
-                perform_upload(target, upload.files, upload.overwrite)
+        build([root / "examples"])  # the uploads are deploy's to make
     finally:
         os.chdir(cwd)
     # Deployed here, not by the first test: whichever test a worker runs first finds the DAGs.
