@@ -139,8 +139,12 @@ class PublishedPipeline:
 
     @property
     def endpoint(self) -> str:
-        """Where to POST `{"logical_date": null, "conf": {...}}` to start a run."""
-        return f"{self._client.url}/api/v2/dags/{self.id}/dagRuns"
+        """Where to POST the SDK v1 body (`{"ExperimentName": ..., "ParameterAssignments":
+        {...}}`) with an Airflow JWT to start a run: the route of amlcompile's Airflow plugin
+        (amlcompile/airflow_plugin/amlcompile_plugin.py, served by Airflow's api-server)."""
+        from ..airflow_plugin.amlcompile_plugin import submit_path
+
+        return self._client.url + submit_path(self.id)
 
     @classmethod
     def _publish(cls, client, dag_id, description=None, version=None):

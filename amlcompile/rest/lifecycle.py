@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from ..airflow_plugin import PLUGIN_FILE
+from ..airflow_plugin import amlcompile_plugin as plugin
 from ..render.bundle import SUPPORT_DIR
 from ..render.dag import WATCH_SUFFIX
 from ..render.writer import RETIRED_FILE, apply, is_generated_dag
@@ -253,6 +255,30 @@ def amlcompute_sizes(dags_folder: Path, dag_ids: list[str], project_root: Path) 
     return sizes
 
 
+# -- the REST plugin --------------------------------------------------------------------------
+def install_plugin(plugins_folder: Path) -> str:
+    """Copy the plugin file into Airflow's plugins folder (atomically); returns 'installed',
+    'updated' or 'unchanged'. Airflow's api-server loads plugins when it starts only."""
+    target = Path(plugins_folder) / PLUGIN_FILE.name
+    data = PLUGIN_FILE.read_bytes()
+    try:
+        if target.read_bytes() == data:
+            return "unchanged"
+        what = "updated"
+    except FileNotFoundError:
+        what = "installed"
+    except OSError as exc:
+        raise RestError(f"plugins folder {plugins_folder}: {exc.strerror}") from None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise RestError(f"plugins folder {plugins_folder}: {exc.strerror}") from None
+    return what
+
+
 # -- publish, enable, disable -----------------------------------------------------------------
 def publish(client: AirflowClient, dag_id: str, version=None, description=None) -> dict:
     """Unpause the DAG; record version and description where the Airflow UI shows them.
@@ -319,44 +345,24 @@ def conf_from_params(dag: dict, pairs: list[str]) -> dict:
                 f"--param {name}: DAG {dag.get('dag_id')!r} has no such parameter"
                 f" (parameters: {known})"
             )
-        schema = (params.get(name) or {}).get("schema") or {}
-        conf[name] = _typed(text, schema.get("type"))
+        conf[name] = plugin.typed(text, (params.get(name) or {}).get("schema"))
     return conf
 
 
-def _typed(text: str, kind):
-    """Best effort: send numbers and booleans as JSON; anything else as the string given,
-    so Airflow's own validation refuses it with its reason."""
+def conf_from_azure_body(body, where: str, dag: dict | None = None) -> tuple[dict, str | None]:
+    """An Azure ML published-pipeline REST body → (conf, experiment name); with the DAG's
+    details, unknown parameters are refused and values typed by its Params (as the plugin's
+    endpoint does, amlcompile/airflow_plugin/amlcompile_plugin.py)."""
+    params = None
+    if dag is not None and dag.get("params"):
+        params = {k: (v or {}).get("schema") or {} for k, v in dag["params"].items()}
     try:
-        if kind == "integer":
-            return int(text)
-        if kind == "number":
-            return float(text)
-        if kind == "boolean" and text.lower() in ("true", "false"):
-            return text.lower() == "true"
-    except ValueError:
-        pass
-    return text
-
-
-def conf_from_azure_body(body: dict, where: str) -> tuple[dict, str | None]:
-    """An Azure ML published-pipeline REST body → (conf, experiment name)."""
-    if not isinstance(body, dict):
-        raise RestError(f"{where}: expected a JSON object")
-    known = {"ExperimentName", "ParameterAssignments", "DataPathAssignments", "RunSource"}
-    unknown = sorted(set(body) - known)
-    if unknown:
-        expected = ", ".join(sorted(known))
-        raise RestError(f"{where}: unknown key {unknown[0]!r} (expected {expected})")
-    conf = dict(body.get("ParameterAssignments") or {})
-    for name, ref in (body.get("DataPathAssignments") or {}).items():
-        if not isinstance(ref, dict) or "RelativePath" not in ref:
-            raise RestError(
-                f"{where}: DataPathAssignments.{name}: expected"
-                ' {"DataStoreName": ..., "RelativePath": ...}'
-            )
-        conf[name] = ref["RelativePath"]
-    return conf, body.get("ExperimentName")
+        conf, experiment, _ = plugin.conf_from_azure_body(
+            body, params, (dag or {}).get("dag_id"), where
+        )
+    except plugin.BodyError as exc:
+        raise RestError(str(exc)) from None
+    return conf, experiment
 
 
 def trigger(

@@ -10,6 +10,7 @@ import json
 import shutil
 import textwrap
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,7 @@ def project(tmp_path_factory, airflow_server) -> Path:
     )
     (root / "amlcompile.toml").write_text(
         f"[airflow]\ndags_folder = {str(airflow_server.dags)!r}\n"
+        f"plugins_folder = {str(airflow_server.plugins)!r}\n"
     )
     import os
 
@@ -97,6 +99,11 @@ def test_deploy_parses_every_dag_and_sizes_pools(airflow_server, project):
     for dag_id in (DAG, "Hello_World", "Sequence_Exp", "Fail_On_Request"):
         assert f"ok  {dag_id}" in r.stdout
     assert "pool amlcompile-aml-compute: 4 slots (created)" in r.stdout
+    # The fixture installed the plugin with `amlcompile install-plugin` before Airflow started;
+    # deploy (plugins_folder in the config) finds it current.
+    assert "plugin amlcompile_plugin.py in" in airflow_server.plugin_install
+    assert "installed (restart Airflow's api-server" in airflow_server.plugin_install
+    assert f"plugin amlcompile_plugin.py in {airflow_server.plugins}: unchanged" in r.stdout
     pool = admin(airflow_server).pool("amlcompile-aml-compute")
     assert pool["slots"] == 4
     # Every file was new to Airflow, whose refresh_interval is the default 300 s: deploy's
@@ -297,6 +304,78 @@ def test_expired_token_is_refreshed_once(airflow_server, project):
     assert expired not in only.stderr
 
 
+def test_seed_rest_call_on_the_published_endpoint(airflow_server, project):
+    """The seed's sample: requests.post(published_pipeline.endpoint, headers=<auth header>,
+    json={"ExperimentName": ..., "ParameterAssignments": {"pipeline_arg": 20}})."""
+    requests = pytest.importorskip("requests")
+    from amlcompile.dsl.runs import PublishedPipeline
+    from amlcompile.rest import lifecycle
+
+    assert cli(airflow_server, project, "publish", DAG).returncode == 0
+    client = admin(airflow_server)
+    endpoint = PublishedPipeline(client, DAG).endpoint
+    assert endpoint == f"{airflow_server.url}/amlcompile/v1.0/PipelineRuns/PipelineSubmit/{DAG}"
+    auth_header = {"Authorization": f"Bearer {client._ensure_token()}"}
+    started = time.monotonic()
+    response = requests.post(
+        endpoint,
+        headers=auth_header,
+        json={"ExperimentName": "My_Pipeline", "ParameterAssignments": {"pipeline_arg": 20}},
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    run_id = answer["Id"]
+    assert answer["Status"]["StatusCode"] in ("Queued", "Running", "NotStarted")
+    assert answer["PipelineId"] == DAG and answer["ExperimentName"] == "My_Pipeline"
+    quoted = urllib.parse.quote(run_id, safe="")
+    assert answer["StatusUrl"] == f"{airflow_server.url}/api/v2/dags/{DAG}/dagRuns/{quoted}"
+    assert requests.get(answer["StatusUrl"], headers=auth_header).json()["dag_run_id"] == run_id
+    run = client.dag_run(DAG, run_id)
+    assert run["conf"] == {"pipeline_arg": 20}
+    assert "experiment: My_Pipeline" in (run.get("note") or "")
+    final = lifecycle.wait(client, DAG, run_id, show=lambda line: None, timeout=180)
+    assert final["state"] == "success"
+    print(f"seed REST call: run {run_id} finished in {time.monotonic() - started:.1f}s")
+
+    # A value given as text is typed by the DAG's Param, as `--param` does.
+    text = requests.post(
+        endpoint, headers=auth_header, json={"ParameterAssignments": {"pipeline_arg": "7"}}
+    )
+    assert text.status_code == 200, text.text
+    assert client.dag_run(DAG, text.json()["Id"])["conf"] == {"pipeline_arg": 7}
+    client.set_run_state(DAG, text.json()["Id"], "failed")  # not needed further
+
+    def refused(resp, status, *words):
+        assert resp.status_code == status, resp.text
+        error = resp.json()["error"]
+        assert error["code"] == "UserError", error
+        for word in words:
+            assert word in error["message"], error
+
+    unknown = requests.post(
+        endpoint, headers=auth_header, json={"ParameterAssignments": {"nope": 1}}
+    )
+    refused(unknown, 400, "has no parameter 'nope' (parameters: pipeline_arg)")
+    bad_key = requests.post(endpoint, headers=auth_header, json={"ParameterAssignment": {}})
+    refused(bad_key, 400, "unknown key 'ParameterAssignment'")
+    wrong_type = requests.post(
+        endpoint, headers=auth_header, json={"ParameterAssignments": {"pipeline_arg": "ten"}}
+    )
+    refused(wrong_type, 400, "'ten' is not of type 'integer'")
+    refused(requests.post(endpoint, json={}), 401, "Not authenticated")
+    viewer = AirflowClient(airflow_server.url, Credentials(username=VIEWER[0], password=VIEWER[1]))
+    viewer_header = {"Authorization": f"Bearer {viewer._ensure_token()}"}
+    refused(requests.post(endpoint, headers=viewer_header, json={}), 403)
+    missing = endpoint.replace(DAG, "No_Such_Dag")
+    refused(requests.post(missing, headers=auth_header, json={}), 404, "No_Such_Dag")
+    assert cli(airflow_server, project, "disable", DAG).returncode == 0
+    try:
+        paused = requests.post(endpoint, headers=auth_header, json={})
+        refused(paused, 409, "is disabled", f"amlcompile enable {DAG}")
+    finally:
+        assert cli(airflow_server, project, "enable", DAG).returncode == 0
+
+
 SDK_SCRIPT = """
 import json
 from amlcompile import Experiment, PipelineEndpoint, PublishedPipeline, Workspace
@@ -354,7 +433,9 @@ def test_sdk_v1_objects_over_rest(airflow_server, project):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["status"] == "Finished"
     assert out["steps"] == {"maybe_fail": "Finished"}
-    assert out["endpoint"] == f"{airflow_server.url}/api/v2/dags/Fail_On_Request/dagRuns"
+    assert out["endpoint"] == (
+        f"{airflow_server.url}/amlcompile/v1.0/PipelineRuns/PipelineSubmit/Fail_On_Request"
+    )
     assert out["got"] == ["3", "sdk"]
     assert "Fail_On_Request" not in out["listed_disabled"]
     assert "Fail_On_Request" in out["listed_enabled"]
