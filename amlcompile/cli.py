@@ -204,6 +204,8 @@ def _cmd_trigger(args) -> int:
             raise ConfigError(f"--body {args.body}: not valid JSON: {exc}") from None
         conf, _experiment = lifecycle.conf_from_azure_body(body, f"--body {args.body}", dag)
     conf.update(lifecycle.conf_from_params(dag, args.param))
+    if args.timeout is not None and not args.wait:
+        raise ConfigError("trigger: --timeout only applies with --wait")
     run, created = lifecycle.trigger(
         client,
         args.name,
@@ -211,13 +213,22 @@ def _cmd_trigger(args) -> int:
         args.run_id,
         args.regenerate_outputs,
         args.continue_on_step_failure,
+        unpause=args.unpause,
     )
     run_id = run["dag_run_id"]
+    if created and args.unpause and dag.get("is_paused"):
+        print(f"{args.name} enabled (unpaused)")
     print(f"{'triggered' if created else 'already triggered'} {args.name} run {run_id}")
     if not args.wait:
         return 0
-    final = lifecycle.wait(client, args.name, run_id, show=lambda line: print(line, flush=True))
-    for line in lifecycle.format_steps(lifecycle.steps(client, args.name, run_id)):
+    final = lifecycle.wait(
+        client,
+        args.name,
+        run_id,
+        show=lambda line: print(line, flush=True),
+        timeout=args.timeout,
+    )
+    for line in lifecycle.run_report(client, args.name, run_id):
         print(line)
     print(f"run {run_id}: {final['state']}")
     return 0 if final["state"] == "success" else 1
@@ -240,7 +251,7 @@ def _cmd_status(args) -> int:
     _, client = _client()
     run = client.dag_run(args.name, args.run)
     print(f"run {args.run} of {args.name}: {run.get('state')}")
-    for line in lifecycle.format_steps(lifecycle.steps(client, args.name, args.run)):
+    for line in lifecycle.run_report(client, args.name, args.run):
         print(line)
     return 0
 
@@ -305,6 +316,17 @@ def _add_lifecycle_commands(sub) -> None:
     _continue_option(p)
     p.add_argument("--run-id", default=None, help="idempotent: the same id starts one run")
     p.add_argument("--wait", action="store_true", help="follow the run; exit 1 if it fails")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="with --wait: give up following after S seconds (the run carries on)",
+    )
+    p.add_argument(
+        "--unpause",
+        action="store_true",
+        help="enable (unpause) a paused pipeline first; without it a paused one is refused",
+    )
     p.set_defaults(func=_cmd_trigger)
 
     p = sub.add_parser("runs", help="recent runs of a pipeline")

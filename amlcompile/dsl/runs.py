@@ -89,12 +89,14 @@ class PipelineRun:
         show = (lambda line: print(line, flush=True)) if show_output else (lambda line: None)
         run = lifecycle.wait(self._client, self.dag_id, self.id, show=show, timeout=timeout_seconds)
         if show_output:
-            for line in lifecycle.format_steps(lifecycle.steps(self._client, self.dag_id, self.id)):
+            for line in lifecycle.run_report(self._client, self.dag_id, self.id):
                 print(line)
             print(f"run {self.id} of {self.dag_id}: {run['state']}", file=sys.stdout)
         status = _RUN_STATUS.get(run["state"], run["state"])
         if raise_on_error and run["state"] != "success":
-            raise RestError(f"pipeline run {self.id} of {self.dag_id} finished {run['state']}")
+            reason = lifecycle.planner_failure(self._client, self.dag_id, self.id)
+            why = f" (the reuse planner failed: {reason})" if reason else ""
+            raise RestError(f"pipeline run {self.id} of {self.dag_id} finished {run['state']}{why}")
         return status
 
     def cancel(self) -> None:
@@ -163,7 +165,7 @@ class PublishedPipeline:
     @classmethod
     def list(cls, workspace, active_only=True, _service_endpoint=None):
         client = client_for(workspace)
-        dags = client.get("/api/v2/dags", tags="amlcompile", limit=1000).get("dags", [])
+        dags = client.paged("/api/v2/dags", "dags", tags="amlcompile")
         found = []
         for dag in dags:
             if active_only and dag.get("is_paused"):

@@ -7,6 +7,7 @@ module; tests run in file order on one xdist worker (xdist_group).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 import time
@@ -123,6 +124,14 @@ def test_deploy_reports_import_errors_against_the_dsl_file(airflow_server, proje
         "from airflow.sdk import DAG  # safe mode parses files naming airflow and DAG\n"
         "raise RuntimeError('this DAG cannot be imported')\n"
     )
+    # A real generated file broken inside one step's task: the error names the step's DSL line.
+    source = (project / "dags_out" / "Fail_On_Request.py").read_text()
+    step_broken = project / "dags_out" / "Broken_Step.py"
+    text = source.replace("'Fail_On_Request'", "'Broken_Step'")
+    text = re.sub(r"'snapshot': '[^']*'", "'snapshot': undefined_name", text, count=1)
+    step_broken.write_text(text)
+    dsl = re.search(r"'location': '(examples/failing/pipeline\.py:\d+)'", source)[1]
+    dag_line = next(i for i, x in enumerate(text.splitlines(), 1) if "undefined_name" in x)
     try:
         r = cli(airflow_server, project, "deploy", "--timeout", "120")
         assert r.returncode == 1, r.stdout + r.stderr
@@ -130,8 +139,13 @@ def test_deploy_reports_import_errors_against_the_dsl_file(airflow_server, proje
             "error: examples/broken/pipeline.py: Airflow could not import Broken_Pipeline.py:"
             " RuntimeError: this DAG cannot be imported"
         ) in r.stderr
+        assert (
+            f"error: {dsl}: Airflow could not import Broken_Step.py (step 'maybe_fail', its"
+            f" line {dag_line}): NameError: name 'undefined_name' is not defined"
+        ) in r.stderr, r.stderr
     finally:
         broken.unlink()
+        step_broken.unlink()
     r = cli(airflow_server, project, "deploy")
     assert r.returncode == 0, r.stderr
     assert not (airflow_server.dags / "Broken_Pipeline.py").exists()
@@ -247,13 +261,59 @@ def test_disable_enable_and_cancel(airflow_server, project):
     client = admin(airflow_server)
     assert cli(airflow_server, project, "disable", DAG).returncode == 0
     assert client.dag(DAG)["is_paused"] is True
-    queued = cli(airflow_server, project, "trigger", DAG, "--run-id", "while-paused")
-    assert queued.returncode == 0, queued.stderr
+    refused = cli(airflow_server, project, "trigger", DAG, "--run-id", "while-paused")
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert f"{DAG} is paused (disabled), so its run would wait in the queue" in refused.stderr
+    # A run queued while paused (started some other way): --wait, with no --timeout, stops.
+    client.trigger(DAG, {}, "while-paused")
+    started = time.monotonic()
+    waited = cli(airflow_server, project, "trigger", DAG, "--run-id", "while-paused", "--wait")
+    assert waited.returncode == 2, waited.stdout + waited.stderr
+    assert "its run while-paused waits in the queue and never starts" in waited.stderr
+    assert time.monotonic() - started < 30
     cancel = cli(airflow_server, project, "cancel", DAG, "while-paused")
     assert cancel.returncode == 0, cancel.stderr
     assert "while-paused of My_Published_Pipeline: failed" in cancel.stdout
+    unpaused = cli(airflow_server, project, "trigger", DAG, "--unpause", "--run-id", "unpaused")
+    assert unpaused.returncode == 0, unpaused.stderr
+    assert f"{DAG} enabled (unpaused)" in unpaused.stdout
+    assert client.dag(DAG)["is_paused"] is False
+    assert cli(airflow_server, project, "cancel", DAG, "unpaused").returncode == 0
     assert cli(airflow_server, project, "enable", DAG).returncode == 0
     assert client.dag(DAG)["is_paused"] is False
+
+
+def test_a_failed_reuse_planner_is_explained(airflow_server, project):
+    assert cli(airflow_server, project, "enable", "Fail_On_Request").returncode == 0
+    body = project / "bad_option.json"
+    # A run option the planner refuses: every step then ends upstream_failed.
+    body.write_text(json.dumps({"ParameterAssignments": {"continue_on_step_failure": "maybe"}}))
+    r = cli(
+        airflow_server, project, "trigger", "Fail_On_Request", "--body", body,
+        "--run-id", "bad-option", "--wait", "--timeout", "180",
+    )  # fmt: skip
+    assert r.returncode == 1, r.stdout + r.stderr
+    reason = "must be true or false, not 'maybe'"
+    assert "the reuse planner (amlcompile_reuse_plan) failed: " in r.stdout, r.stdout
+    assert reason in r.stdout
+    assert "step(s) did not run (upstream_failed)" in r.stdout
+    status = cli(airflow_server, project, "status", "Fail_On_Request", "bad-option")
+    assert status.returncode == 0, status.stderr
+    assert reason in status.stdout
+
+
+def test_listings_page_through_the_api(airflow_server, project):
+    client = admin(airflow_server)
+    everything = client.get("/api/v2/dags", limit=100)
+    paged = client.paged("/api/v2/dags", "dags", page_size=2)
+    assert len(paged) == everything["total_entries"] > 4
+    assert [d["dag_id"] for d in paged] == [d["dag_id"] for d in everything["dags"]]
+    path = f"/api/v2/dags/{DAG}/dagRuns"
+    runs = client.get(path, limit=100, order_by="-run_after")["dag_runs"]
+    one_by_one = client.paged(path, "dag_runs", page_size=1, order_by="-run_after")
+    assert [r["dag_run_id"] for r in one_by_one] == [r["dag_run_id"] for r in runs]
+    assert len(runs) >= 2
 
 
 def test_missing_dag_and_missing_run(airflow_server, project):
@@ -302,6 +362,20 @@ def test_expired_token_is_refreshed_once(airflow_server, project):
     assert only.returncode == 2
     assert "invalid or expired" in only.stderr and "$AIRFLOW_TOKEN" in only.stderr
     assert expired not in only.stderr
+    # A token Airflow cannot verify (another signing key) is a 403: the same one retry.
+    forged = jwt.encode(claims | {"exp": int(time.time()) + 600}, "x" * 64, algorithm="HS512")
+    r = cli(airflow_server, project, "runs", DAG, extra_env={"AIRFLOW_TOKEN": forged})
+    assert r.returncode == 0, r.stderr
+    only = cli(
+        airflow_server,
+        project,
+        "runs",
+        DAG,
+        extra_env={"AIRFLOW_TOKEN": forged, "AIRFLOW_USERNAME": "", "AIRFLOW_PASSWORD": ""},
+    )
+    assert only.returncode == 2
+    assert "refused the token (403" in only.stderr and "Invalid JWT" in only.stderr
+    assert forged not in only.stderr
 
 
 def test_seed_rest_call_on_the_published_endpoint(airflow_server, project):
