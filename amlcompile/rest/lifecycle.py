@@ -529,6 +529,19 @@ def format_steps(items: list[StepStatus]) -> list[str]:
     return lines
 
 
+def run_report(client: AirflowClient, dag_id: str, run_id: str) -> list[str]:
+    """The step table of a run, and why the reuse planner failed when it did."""
+    items = steps(client, dag_id, run_id)
+    lines = format_steps(items)
+    reason = planner_failure(client, dag_id, run_id)
+    if reason:
+        blocked = sum(1 for s in items if s.state == "upstream_failed")
+        lines.append(f"  the reuse planner ({PLAN_TASK_ID}) failed: {reason}")
+        if blocked:
+            lines.append(f"  so {blocked} step(s) did not run (upstream_failed)")
+    return lines
+
+
 # Transient failures while following a run: connection refused or reset, timeouts, 5xx.
 WAIT_RETRIES = 8  # consecutive failed polls before giving up (about 2.5 minutes of backoff)
 WAIT_BACKOFF_MAX = 30.0
