@@ -11,7 +11,8 @@ it after installing or updating this file). What it accepts is what the SDK v1 s
                         "ParameterAssignments": {"pipeline_arg": 20}})
 
 `POST /amlcompile/v1.0/PipelineRuns/PipelineSubmit/<dag_id>` authenticates like Airflow's own
-API (its JWT dependency and auth manager: the user needs permission to create runs of the DAG),
+API (its JWT dependency and auth manager: the user needs permission to create runs of the DAG;
+each call is in Airflow's audit log as `amlcompile_pipeline_submit`),
 refuses a paused DAG and unknown parameters, types each value by the DAG's Param (`"20"` for an
 integer parameter becomes 20), triggers the run through Airflow's own trigger route and answers
 `{"Id": <run id>, "Status": {"StatusCode": ...}, "StatusUrl": ..., "RunUrl": ...}`. Errors are
@@ -24,6 +25,7 @@ import sys
 
 URL_PREFIX = "/amlcompile"
 SUBMIT_PATH = "/v1.0/PipelineRuns/PipelineSubmit/{dag_id}"
+AUDIT_EVENT = "amlcompile_pipeline_submit"  # the event of each call in Airflow's audit log
 # Conf keys that are run options of every amlcompile DAG, not pipeline parameters.
 RUN_OPTIONS = ("regenerate_outputs", "continue_on_step_failure")
 BODY_KEYS = (
@@ -163,6 +165,7 @@ def make_app():
     from airflow.api_fastapi.core_api.datamodels.dag_run import TriggerDAGRunPostBody
     from airflow.api_fastapi.core_api.routes.public.dag_run import trigger_dag_run
     from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+    from airflow.api_fastapi.logging.decorators import action_logging
     from airflow.configuration import conf as airflow_conf
     from airflow.models.dag import DagModel
     from airflow.models.dagbag import DBDagBag
@@ -192,7 +195,8 @@ def make_app():
     @app.post(
         SUBMIT_PATH,
         dependencies=[
-            Depends(requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN))
+            Depends(requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN)),
+            Depends(action_logging(AUDIT_EVENT)),
         ],
     )
     def pipeline_submit(

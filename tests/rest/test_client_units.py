@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from amlcompile.airflow_plugin import PLUGIN_FILE
 from amlcompile.airflow_plugin import amlcompile_plugin as plugin
 from amlcompile.rest import AirflowClient, RestError, lifecycle
 from amlcompile.rest.client import Credentials
@@ -274,3 +275,33 @@ def test_the_plugin_file_imports_neither_airflow_nor_amlcompile():
         [sys.executable, "-c", code, plugin.__file__], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_install_plugin_says_what_it_did(tmp_path):
+    folder = tmp_path / "plugins"
+    assert lifecycle.install_plugin(folder) == "installed"
+    target = folder / "amlcompile_plugin.py"
+    assert target.read_bytes() == PLUGIN_FILE.read_bytes()
+    assert lifecycle.install_plugin(folder) == "unchanged"
+    target.write_text("# an older version\n")
+    assert lifecycle.install_plugin(folder) == "updated"
+    assert target.read_bytes() == PLUGIN_FILE.read_bytes()
+    assert sorted(p.name for p in folder.iterdir()) == ["amlcompile_plugin.py"]  # no temp left
+
+
+def test_install_plugin_command(tmp_path):
+    from tests.conftest import amlcompile_cli
+
+    missing = amlcompile_cli("install-plugin", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "give --plugins-folder DIR or set [airflow] plugins_folder" in missing.stderr
+    (tmp_path / "amlcompile.toml").write_text('[airflow]\nplugins_folder = "airflow/plugins"\n')
+    done = amlcompile_cli("install-plugin", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    folder = (tmp_path / "airflow" / "plugins").resolve()
+    assert done.stdout.strip() == (
+        f"plugin amlcompile_plugin.py in {folder}: installed (restart Airflow's api-server to"
+        " load it: plugins load when it starts)"
+    )
+    again = amlcompile_cli("install-plugin", cwd=tmp_path)
+    assert again.stdout.strip() == f"plugin amlcompile_plugin.py in {folder}: unchanged"

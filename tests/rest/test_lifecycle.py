@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
+import subprocess
+import sys
 import textwrap
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -284,6 +288,95 @@ def test_disable_enable_and_cancel(airflow_server, project):
     assert client.dag(DAG)["is_paused"] is False
 
 
+class Forwarder:
+    """A TCP forwarder to Airflow's port that can be switched off (connections refused and
+    cut) and on again: an api-server restart or a network blip as a client sees it."""
+
+    def __init__(self, target_port: int):
+        self.port = _free_port()
+        self.target = target_port
+        self.on = False
+        self.conns: list[socket.socket] = []
+
+    def start(self) -> None:
+        self.on = True
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", self.port))
+        srv.listen(32)
+        srv.settimeout(0.2)
+        threading.Thread(target=self._accept, args=(srv,), daemon=True).start()
+
+    def stop(self) -> None:
+        self.on = False
+        time.sleep(0.5)  # the accept loop closes the listening socket
+        for conn in self.conns:
+            conn.close()
+        self.conns = []
+
+    def _accept(self, srv) -> None:
+        with srv:
+            while self.on:
+                try:
+                    client, _ = srv.accept()
+                except TimeoutError:
+                    continue
+                client.settimeout(None)
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+                self.conns += [client, upstream]
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (a, b):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def test_wait_survives_airflow_going_away_for_a_while(airflow_server, project):
+    client = admin(airflow_server)
+    assert cli(airflow_server, project, "enable", "Fail_On_Request").returncode == 0
+    forwarder = Forwarder(int(airflow_server.url.rsplit(":", 1)[1]))
+    forwarder.start()
+    env = airflow_server.client_env(ADMIN, f"http://127.0.0.1:{forwarder.port}")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "amlcompile.cli", "trigger", "Fail_On_Request",
+            "--param", "exit_code=0", "--regenerate-outputs", "--run-id", "outage", "--wait",
+        ],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.dag_run("Fail_On_Request", "outage")
+                break
+            except RestError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+                time.sleep(0.2)
+        forwarder.stop()  # refused and cut while --wait follows the run
+        time.sleep(7)
+        forwarder.start()
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        forwarder.stop()
+    assert proc.returncode == 0, out + err
+    assert "Airflow did not answer (" in out and "retrying in" in out, out
+    assert "run outage: success" in out
+
+
 def test_a_failed_reuse_planner_is_explained(airflow_server, project):
     assert cli(airflow_server, project, "enable", "Fail_On_Request").returncode == 0
     body = project / "bad_option.json"
@@ -407,6 +500,10 @@ def test_seed_rest_call_on_the_published_endpoint(airflow_server, project):
     run = client.dag_run(DAG, run_id)
     assert run["conf"] == {"pipeline_arg": 20}
     assert "experiment: My_Pipeline" in (run.get("note") or "")
+    plugins = client.get("/api/v2/plugins")["plugins"]
+    assert any(p["name"] == "amlcompile" for p in plugins), plugins
+    audit = client.get("/api/v2/eventLogs", event="amlcompile_pipeline_submit", dag_id=DAG)
+    assert audit["total_entries"] >= 1 and audit["event_logs"][0]["owner"] == ADMIN[0]
     final = lifecycle.wait(client, DAG, run_id, show=lambda line: None, timeout=180)
     assert final["state"] == "success"
     print(f"seed REST call: run {run_id} finished in {time.monotonic() - started:.1f}s")
@@ -436,6 +533,10 @@ def test_seed_rest_call_on_the_published_endpoint(airflow_server, project):
         endpoint, headers=auth_header, json={"ParameterAssignments": {"pipeline_arg": "ten"}}
     )
     refused(wrong_type, 400, "'ten' is not of type 'integer'")
+    not_json = requests.post(
+        endpoint, headers={**auth_header, "Content-Type": "application/json"}, data="{nope"
+    )
+    refused(not_json, 400, "the request body is not valid")
     refused(requests.post(endpoint, json={}), 401, "Not authenticated")
     viewer = AirflowClient(airflow_server.url, Credentials(username=VIEWER[0], password=VIEWER[1]))
     viewer_header = {"Authorization": f"Bearer {viewer._ensure_token()}"}
