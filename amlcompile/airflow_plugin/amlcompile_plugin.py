@@ -173,13 +173,14 @@ def make_app():
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from sqlalchemy import select
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     app = FastAPI(
         title="amlcompile published pipelines",
         description="The Azure ML SDK v1 published-pipeline endpoint over Airflow",
     )
 
-    @app.exception_handler(HTTPException)
+    @app.exception_handler(StarletteHTTPException)  # Airflow's refusals and routing's 404/405
     async def _http_error(request, exc):
         text = _detail_text(exc.detail)
         return JSONResponse(error_body(exc.status_code, text), exc.status_code, exc.headers)

@@ -453,6 +453,8 @@ def trigger(
             existing = None
         if existing is not None:
             if (existing.get("conf") or {}) == conf:
+                if unpause and client.dag(dag_id).get("is_paused"):
+                    client.set_paused(dag_id, False)  # so that the queued run starts
                 return existing, False
             raise RestError(
                 f"run id {run_id!r} already exists for DAG {dag_id!r} with other parameters;"
@@ -587,7 +589,7 @@ def wait(
                 ) from None
             delay = min(poll * 2 ** (failures - 1), WAIT_BACKOFF_MAX)
             show(f"Airflow did not answer ({exc}); retrying in {delay:.0f}s")
-            _check_timeout(started, timeout, dag_id, run_id, "unknown")
+            _check_timeout(started, timeout, dag_id, run_id, "unknown (Airflow not answering)")
             sleep(delay)
             continue
         failures = 0

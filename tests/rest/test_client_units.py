@@ -305,3 +305,49 @@ def test_install_plugin_command(tmp_path):
     )
     again = amlcompile_cli("install-plugin", cwd=tmp_path)
     assert again.stdout.strip() == f"plugin amlcompile_plugin.py in {folder}: unchanged"
+
+
+class PausedDag:
+    """A paused DAG with one queued run `r` (conf {})."""
+
+    def __init__(self):
+        self.paused = True
+        self.triggered = []
+
+    def dag_run(self, dag_id, run_id):
+        if run_id == "r":
+            return {"dag_run_id": "r", "conf": {}, "state": "queued"}
+        raise RestError("no run", 404)
+
+    def dag(self, dag_id):
+        return {"dag_id": dag_id, "is_paused": self.paused}
+
+    def set_paused(self, dag_id, paused):
+        self.paused = paused
+
+    def trigger(self, dag_id, conf, run_id):
+        self.triggered.append(run_id)
+        return {"dag_run_id": run_id or "new", "conf": conf}
+
+
+def test_trigger_refuses_a_paused_dag_unless_unpause():
+    client = PausedDag()
+    with pytest.raises(RestError) as err:
+        lifecycle.trigger(client, "d", {})
+    assert str(err.value) == (
+        "d is paused (disabled), so its run would wait in the queue: enable it first"
+        " (amlcompile enable d, or trigger with --unpause)"
+    )
+    assert client.triggered == [] and client.paused
+    # The idempotent form returns the queued run (--wait then says it never starts) ...
+    assert lifecycle.trigger(client, "d", {}, "r") == (
+        {"dag_run_id": "r", "conf": {}, "state": "queued"},
+        False,
+    )
+    assert client.paused
+    # ... and with unpause it unpauses, so that the run starts.
+    assert lifecycle.trigger(client, "d", {}, "r", unpause=True)[1] is False
+    assert not client.paused
+    client.paused = True
+    run, created = lifecycle.trigger(client, "d", {"a": 1}, unpause=True)
+    assert created and not client.paused and client.triggered == [None]

@@ -538,6 +538,7 @@ def test_seed_rest_call_on_the_published_endpoint(airflow_server, project):
     )
     refused(not_json, 400, "the request body is not valid")
     refused(requests.post(endpoint, json={}), 401, "Not authenticated")
+    refused(requests.get(endpoint, headers=auth_header), 405, "Method Not Allowed")
     viewer = AirflowClient(airflow_server.url, Credentials(username=VIEWER[0], password=VIEWER[1]))
     viewer_header = {"Authorization": f"Bearer {viewer._ensure_token()}"}
     refused(requests.post(endpoint, headers=viewer_header, json={}), 403)
