@@ -120,6 +120,11 @@ def _cmd_deploy(args) -> int:
     out = cfg.dags_out_path
     if not out.is_dir():
         raise ConfigError(f"deploy: {out} does not exist; run amlcompile build first")
+    plugin_line = None
+    plugins = args.plugins_folder or cfg.airflow.plugins_folder
+    if plugins:
+        plugins = _plugins_path(cfg, plugins)
+        plugin_line = _plugin_line(plugins, lifecycle.install_plugin(plugins))
     dag_ids = [p.stem for p in sorted(out.glob("*.py"))]
     sizes = lifecycle.amlcompute_sizes(out, dag_ids, cfg.root)
     result = lifecycle.deploy(
@@ -139,6 +144,8 @@ def _cmd_deploy(args) -> int:
         f"deployed {out} to {folder}: {len(c['written'])} written, {len(c['unchanged'])}"
         f" unchanged, {len(c['removed'])} removed"
     )
+    if plugin_line:
+        print(plugin_line)
     for line in result.pools:
         print(line)
     for dag_id in result.known:
@@ -146,6 +153,33 @@ def _cmd_deploy(args) -> int:
     for line in result.errors:
         print(f"error: {line}", file=sys.stderr)
     return 1 if result.errors else 0
+
+
+def _plugins_path(cfg, folder) -> Path:
+    return (cfg.root / folder).resolve() if not Path(folder).is_absolute() else Path(folder)
+
+
+def _plugin_line(folder: Path, what: str) -> str:
+    line = f"plugin amlcompile_plugin.py in {folder}: {what}"
+    if what != "unchanged":
+        line += " (restart Airflow's api-server to load it: plugins load when it starts)"
+    return line
+
+
+def _cmd_install_plugin(args) -> int:
+    from .config import load
+    from .rest import lifecycle
+
+    cfg = load()
+    folder = args.plugins_folder or cfg.airflow.plugins_folder
+    if not folder:
+        raise ConfigError(
+            "install-plugin: give --plugins-folder DIR or set [airflow] plugins_folder in the"
+            " config (Airflow's [core] plugins_folder)"
+        )
+    folder = _plugins_path(cfg, folder)
+    print(_plugin_line(folder, lifecycle.install_plugin(folder)))
+    return 0
 
 
 def _cmd_publish(args) -> int:
@@ -180,8 +214,10 @@ def _cmd_trigger(args) -> int:
             raise ConfigError(f"--body {args.body}: {exc.strerror}") from None
         except ValueError as exc:
             raise ConfigError(f"--body {args.body}: not valid JSON: {exc}") from None
-        conf, _experiment = lifecycle.conf_from_azure_body(body, f"--body {args.body}")
+        conf, _experiment = lifecycle.conf_from_azure_body(body, f"--body {args.body}", dag)
     conf.update(lifecycle.conf_from_params(dag, args.param))
+    if args.timeout is not None and not args.wait:
+        raise ConfigError("trigger: --timeout only applies with --wait")
     run, created = lifecycle.trigger(
         client,
         args.name,
@@ -189,13 +225,22 @@ def _cmd_trigger(args) -> int:
         args.run_id,
         args.regenerate_outputs,
         args.continue_on_step_failure,
+        unpause=args.unpause,
     )
     run_id = run["dag_run_id"]
+    if created and args.unpause and dag.get("is_paused"):
+        print(f"{args.name} enabled (unpaused)")
     print(f"{'triggered' if created else 'already triggered'} {args.name} run {run_id}")
     if not args.wait:
         return 0
-    final = lifecycle.wait(client, args.name, run_id, show=lambda line: print(line, flush=True))
-    for line in lifecycle.format_steps(lifecycle.steps(client, args.name, run_id)):
+    final = lifecycle.wait(
+        client,
+        args.name,
+        run_id,
+        show=lambda line: print(line, flush=True),
+        timeout=args.timeout,
+    )
+    for line in lifecycle.run_report(client, args.name, run_id):
         print(line)
     print(f"run {run_id}: {final['state']}")
     return 0 if final["state"] == "success" else 1
@@ -218,7 +263,7 @@ def _cmd_status(args) -> int:
     _, client = _client()
     run = client.dag_run(args.name, args.run)
     print(f"run {args.run} of {args.name}: {run.get('state')}")
-    for line in lifecycle.format_steps(lifecycle.steps(client, args.name, args.run)):
+    for line in lifecycle.run_report(client, args.name, args.run):
         print(line)
     return 0
 
@@ -249,7 +294,20 @@ def _add_lifecycle_commands(sub) -> None:
         action="store_true",
         help="on the Airflow host: parse new files now (airflow dags reserialize)",
     )
+    p.add_argument(
+        "--plugins-folder",
+        default=None,
+        help="Airflow's plugins folder: install amlcompile's REST plugin there too",
+    )
     p.set_defaults(func=_cmd_deploy)
+
+    p = sub.add_parser(
+        "install-plugin",
+        help="copy amlcompile's Airflow plugin (the published-pipeline endpoint) into"
+        " Airflow's plugins folder",
+    )
+    p.add_argument("--plugins-folder", default=None, help="Airflow's [core] plugins_folder")
+    p.set_defaults(func=_cmd_install_plugin)
 
     p = sub.add_parser("publish", help="unpause a deployed pipeline, recording its version")
     p.add_argument("name")
@@ -270,6 +328,17 @@ def _add_lifecycle_commands(sub) -> None:
     _continue_option(p)
     p.add_argument("--run-id", default=None, help="idempotent: the same id starts one run")
     p.add_argument("--wait", action="store_true", help="follow the run; exit 1 if it fails")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="with --wait: give up following after S seconds (the run carries on)",
+    )
+    p.add_argument(
+        "--unpause",
+        action="store_true",
+        help="enable (unpause) a paused pipeline first; without it a paused one is refused",
+    )
     p.set_defaults(func=_cmd_trigger)
 
     p = sub.add_parser("runs", help="recent runs of a pipeline")

@@ -86,6 +86,7 @@ class AirflowConfig(_Model):
     password_env: str = "AIRFLOW_PASSWORD"
     token_env: str = "AIRFLOW_TOKEN"  # a ready JWT, used before username/password
     dags_folder: str | None = None  # where `amlcompile deploy` copies dags_out/
+    plugins_folder: str | None = None  # Airflow's [core] plugins_folder: the REST plugin
 
 
 class WorkspaceConfig(_Model):

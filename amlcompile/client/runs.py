@@ -103,12 +103,14 @@ class PipelineRun:
         show = (lambda line: print(line, flush=True)) if show_output else (lambda line: None)
         run = lifecycle.wait(self._client, self.dag_id, self.id, show=show, timeout=timeout_seconds)
         if show_output:
-            for line in lifecycle.format_steps(lifecycle.steps(self._client, self.dag_id, self.id)):
+            for line in lifecycle.run_report(self._client, self.dag_id, self.id):
                 print(line)
             print(f"run {self.id} of {self.dag_id}: {run['state']}", file=sys.stdout)
         status = _RUN_STATUS.get(run["state"], run["state"])
         if raise_on_error and run["state"] != "success":
-            raise RestError(f"pipeline run {self.id} of {self.dag_id} finished {run['state']}")
+            reason = lifecycle.planner_failure(self._client, self.dag_id, self.id)
+            why = f" (the reuse planner failed: {reason})" if reason else ""
+            raise RestError(f"pipeline run {self.id} of {self.dag_id} finished {run['state']}{why}")
         return status
 
     def cancel(self) -> None:
@@ -154,8 +156,12 @@ class PublishedPipeline:
 
     @property
     def endpoint(self) -> str:
-        """Where to POST `{"logical_date": null, "conf": {...}}` to start a run."""
-        return f"{self._client.url}/api/v2/dags/{self.id}/dagRuns"
+        """Where to POST the SDK v1 body (`{"ExperimentName": ..., "ParameterAssignments":
+        {...}}`) with an Airflow JWT to start a run: the route of amlcompile's Airflow plugin
+        (amlcompile/airflow_plugin/amlcompile_plugin.py, served by Airflow's api-server)."""
+        from ..airflow_plugin.amlcompile_plugin import submit_path
+
+        return self._client.url + submit_path(self.id)
 
     @classmethod
     def _publish(cls, client, dag_id, description=None, version=None):
@@ -180,7 +186,7 @@ class PublishedPipeline:
         if build is not None:
             return list(build.client.get("published", {}).values())
         client = client_for(workspace)
-        dags = client.get("/api/v2/dags", tags="amlcompile", limit=1000).get("dags", [])
+        dags = client.paged("/api/v2/dags", "dags", tags="amlcompile")
         found = []
         for dag in dags:
             if active_only and dag.get("is_paused"):

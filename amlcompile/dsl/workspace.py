@@ -141,6 +141,7 @@ def not_found_error() -> type:
         from msrest.exceptions import HttpOperationError
     except ImportError:
         return DatastoreNotFoundError
+
     def __init__(self, message):  # HttpOperationError wants an HTTP response; there is none
         Exception.__init__(self, message)
         self.message, self.response, self.error = message, None, None

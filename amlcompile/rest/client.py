@@ -7,6 +7,7 @@ logged or written anywhere.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from ..exceptions import AmlCompileError
 
 TIMEOUT_SECONDS = 30.0
+PAGE_SIZE = 100  # Airflow's [api] maximum_page_limit default: larger limits are cut to it
 
 
 class RestError(AmlCompileError):
@@ -60,6 +62,7 @@ class AirflowClient:
         self.url = url.rstrip("/")
         self._credentials = credentials
         self._token = credentials.token
+        self._token_given = bool(credentials.token)  # not (yet) one of our own logins
         self.timeout = timeout
 
     @classmethod
@@ -91,6 +94,7 @@ class AirflowClient:
     def _ensure_token(self) -> str:
         if not self._token:
             self._token = self._login()
+            self._token_given = False
         return self._token
 
     def authentication_header(self) -> dict:
@@ -104,9 +108,12 @@ class AirflowClient:
             path = f"{path}?{urllib.parse.urlencode(params, doseq=True)}"
         self._ensure_token()
         status, data = self._send(method, path, body, accept_json=accept_json)
-        if status == 401 and (self._credentials.username and self._credentials.password):
-            # The token expired (or was a stale given one): log in once more, then retry once.
+        refused = status == 401 or (status == 403 and self._token_given)
+        if refused and (self._credentials.username and self._credentials.password):
+            # The token expired, or the given one ($AIRFLOW_TOKEN) is refused (401, or 403 for
+            # a token Airflow cannot verify): log in once with the password, retry once.
             self._token = self._login()
+            self._token_given = False
             status, data = self._send(method, path, body, accept_json=accept_json)
         if 200 <= status < 300:
             return data
@@ -129,6 +136,10 @@ class AirflowClient:
         except OSError as exc:  # URLError, timeouts, refused connections
             reason = getattr(exc, "reason", exc)
             raise RestError(f"Airflow is unreachable at {self.url}: {reason}") from None
+        except http.client.HTTPException as exc:  # a connection cut mid-answer
+            raise RestError(
+                f"Airflow at {self.url} broke off its answer: {type(exc).__name__}"
+            ) from None
 
     def _describe(self, method: str, path: str, status: int, data) -> str:
         detail = _detail(data)
@@ -137,6 +148,11 @@ class AirflowClient:
             return (
                 f"Airflow at {self.url} refused the credentials (401 on {where}): the token is"
                 f" invalid or expired and no username/password is set ({self._credentials.source})"
+            )
+        if status == 403 and self._token_given and "jwt" in detail.lower():
+            return (
+                f"Airflow at {self.url} refused the token (403 on {where}): {detail}; no"
+                f" username/password is set to log in instead ({self._credentials.source})"
             )
         if status == 403:
             return f"Airflow at {self.url}: the user may not do this (403 on {where}): {detail}"
@@ -153,6 +169,25 @@ class AirflowClient:
     # -- endpoints ----------------------------------------------------------------------------
     def get(self, path, **params):
         return self.request("GET", path, params=params or None)
+
+    def paged(self, path: str, key: str, limit: int | None = None, page_size=PAGE_SIZE, **params):
+        """Every item of a listing (or the first `limit`), page by page with offset/limit:
+        Airflow answers at most [api] maximum_page_limit items (100 by default) per call."""
+        items: list = []
+        offset = 0
+        while True:
+            size = page_size if limit is None else min(page_size, limit - len(items))
+            if size <= 0:
+                return items
+            data = self.get(path, limit=size, offset=offset, **params) or {}
+            page = data.get(key) or []
+            items.extend(page)
+            offset += len(page)
+            total = data.get("total_entries")
+            if not page or (total is not None and offset >= total):
+                return items
+            if total is None and len(page) < size:
+                return items
 
     def dag(self, dag_id: str) -> dict:
         try:
@@ -178,7 +213,7 @@ class AirflowClient:
         self.request("PUT", f"/api/v2/parseDagFile/{_q(file_token)}")
 
     def import_errors(self) -> list[dict]:
-        return self.get("/api/v2/importErrors", limit=100).get("import_errors", [])
+        return self.paged("/api/v2/importErrors", "import_errors")
 
     def trigger(self, dag_id: str, conf: dict, run_id: str | None = None) -> dict:
         self.dag(dag_id)
@@ -211,13 +246,13 @@ class AirflowClient:
 
     def dag_runs(self, dag_id: str, limit: int = 25) -> list[dict]:
         self.dag(dag_id)
-        data = self.get(f"/api/v2/dags/{_q(dag_id)}/dagRuns", limit=limit, order_by="-run_after")
-        return data.get("dag_runs", [])
+        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns"
+        return self.paged(path, "dag_runs", limit=limit, order_by="-run_after")
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         self.dag_run(dag_id, run_id)
         path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances"
-        return self.get(path, limit=1000).get("task_instances", [])
+        return self.paged(path, "task_instances")
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str):
         """An XCom value, or None when the task pushed none under this key."""

@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import uploads as uploads_mod
+from ..airflow_plugin import PLUGIN_FILE
+from ..airflow_plugin import amlcompile_plugin as plugin
 from ..render.bundle import SUPPORT_DIR
 from ..render.dag import WATCH_SUFFIX
 from ..render.writer import (
@@ -262,7 +264,66 @@ def _import_error_line(dag_file: Path, error: dict) -> str:
     trace = (error.get("stack_trace") or "").strip().splitlines()
     reason = trace[-1] if trace else "import error"
     origin = source_of(dag_file) or "?"
-    return f"{origin}: Airflow could not import {dag_file.name}: {reason}"
+    where = dsl_location(dag_file, error.get("stack_trace") or "")
+    if where is None:
+        return f"{origin}: Airflow could not import {dag_file.name}: {reason}"
+    location, dag_line, step = where
+    what = f"step {step!r}, " if step else ""
+    return (
+        f"{location}: Airflow could not import {dag_file.name} ({what}its line {dag_line}):"
+        f" {reason}"
+    )
+
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
+_TASK_START = re.compile(r"^\s+(\w+) = \w+\($")
+_TASK_ID = re.compile(r"^\s+task_id='((?:[^'\\]|\\.)*)',$")
+_STEP_LOCATION = re.compile(r"'location': '([^']+:\d+)'")
+_PIPELINE_LOCATION = re.compile(r"pipeline defined at (?:'\s*')?`([^`]+:\d+)`")
+
+
+def dsl_location(dag_file: Path, stack_trace: str) -> tuple[str, int, str | None] | None:
+    """Where in the DSL an import error of a generated DAG file comes from, best effort:
+    (DSL file:line, line of the DAG file, step name or None). The traceback's last frame in
+    the DAG file gives its line; the task being built there names its step's DSL location
+    (`'location': 'pipeline.py:57'`), code outside any task the pipeline's (the DAG's
+    doc_md, `pipeline defined at ...`). None when neither can be found."""
+    dag_line = None
+    for line in stack_trace.splitlines():
+        match = _FRAME.match(line)
+        if match and Path(match["file"]).name == dag_file.name:
+            dag_line = int(match["line"])
+    if dag_line is None:  # a syntax error names its line differently
+        match = re.search(r'File "[^"]*' + re.escape(dag_file.name) + r'", line (\d+)', stack_trace)
+        dag_line = int(match[1]) if match else None
+    try:
+        text = dag_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = text.splitlines()
+    pipeline = _PIPELINE_LOCATION.search(text)
+    if dag_line is None:
+        return None
+    # The task whose constructor call spans the failing line: from its `name = Operator(`
+    # line to the next one.
+    start = None
+    for i in range(min(dag_line, len(lines)) - 1, -1, -1):
+        if _TASK_START.match(lines[i]) and i + 1 < len(lines) and _TASK_ID.match(lines[i + 1]):
+            start = i
+            break
+    if start is not None:
+        step = _TASK_ID.match(lines[start + 1])[1]
+        end = next(
+            (j for j in range(start + 1, len(lines)) if _TASK_START.match(lines[j])), len(lines)
+        )
+        if dag_line <= end:
+            for j in range(start, end):
+                found = _STEP_LOCATION.search(lines[j])
+                if found:
+                    return found[1], dag_line, step
+    if pipeline is not None:
+        return pipeline[1], dag_line, None
+    return None
 
 
 def _reserialize() -> None:
@@ -300,6 +361,30 @@ def amlcompute_sizes(dags_folder: Path, dag_ids: list[str], project_root: Path) 
             if c.kind == "amlcompute":
                 sizes[c.name] = max(sizes.get(c.name, 0), c.max_nodes or 1)
     return sizes
+
+
+# -- the REST plugin --------------------------------------------------------------------------
+def install_plugin(plugins_folder: Path) -> str:
+    """Copy the plugin file into Airflow's plugins folder (atomically); returns 'installed',
+    'updated' or 'unchanged'. Airflow's api-server loads plugins when it starts only."""
+    target = Path(plugins_folder) / PLUGIN_FILE.name
+    data = PLUGIN_FILE.read_bytes()
+    try:
+        if target.read_bytes() == data:
+            return "unchanged"
+        what = "updated"
+    except FileNotFoundError:
+        what = "installed"
+    except OSError as exc:
+        raise RestError(f"plugins folder {plugins_folder}: {exc.strerror}") from None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise RestError(f"plugins folder {plugins_folder}: {exc.strerror}") from None
+    return what
 
 
 # -- publish, enable, disable -----------------------------------------------------------------
@@ -368,44 +453,24 @@ def conf_from_params(dag: dict, pairs: list[str]) -> dict:
                 f"--param {name}: DAG {dag.get('dag_id')!r} has no such parameter"
                 f" (parameters: {known})"
             )
-        schema = (params.get(name) or {}).get("schema") or {}
-        conf[name] = _typed(text, schema.get("type"))
+        conf[name] = plugin.typed(text, (params.get(name) or {}).get("schema"))
     return conf
 
 
-def _typed(text: str, kind):
-    """Best effort: send numbers and booleans as JSON; anything else as the string given,
-    so Airflow's own validation refuses it with its reason."""
+def conf_from_azure_body(body, where: str, dag: dict | None = None) -> tuple[dict, str | None]:
+    """An Azure ML published-pipeline REST body → (conf, experiment name); with the DAG's
+    details, unknown parameters are refused and values typed by its Params (as the plugin's
+    endpoint does, amlcompile/airflow_plugin/amlcompile_plugin.py)."""
+    params = None
+    if dag is not None and dag.get("params"):
+        params = {k: (v or {}).get("schema") or {} for k, v in dag["params"].items()}
     try:
-        if kind == "integer":
-            return int(text)
-        if kind == "number":
-            return float(text)
-        if kind == "boolean" and text.lower() in ("true", "false"):
-            return text.lower() == "true"
-    except ValueError:
-        pass
-    return text
-
-
-def conf_from_azure_body(body: dict, where: str) -> tuple[dict, str | None]:
-    """An Azure ML published-pipeline REST body → (conf, experiment name)."""
-    if not isinstance(body, dict):
-        raise RestError(f"{where}: expected a JSON object")
-    known = {"ExperimentName", "ParameterAssignments", "DataPathAssignments", "RunSource"}
-    unknown = sorted(set(body) - known)
-    if unknown:
-        expected = ", ".join(sorted(known))
-        raise RestError(f"{where}: unknown key {unknown[0]!r} (expected {expected})")
-    conf = dict(body.get("ParameterAssignments") or {})
-    for name, ref in (body.get("DataPathAssignments") or {}).items():
-        if not isinstance(ref, dict) or "RelativePath" not in ref:
-            raise RestError(
-                f"{where}: DataPathAssignments.{name}: expected"
-                ' {"DataStoreName": ..., "RelativePath": ...}'
-            )
-        conf[name] = ref["RelativePath"]
-    return conf, body.get("ExperimentName")
+        conf, experiment, _ = plugin.conf_from_azure_body(
+            body, params, (dag or {}).get("dag_id"), where
+        )
+    except plugin.BodyError as exc:
+        raise RestError(str(exc)) from None
+    return conf, experiment
 
 
 def trigger(
@@ -415,10 +480,13 @@ def trigger(
     run_id: str | None = None,
     regenerate: bool = False,
     continue_on_step_failure: bool | None = None,
+    unpause: bool = False,
 ) -> tuple[dict, bool]:
     """Start a run; with a run id already used *with the same conf*, return that run.
 
     Returns (dag run, created). continue_on_step_failure None keeps the DAG's default.
+    A paused DAG is refused (its run would wait in the queue until someone enables it),
+    unless `unpause`, which unpauses it first.
     """
     conf = dict(conf)
     if regenerate:
@@ -434,12 +502,25 @@ def trigger(
             existing = None
         if existing is not None:
             if (existing.get("conf") or {}) == conf:
+                if unpause and client.dag(dag_id).get("is_paused"):
+                    client.set_paused(dag_id, False)  # so that the queued run starts
                 return existing, False
             raise RestError(
                 f"run id {run_id!r} already exists for DAG {dag_id!r} with other parameters;"
                 " choose another --run-id"
             )
+    if client.dag(dag_id).get("is_paused"):
+        if not unpause:
+            raise RestError(paused_message(dag_id, "its run would wait in the queue"))
+        client.set_paused(dag_id, False)
     return client.trigger(dag_id, conf, run_id), True
+
+
+def paused_message(dag_id: str, consequence: str) -> str:
+    return (
+        f"{dag_id} is paused (disabled), so {consequence}: enable it first"
+        f" (amlcompile enable {dag_id}, or trigger with --unpause)"
+    )
 
 
 # -- following runs ---------------------------------------------------------------------------
@@ -499,22 +580,114 @@ def format_steps(items: list[StepStatus]) -> list[str]:
     return lines
 
 
-def wait(client: AirflowClient, dag_id: str, run_id: str, show=print, poll=2.0, timeout=None):
-    """Follow a run until it finishes; show a line whenever a step changes state."""
+def run_report(client: AirflowClient, dag_id: str, run_id: str) -> list[str]:
+    """The step table of a run, and why the reuse planner failed when it did."""
+    items = steps(client, dag_id, run_id)
+    lines = format_steps(items)
+    reason = planner_failure(client, dag_id, run_id)
+    if reason:
+        blocked = sum(1 for s in items if s.state == "upstream_failed")
+        lines.append(f"  the reuse planner ({PLAN_TASK_ID}) failed: {reason}")
+        if blocked:
+            lines.append(f"  so {blocked} step(s) did not run (upstream_failed)")
+    return lines
+
+
+# Transient failures while following a run: connection refused or reset, timeouts, 5xx.
+WAIT_RETRIES = 8  # consecutive failed polls before giving up (about 2.5 minutes of backoff)
+WAIT_BACKOFF_MAX = 30.0
+
+
+def transient(exc: RestError) -> bool:
+    return exc.status is None or exc.status >= 500 or exc.status == 429
+
+
+def wait(
+    client: AirflowClient,
+    dag_id: str,
+    run_id: str,
+    show=print,
+    poll=2.0,
+    timeout=None,
+    retries: int = WAIT_RETRIES,
+    sleep=time.sleep,
+):
+    """Follow a run until it finishes; show a line whenever a step changes state.
+
+    Transient API errors (unreachable, timeouts, 5xx) are retried with backoff, up to
+    `retries` failed polls in a row, while the run carries on in Airflow. A run queued on a
+    paused DAG never starts: that ends the wait at once with one line.
+    """
     seen: dict[str, str] = {}
     started = time.monotonic()
+    failures = 0
     while True:
-        run = client.dag_run(dag_id, run_id)
-        for s in steps(client, dag_id, run_id, details=False):
+        try:
+            run = client.dag_run(dag_id, run_id)
+            paused = run.get("state") == "queued" and client.dag(dag_id).get("is_paused")
+            items = [] if paused else steps(client, dag_id, run_id, details=False)
+        except RestError as exc:
+            if not transient(exc):
+                raise
+            failures += 1
+            if failures > retries:
+                raise RestError(
+                    f"lost contact with Airflow while following run {run_id} of {dag_id}"
+                    f" ({failures} failed polls): {exc}; the run carries on in Airflow"
+                    f" (amlcompile status {dag_id} {run_id})"
+                ) from None
+            delay = min(poll * 2 ** (failures - 1), WAIT_BACKOFF_MAX)
+            show(f"Airflow did not answer ({exc}); retrying in {delay:.0f}s")
+            _check_timeout(started, timeout, dag_id, run_id, "unknown (Airflow not answering)")
+            sleep(delay)
+            continue
+        failures = 0
+        if paused:
+            raise RestError(
+                paused_message(dag_id, f"its run {run_id} waits in the queue and never starts")
+            )
+        for s in items:
             if seen.get(s.task_id) != s.state:
                 seen[s.task_id] = s.state
                 done = sum(1 for v in seen.values() if v in ("success", "skipped", "failed"))
                 show(f"[{done}/{len(seen)}] {s.task_id}: {s.state}")
         if run.get("state") in FINISHED:
             return run
-        if timeout is not None and time.monotonic() - started > timeout:
-            raise RestError(f"run {run_id} of {dag_id} still {run.get('state')} after {timeout}s")
-        time.sleep(poll)
+        _check_timeout(started, timeout, dag_id, run_id, run.get("state"))
+        sleep(poll)
+
+
+def _check_timeout(started, timeout, dag_id, run_id, state) -> None:
+    if timeout is not None and time.monotonic() - started > timeout:
+        raise RestError(f"run {run_id} of {dag_id} still {state} after {timeout}s")
+
+
+def planner_failure(client: AirflowClient, dag_id: str, run_id: str, tis=None) -> str | None:
+    """Why the reuse planner task failed (the exception its log ends with), or None when it
+    did not fail. Every step of the run then ends upstream_failed, which says nothing."""
+    if tis is None:
+        tis = client.task_instances(dag_id, run_id)
+    plan = next((t for t in tis if t.get("task_id") == PLAN_TASK_ID), None)
+    if plan is None or plan.get("state") != "failed":
+        return None
+    try:
+        text = client.log(dag_id, run_id, PLAN_TASK_ID, plan.get("try_number") or 1)
+    except RestError as exc:
+        return f"(its log could not be read: {exc})"
+    return failure_reason(text)
+
+
+def failure_reason(log_text: str) -> str:
+    """The last exception of a task log (`    Type: message` lines of the REST client's
+    rendering, or a traceback's last line), else its last non-empty line."""
+    lines = [x.rstrip() for x in log_text.splitlines() if x.strip()]
+    errors = [x.strip() for x in lines if x.startswith("    ") and ": " in x]
+    if errors:
+        return errors[-1]
+    for line in reversed(lines):
+        if re.match(r"^\s*[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:", line):
+            return line.strip()
+    return lines[-1].strip() if lines else "no log"
 
 
 def logs(client: AirflowClient, dag_id: str, run_id: str, task_id: str) -> str:

@@ -44,6 +44,8 @@ class AirflowServer:
     home: Path
     dags: Path
     env: dict  # the environment Airflow's processes run with (AIRFLOW_HOME and config)
+    plugins: Path | None = None  # Airflow's plugins folder, amlcompile's plugin installed
+    plugin_install: str = ""  # what `amlcompile install-plugin` printed
 
     def client_env(self, user=ADMIN, url: str | None = None) -> dict:
         """Environment for an amlcompile process talking to this server (no Airflow config)."""
@@ -80,6 +82,13 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
     dags = home / "dags"
     dags.mkdir()
     (dags / f"{EXISTING_DAG}.py").write_text(EXISTING_DAG_SOURCE)
+    plugins = home / "plugins"
+    # As a user does (docs/lifecycle.md): install amlcompile's plugin, then (re)start the
+    # api-server, which loads plugins when it starts.
+    from tests.conftest import amlcompile_cli
+
+    installed = amlcompile_cli("install-plugin", "--plugins-folder", plugins, cwd=home)
+    assert installed.returncode == 0, installed.stderr
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     passwords = home / "passwords.json"
@@ -88,6 +97,7 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
         **os.environ,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
@@ -137,7 +147,7 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
                 pytest.fail(f"Airflow did not become healthy (dead: {dead}): {tails}")
             time.sleep(0.5)
         _wait_for_dag(url, EXISTING_DAG, deadline)
-        yield AirflowServer(url, home, dags, env)
+        yield AirflowServer(url, home, dags, env, plugins, installed.stdout)
     finally:
         _stop(procs)
         for log in logs:

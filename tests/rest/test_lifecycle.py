@@ -7,9 +7,15 @@ module; tests run in file order on one xdist worker (xdist_group).
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import socket
+import subprocess
+import sys
 import textwrap
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -57,6 +63,7 @@ def project(tmp_path_factory, airflow_server) -> Path:
     )
     (root / "amlcompile.toml").write_text(
         f"[airflow]\ndags_folder = {str(airflow_server.dags)!r}\n"
+        f"plugins_folder = {str(airflow_server.plugins)!r}\n"
     )
     import os
 
@@ -92,6 +99,11 @@ def test_deploy_parses_every_dag_and_sizes_pools(airflow_server, project):
     for dag_id in (DAG, "Hello_World", "Sequence_Exp", "Fail_On_Request"):
         assert f"ok  {dag_id}" in r.stdout
     assert "pool amlcompile-aml-compute: 4 slots (created)" in r.stdout
+    # The fixture installed the plugin with `amlcompile install-plugin` before Airflow started;
+    # deploy (plugins_folder in the config) finds it current.
+    assert "plugin amlcompile_plugin.py in" in airflow_server.plugin_install
+    assert "installed (restart Airflow's api-server" in airflow_server.plugin_install
+    assert f"plugin amlcompile_plugin.py in {airflow_server.plugins}: unchanged" in r.stdout
     pool = admin(airflow_server).pool("amlcompile-aml-compute")
     assert pool["slots"] == 4
     # Every file was new to Airflow, whose refresh_interval is the default 300 s: deploy's
@@ -111,6 +123,14 @@ def test_deploy_reports_import_errors_against_the_dsl_file(airflow_server, proje
         "from airflow.sdk import DAG  # safe mode parses files naming airflow and DAG\n"
         "raise RuntimeError('this DAG cannot be imported')\n"
     )
+    # A real generated file broken inside one step's task: the error names the step's DSL line.
+    source = (project / "dags_out" / "Fail_On_Request.py").read_text()
+    step_broken = project / "dags_out" / "Broken_Step.py"
+    text = source.replace("'Fail_On_Request'", "'Broken_Step'")
+    text = re.sub(r"'snapshot': '[^']*'", "'snapshot': undefined_name", text, count=1)
+    step_broken.write_text(text)
+    dsl = re.search(r"'location': '(examples/failing/pipeline\.py:\d+)'", source)[1]
+    dag_line = next(i for i, x in enumerate(text.splitlines(), 1) if "undefined_name" in x)
     try:
         r = cli(airflow_server, project, "deploy", "--timeout", "120")
         assert r.returncode == 1, r.stdout + r.stderr
@@ -118,8 +138,13 @@ def test_deploy_reports_import_errors_against_the_dsl_file(airflow_server, proje
             "error: examples/broken/pipeline.py: Airflow could not import Broken_Pipeline.py:"
             " RuntimeError: this DAG cannot be imported"
         ) in r.stderr
+        assert (
+            f"error: {dsl}: Airflow could not import Broken_Step.py (step 'maybe_fail', its"
+            f" line {dag_line}): NameError: name 'undefined_name' is not defined"
+        ) in r.stderr, r.stderr
     finally:
         broken.unlink()
+        step_broken.unlink()
     r = cli(airflow_server, project, "deploy")
     assert r.returncode == 0, r.stderr
     assert not (airflow_server.dags / "Broken_Pipeline.py").exists()
@@ -235,13 +260,148 @@ def test_disable_enable_and_cancel(airflow_server, project):
     client = admin(airflow_server)
     assert cli(airflow_server, project, "disable", DAG).returncode == 0
     assert client.dag(DAG)["is_paused"] is True
-    queued = cli(airflow_server, project, "trigger", DAG, "--run-id", "while-paused")
-    assert queued.returncode == 0, queued.stderr
+    refused = cli(airflow_server, project, "trigger", DAG, "--run-id", "while-paused")
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert f"{DAG} is paused (disabled), so its run would wait in the queue" in refused.stderr
+    # A run queued while paused (started some other way): --wait, with no --timeout, stops.
+    client.trigger(DAG, {}, "while-paused")
+    started = time.monotonic()
+    waited = cli(airflow_server, project, "trigger", DAG, "--run-id", "while-paused", "--wait")
+    assert waited.returncode == 2, waited.stdout + waited.stderr
+    assert "its run while-paused waits in the queue and never starts" in waited.stderr
+    assert time.monotonic() - started < 30
     cancel = cli(airflow_server, project, "cancel", DAG, "while-paused")
     assert cancel.returncode == 0, cancel.stderr
     assert "while-paused of My_Published_Pipeline: failed" in cancel.stdout
+    unpaused = cli(airflow_server, project, "trigger", DAG, "--unpause", "--run-id", "unpaused")
+    assert unpaused.returncode == 0, unpaused.stderr
+    assert f"{DAG} enabled (unpaused)" in unpaused.stdout
+    assert client.dag(DAG)["is_paused"] is False
+    assert cli(airflow_server, project, "cancel", DAG, "unpaused").returncode == 0
     assert cli(airflow_server, project, "enable", DAG).returncode == 0
     assert client.dag(DAG)["is_paused"] is False
+
+
+class Forwarder:
+    """A TCP forwarder to Airflow's port that can be switched off (connections refused and
+    cut) and on again: an api-server restart or a network blip as a client sees it."""
+
+    def __init__(self, target_port: int):
+        self.port = _free_port()
+        self.target = target_port
+        self.on = False
+        self.conns: list[socket.socket] = []
+
+    def start(self) -> None:
+        self.on = True
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", self.port))
+        srv.listen(32)
+        srv.settimeout(0.2)
+        threading.Thread(target=self._accept, args=(srv,), daemon=True).start()
+
+    def stop(self) -> None:
+        self.on = False
+        time.sleep(0.5)  # the accept loop closes the listening socket
+        for conn in self.conns:
+            conn.close()
+        self.conns = []
+
+    def _accept(self, srv) -> None:
+        with srv:
+            while self.on:
+                try:
+                    client, _ = srv.accept()
+                except TimeoutError:
+                    continue
+                client.settimeout(None)
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+                self.conns += [client, upstream]
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (a, b):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def test_wait_survives_airflow_going_away_for_a_while(airflow_server, project):
+    client = admin(airflow_server)
+    assert cli(airflow_server, project, "enable", "Fail_On_Request").returncode == 0
+    forwarder = Forwarder(int(airflow_server.url.rsplit(":", 1)[1]))
+    forwarder.start()
+    env = airflow_server.client_env(ADMIN, f"http://127.0.0.1:{forwarder.port}")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "amlcompile.cli", "trigger", "Fail_On_Request",
+            "--param", "exit_code=0", "--regenerate-outputs", "--run-id", "outage", "--wait",
+        ],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.dag_run("Fail_On_Request", "outage")
+                break
+            except RestError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+                time.sleep(0.2)
+        forwarder.stop()  # refused and cut while --wait follows the run
+        time.sleep(7)
+        forwarder.start()
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        forwarder.stop()
+    assert proc.returncode == 0, out + err
+    assert "Airflow did not answer (" in out and "retrying in" in out, out
+    assert "run outage: success" in out
+
+
+def test_a_failed_reuse_planner_is_explained(airflow_server, project):
+    assert cli(airflow_server, project, "enable", "Fail_On_Request").returncode == 0
+    body = project / "bad_option.json"
+    # A run option the planner refuses: every step then ends upstream_failed.
+    body.write_text(json.dumps({"ParameterAssignments": {"continue_on_step_failure": "maybe"}}))
+    r = cli(
+        airflow_server, project, "trigger", "Fail_On_Request", "--body", body,
+        "--run-id", "bad-option", "--wait", "--timeout", "180",
+    )  # fmt: skip
+    assert r.returncode == 1, r.stdout + r.stderr
+    reason = "must be true or false, not 'maybe'"
+    assert "the reuse planner (amlcompile_reuse_plan) failed: " in r.stdout, r.stdout
+    assert reason in r.stdout
+    assert "step(s) did not run (upstream_failed)" in r.stdout
+    status = cli(airflow_server, project, "status", "Fail_On_Request", "bad-option")
+    assert status.returncode == 0, status.stderr
+    assert reason in status.stdout
+
+
+def test_listings_page_through_the_api(airflow_server, project):
+    client = admin(airflow_server)
+    everything = client.get("/api/v2/dags", limit=100)
+    paged = client.paged("/api/v2/dags", "dags", page_size=2)
+    assert len(paged) == everything["total_entries"] > 4
+    assert [d["dag_id"] for d in paged] == [d["dag_id"] for d in everything["dags"]]
+    path = f"/api/v2/dags/{DAG}/dagRuns"
+    runs = client.get(path, limit=100, order_by="-run_after")["dag_runs"]
+    one_by_one = client.paged(path, "dag_runs", page_size=1, order_by="-run_after")
+    assert [r["dag_run_id"] for r in one_by_one] == [r["dag_run_id"] for r in runs]
+    assert len(runs) >= 2
 
 
 def test_missing_dag_and_missing_run(airflow_server, project):
@@ -290,6 +450,102 @@ def test_expired_token_is_refreshed_once(airflow_server, project):
     assert only.returncode == 2
     assert "invalid or expired" in only.stderr and "$AIRFLOW_TOKEN" in only.stderr
     assert expired not in only.stderr
+    # A token Airflow cannot verify (another signing key) is a 403: the same one retry.
+    forged = jwt.encode(claims | {"exp": int(time.time()) + 600}, "x" * 64, algorithm="HS512")
+    r = cli(airflow_server, project, "runs", DAG, extra_env={"AIRFLOW_TOKEN": forged})
+    assert r.returncode == 0, r.stderr
+    only = cli(
+        airflow_server,
+        project,
+        "runs",
+        DAG,
+        extra_env={"AIRFLOW_TOKEN": forged, "AIRFLOW_USERNAME": "", "AIRFLOW_PASSWORD": ""},
+    )
+    assert only.returncode == 2
+    assert "refused the token (403" in only.stderr and "Invalid JWT" in only.stderr
+    assert forged not in only.stderr
+
+
+def test_seed_rest_call_on_the_published_endpoint(airflow_server, project):
+    """The seed's sample: requests.post(published_pipeline.endpoint, headers=<auth header>,
+    json={"ExperimentName": ..., "ParameterAssignments": {"pipeline_arg": 20}})."""
+    requests = pytest.importorskip("requests")
+    from amlcompile.client.runs import PublishedPipeline
+
+    from amlcompile.rest import lifecycle
+
+    assert cli(airflow_server, project, "publish", DAG).returncode == 0
+    client = admin(airflow_server)
+    endpoint = PublishedPipeline(client, DAG).endpoint
+    assert endpoint == f"{airflow_server.url}/amlcompile/v1.0/PipelineRuns/PipelineSubmit/{DAG}"
+    auth_header = {"Authorization": f"Bearer {client._ensure_token()}"}
+    started = time.monotonic()
+    response = requests.post(
+        endpoint,
+        headers=auth_header,
+        json={"ExperimentName": "My_Pipeline", "ParameterAssignments": {"pipeline_arg": 20}},
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    run_id = answer["Id"]
+    assert answer["Status"]["StatusCode"] in ("Queued", "Running", "NotStarted")
+    assert answer["PipelineId"] == DAG and answer["ExperimentName"] == "My_Pipeline"
+    quoted = urllib.parse.quote(run_id, safe="")
+    assert answer["StatusUrl"] == f"{airflow_server.url}/api/v2/dags/{DAG}/dagRuns/{quoted}"
+    assert requests.get(answer["StatusUrl"], headers=auth_header).json()["dag_run_id"] == run_id
+    run = client.dag_run(DAG, run_id)
+    assert run["conf"] == {"pipeline_arg": 20}
+    assert "experiment: My_Pipeline" in (run.get("note") or "")
+    plugins = client.get("/api/v2/plugins")["plugins"]
+    assert any(p["name"] == "amlcompile" for p in plugins), plugins
+    audit = client.get("/api/v2/eventLogs", event="amlcompile_pipeline_submit", dag_id=DAG)
+    assert audit["total_entries"] >= 1 and audit["event_logs"][0]["owner"] == ADMIN[0]
+    final = lifecycle.wait(client, DAG, run_id, show=lambda line: None, timeout=180)
+    assert final["state"] == "success"
+    print(f"seed REST call: run {run_id} finished in {time.monotonic() - started:.1f}s")
+
+    # A value given as text is typed by the DAG's Param, as `--param` does.
+    text = requests.post(
+        endpoint, headers=auth_header, json={"ParameterAssignments": {"pipeline_arg": "7"}}
+    )
+    assert text.status_code == 200, text.text
+    assert client.dag_run(DAG, text.json()["Id"])["conf"] == {"pipeline_arg": 7}
+    client.set_run_state(DAG, text.json()["Id"], "failed")  # not needed further
+
+    def refused(resp, status, *words):
+        assert resp.status_code == status, resp.text
+        error = resp.json()["error"]
+        assert error["code"] == "UserError", error
+        for word in words:
+            assert word in error["message"], error
+
+    unknown = requests.post(
+        endpoint, headers=auth_header, json={"ParameterAssignments": {"nope": 1}}
+    )
+    refused(unknown, 400, "has no parameter 'nope' (parameters: pipeline_arg)")
+    bad_key = requests.post(endpoint, headers=auth_header, json={"ParameterAssignment": {}})
+    refused(bad_key, 400, "unknown key 'ParameterAssignment'")
+    wrong_type = requests.post(
+        endpoint, headers=auth_header, json={"ParameterAssignments": {"pipeline_arg": "ten"}}
+    )
+    refused(wrong_type, 400, "'ten' is not of type 'integer'")
+    not_json = requests.post(
+        endpoint, headers={**auth_header, "Content-Type": "application/json"}, data="{nope"
+    )
+    refused(not_json, 400, "the request body is not valid")
+    refused(requests.post(endpoint, json={}), 401, "Not authenticated")
+    refused(requests.get(endpoint, headers=auth_header), 405, "Method Not Allowed")
+    viewer = AirflowClient(airflow_server.url, Credentials(username=VIEWER[0], password=VIEWER[1]))
+    viewer_header = {"Authorization": f"Bearer {viewer._ensure_token()}"}
+    refused(requests.post(endpoint, headers=viewer_header, json={}), 403)
+    missing = endpoint.replace(DAG, "No_Such_Dag")
+    refused(requests.post(missing, headers=auth_header, json={}), 404, "No_Such_Dag")
+    assert cli(airflow_server, project, "disable", DAG).returncode == 0
+    try:
+        paused = requests.post(endpoint, headers=auth_header, json={})
+        refused(paused, 409, "is disabled", f"amlcompile enable {DAG}")
+    finally:
+        assert cli(airflow_server, project, "enable", DAG).returncode == 0
 
 
 SDK_SCRIPT = """
@@ -349,7 +605,9 @@ def test_sdk_v1_objects_over_rest(airflow_server, project):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["status"] == "Finished"
     assert out["steps"] == {"maybe_fail": "Finished"}
-    assert out["endpoint"] == f"{airflow_server.url}/api/v2/dags/Fail_On_Request/dagRuns"
+    assert out["endpoint"] == (
+        f"{airflow_server.url}/amlcompile/v1.0/PipelineRuns/PipelineSubmit/Fail_On_Request"
+    )
     assert out["got"] == ["3", "sdk"]
     assert "Fail_On_Request" not in out["listed_disabled"]
     assert "Fail_On_Request" in out["listed_enabled"]
