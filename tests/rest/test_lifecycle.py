@@ -46,6 +46,22 @@ FAILING = textwrap.dedent(
     """
 )
 
+# More steps than Airflow's page limit (100): status must list every one.
+WIDE_STEPS = 120
+WIDE = textwrap.dedent(
+    f"""
+    from amlcompile import CommandStep, Pipeline, Workspace
+
+    ws = Workspace.from_config()
+    command = ["python", "-c", "pass"]
+    steps = [
+        CommandStep(command=command, name=f"s{{i:03d}}", source_directory="scripts")
+        for i in range({WIDE_STEPS})
+    ]
+    pipeline = Pipeline(ws, steps=steps, name="Wide_Pipeline")
+    """
+)
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, airflow_server) -> Path:
@@ -56,6 +72,9 @@ def project(tmp_path_factory, airflow_server) -> Path:
     (root / "examples" / "failing" / "pipeline.py").write_text(FAILING)
     # An empty source_directory gets no snapshot folder in dags_out/ (a compiler gap, noted).
     (root / "examples" / "failing" / "scripts" / "README").write_text("no code needed\n")
+    (root / "examples" / "wide" / "scripts").mkdir(parents=True)
+    (root / "examples" / "wide" / "pipeline.py").write_text(WIDE)
+    (root / "examples" / "wide" / "scripts" / "README").write_text("no code needed\n")
     (root / "examples" / "watched" / "scripts").mkdir(parents=True)
     (root / "examples" / "watched" / "scripts" / "README").write_text("no code needed\n")
     (root / "examples" / "watched" / "pipeline.py").write_text(
@@ -397,6 +416,18 @@ def test_listings_page_through_the_api(airflow_server, project):
     paged = client.paged("/api/v2/dags", "dags", page_size=2)
     assert len(paged) == everything["total_entries"] > 4
     assert [d["dag_id"] for d in paged] == [d["dag_id"] for d in everything["dags"]]
+    # A real run of more than 100 steps: its task instances exist from the start (the DAG stays
+    # paused, so nothing runs); status lists all of them.
+    client.trigger("Wide_Pipeline", {}, "wide")
+    try:
+        status = cli(airflow_server, project, "status", "Wide_Pipeline", "wide")
+        assert status.returncode == 0, status.stderr
+        listed = [x.split()[0] for x in status.stdout.splitlines()[1:]]
+        assert sorted(listed) == [f"s{i:03d}" for i in range(WIDE_STEPS)], status.stdout
+        logs = cli(airflow_server, project, "logs", "Wide_Pipeline", "wide", "s119")
+        assert "(step s119 has not started" in logs.stdout, logs.stdout + logs.stderr
+    finally:
+        client.set_run_state("Wide_Pipeline", "wide", "failed")
     path = f"/api/v2/dags/{DAG}/dagRuns"
     runs = client.get(path, limit=100, order_by="-run_after")["dag_runs"]
     one_by_one = client.paged(path, "dag_runs", page_size=1, order_by="-run_after")
