@@ -53,6 +53,11 @@ SPEC_NAMES = frozenset(
         "Environment",
         "CondaDependencies",
         "ScriptRunConfig",
+        "InteractiveLoginAuthentication",
+        "ServicePrincipalAuthentication",
+        "MsiAuthentication",
+        "AzureCliAuthentication",
+        "TokenAuthentication",
     }
 )
 

@@ -123,7 +123,7 @@ pipeline = Pipeline(ws, steps=[a])
     assert len(probs) == 1
     assert (
         f"pipe.py:{line_of(project, 'nowhere = ')}: importing the file failed:"
-        " UserErrorException: datastore 'nowhere' not found in the workspace" in probs[0]
+        " DatastoreNotFoundError: datastore 'nowhere' not found in the workspace" in probs[0]
     ), probs
 
 
@@ -279,7 +279,7 @@ def test_environment_bad_input(project):
     probs = problems_of(project, 'e = Environment.get(ws, "AzureML-sklearn-1.0")\n')
     assert f"/pipe.py:{line_of(project, 'e = ')}: " in probs[0]
     assert "environment 'AzureML-sklearn-1.0' is not configured" in probs[0]
-    assert "[environments.AzureML-sklearn-1.0]" in probs[0]
+    assert '[environments."AzureML-sklearn-1.0"]' in probs[0]  # a TOML key with dots is quoted
     project.write("bad.yml", "dependencies:\n  - numpy\nvariables:\n  X: 1\n")
     probs = problems_of(project, 'e = Environment.from_conda_specification("x", "bad.yml")\n')
     assert "bad.yml:3: unsupported conda entry 'variables:'" in probs[0], probs

@@ -116,7 +116,7 @@ p = Pipeline(ws, steps=[a])
     assert len(probs) == 1, probs
     assert (
         f"pipe.py:{line_of(project, 'outputs=[PipelineData')}: importing the file failed:"
-        " UserErrorException: datastore 'nowhere' not found" in probs[0]
+        " DatastoreNotFoundError: datastore 'nowhere' not found" in probs[0]
     )
 
 

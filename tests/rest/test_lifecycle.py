@@ -502,7 +502,6 @@ def test_seed_rest_call_on_the_published_endpoint(airflow_server, project):
     json={"ExperimentName": ..., "ParameterAssignments": {"pipeline_arg": 20}})."""
     requests = pytest.importorskip("requests")
     from amlcompile.client.runs import PublishedPipeline
-
     from amlcompile.rest import lifecycle
 
     assert cli(airflow_server, project, "publish", DAG).returncode == 0
