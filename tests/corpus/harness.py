@@ -136,6 +136,8 @@ def dagbag(dags: Path, home: Path, timeout: int = 300) -> dict:
 
 
 def expected_graph(spec: dict) -> dict:
+    if not spec.get("planner", True):  # a companion DAG (a datastore trigger's watch)
+        return {"tasks": spec["tasks"], "edges": sorted(spec["edges"]), "params": spec["params"]}
     downstream = {d for _, d in spec["edges"]}
     roots = [t for t in spec["tasks"] if t not in downstream]
     return {

@@ -56,6 +56,22 @@ def _dag(tasks: dict[str, str], edges=(), params=None, notes: str = "") -> dict:
     }
 
 
+def _watch_dag() -> dict:
+    """The second DAG amlcompile makes for `Schedule.create(datastore=...)`: it polls the
+    datastore and starts the pipeline (docs/lifecycle.md)."""
+    return {
+        "tasks": {
+            "detect_changes": "DatastoreChangeOperator",
+            "record_listing": "RecordListingOperator",
+            "start_pipeline": "MappedOperator",  # StartPipelineOperator.partial().expand_kwargs()
+        },
+        "edges": [["detect_changes", "start_pipeline"], ["start_pipeline", "record_listing"]],
+        "params": {},
+        "notes": "",
+        "planner": False,
+    }
+
+
 SAMPLES: dict[str, dict] = {}
 
 # ---------------------------------------------------------------------------------------------
@@ -192,6 +208,8 @@ SAMPLES["aml-pipelines-showcasing-datapath-and-pipelineparameter"] = {
             {"train_step": POD},
             params={"input_datapath": "sample_datapath1", "input_string": "sample_string1"},
         ),
+        # The notebook's datastore-triggered Schedule.
+        "DataPath_Pipeline__datastore_watch": _watch_dag(),
     },
     "seed_datastore": {"workspaceblobstore/sample_datapath1/sample.txt": "hello"},
     "run_local": ["DataPath_Pipeline"],
@@ -483,9 +501,6 @@ _NOT_YET = {
     ),
     "aml-pipelines-setup-versioned-pipeline-endpoints": (
         "PipelineEndpoint.get_default_version() and other endpoint methods at build time"
-    ),
-    "aml-pipelines-showcasing-datapath-and-pipelineparameter": (
-        "builds; the graph or parameters differ from the expected (to investigate)"
     ),
     "aml-pipelines-use-adla-as-compute-target": (
         "the U-SQL script the notebook writes is not found in adla_sample/"
