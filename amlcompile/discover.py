@@ -6,6 +6,7 @@ script passes to `submit` or `publish` (those calls only register it during a bu
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 import types
@@ -117,6 +118,9 @@ def _import(file: Path, index: int):
     sys.path[:0] = list(dict.fromkeys(extra))
     sys.argv = [str(file)]
     sys.modules[name] = module
+    saved_cwd = os.getcwd()
+    if file.suffix == ".ipynb":
+        os.chdir(file.parent)  # as Jupyter runs a notebook: in its folder
     try:
         with (
             hook.installed(),
@@ -127,6 +131,7 @@ def _import(file: Path, index: int):
         if exc.code not in (None, 0):  # main() ending with sys.exit(0) built fine
             raise
     finally:
+        os.chdir(saved_cwd)
         sys.path[:], sys.argv[:] = saved_path, saved_argv
         if as_main:
             sys.modules["__main__"] = saved_main

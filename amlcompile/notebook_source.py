@@ -10,7 +10,9 @@ content differs and only inside the notebook's folder; other cell magics are ski
 from __future__ import annotations
 
 import json
+import re
 import shlex
+import sys
 from pathlib import Path
 
 from .ir.models import NOTEBOOK_CELL_LINES
@@ -21,12 +23,20 @@ class NotebookError(ValueError):
 
 
 class _IPython:
-    """`get_ipython()` in a build: magics do nothing."""
+    """`get_ipython()` in a build: `%%writefile` writes its file; other magics do nothing."""
 
     def run_line_magic(self, *args, **kwargs):
         return None
 
-    run_cell_magic = magic = system = run_line_magic
+    magic = system = run_line_magic
+
+    def run_cell_magic(self, name, line, body):
+        if name != "writefile":
+            return None
+        namespace = sys._getframe(1).f_globals
+        notebook = Path(namespace.get("__file__", "notebook.ipynb"))
+        write_file_cell(notebook, f"%%writefile {_expand(line, namespace)}\n{body}")
+        return None
 
     def __getattr__(self, item):
         if item.startswith("__"):
@@ -36,6 +46,19 @@ class _IPython:
 
 def get_ipython():
     return _IPython()
+
+
+_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(line: str, namespace: dict) -> str:
+    """IPython's `$name` / `{name}` in a magic's line, from the notebook's variables."""
+
+    def value(match):
+        name = match.group(1) or match.group(2)
+        return str(namespace[name]) if name in namespace else match.group(0)
+
+    return _VARIABLE.sub(value, line)
 
 
 def _is_ipython_line(line: str) -> bool:
@@ -95,7 +118,10 @@ def to_source(notebook: Path) -> str:
             raise NotebookError(f"{notebook}: cell {number} is too long to build")
         lines.extend([""] * (start - len(lines)))
         if source.lstrip().startswith("%%"):
-            write_file_cell(notebook, source)
+            # As IPython runs it: a call in cell order, so `$variables` have their values.
+            first, _, body = source.lstrip().partition("\n")
+            magic, _, line = first[2:].partition(" ")
+            lines.append(f"get_ipython().run_cell_magic({magic!r}, {line.strip()!r}, {body!r})")
             continue
         for line in source.splitlines():
             if _is_ipython_line(line):

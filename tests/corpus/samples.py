@@ -502,9 +502,6 @@ _NOT_YET = {
     "aml-pipelines-setup-versioned-pipeline-endpoints": (
         "PipelineEndpoint.get_default_version() and other endpoint methods at build time"
     ),
-    "aml-pipelines-use-adla-as-compute-target": (
-        "the U-SQL script the notebook writes is not found in adla_sample/"
-    ),
     "aml-pipelines-use-databricks-as-compute-target": "Datastore.register_dbfs is missing",
     "aml-pipelines-with-commandstep": (
         'curated environment AzureML-TensorFlow-2.3-GPU: needs [environments."..."] in the'
