@@ -103,6 +103,8 @@ def prepare(sample: str, root: Path) -> Path:
     project = root / sample
     materialize(sample, project)
     seed_datastores(sample, project)
+    if SAMPLES[sample].get("config"):  # a decision the user makes (samples.py says which)
+        (project / "amlcompile.toml").write_text(SAMPLES[sample]["config"])
     return project
 
 

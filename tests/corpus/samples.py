@@ -310,6 +310,12 @@ SAMPLES["aml-pipelines-with-commandstep"] = {
     ],
     "entry": "aml-pipelines-with-commandstep.ipynb",
     "dags": {"train-commandstep-pipeline": _dag({"train-mnist": POD}, notes="GPU: 1 (NC6s_v3)")},
+    # The user's decision: Azure's curated environment becomes an image they choose.
+    "config": (
+        '[environments."AzureML-TensorFlow-2.3-GPU"]\n'
+        'image = "tensorflow/tensorflow:2.3.0-gpu"\n'
+        'pip_packages = ["azureml-defaults"]\n'
+    ),
 }
 
 # aml-pipelines-data-transfer: BROKEN AS PUBLISHED. DataTransferSteps from ADLS Gen2 and from
@@ -503,10 +509,6 @@ _NOT_YET = {
         "PipelineEndpoint.get_default_version() and other endpoint methods at build time"
     ),
     "aml-pipelines-use-databricks-as-compute-target": "Datastore.register_dbfs is missing",
-    "aml-pipelines-with-commandstep": (
-        'curated environment AzureML-TensorFlow-2.3-GPU: needs [environments."..."] in the'
-        " config (a decision for the user; the error says so)"
-    ),
     "mlopspython-diabetes-train": "Dataset.Tabular (ml_service/pipelines/...:88) not supported yet",
     "nyc-taxi-data-regression-model-building": (
         "the notebook calls DataFrame.append (removed in pandas 2) before its AutoMLStep: a"
