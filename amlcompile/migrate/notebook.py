@@ -73,11 +73,18 @@ def migrate_notebook(text: str, exported: frozenset[str]) -> NotebookOutcome:
             continue
         raw = cell.get("source", "")
         source = "".join(raw) if isinstance(raw, list) else str(raw)
+        head = ""
         if source.lstrip().startswith("%%"):
-            continue
+            # A `%%writefile x.py` cell writes a step script: its body is migrated like one.
+            first, newline, body = source.partition("\n")
+            words = first.split()
+            if words[:1] != ["%%writefile"] or not words[-1].endswith(".py") or not newline:
+                continue
+            head, source = first + newline, body
         protected, saved = protect(source)
         try:
-            result = migrate_source(protected, exported, carry)
+            # A step script written by a cell is its own module: it shares no names.
+            result = migrate_source(protected, exported, Carry() if head else carry)
         except MigrateSyntaxError as exc:
             outcome.syntax_errors.append((number, exc))
             continue
@@ -86,6 +93,7 @@ def migrate_notebook(text: str, exported: frozenset[str]) -> NotebookOutcome:
             continue
         outcome.changes.extend((number, n) for n in result.changes)
         new = restore(result.source, saved)
+        source, new = head + source, head + new
         if new != source:
             changed = True
             cell["source"] = new.splitlines(keepends=True) if isinstance(raw, list) else new

@@ -301,3 +301,36 @@ def test_migrating_twice_equals_migrating_once(imports, body):
     twice = migrate_source(once.source, EXPORTED)
     assert twice.source == once.source
     assert twice.changes == []
+
+
+def test_writefile_cell_of_a_step_script_is_migrated_like_a_file():
+    """`%%writefile train.py` cells are how notebooks make step scripts: the body is migrated;
+    other cell magics and `%%writefile` of non-Python files are left alone."""
+    import json
+
+    from amlcompile.migrate.notebook import migrate_notebook
+
+    def cell(source):
+        return {"cell_type": "code", "source": source, "metadata": {}, "outputs": []}
+
+    nb = {
+        "cells": [
+            cell(
+                "%%writefile train/train.py\nfrom azureml.core import Run\nrun = Run.get_context()\n"
+            ),
+            cell("%%writefile data.csv\nfrom azureml.core import Run\n"),
+            cell("%%bash\nfrom azureml.core import Run\n"),
+            cell("from azureml.core import Workspace\n"),
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 4,
+    }
+    out = json.loads(migrate_notebook(json.dumps(nb), EXPORTED).text)["cells"]
+    assert out[0]["source"] == (
+        "%%writefile train/train.py\nfrom amlcompile_run import Run\nrun = Run.get_context()\n"
+    )
+    assert out[1]["source"] == nb["cells"][1]["source"]
+    assert out[2]["source"] == nb["cells"][2]["source"]
+    # The step script's imports did not leak into the notebook's own names.
+    assert out[3]["source"] == "from amlcompile import Workspace\n"
