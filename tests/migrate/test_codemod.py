@@ -315,9 +315,7 @@ def test_writefile_cell_of_a_step_script_is_migrated_like_a_file():
 
     nb = {
         "cells": [
-            cell(
-                "%%writefile train/train.py\nfrom azureml.core import Run\nrun = Run.get_context()\n"
-            ),
+            cell("%%writefile train/train.py\nfrom azureml.core import Run\nrun = Run.get_context()"),
             cell("%%writefile data.csv\nfrom azureml.core import Run\n"),
             cell("%%bash\nfrom azureml.core import Run\n"),
             cell("from azureml.core import Workspace\n"),
@@ -328,7 +326,7 @@ def test_writefile_cell_of_a_step_script_is_migrated_like_a_file():
     }
     out = json.loads(migrate_notebook(json.dumps(nb), EXPORTED).text)["cells"]
     assert out[0]["source"] == (
-        "%%writefile train/train.py\nfrom amlcompile_run import Run\nrun = Run.get_context()\n"
+        "%%writefile train/train.py\nfrom amlcompile_run import Run\nrun = Run.get_context()"
     )
     assert out[1]["source"] == nb["cells"][1]["source"]
     assert out[2]["source"] == nb["cells"][2]["source"]
