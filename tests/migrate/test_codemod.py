@@ -313,9 +313,10 @@ def test_writefile_cell_of_a_step_script_is_migrated_like_a_file():
     def cell(source):
         return {"cell_type": "code", "source": source, "metadata": {}, "outputs": []}
 
+    script = "%%writefile train/train.py\nfrom azureml.core import Run\nrun = Run.get_context()"
     nb = {
         "cells": [
-            cell("%%writefile train/train.py\nfrom azureml.core import Run\nrun = Run.get_context()"),
+            cell(script),
             cell("%%writefile data.csv\nfrom azureml.core import Run\n"),
             cell("%%bash\nfrom azureml.core import Run\n"),
             cell("from azureml.core import Workspace\n"),
