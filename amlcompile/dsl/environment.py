@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..exceptions import UserErrorException
 from .location import caller_location
-from .warnings import ignored, non_default, unsupported
+from .warnings import azure_only_attribute, ignored, non_default, unsupported
 
 
 class PackagesNotInstalledWarning(UserWarning):
@@ -165,6 +165,24 @@ def _parse_requirements(path: Path, deps: CondaDependencies) -> None:
         deps.add_pip_package(line)
 
 
+class AzureOnlySection:
+    """`env.spark`, `env.r`, `run_config.amlcompute`, ...: Azure-only settings scripts set.
+    Anything can be read or set; the first use warns once, nothing raises."""
+
+    def __init__(self, owner: str):
+        object.__setattr__(self, "_owner", owner)
+
+    def __getattr__(self, item):
+        if item.startswith("__"):
+            raise AttributeError(item)
+        azure_only_attribute(self._owner, item, None)
+        return None
+
+    def __setattr__(self, item, value):
+        azure_only_attribute(self._owner, item, value)
+        object.__setattr__(self, item, value)
+
+
 class DockerSection:
     def __init__(self):
         self.base_image = None
@@ -197,6 +215,10 @@ class Environment:
         self.python = PythonSection()
         self.environment_variables: dict[str, str] = {}
         self._location = caller_location()
+        # Azure-only sections real scripts set (`env.spark.precache_packages = False`).
+        self.spark = AzureOnlySection("Environment.spark")
+        self.r = AzureOnlySection("Environment.r")
+        self.databricks = AzureOnlySection("Environment.databricks")
 
     @staticmethod
     def from_conda_specification(name, file_path):
@@ -288,6 +310,9 @@ class RunConfiguration:
         self.target = None
         self.node_count = 1
         self.docker = DockerConfiguration()
+        self.amlcompute = AzureOnlySection("RunConfiguration.amlcompute")
+        self.history = AzureOnlySection("RunConfiguration.history")
+        self.data_references: dict = {}
 
     @property
     def environment_variables(self):
