@@ -27,6 +27,7 @@ from .dataset import DATASET_INPUTS, dataset_reference
 from .environment import step_environment, warn_packages_not_installed
 from .steps import CommandStep, PipelineStep, StepSequence
 from .transfer import DataTransferStep
+from .warnings import set_text
 
 _TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_ID = 200
@@ -506,6 +507,9 @@ class _Capture:
                     return None
                 port = add_input(value)
                 return ir.PortArg(port=port) if port else None
+            if isinstance(value, (set, frozenset)):
+                # The text str() gives, items sorted: the same on every build (one warning).
+                value = set_text(value, f"step {name!r}", "a value", where)
             if isinstance(value, (bool, int, float, str)):
                 if not self.check_text(value, f"step {name!r}: the value {value!r}", where):
                     return None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..exceptions import UserErrorException
 from .location import caller_location
-from .warnings import ignored, non_default, unsupported
+from .warnings import ignored, non_default, ordered, unsupported
 
 
 class PackagesNotInstalledWarning(UserWarning):
@@ -385,8 +385,8 @@ class ScriptRunConfig:
             unsupported("ScriptRunConfig", distributed_job_config="multi-node training")
         self.source_directory = source_directory
         self.script = script
-        self.arguments = list(arguments or [])
-        self.command = command
+        self.arguments = list(ordered(arguments, "ScriptRunConfig", "arguments") or [])
+        self.command = ordered(command, "ScriptRunConfig", "command")
         self.run_config = run_config if run_config is not None else RunConfiguration()
         if environment is not None:
             self.run_config.environment = environment
