@@ -24,7 +24,11 @@ from .data import (
 )
 from .databricks import DatabricksStep
 from .dataset import DATASET_INPUTS, dataset_reference
-from .environment import step_environment, warn_packages_not_installed
+from .environment import (
+    step_environment,
+    warn_packages_in_image,
+    warn_packages_not_installed,
+)
 from .steps import CommandStep, PipelineStep, StepSequence
 from .transfer import DataTransferStep
 from .warnings import set_text
@@ -644,8 +648,12 @@ class _Capture:
                 env.append((key, ir.LiteralArg(value=value)))
         target = s.compute_target or self.p.default_compute
         target = self.ws._computes.get(target) if isinstance(target, str) else target
-        if runenv.packages and getattr(target, "_kind", "local") == "local":
+        kind = getattr(target, "_kind", "local")
+        if runenv.packages and kind == "local":
             warn_packages_not_installed(name, runenv.packages, s._location)
+        elif runenv.packages and kind == "amlcompute" and s._kind != "databricks":
+            image = runenv.image or self.cfg.default_image
+            warn_packages_in_image(name, runenv.packages, image, s._location)
         return runenv
 
     def reserve_output_ports(self, s: PipelineStep) -> None:

@@ -355,6 +355,28 @@ def warn_packages_not_installed(step: str, packages, where: tuple[str, int]) -> 
     )
 
 
+_warned_image: set[tuple[str, int]] = set()
+
+
+def warn_packages_in_image(step: str, packages, image, where: tuple[str, int]) -> None:
+    """Once per step line: a pod runs the image as it is; amlcompile installs nothing in it."""
+    if tuple(where) in _warned_image:
+        return
+    _warned_image.add(tuple(where))
+    file, line = where
+    listed = ", ".join(p for p in packages if not p.startswith("python="))
+    python = next((p for p in packages if p.startswith("python=")), None)
+    wanted = listed + (f" and {python}" if python and listed else python or "")
+    warnings.warn_explicit(
+        f"step {step!r} runs in a Kubernetes pod from image {image or '(the default_image)'!r},"
+        f" which must already contain {wanted}: amlcompile installs no packages (they count"
+        " for reuse only); build an image with them and set environment.docker.base_image",
+        PackagesNotInstalledWarning,
+        file,
+        line,
+    )
+
+
 class ScriptRunConfig:
     """SDK v1's single-run configuration. In a pipeline it configures a step:
     `CommandStep(runconfig=src)` takes its command (or script and arguments), compute target
