@@ -215,7 +215,13 @@ class Environment:
 
     @staticmethod
     def get(workspace, name, version=None, label=None):
-        """An environment from the project config ([environments.NAME] in amlcompile.toml)."""
+        """An environment this script registered (`env.register(ws)`), else one from the
+        project config ([environments.NAME] in amlcompile.toml)."""
+        registered = getattr(workspace, "environments", {}).get(name)
+        if registered is not None:
+            import copy
+
+            return copy.deepcopy(registered)
         known = workspace._config.environments
         if name not in known:
             configured = ", ".join(sorted(known)) or "none"
@@ -239,9 +245,21 @@ class Environment:
 
     @staticmethod
     def list(workspace):
-        return {n: Environment.get(workspace, n) for n in workspace._config.environments}
+        names = {*workspace._config.environments, *getattr(workspace, "environments", {})}
+        return {n: Environment.get(workspace, n) for n in sorted(names)}
 
     def register(self, workspace):
+        """Registers the environment in this build's workspace, under its name: a later
+        `Environment.get(ws, name)` returns it (a new version each time, as on Azure)."""
+        import copy
+
+        registry = getattr(workspace, "environments", None)
+        if registry is None:
+            return self
+        previous = registry.get(self.name)
+        number = int(previous.version) + 1 if previous is not None and previous.version else 1
+        self.version = str(number)
+        registry[self.name] = copy.deepcopy(self)
         return self
 
     def clone(self, new_name):
