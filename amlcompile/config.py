@@ -56,6 +56,17 @@ class DatastoreConfig(_Model):
         return self
 
 
+# Kubernetes names: an extended resource (`nvidia.com/gpu`), a label key (optional DNS prefix,
+# then a name of at most 63 characters) and a label value.
+_RESOURCE_NAME = re.compile(
+    r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+POD_OVERRIDES = ("cpu", "memory_gib", "gpus", "gpu_resource", "node_selector")
+
+
 class ComputeConfig(_Model):
     kind: Literal["local", "amlcompute", "databricks", "adla", "datafactory"]
     vm_size: str | None = None
@@ -63,6 +74,37 @@ class ComputeConfig(_Model):
     max_nodes: int | None = Field(default=None, ge=1)
     conn_id: str | None = None  # databricks: Airflow connection id (host + token live there)
     account_name: str | None = None  # adla: the Data Lake Analytics account
+    # amlcompute: what a step's pod asks for instead of one node of vm_size (requests as
+    # given, no headroom taken off), and where it goes. node_selector = {} means none.
+    cpu: float | None = Field(default=None, gt=0, le=1024)
+    memory_gib: float | None = Field(default=None, gt=0, le=65536)
+    gpus: int | None = Field(default=None, ge=0, le=64)
+    gpu_resource: str | None = None  # the extended resource GPUs are requested as
+    node_selector: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _pod_overrides(self):
+        given = [k for k in POD_OVERRIDES if getattr(self, k) is not None]
+        if given and self.kind != "amlcompute":
+            raise ValueError(
+                f'{", ".join(given)} only apply to kind = "amlcompute" (Kubernetes pods),'
+                f" not {self.kind}"
+            )
+        if self.gpu_resource is not None and not _RESOURCE_NAME.match(self.gpu_resource):
+            raise ValueError(
+                f"gpu_resource {self.gpu_resource!r} is not a Kubernetes extended resource name"
+                " (like nvidia.com/gpu or amd.com/gpu)"
+            )
+        for key, value in (self.node_selector or {}).items():
+            prefix, _, name = key.rpartition("/")
+            if not _LABEL_NAME.match(name) or (prefix and not _LABEL_PREFIX.match(prefix)):
+                raise ValueError(f"node_selector key {key!r} is not a Kubernetes label key")
+            if not _LABEL_VALUE.match(value):
+                raise ValueError(
+                    f"node_selector[{key!r}] = {value!r} is not a Kubernetes label value (at most"
+                    " 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric)"
+                )
+        return self
 
 
 class EnvironmentConfig(_Model):

@@ -258,7 +258,8 @@ def intercepted_requests(build, script_uses_requests: bool):
     original = requests.sessions.Session.request
 
     def request(self, method, url, *args, **kwargs):
-        if str(url) in build.client.get("endpoints_urls", ()):
+        # The SDK's endpoint URL takes ?name=...&pipelineVersion=... query strings too.
+        if str(url).split("?", 1)[0] in build.client.get("endpoints_urls", ()):
             where = caller_location()
             warn_once(
                 f"{where[0]}:{where[1]}: {method} {url}: a build starts no run (the pipeline"

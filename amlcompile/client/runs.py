@@ -243,6 +243,22 @@ class PublishedPipeline:
         return f"PublishedPipeline(id={self.id!r}, version={self.version!r})"
 
 
+class PipelineVersion:
+    """One version of a PipelineEndpoint (the SDK's PipelineVersion and PipelineIdVersion)."""
+
+    def __init__(self, endpoint, version: int, pipeline_id: str):
+        self._endpoint = endpoint
+        self.version = str(version)
+        self.pipeline_id = pipeline_id
+
+    @property
+    def pipeline(self) -> PublishedPipeline:
+        return self._endpoint.get_pipeline(self.version)
+
+    def __repr__(self) -> str:
+        return f"PipelineVersion(version={self.version!r}, pipeline_id={self.pipeline_id!r})"
+
+
 class PipelineEndpoint:
     """A named entry point over several published pipelines, one of them the default.
 
@@ -250,8 +266,9 @@ class PipelineEndpoint:
     in the order pipelines were added, as in SDK v1.
     """
 
-    def __init__(self, client, name, description, versions, default_version):
+    def __init__(self, client, name, description, versions, default_version, build_url=None):
         self._client = client
+        self._build_url = build_url  # in a build: the Airflow URL the DAGs will have
         self.name = name
         self.id = name
         self.description = description
@@ -274,7 +291,10 @@ class PipelineEndpoint:
             endpoints = build.client.setdefault("pipeline_endpoints", {})
             if name in endpoints:
                 raise RestError(f"pipeline endpoint {name!r} already exists; use add_default")
-            endpoints[name] = cls(None, name, description, [dag_id], "0")
+            url = build_time._airflow_url(pipeline) if hasattr(pipeline, "workspace") else None
+            if url is None and isinstance(getattr(pipeline, "_client", None), build_time._UrlOnly):
+                url = pipeline._client.url
+            endpoints[name] = cls(None, name, description, [dag_id], "0", url)
             return endpoints[name]
         client = client_for(workspace)
         client.dag(dag_id)
@@ -318,20 +338,57 @@ class PipelineEndpoint:
             " or PublishedPipeline.list(ws)"
         )
 
-    def list_versions(self) -> list[str]:
+    # ---- versions, as the SDK's PipelineVersion / PipelineIdVersion objects ----
+    def _version_names(self) -> list[str]:
         return [str(i) for i in range(len(self._versions))]
+
+    @property
+    def pipeline_version_list(self) -> list[PipelineVersion]:
+        return [PipelineVersion(self, v, dag_id) for v, dag_id in enumerate(self._versions)]
+
+    def list_versions(self, _workflow_provider=None, _service_endpoint=None):
+        """Every version: `.version` ("0", "1", ...), `.pipeline_id`, `.pipeline`."""
+        return self.pipeline_version_list
+
+    get_all_versions = list_versions
+
+    def list_pipelines(self, active_only=True, _workflow_provider=None, _service_endpoint=None):
+        return [v.pipeline for v in self.pipeline_version_list]
+
+    get_all_pipelines = list_pipelines
+
+    def get_default_version(self) -> str:
+        return self.default_version
+
+    @property
+    def endpoint(self) -> str:
+        """Where to POST the SDK v1 body to run the default version: its pipeline's endpoint
+        (amlcompile's Airflow plugin route)."""
+        return self.get_pipeline().endpoint
+
+    @property
+    def status(self) -> str:
+        return getattr(self, "_status", "Active")
 
     def get_pipeline(self, version=None) -> PublishedPipeline:
         version = self.default_version if version is None else str(version)
-        if version not in self.list_versions():
-            raise RestError(
+        if version not in self._version_names():
+            raise ValueError(
                 f"pipeline endpoint {self.name!r} has no version {version!r}"
-                f" (versions: {', '.join(self.list_versions())})"
+                f" (versions: {', '.join(self._version_names())})"
             )
         dag_id = self._versions[int(version)]
         build = session.current()
         if build is not None:
-            return build_time.published_in_build(build, dag_id)
+            found = build.client.get("published", {}).get(dag_id)
+            if found is not None:
+                return found
+            # Added as a Pipeline, not published under that name: what its DAG will be.
+            url = build_time._UrlOnly(self._build_url or "")
+            pp = PublishedPipeline(url, dag_id)
+            # A POST to it from the script is answered in the build, like a published one's.
+            build.client.setdefault("endpoints_urls", set()).add(pp.endpoint)
+            return pp
         record = lifecycle.published(self._client, dag_id) or {}
         return PublishedPipeline(
             self._client, dag_id, record.get("version"), record.get("description")
@@ -350,9 +407,69 @@ class PipelineEndpoint:
         self._save()
 
     def set_default_version(self, version) -> None:
-        self.get_pipeline(version)
-        self.default_version = str(version)
+        version = str(version)
+        if version not in self._version_names():
+            raise ValueError(
+                f"Cannot set version {version}, does not exist in pipeline endpoint"
+                f" {self.name!r} (versions: {', '.join(self._version_names())}); use add()"
+                " or add_default() to add it"
+            )
+        self.default_version = version
         self._save()
+
+    def set_default(self, pipeline) -> None:
+        dag_id = pipeline.id if isinstance(pipeline, PublishedPipeline) else pipeline.name
+        if dag_id not in self._versions:
+            raise ValueError(
+                f"pipeline {dag_id!r} is not in pipeline endpoint {self.name!r}; use add()"
+                " or add_default() to add it"
+            )
+        self.set_default_version(str(len(self._versions) - 1 - self._versions[::-1].index(dag_id)))
+
+    # ---- Azure's endpoint states: a DAG is paused and unpaused with `amlcompile
+    # disable|enable`; an endpoint itself has no state in Airflow ----
+    def _azure_state(self, method: str, status: str) -> None:
+        from ..dsl.warnings import AzureOnlyAttributeWarning, warn_once
+
+        warn_once(
+            f"PipelineEndpoint.{method}() only has a meaning on Azure; the endpoint stays as it"
+            " is (pause or unpause its pipelines' DAGs with `amlcompile disable|enable`)",
+            AzureOnlyAttributeWarning,
+        )
+        self._status = status
+
+    def archive(self) -> None:
+        self._azure_state("archive", "Disabled")
+
+    def reactivate(self, name=None):
+        self._azure_state("reactivate", "Active")
+        return self
+
+    def disable(self) -> None:
+        self._azure_state("disable", "Disabled")
+
+    def enable(self) -> None:
+        self._azure_state("enable", "Active")
+
+    def set_name(self, name) -> None:
+        """Renames the endpoint: later `PipelineEndpoint.get(ws, name=...)` finds it by the
+        new name (in a build, in the session; over REST, its Airflow Variable moves)."""
+        old, name = self.name, str(name)
+        build = session.current()
+        self.name = self.id = name
+        if build is not None:
+            endpoints = build.client.setdefault("pipeline_endpoints", {})
+            endpoints.pop(old, None)
+            endpoints[name] = self
+            return
+        self._save(create=True)
+        self._client.request("DELETE", f"/api/v2/variables/{ENDPOINT_VARIABLE + old}")
+
+    def __repr__(self) -> str:
+        return (
+            f"PipelineEndpoint(name={self.name!r}, default_version={self.default_version!r},"
+            f" versions={len(self._versions)})"
+        )
 
     def submit(self, experiment_name, pipeline_parameters=None, pipeline_version=None, **kw):
         published = self.get_pipeline(pipeline_version)

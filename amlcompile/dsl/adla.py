@@ -7,6 +7,7 @@ emulations that still answer `az dla job submit`.
 from __future__ import annotations
 
 from .steps import PipelineStep
+from .warnings import ordered
 
 
 class AdlaStep(PipelineStep):
@@ -46,4 +47,4 @@ class AdlaStep(PipelineStep):
         self.degree_of_parallelism = degree_of_parallelism
         self.priority = priority
         self.runtime_version = runtime_version
-        self.hash_paths = list(hash_paths or [])
+        self.hash_paths = list(ordered(hash_paths, "AdlaStep", "hash_paths") or [])

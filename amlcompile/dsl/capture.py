@@ -23,10 +23,15 @@ from .data import (
     PipelineParameter,
 )
 from .databricks import DatabricksStep
-from .dataset import DATASET_INPUTS, dataset_reference
-from .environment import step_environment, warn_packages_not_installed
+from .dataset import DATASET_INPUTS, DatasetConsumptionConfig, FileDataset, dataset_reference
+from .environment import (
+    step_environment,
+    warn_packages_in_image,
+    warn_packages_not_installed,
+)
 from .steps import CommandStep, PipelineStep, StepSequence
 from .transfer import DataTransferStep
+from .warnings import set_text
 
 _TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_ID = 200
@@ -287,14 +292,16 @@ class _Capture:
                 f"pipeline parameter name {name!r} must be a Python identifier", pp._location
             )
             return None
-        default = str(pp.default_value.path_on_datastore or "")
+        value = pp.default_value  # a DataPath, or a FileDataset (its common folder)
+        path = getattr(value, "path_on_datastore", None) or getattr(value, "path", None)
+        default = str(path or "")
         known = self.params.get(name)
         if known is not None and known.default != default:
             self.problem(
                 f"pipeline parameter {name!r} defined twice with different defaults", pp._location
             )
             return name
-        datastore = getattr(pp.default_value.datastore, "name", pp.default_value.datastore)
+        datastore = getattr(value.datastore, "name", value.datastore)
         self.param_objects[name] = pp
         self.params[name] = ir.Parameter(
             name=name,
@@ -416,6 +423,10 @@ class _Capture:
                 port_of[key] = port
                 return port
             item = dataset_reference(item) or item  # Dataset.File inputs read a datastore
+            if isinstance(item, DataReference) and getattr(item, "_dataset_param", None):
+                # DatasetConsumptionConfig(name, PipelineParameter(default_value=FileDataset)):
+                # the path is chosen at trigger time, as for a DataPath parameter.
+                item._path_param = self.datapath_param(item._dataset_param)
             if isinstance(item, DataPath):
                 item = item.create_data_reference()
             if (
@@ -476,6 +487,9 @@ class _Capture:
 
         def token(value) -> ir.LiteralArg | ir.ParamArg | ir.PortArg | None:
             if isinstance(value, PipelineParameter):
+                if isinstance(value.default_value, FileDataset):
+                    port = add_input(DatasetConsumptionConfig(value.name, value))
+                    return ir.PortArg(port=port) if port else None
                 if isinstance(value.default_value, DataPath):
                     port = add_input((value, DataPathComputeBinding()))
                     return ir.PortArg(port=port) if port else None
@@ -506,6 +520,9 @@ class _Capture:
                     return None
                 port = add_input(value)
                 return ir.PortArg(port=port) if port else None
+            if isinstance(value, (set, frozenset)):
+                # The text str() gives, items sorted: the same on every build (one warning).
+                value = set_text(value, f"step {name!r}", "a value", where)
             if isinstance(value, (bool, int, float, str)):
                 if not self.check_text(value, f"step {name!r}: the value {value!r}", where):
                     return None
@@ -640,8 +657,12 @@ class _Capture:
                 env.append((key, ir.LiteralArg(value=value)))
         target = s.compute_target or self.p.default_compute
         target = self.ws._computes.get(target) if isinstance(target, str) else target
-        if runenv.packages and getattr(target, "_kind", "local") == "local":
+        kind = getattr(target, "_kind", "local")
+        if runenv.packages and kind == "local":
             warn_packages_not_installed(name, runenv.packages, s._location)
+        elif runenv.packages and kind == "amlcompute" and s._kind != "databricks":
+            image = runenv.image or self.cfg.default_image
+            warn_packages_in_image(name, runenv.packages, image, s._location)
         return runenv
 
     def reserve_output_ports(self, s: PipelineStep) -> None:

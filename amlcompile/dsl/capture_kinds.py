@@ -12,6 +12,9 @@ from .data import DataReference, PipelineData
 from .databricks import DatabricksStep
 from .transfer import DataTransferStep
 
+DEFAULT_SPARK_VERSION = "10.4.x-scala2.12"
+DEFAULT_NODE_TYPE = "Standard_D3_v2"
+
 
 def has_code(s) -> bool:
     """Whether the step runs files of its own (a snapshot is taken of its source folder)."""
@@ -96,13 +99,23 @@ def _databricks(c, s: DatabricksStep, name, token, source_dir) -> ir.DatabricksS
         s.init_scripts,
         s.cluster_log_dbfs_path,
     )
+    if s.existing_cluster_id and any(v not in (None, {}, []) for v in cluster_keys):
+        c.problem(
+            f"step {name!r}: give either existing_cluster_id or a new-cluster spec"
+            " (spark_version, node_type, num_workers, ...), not both",
+            where,
+        )
     new_cluster = None
-    if any(v not in (None, {}, []) for v in cluster_keys):
-        new_cluster = {}
-        if s.spark_version:
-            new_cluster["spark_version"] = str(s.spark_version)
-        if s.node_type:
-            new_cluster["node_type_id"] = str(s.node_type)
+    if not s.existing_cluster_id:
+        # As the SDK (azureml-pipeline-core 1.62, _databricks_step_base.py): without an
+        # existing cluster a new one is implied, with spark_version "10.4.x-scala2.12" and
+        # node_type "Standard_D3_v2" unless given (or an instance pool is); the worker count
+        # has no default.
+        if s.node_type and s.instance_pool_id:
+            c.problem(f"step {name!r}: give node_type or instance_pool_id, not both", where)
+        new_cluster = {"spark_version": str(s.spark_version or DEFAULT_SPARK_VERSION)}
+        if s.node_type or not s.instance_pool_id:
+            new_cluster["node_type_id"] = str(s.node_type or DEFAULT_NODE_TYPE)
         if s.instance_pool_id:
             new_cluster["instance_pool_id"] = str(s.instance_pool_id)
         if s.num_workers is not None:

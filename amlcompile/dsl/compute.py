@@ -65,7 +65,9 @@ class ComputeTarget:
     def create(workspace, name, provisioning_configuration):
         existing = workspace._computes.get(name)
         if existing is not None and existing._from_config:
-            # The project config describes the real cluster: it wins over the script.
+            # The project config describes the real cluster: it wins over the script. What
+            # the config leaves out (often vm_size and node counts) comes from the script.
+            _fill_from_script(existing, provisioning_configuration)
             return existing
         target = provisioning_configuration._target_class._make(workspace, name)
         target.provisioning_configuration = provisioning_configuration
@@ -136,6 +138,18 @@ class ComputeTarget:
             fields["conn_id"] = entry.conn_id
         if entry is not None and entry.account_name:
             fields["account_name"] = entry.account_name
+        if entry is not None and entry.kind == "amlcompute":
+            overrides = {
+                "cpu": entry.cpu,
+                "memory_gib": entry.memory_gib,
+                "gpus": entry.gpus,
+                "gpu_resource": entry.gpu_resource,
+                "node_selector": None
+                if entry.node_selector is None
+                else tuple(sorted(entry.node_selector.items())),
+            }
+            if any(v is not None for v in overrides.values()):
+                fields["resources"] = overrides
         return fields
 
     def __repr__(self) -> str:
@@ -311,6 +325,18 @@ _CLASSES = {
     "datafactory": DataFactoryCompute,
     "local": LocalCompute,
 }
+
+
+def _fill_from_script(target, script_config) -> None:
+    """A configured AmlCompute without vm_size / node counts takes the script's."""
+    mine = target.provisioning_configuration
+    if mine is None or not isinstance(script_config, _Config):
+        return
+    if script_config._target_class is not type(target):
+        return
+    for key in ("vm_size", "min_nodes", "max_nodes"):
+        if getattr(mine, key, None) in (None, "") and getattr(script_config, key, None):
+            setattr(mine, key, getattr(script_config, key))
 
 
 def compute_from_config(workspace, name, cfg):

@@ -125,6 +125,29 @@ class PipelineData:
     def as_download(self, input_name=None, path_on_compute=None, overwrite=None):
         return PipelineDataInput(self, input_name or self.name, "download", path_on_compute)
 
+    # The SDK's dataset views of intermediate data. Steps read them as files: the same
+    # PipelineData (so producer and consumer still meet), parsed by the step script.
+    def as_dataset(self):
+        return self
+
+    def parse_parquet_files(self, file_extension=".parquet"):
+        return self
+
+    def parse_delimited_files(
+        self,
+        include_path=False,
+        separator=",",
+        header=None,
+        partition_format=None,
+        file_extension="",
+        set_column_types=None,
+        quoted_line_breaks=False,
+    ):
+        return self
+
+    def as_named_input(self, name):
+        return PipelineDataInput(self, name, "mount")
+
     def __repr__(self) -> str:
         return f"PipelineData(name={self.name!r})"
 
@@ -137,6 +160,14 @@ class PipelineDataInput:
         self.name = name
         self.mode = mode
         self.path_on_compute = path_on_compute
+
+    def as_mount(self):
+        return PipelineDataInput(self.data, self.name, "mount", self.path_on_compute)
+
+    def as_download(self, path_on_compute=None):
+        return PipelineDataInput(
+            self.data, self.name, "download", path_on_compute or self.path_on_compute
+        )
 
 
 class DataPath:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .steps import PipelineStep
-from .warnings import ignored
+from .warnings import ignored, ordered
 
 
 class MavenLibrary:
@@ -127,11 +127,13 @@ class DatabricksStep(PipelineStep):
         self.notebook_path = notebook_path
         self.notebook_params = dict(notebook_params or {})
         self.python_script_path = python_script_path
-        self.python_script_params = list(python_script_params or [])
+        self.python_script_params = list(
+            ordered(python_script_params, "DatabricksStep", "python_script_params") or []
+        )
         self.main_class_name = main_class_name
-        self.jar_params = list(jar_params or [])
+        self.jar_params = list(ordered(jar_params, "DatabricksStep", "jar_params") or [])
         self.python_script_name = python_script_name
-        self.hash_paths = list(hash_paths or [])
+        self.hash_paths = list(ordered(hash_paths, "DatabricksStep", "hash_paths") or [])
         self.run_name = run_name
         self.timeout_seconds = timeout_seconds
         self.libraries = [

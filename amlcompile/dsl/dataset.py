@@ -128,7 +128,11 @@ class Dataset:
 
 
 class DatasetConsumptionConfig:
-    """`dataset.as_named_input(name)`: how a step reads a dataset (mount unless download)."""
+    """`dataset.as_named_input(name)`: how a step reads a dataset (mount unless download).
+
+    `dataset` may be a `PipelineParameter` whose default is a FileDataset: the dataset is then
+    chosen at trigger time, as a DataPath parameter's path is (a string Param holding the path
+    on the default dataset's datastore)."""
 
     def __init__(self, name, dataset, mode="mount", path_on_compute=None):
         self.name = name
@@ -136,6 +140,18 @@ class DatasetConsumptionConfig:
         self.mode = mode
         self.path_on_compute = path_on_compute
         self._reference = None
+        self._location = caller_location()
+        from .data import PipelineParameter
+
+        if isinstance(dataset, PipelineParameter) and not isinstance(
+            dataset.default_value, FileDataset
+        ):
+            raise UserErrorException(
+                f"DatasetConsumptionConfig({name!r}, PipelineParameter({dataset.name!r}, ...)):"
+                " the parameter's default_value must be a file dataset"
+                " (Dataset.File.from_files(...)), got"
+                f" {type(dataset.default_value).__name__}"
+            )
 
     def as_mount(self, path_on_compute=None):
         return DatasetConsumptionConfig(self.name, self.dataset, "mount", path_on_compute)
@@ -151,7 +167,10 @@ class DatasetConsumptionConfig:
     def to_data_reference(self) -> DataReference:
         """The datastore reference this input binds as (one per config: one port per step)."""
         if self._reference is None:
-            d = self.dataset
+            from .data import PipelineParameter
+
+            parameter = self.dataset if isinstance(self.dataset, PipelineParameter) else None
+            d = parameter.default_value if parameter is not None else self.dataset
             self._reference = DataReference(
                 d.datastore,
                 self.name or PurePosixPath(d.path).name or "dataset",
@@ -160,6 +179,8 @@ class DatasetConsumptionConfig:
                 self.path_on_compute,
             )
             self._reference._location = d._location
+            # Capture makes the parameter a string Param choosing the path at trigger time.
+            self._reference._dataset_param = parameter
         return self._reference
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..exceptions import UserErrorException
 from .location import caller_location
-from .warnings import azure_only_attribute, ignored, non_default, unsupported
+from .warnings import azure_only_attribute, ignored, non_default, ordered, unsupported
 
 
 class PackagesNotInstalledWarning(UserWarning):
@@ -237,7 +237,13 @@ class Environment:
 
     @staticmethod
     def get(workspace, name, version=None, label=None):
-        """An environment from the project config ([environments.NAME] in amlcompile.toml)."""
+        """An environment this script registered (`env.register(ws)`), else one from the
+        project config ([environments.NAME] in amlcompile.toml)."""
+        registered = getattr(workspace, "environments", {}).get(name)
+        if registered is not None:
+            import copy
+
+            return copy.deepcopy(registered)
         known = workspace._config.environments
         if name not in known:
             configured = ", ".join(sorted(known)) or "none"
@@ -261,9 +267,21 @@ class Environment:
 
     @staticmethod
     def list(workspace):
-        return {n: Environment.get(workspace, n) for n in workspace._config.environments}
+        names = {*workspace._config.environments, *getattr(workspace, "environments", {})}
+        return {n: Environment.get(workspace, n) for n in sorted(names)}
 
     def register(self, workspace):
+        """Registers the environment in this build's workspace, under its name: a later
+        `Environment.get(ws, name)` returns it (a new version each time, as on Azure)."""
+        import copy
+
+        registry = getattr(workspace, "environments", None)
+        if registry is None:
+            return self
+        previous = registry.get(self.name)
+        number = int(previous.version) + 1 if previous is not None and previous.version else 1
+        self.version = str(number)
+        registry[self.name] = copy.deepcopy(self)
         return self
 
     def clone(self, new_name):
@@ -380,6 +398,28 @@ def warn_packages_not_installed(step: str, packages, where: tuple[str, int]) -> 
     )
 
 
+_warned_image: set[tuple[str, int]] = set()
+
+
+def warn_packages_in_image(step: str, packages, image, where: tuple[str, int]) -> None:
+    """Once per step line: a pod runs the image as it is; amlcompile installs nothing in it."""
+    if tuple(where) in _warned_image:
+        return
+    _warned_image.add(tuple(where))
+    file, line = where
+    listed = ", ".join(p for p in packages if not p.startswith("python="))
+    python = next((p for p in packages if p.startswith("python=")), None)
+    wanted = listed + (f" and {python}" if python and listed else python or "")
+    warnings.warn_explicit(
+        f"step {step!r} runs in a Kubernetes pod from image {image or '(the default_image)'!r},"
+        f" which must already contain {wanted}: amlcompile installs no packages (they count"
+        " for reuse only); build an image with them and set environment.docker.base_image",
+        PackagesNotInstalledWarning,
+        file,
+        line,
+    )
+
+
 class ScriptRunConfig:
     """SDK v1's single-run configuration. In a pipeline it configures a step:
     `CommandStep(runconfig=src)` takes its command (or script and arguments), compute target
@@ -410,8 +450,8 @@ class ScriptRunConfig:
             unsupported("ScriptRunConfig", distributed_job_config="multi-node training")
         self.source_directory = source_directory
         self.script = script
-        self.arguments = list(arguments or [])
-        self.command = command
+        self.arguments = list(ordered(arguments, "ScriptRunConfig", "arguments") or [])
+        self.command = ordered(command, "ScriptRunConfig", "command")
         self.run_config = run_config if run_config is not None else RunConfiguration()
         if environment is not None:
             self.run_config.environment = environment

@@ -334,7 +334,10 @@ def watch_to_ir(
             f"{where}: cannot watch datastore {ds_name!r}: {ds.kind} datastores are not"
             f" supported yet ({', '.join(WATCHABLE_KINDS)} are)"
         )
-    if not w.path or not isinstance(w.path, str) or w.path.startswith("/") or ".." in w.path:
+    # No path: the whole container (share, folder), as Azure ML watched it.
+    if w.path is not None and (
+        not isinstance(w.path, str) or w.path.startswith("/") or ".." in w.path.split("/")
+    ):
         raise UserErrorException(
             f"{where}: path_on_datastore {w.path!r} must be a relative path on the datastore"
         )
@@ -358,7 +361,7 @@ def watch_to_ir(
         datastore=ir.Datastore(
             name=ds_name, kind=ds.kind, path=config.datastore_root(ds_name), conn_id=ds.conn_id
         ),
-        path=w.path.strip("/"),
+        path=(w.path or "").strip("/"),
         polling_minutes=w.polling,
         parameter=w.parameter,
         start=DEFAULT_START,
@@ -455,31 +458,59 @@ def to_ir(value, location, name=None, description=None) -> ir.Schedule:
         raise UserErrorException(f"{where}: hours and minutes need frequency Hour, Day or Week")
     if days and r.frequency != "Week":
         raise UserErrorException(f"{where}: week_days need frequency 'Week'")
-    common = dict(name=name, start=start.isoformat(), time_zone=zone, description=description)
+    common = dict(name=name, time_zone=zone, description=description)
     unit = {"Minute": 60, "Hour": 3600, "Day": 86400, "Week": 604800}
-    at_minutes = _field(minutes or [start.minute])
-    at_hours = _field(hours or [start.hour])
-    if r.frequency == "Hour" and minutes:
-        if r.interval != 1:
-            raise UserErrorException(f"{where}: minutes with an hourly interval above 1")
-        return ir.Schedule(cron=f"{_field(minutes)} * * * *", **common)
-    if r.frequency in ("Minute", "Hour"):
-        return ir.Schedule(interval_seconds=r.interval * unit[r.frequency], **common)
+    at_minutes = minutes or [start.minute]
+    at_hours = hours or [start.hour]
+    cron_at = f"{_field(at_minutes)} {_field(at_hours)}"
+    every = r.interval * unit.get(r.frequency, 0)
+
+    def cron(expression: str) -> ir.Schedule:
+        return ir.Schedule(cron=expression, start=start.isoformat(), **common)
+
+    def delta(anchor: dt.datetime) -> ir.Schedule:
+        # Airflow's DeltaTriggerTimetable (a timedelta schedule): runs at start_date, then
+        # every `interval` after it. The anchor is the first run at or after start_time.
+        while anchor < start:
+            anchor += dt.timedelta(seconds=every)
+        return ir.Schedule(interval_seconds=every, start=anchor.isoformat(), **common)
+
+    def one_time_only(what: str):
+        raise UserErrorException(
+            f"{where}: {what}: Airflow has no timetable that runs several times a period every"
+            f" {r.interval} {r.frequency.lower()}s; give one time (or interval=1, which is a"
+            " cron)"
+        )
+
+    if r.frequency == "Minute":
+        return delta(start)
+    if r.frequency == "Hour":
+        if not minutes:
+            return delta(start)
+        if r.interval == 1:
+            return cron(f"{_field(minutes)} * * * *")
+        if 24 % r.interval == 0:  # every N hours from the start hour, the same every day
+            return cron(f"{_field(minutes)} {start.hour % r.interval}-23/{r.interval} * * *")
+        if len(minutes) == 1:
+            return delta(start.replace(minute=minutes[0]))
+        one_time_only(f"minutes {minutes} with an hourly interval of {r.interval}")
     if r.frequency == "Day":
         if r.interval == 1:
-            return ir.Schedule(cron=f"{at_minutes} {at_hours} * * *", **common)
-        if hours or minutes:
-            raise UserErrorException(f"{where}: hours or minutes with a daily interval above 1")
-        return ir.Schedule(interval_seconds=r.interval * unit["Day"], **common)
+            return cron(f"{cron_at} * * *")
+        if len(at_hours) * len(at_minutes) != 1:
+            one_time_only(f"hours {at_hours}, minutes {at_minutes} with a daily interval above 1")
+        return delta(start.replace(hour=at_hours[0], minute=at_minutes[0], second=0))
     if r.frequency == "Week":
+        dows = sorted(set(days)) if days else [(start.weekday() + 1) % 7]
         if r.interval == 1:
-            dow = _field(sorted(set(days))) if days else str((start.weekday() + 1) % 7)
-            return ir.Schedule(cron=f"{at_minutes} {at_hours} * * {dow}", **common)
-        if hours or minutes or days:
-            raise UserErrorException(
-                f"{where}: hours, minutes or week_days with a weekly interval above 1"
-            )
-        return ir.Schedule(interval_seconds=r.interval * unit["Week"], **common)
+            return cron(f"{cron_at} * * {_field(dows)}")
+        if len(dows) * len(at_hours) * len(at_minutes) != 1:
+            one_time_only("several week days or times with a weekly interval above 1")
+        # Weeks count from the week of start_time (Monday to Sunday).
+        monday = (start - dt.timedelta(days=start.weekday())).replace(
+            hour=at_hours[0], minute=at_minutes[0], second=0
+        )
+        return delta(monday + dt.timedelta(days=(dows[0] - 1) % 7))
     # Month: on the start day, every `interval` months.
     months = "*" if r.interval == 1 else f"*/{r.interval}"
-    return ir.Schedule(cron=f"{at_minutes} {at_hours} {start.day} {months} *", **common)
+    return cron(f"{cron_at} {start.day} {months} *")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..exceptions import UserErrorException
 from . import session
 from .location import caller_location
-from .warnings import ignored
+from .warnings import ignored, ordered
 
 
 class PipelineStep:
@@ -28,9 +28,10 @@ class PipelineStep:
     ):
         self.name = name
         self._explicit_name = name is not None
-        self.inputs = list(inputs or [])
-        self.outputs = list(outputs or [])
-        self.arguments = list(arguments or [])
+        owner = type(self).__name__
+        self.inputs = list(ordered(inputs, owner, "inputs") or [])
+        self.outputs = list(ordered(outputs, owner, "outputs") or [])
+        self.arguments = list(ordered(arguments, owner, "arguments") or [])
         self.compute_target = compute_target
         self.source_directory = source_directory
         self.allow_reuse = allow_reuse
@@ -111,7 +112,7 @@ class PythonScriptStep(PipelineStep):
         if runconfig_pipeline_params:
             ignored("PythonScriptStep", runconfig_pipeline_params="set")
         self.script_name = script_name
-        self.hash_paths = list(hash_paths or [])
+        self.hash_paths = list(ordered(hash_paths, "PythonScriptStep", "hash_paths") or [])
 
 
 class CommandStep(PipelineStep):
@@ -155,7 +156,7 @@ class CommandStep(PipelineStep):
         )
         if runconfig_pipeline_params:
             ignored("CommandStep", runconfig_pipeline_params="set")
-        self.command = command
+        self.command = ordered(command, "CommandStep", "command")
         if isinstance(command, (list, tuple)):
             from .data import PipelineData
 

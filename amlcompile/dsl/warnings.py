@@ -102,3 +102,49 @@ def azure_only_attribute(owner: str, name: str, value):
         AzureOnlyAttributeWarning,
     )
     return value
+
+
+class UnorderedValueWarning(UserWarning):
+    """A set was given where order matters; amlcompile sorted it so every build is the same."""
+
+
+_unordered_seen: set[tuple[str, int, str]] = set()
+
+
+def _sorted(values) -> list:
+    try:
+        return sorted(values)
+    except TypeError:  # mixed types: by type name, then text
+        return sorted(values, key=lambda v: (type(v).__name__, repr(v)))
+
+
+def _warn_unordered(owner: str, what: str, where) -> None:
+    file, line = where or caller_location()
+    if (file, line, what) in _unordered_seen:
+        return
+    _unordered_seen.add((file, line, what))
+    warnings.warn_explicit(
+        f"{owner}: {what} is a set, whose order changes from one Python process to the next;"
+        " amlcompile sorted it so that every build gives the same DAG (use a list to choose"
+        " the order)",
+        UnorderedValueWarning,
+        file,
+        line,
+    )
+
+
+def ordered(value, owner: str, what: str, where=None):
+    """`value` as given, or sorted into a list when it is a set or frozenset (one warning)."""
+    if isinstance(value, (set, frozenset)):
+        _warn_unordered(owner, what, where)
+        return _sorted(value)
+    return value
+
+
+def set_text(value, owner: str, what: str, where=None) -> str:
+    """A set used as one value: its text as str() gives it, with the items sorted."""
+    _warn_unordered(owner, what, where)
+    items = ", ".join(repr(v) for v in _sorted(value))
+    if isinstance(value, frozenset):
+        return f"frozenset({{{items}}})" if value else "frozenset()"
+    return f"{{{items}}}" if value else "set()"

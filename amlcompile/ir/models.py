@@ -56,10 +56,21 @@ class Datastore(Frozen):
     account_name: str | None = None
 
 
+class PodResources(Frozen):
+    """A target's overrides of what its vm_size gives a pod (`[compute.NAME]` in the config)."""
+
+    cpu: float | None = None
+    memory_gib: float | None = None
+    gpus: int | None = None
+    gpu_resource: str | None = None
+    node_selector: tuple[tuple[str, str], ...] | None = None
+
+
 class ComputeTarget(Frozen):
     name: str
     kind: Literal["local", "amlcompute", "databricks", "adla", "datafactory"]
     vm_size: str | None = None
+    resources: PodResources | None = None
     min_nodes: int | None = None
     max_nodes: int | None = None
     conn_id: str | None = None  # databricks: the Airflow connection holding host and token

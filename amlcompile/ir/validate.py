@@ -174,7 +174,10 @@ def _kind_rules(s: Step) -> list[Problem]:
             if not nc.get("node_type_id") and not nc.get("instance_pool_id"):
                 bad("a new cluster needs node_type or instance_pool_id")
             if "num_workers" not in nc and "autoscale" not in nc:
-                bad("a new cluster needs num_workers, or min_workers and max_workers")
+                bad(
+                    "a new cluster needs num_workers, or min_workers and max_workers (or give"
+                    " existing_cluster_id)"
+                )
     if s.kind == "adla" and s.adla is None:
         bad("an ADLA step without its script")
     if s.kind == "data_transfer" and (len(s.inputs) != 1 or len(s.outputs) != 1):

@@ -37,13 +37,17 @@ MAX_RUNS_PER_POLL = 50
 RUN_ID_PREFIX = "datastore_change__"
 # Our own bookkeeping is never a change (else watching `azureml/` would trigger itself).
 INTERNAL = (WATCH_DIR + "/", REUSE_DIR + "/")
+# Watching a whole container: the pipelines' own outputs (azureml/fp/..., azureml/<dag>/...)
+# are not new data either, or every run would start the next.
+OUTPUTS = str(Path(REUSE_DIR).parent) + "/"
 
 
 def listing(root: AnyPath, path: str) -> dict[str, object]:
     """Every file under root/path → its signature, keyed by its path on the datastore.
     Nothing there (yet) is an empty listing, not an error."""
     found = _remote_listing(root, path) if is_remote(root) else _local_listing(root, path)
-    return {p: sig for p, sig in found.items() if not p.startswith(INTERNAL)}
+    skip = INTERNAL if path.strip("/") else (*INTERNAL, OUTPUTS)
+    return {p: sig for p, sig in found.items() if not p.startswith(skip)}
 
 
 def _local_listing(root: Path, path: str) -> dict[str, object]:
@@ -69,7 +73,8 @@ def _remote_listing(root, path: str) -> dict[str, object]:
     fs = root.fs
     fs.invalidate_cache()  # a cached listing would hide the changes we poll for
     container = _key(root)
-    base = f"{container}/{path.strip('/')}"
+    prefix = path.strip("/")
+    base = f"{container}/{prefix}" if prefix else container  # "": the whole container
     found = fs.find(base, detail=True, withdirs=False)
     if not isinstance(found, dict):  # adlfs answers a path that is one blob with its name only
         found = {key: fs.info(key) for key in found}

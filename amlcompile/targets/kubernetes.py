@@ -17,6 +17,7 @@ from .base import LoweringError, OperatorRef, TaskSpec, doc_md, step_payload
 
 OPERATOR = OperatorRef("{runtime}.kubernetes", "AmlPodOperator")
 MOUNT_ROOT = "/mnt/amlcompile"
+GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TOLERATIONS = [
     {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
     {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
@@ -33,26 +34,63 @@ def dns_label(text: str, limit: int = 63) -> str:
     return label or "x"
 
 
-def resources(compute: ir.ComputeTarget) -> tuple[dict, dict]:
-    """(container resources, node selector) for one node of the target's size.
+def gpu_tolerations(resource: str) -> list[dict]:
+    """Tolerations for the taints GPU node pools carry: the GPU resource's own name (the
+    NVIDIA and AMD device plugins' convention) and AKS's `sku=gpu`."""
+    return [
+        {"key": resource, "operator": "Exists", "effect": "NoSchedule"},
+        GPU_TOLERATIONS[1],
+    ]
 
-    Requests leave headroom for what the kubelet and system pods reserve on a node (about
-    10% of CPU, 20% of memory on AKS), or a pod sized to the whole node would never schedule.
+
+def resources(compute: ir.ComputeTarget) -> tuple[dict, dict]:
+    """(container resources, node selector) for one node of the target's size, with what
+    the project config overrides (`[compute.NAME] cpu, memory_gib, gpus, gpu_resource,
+    node_selector`).
+
+    Requests from a size leave headroom for what the kubelet and system pods reserve on a node
+    (about 10% of CPU, 20% of memory on AKS), or a pod sized to the whole node would never
+    schedule; overridden values are taken as given.
     """
-    if not compute.vm_size:
-        return {}, {}
-    found = vm_sizes.lookup(compute.vm_size)
-    if found is None:  # validation reported it with the nearest names
-        raise LoweringError(f"compute target {compute.name!r}: unknown vm_size {compute.vm_size!r}")
-    name, size = found
-    cpu = f"{int(size.vcpus * 900)}m"
-    memory = f"{int(size.memory_gib * 1024 * 0.8)}Mi"
-    requests = {"cpu": cpu, "memory": memory}
-    limits = {"memory": memory}
-    if size.gpus:
-        requests["nvidia.com/gpu"] = str(size.gpus)
-        limits["nvidia.com/gpu"] = str(size.gpus)
-    return {"requests": requests, "limits": limits}, {"node.kubernetes.io/instance-type": name}
+    cpu = memory = None
+    gpus = 0
+    node_selector: dict = {}
+    if compute.vm_size:
+        found = vm_sizes.lookup(compute.vm_size)
+        if found is None:  # validation reported it with the nearest names
+            raise LoweringError(
+                f"compute target {compute.name!r}: unknown vm_size {compute.vm_size!r}"
+            )
+        name, size = found
+        cpu = f"{int(size.vcpus * 900)}m"
+        memory = f"{int(size.memory_gib * 1024 * 0.8)}Mi"
+        gpus = size.gpus
+        node_selector = {"node.kubernetes.io/instance-type": name}
+    over = compute.resources
+    gpu_resource = GPU_RESOURCE
+    if over is not None:
+        if over.cpu is not None:
+            cpu = f"{int(round(over.cpu * 1000))}m"
+        if over.memory_gib is not None:
+            memory = f"{int(round(over.memory_gib * 1024))}Mi"
+        if over.gpus is not None:
+            gpus = over.gpus
+        if over.gpu_resource is not None:
+            gpu_resource = over.gpu_resource
+        if over.node_selector is not None:
+            node_selector = dict(over.node_selector)
+    requests: dict = {}
+    limits: dict = {}
+    if cpu is not None:
+        requests["cpu"] = cpu
+    if memory is not None:
+        requests["memory"] = memory
+        limits["memory"] = memory
+    if gpus:
+        requests[gpu_resource] = str(gpus)
+        limits[gpu_resource] = str(gpus)
+    container = {"requests": requests, "limits": limits} if requests else {}
+    return container, node_selector
 
 
 def volume_for(ds: ir.Datastore, name: str, ctx) -> dict:
@@ -107,8 +145,13 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
     spec: dict = {"containers": [container], "volumes": volumes}
     if node_selector:
         spec["nodeSelector"] = node_selector
-        if "nvidia.com/gpu" in container_resources["limits"]:
-            spec["tolerations"] = GPU_TOLERATIONS
+    gpu_resource = next(
+        (k for k in container_resources.get("limits", {}) if k not in ("cpu", "memory")), None
+    )
+    if gpu_resource == GPU_RESOURCE:
+        spec["tolerations"] = GPU_TOLERATIONS
+    elif gpu_resource is not None:
+        spec["tolerations"] = gpu_tolerations(gpu_resource)
     kwargs = {
         "step": payload,
         "name": dns_label(s.name) or "step",

@@ -117,6 +117,7 @@ pipeline = Pipeline(ws, steps=[a, b])
         "name": "gpu",
         "kind": "amlcompute",
         "vm_size": "STANDARD_NC6",
+        "resources": None,
         "min_nodes": None,
         "max_nodes": 4,
         "conn_id": None,

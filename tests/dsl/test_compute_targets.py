@@ -204,7 +204,8 @@ p = Pipeline(ws, steps=[copy])
         (
             'DatabricksStep("s", notebook_path="/nb", compute_target=dbx)',
             "DatabricksStep(",
-            "needs existing_cluster_id or a new-cluster spec",
+            "a new cluster needs num_workers, or min_workers and max_workers (or give"
+            " existing_cluster_id)",
         ),
         (
             'DatabricksStep("s", notebook_path="/nb", main_class_name="a.B",'
@@ -353,3 +354,35 @@ p = Pipeline(ws, steps=[s])
     written = b"".join(data for data, _ in files.values())
     assert b"SECRET" not in written
     assert any("account_key" in str(w.message) for w in caught)
+
+
+def test_databricks_new_cluster_takes_the_sdk_defaults(project):
+    compiled = compile_one(
+        project,
+        """
+s = DatabricksStep("s", notebook_path="/nb", num_workers=2, compute_target=dbx)
+pooled = DatabricksStep("pooled", notebook_path="/nb", instance_pool_id="pool-1",
+                        min_workers=1, max_workers=3, compute_target=dbx)
+p = Pipeline(ws, steps=[s, pooled])
+""",
+    )
+    assert compiled.pipeline.step("s").databricks.new_cluster == {
+        "spark_version": "10.4.x-scala2.12",
+        "node_type_id": "Standard_D3_v2",
+        "num_workers": 2,
+    }
+    assert compiled.pipeline.step("pooled").databricks.new_cluster == {
+        "spark_version": "10.4.x-scala2.12",
+        "instance_pool_id": "pool-1",
+        "autoscale": {"min_workers": 1, "max_workers": 3},
+    }
+
+
+def test_databricks_node_type_and_instance_pool_are_exclusive(project):
+    probs = problems_of(
+        project,
+        's = DatabricksStep("s", notebook_path="/nb", node_type="Standard_DS3_v2",'
+        ' instance_pool_id="p", num_workers=1, compute_target=dbx)\n'
+        "p = Pipeline(ws, steps=[s])\n",
+    )
+    assert any("give node_type or instance_pool_id, not both" in p for p in probs), probs

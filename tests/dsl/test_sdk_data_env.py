@@ -317,3 +317,46 @@ def test_register_blob_container_that_disagrees_with_the_config_is_refused(proje
     )
     assert f"/pipe.py:{line_of(project, 'b = ')}: " in probs[0]
     assert "registered as azure_blob 'c' but configured as azure_blob 'other'" in probs[0]
+
+
+AML_ENV = """
+gpu = ComputeTarget.create(ws, "gpu", AmlCompute.provisioning_configuration(
+    vm_size="Standard_D4s_v5", max_nodes=2))
+env = Environment("train-env")
+env.python.conda_dependencies = CondaDependencies.create(
+    pip_packages=["pandas==2.2.2"], conda_packages=["scikit-learn"])
+a = PythonScriptStep("a.py", runconfig=RunConfiguration(), source_directory="src",
+                     compute_target=gpu)
+a.runconfig.environment = env
+b = PythonScriptStep("b.py", source_directory="src", compute_target=gpu,
+                     runconfig=ScriptRunConfig("src", environment=env))
+pipeline = Pipeline(ws, steps=[a, b])
+"""
+
+
+def test_packages_on_amlcompute_warn_once_per_step_that_the_image_must_have_them(project):
+    env_mod._warned_image.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        p = compile_one(project, AML_ENV)
+        compile_one(project, AML_ENV)  # a second build of the same lines: no new warning
+    for s in p.steps:  # never dropped: they are the step's packages (and count for reuse)
+        assert s.packages == ("conda:scikit-learn", "pip:pandas==2.2.2")
+    image = [w for w in caught if w.category is env_mod.PackagesNotInstalledWarning]
+    lines = (project.root / "pipe.py").read_text().splitlines()
+    want = sorted(i for i, text in enumerate(lines, 1) if "= PythonScriptStep(" in text)
+    assert sorted(w.lineno for w in image) == want
+    assert all(w.filename.endswith("pipe.py") for w in image)
+    text = str(image[0].message)
+    assert "image 'python:3.11-slim'" in text  # the project's default_image
+    assert "conda:scikit-learn, pip:pandas==2.2.2" in text and "installs no packages" in text
+
+
+def test_amlcompute_without_packages_does_not_warn(project):
+    env_mod._warned_image.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        packages = 'pip_packages=["pandas==2.2.2"], conda_packages=["scikit-learn"]'
+        bare = AML_ENV.replace(packages, "")
+        compile_one(project, bare)
+    assert not [w for w in caught if w.category is env_mod.PackagesNotInstalledWarning]

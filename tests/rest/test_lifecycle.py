@@ -600,7 +600,12 @@ out["listed_enabled"] = [p.id for p in PublishedPipeline.list(ws)]
 endpoint = PipelineEndpoint.publish(ws, "ep", "an endpoint", published)
 endpoint.add_default(PublishedPipeline.get(ws, id="My_Published_Pipeline"))
 endpoint = PipelineEndpoint.get(ws, name="ep")
-out["versions"] = [endpoint.list_versions(), endpoint.default_version]
+out["versions"] = [[v.version for v in endpoint.list_versions()], endpoint.default_version]
+out["version_ids"] = [v.pipeline_id for v in endpoint.get_all_versions()]
+out["default"] = [endpoint.get_default_version(), endpoint.get_pipeline().id, endpoint.endpoint]
+endpoint.set_default_version("0")
+out["reset"] = PipelineEndpoint.get(ws, id="ep").get_default_version()
+endpoint.set_default_version("1")
 failing = endpoint.submit("sdk_exp", pipeline_parameters={"exit_code": 2}, pipeline_version="0")
 out["failed"] = failing.wait_for_completion(show_output=False, raise_on_error=False)
 try:
@@ -642,6 +647,13 @@ def test_sdk_v1_objects_over_rest(airflow_server, project):
     assert "Fail_On_Request" not in out["listed_disabled"]
     assert "Fail_On_Request" in out["listed_enabled"]
     assert out["versions"] == [["0", "1"], "1"]
+    assert out["version_ids"] == ["Fail_On_Request", "My_Published_Pipeline"]
+    assert out["default"] == [
+        "1",
+        "My_Published_Pipeline",
+        f"{airflow_server.url}/amlcompile/v1.0/PipelineRuns/PipelineSubmit/My_Published_Pipeline",
+    ]
+    assert out["reset"] == "0"  # saved in the endpoint's Airflow Variable
     assert out["failed"] == "Failed"
     assert "finished failed" in out["raised"]
 

@@ -66,7 +66,12 @@ def test_time_zone_and_start_are_kept_fixed():
         (dict(frequency="Week", week_days=["Funday"]), "week day 'Funday' is not one of"),
         (dict(frequency="Day", time_zone="Mars/Olympus"), "time_zone 'Mars/Olympus' is not"),
         (dict(frequency="Day", start_time="yesterday"), "start_time 'yesterday' is not an ISO"),
-        (dict(frequency="Day", interval=2, hours=[3]), "with a daily interval above 1"),
+        (dict(frequency="Day", interval=2, hours=[3, 15]), "with a daily interval above 1"),
+        (dict(frequency="Hour", interval=5, minutes=[0, 30]), "with an hourly interval of 5"),
+        (
+            dict(frequency="Week", interval=2, week_days=["Monday", "Friday"]),
+            "several week days or times with a weekly interval above 1",
+        ),
         (dict(frequency="Minute", minutes=[5]), "need frequency Hour, Day or Week"),
     ],
 )
