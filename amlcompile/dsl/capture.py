@@ -457,6 +457,8 @@ class _Capture:
                         ),
                         mode="download" if item.mode == "download" else "mount",
                         path_on_compute=item.path_on_compute,
+                        # a tabular dataset: how the step reads it (dsl/tabular.py)
+                        tabular=getattr(item, "_tabular", None),
                     )
                 )
                 port_of[key] = port

@@ -2,7 +2,7 @@
 
 A `Dataset.File` input becomes a datastore input port (as a DataReference does); an
 `OutputFileDatasetConfig` is intermediate data (a PipelineData), so consumers get a data edge.
-Tabular datasets are refused: they need a dataframe engine amlcompile does not have.
+Tabular datasets (dsl/tabular.py) bind the same way and tell the step how to read the files.
 """
 
 from __future__ import annotations
@@ -93,11 +93,31 @@ class FileDataset:
 
 
 class _TabularFactory:
+    """`Dataset.Tabular`: tabular datasets (dsl/tabular.py), read by the step script."""
+
     @staticmethod
     def from_delimited_files(*args, **kwargs):
-        raise UserErrorException(_TABULAR)
+        from . import tabular
 
-    from_parquet_files = from_json_lines_files = from_sql_query = from_delimited_files
+        return tabular.from_delimited_files(*args, **kwargs)
+
+    @staticmethod
+    def from_parquet_files(*args, **kwargs):
+        from . import tabular
+
+        return tabular.from_parquet_files(*args, **kwargs)
+
+    @staticmethod
+    def from_json_lines_files(*args, **kwargs):
+        from . import tabular
+
+        return tabular.from_json_lines_files(*args, **kwargs)
+
+    @staticmethod
+    def from_sql_query(*args, **kwargs):
+        from . import tabular
+
+        return tabular.from_sql_query(*args, **kwargs)
 
 
 class _FileFactory:
@@ -110,8 +130,8 @@ class _FileFactory:
 
 
 _TABULAR = (
-    "tabular datasets are not supported: read the files in the step script (for example with"
-    " pandas) from a Dataset.File input"
+    "reading a step's output as a tabular dataset is not supported yet: read the files in the"
+    " consuming step script (for example with pandas)"
 )
 
 

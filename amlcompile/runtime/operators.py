@@ -14,7 +14,7 @@ from pathlib import Path
 from airflow.sdk import BaseOperator
 
 from .binding import StepError, input_path, render_token, safe_segment, snapshot_folder
-from .metrics import METRICS_XCOM_KEY, collect, step_env
+from .metrics import METRICS_XCOM_KEY, collect, step_env, tabular_inputs
 from .planner import upstream_output
 from .reusable import ReusableStep
 from .storage import (
@@ -132,7 +132,7 @@ class LocalStepOperator(ReusableStep, BaseOperator):
                     "AMLCOMPILE_DAG_ID": self.dag_id,
                 }
             )
-            env = step_env(env, inputs, metrics_file)
+            env = step_env(env, inputs, metrics_file, tabular_inputs(step))
             self.log.info("step %s: running %s", step["name"], argv[1:] if argv else argv)
             tail: deque[str] = deque(maxlen=20)
             self._proc = subprocess.Popen(

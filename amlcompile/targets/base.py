@@ -58,6 +58,8 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
                 entry["param"] = port.source.param  # the path, chosen at trigger time
         if port.path_on_compute:
             entry["path_on_compute"] = port.path_on_compute
+        if port.tabular is not None:  # read as a table by the step (Run.input_datasets)
+            entry["tabular"] = port.tabular.model_dump(mode="json")
         inputs.append(entry)
     payload = {
         "name": s.name,
@@ -134,6 +136,9 @@ def static_fingerprint(s: ir.Step) -> str:
         }
     if s.transfer is not None:
         extra["transfer"] = s.transfer.model_dump()
+    tabular = sorted([i.name, i.tabular.model_dump(mode="json")] for i in s.inputs if i.tabular)
+    if tabular:  # how a table is read decides what the step computes
+        extra["tabular"] = tabular
     fixed = sorted([o.name, o.datastore, o.path] for o in s.outputs if o.path is not None)
     if fixed:
         extra["fixed_outputs"] = fixed

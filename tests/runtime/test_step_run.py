@@ -169,3 +169,48 @@ def test_pod_staging_copies_the_azureml_package(tmp_path):
     proc = run_step(tmp_path, env, code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "amlcompile_run"
+
+
+def test_tabular_input_without_pandas_says_what_to_add(tmp_path):
+    (tmp_path / "t.csv").write_text("a\n1\n")
+    tabular = {"t": {"format": "delimited", "files": []}}
+    env = step_env({"PATH": ""}, {"t": str(tmp_path / "t.csv")}, tmp_path / "m.jsonl", tabular)
+    code = (
+        "from azureml.core import Run\n"
+        "t = Run.get_context().input_datasets['t']\n"
+        "print(t)\n"
+        "t.to_pandas_dataframe()\n"
+    )
+    proc = run_step(tmp_path, env, code)  # python -S: no pandas
+    assert proc.stdout.strip() == f"TabularDataset(name='t', path='{tmp_path / 't.csv'}')"
+    assert proc.returncode != 0
+    assert (
+        "ModuleNotFoundError: input 't': TabularDataset.to_pandas_dataframe() needs pandas in"
+        " the step's environment" in proc.stderr
+    )
+
+
+def test_tabular_reading_modes(tmp_path):
+    """Parquet, JSON lines, globs, headers only in the first file, include_path."""
+    import pandas
+
+    from amlcompile.runtime.steplib.amlcompile_run import TabularDataset
+
+    (tmp_path / "pq").mkdir()
+    pandas.DataFrame({"a": [1, 2]}).to_parquet(tmp_path / "pq" / "p1.parquet")
+    pandas.DataFrame({"a": [3]}).to_parquet(tmp_path / "pq" / "p2.parquet")
+    (tmp_path / "pq" / ".complete").write_text("")  # hidden files are not data
+    frame = TabularDataset("pq", str(tmp_path / "pq"), {"format": "parquet"}).to_pandas_dataframe()
+    assert frame["a"].tolist() == [1, 2, 3]
+
+    (tmp_path / "j.jsonl").write_text('{"x": 1}\n{"x": 2}\n')
+    frame = TabularDataset("j", str(tmp_path / "j.jsonl"), {"format": "json_lines"})
+    assert frame.skip(1).to_pandas_dataframe()["x"].tolist() == [2]
+
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "1.csv").write_text("k,v\na,1\n")
+    (tmp_path / "csv" / "2.csv").write_text("b,2\n")
+    (tmp_path / "csv" / "notes.txt").write_text("not a table")
+    spec = {"format": "delimited", "files": ["*.csv"], "header": "first_file", "include_path": True}
+    frame = TabularDataset("c", str(tmp_path / "csv"), spec).to_pandas_dataframe()
+    assert frame.to_dict("list") == {"Path": ["/1.csv", "/2.csv"], "k": ["a", "b"], "v": [1, 2]}
