@@ -94,6 +94,11 @@ class TabularDataset(FileDataset):
     def as_named_input(self, name):
         return TabularConsumptionConfig(name, self)
 
+    def register(self, workspace, name, description=None, tags=None, create_new_version=False):
+        # Registration is a catalogue entry on Azure; the dataset itself is unchanged.
+        ignored("TabularDataset.register", name=name)
+        return self
+
     def as_mount(self, path_on_compute=None):
         raise UserErrorException(_NOT_FILES.format(how="as_mount"))
 
