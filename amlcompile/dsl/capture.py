@@ -27,6 +27,7 @@ from .dataset import DATASET_INPUTS, dataset_reference
 from .environment import step_environment, warn_packages_not_installed
 from .steps import CommandStep, PipelineStep, StepSequence
 from .transfer import DataTransferStep
+from .url_dataset import UrlReference
 
 _TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_ID = 200
@@ -416,6 +417,19 @@ class _Capture:
                 port_of[key] = port
                 return port
             item = dataset_reference(item) or item  # Dataset.File inputs read a datastore
+            if isinstance(item, UrlReference):  # ... or http(s) URLs, fetched at run time
+                port = unique(item.data_reference_name or "dataset")
+                ports_in.append(
+                    ir.InputPort(
+                        name=port,
+                        source=ir.UrlSource(urls=item.urls),
+                        mode="download" if item.mode == "download" else "mount",
+                        path_on_compute=item.path_on_compute,
+                        tabular=item._tabular,
+                    )
+                )
+                port_of[key] = port
+                return port
             if isinstance(item, DataPath):
                 item = item.create_data_reference()
             if (

@@ -31,7 +31,7 @@ def _pairs(path) -> list[tuple[object, str]]:
         else:
             raise UserErrorException(
                 "Dataset.File.from_files takes (datastore, 'path/on/datastore') tuples, DataPath"
-                f" objects or a list of them; got {item!r} (URLs and local paths are not"
+                f" objects, http(s) URLs or a list of them; got {item!r} (local paths are not"
                 " supported: upload the files to a datastore first)"
             )
     if not pairs:
@@ -126,6 +126,11 @@ class _FileFactory:
         location = caller_location()
         ignored("Dataset.File.from_files", validate=not validate, is_file=is_file)
         unsupported("Dataset.File.from_files", partition_format=partition_format)
+        from . import url_dataset
+
+        if url_dataset.is_url_path(path):  # downloaded when the step runs (dsl/url_dataset.py)
+            urls = url_dataset.check_urls(path, "Dataset.File.from_files")
+            return url_dataset.UrlFileDataset(urls, location)
         return FileDataset(_pairs(path), location)
 
 

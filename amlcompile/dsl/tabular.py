@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from ..exceptions import UserErrorException
 from .dataset import DatasetConsumptionConfig, FileDataset, _pairs
 from .location import caller_location
+from .url_dataset import UrlFileDataset, check_urls, is_url_path
 from .warnings import ignored, unsupported
 
 
@@ -154,6 +155,13 @@ class TabularConsumptionConfig(DatasetConsumptionConfig):
         return ref
 
 
+def _dataset(path, location, reading: dict):
+    if is_url_path(path):  # downloaded when the step runs, then read as a table
+        urls = check_urls(path, "Dataset.Tabular")
+        return UrlFileDataset(urls, location, tabular={**reading, "files": (), "transforms": ()})
+    return TabularDataset(_pairs(path), location, reading)
+
+
 def from_delimited_files(
     path,
     validate=True,
@@ -187,7 +195,7 @@ def from_delimited_files(
         "infer_column_types": bool(infer_column_types),
         "empty_as_string": bool(empty_as_string),
     }
-    return TabularDataset(_pairs(path), location, reading)
+    return _dataset(path, location, reading)
 
 
 def from_parquet_files(
@@ -201,7 +209,7 @@ def from_parquet_files(
         partition_format=partition_format,
     )
     reading = {"format": "parquet", "include_path": bool(include_path)}
-    return TabularDataset(_pairs(path), location, reading)
+    return _dataset(path, location, reading)
 
 
 def from_json_lines_files(
@@ -226,7 +234,7 @@ def from_json_lines_files(
         "encoding": str(encoding),
         "include_path": bool(include_path),
     }
-    return TabularDataset(_pairs(path), location, reading)
+    return _dataset(path, location, reading)
 
 
 def from_sql_query(query, validate=True, set_column_types=None, query_timeout=30):

@@ -121,9 +121,16 @@ class TabularSpec(Frozen):
     transforms: tuple[tuple[str, int | tuple[str, ...]], ...] = ()
 
 
+class UrlSource(Frozen):
+    """Files at http(s) URLs, downloaded when the step runs; versioned by ETag/Last-Modified."""
+
+    kind: Literal["url"] = "url"
+    urls: tuple[str, ...]
+
+
 class InputPort(Frozen):
     name: str
-    source: Annotated[DatastoreSource | StepOutputSource, Field(discriminator="kind")]
+    source: Annotated[DatastoreSource | StepOutputSource | UrlSource, Field(discriminator="kind")]
     mode: Literal["mount", "download", "direct"] = "mount"
     path_on_compute: str | None = None
     tabular: TabularSpec | None = None

@@ -68,6 +68,9 @@ class LocalStepOperator(ReusableStep, BaseOperator):
                         f" recorded no output {port['output']!r}"
                     )
                 source = location(path)
+            elif port.get("urls"):  # http(s) files, downloaded to the record datastore
+                datastore, rel = self.url_input_ref(port, plan)
+                source = datastore_root(self.datastores, datastore, step["name"]) / rel
             else:
                 root = datastore_root(self.datastores, port["datastore"], step["name"])
                 source = root / input_path(port, context["params"], step["name"])

@@ -40,6 +40,7 @@ def token(arg: ir.LiteralArg | ir.ParamArg | ir.PortArg) -> dict:
 
 def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
     """The runtime's view of a step: ports and typed argument tokens."""
+    record_datastore = s.outputs[0].datastore if s.outputs else p.default_datastore
     inputs = []
     for port in s.inputs:
         entry: dict = {"name": port.name, "mode": port.mode}
@@ -52,6 +53,9 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
                 entry["producer_allow_reuse"] = False
             if out.path is not None:
                 entry["output_path"] = out.path
+        elif isinstance(port.source, ir.UrlSource):
+            # Downloaded by the step's task into its record datastore (runtime/downloads.py).
+            entry.update(urls=list(port.source.urls), datastore=record_datastore)
         else:
             entry.update(datastore=port.source.datastore, path=port.source.path)
             if port.source.param is not None:
@@ -66,7 +70,7 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
         "kind": s.kind,
         "fingerprint": static_fingerprint(s),
         "params": params_used(s),
-        "record_datastore": s.outputs[0].datastore if s.outputs else p.default_datastore,
+        "record_datastore": record_datastore,
         "source": {
             "location": str(s.location),
             "git_commit": s.snapshot.git_commit,
@@ -171,7 +175,7 @@ def plan_entry(p: ir.Pipeline, s: ir.Step) -> dict:
             {
                 k: v
                 for k, v in port.items()
-                if k in ("name", "step", "output", "datastore", "path", "param")
+                if k in ("name", "step", "output", "datastore", "path", "param", "urls")
             }
             for port in payload["inputs"]
         ]

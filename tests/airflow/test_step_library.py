@@ -99,3 +99,110 @@ def test_tabular_csv_input_read_with_to_pandas_dataframe(project):
     assert "metric top: plum" in proc.stdout
     assert 'metric prices: ["Column2", 3.5]' in proc.stdout
     assert "metric first_two: 7" in proc.stdout
+
+
+URL_PIPELINE = """\
+from azureml.core import Workspace, Dataset
+from azureml.pipeline.core import Pipeline
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+one = Dataset.File.from_files("BASE/data/greeting.txt")
+table = Dataset.Tabular.from_delimited_files(path="BASE/data/table.csv")
+step = PythonScriptStep(
+    "read.py", name="read", source_directory="src",
+    arguments=["--greeting", one.as_named_input("greeting").as_download()],
+    inputs=[table.as_named_input("table")],
+)
+pipeline = Pipeline(ws, steps=[step])
+"""
+
+READ = """\
+import argparse
+from azureml.core import Run
+p = argparse.ArgumentParser()
+p.add_argument("--greeting")
+path = p.parse_args().greeting
+run = Run.get_context()
+run.log("greeting", open(path).read())
+run.log("total", int(run.input_datasets["table"].to_pandas_dataframe()["n"].sum()))
+"""
+
+
+class _Files:
+    """What the loopback server serves: path → (body, ETag)."""
+
+    def __init__(self):
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.requests: list[tuple[str, str]] = []
+
+
+def _serve(files: _Files):
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _head(self) -> bytes | None:
+            files.requests.append((self.command, self.path))
+            if self.path not in files.files:
+                self.send_error(404)
+                return None
+            body, etag = files.files[self.path]
+            self.send_response(200)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return body
+
+        def do_HEAD(self):  # noqa: N802
+            self._head()
+
+        def do_GET(self):  # noqa: N802
+            body = self._head()
+            if body is not None:
+                self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.airflow
+def test_url_inputs_are_downloaded_and_reused_by_etag(project):
+    files = _Files()
+    files.files["/data/greeting.txt"] = (b"hello", '"v1"')
+    files.files["/data/table.csv"] = (b"n\n1\n2\n", '"t1"')
+    server = _serve(files)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        project.write("src/read.py", READ)
+        project.write("pipe.py", URL_PIPELINE.replace("BASE", base))
+        env = {"NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+        proc = amlcompile_cli("build", "pipe.py", "--out", "dags", cwd=project.root, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert files.requests == []  # nothing is fetched at build time
+
+        first = amlcompile_cli("run", "pipe.py", cwd=project.root, env=env)
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        assert "metric greeting: hello" in first.stdout and "metric total: 3" in first.stdout
+        assert ("GET", "/data/greeting.txt") in files.requests
+
+        files.requests.clear()
+        again = amlcompile_cli("run", "pipe.py", cwd=project.root, env=env)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        assert "1 of 1 steps reused earlier results" in again.stdout
+        assert sorted(files.requests) == [
+            ("HEAD", "/data/greeting.txt"),
+            ("HEAD", "/data/table.csv"),
+        ]
+
+        files.files["/data/greeting.txt"] = (b"bonjour", '"v2"')
+        changed = amlcompile_cli("run", "pipe.py", cwd=project.root, env=env)
+        assert changed.returncode == 0, changed.stdout[-3000:] + changed.stderr[-3000:]
+        assert "reused" not in changed.stdout
+        assert "metric greeting: bonjour" in changed.stdout
+    finally:
+        server.shutdown()

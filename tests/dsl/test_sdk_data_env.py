@@ -86,12 +86,13 @@ def test_file_dataset_refuses_urls_and_mixed_datastores_with_the_line(project):
     probs = problems_of(
         project,
         """
-bad = Dataset.File.from_files("https://example.com/data.csv")
+bad = Dataset.File.from_files("data/data.csv")
 """,
     )
     line = line_of(project, "bad = Dataset")
     assert len(probs) == 1 and f"/pipe.py:{line}: " in probs[0], probs
     assert "(datastore, 'path/on/datastore') tuples" in probs[0]
+    assert "local paths are not supported" in probs[0]  # http(s) URLs are (test_tabular_dataset)
     probs = problems_of(
         project,
         """

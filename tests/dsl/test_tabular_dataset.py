@@ -81,3 +81,45 @@ def test_bad_tabular_use_is_reported_where_it_is(project, code, expected):
     probs = problems_of(project, f"t = {code}\n")
     assert f"/pipe.py:{line_of(project, 't = ')}: " in probs[0], probs
     assert expected in probs[0], probs
+
+
+# ---- http(s) URLs ----
+
+
+def test_url_files_become_a_url_input_port(project):
+    p = compile_one(
+        project,
+        """
+one = Dataset.File.from_files(["https://example.org/a/x.csv", "http://example.org/y.csv"])
+t = Dataset.Tabular.from_delimited_files(path="https://example.org/t.csv", separator=";")
+a = PythonScriptStep("a.py", source_directory="src", arguments=["--in", one.as_download()],
+                     inputs=[t.as_named_input("t")])
+pipeline = Pipeline(ws, steps=[a])
+""",
+    )
+    (a,) = p.steps
+    table, files = a.inputs  # inputs= first, then what only the arguments name
+    assert files.source == ir.UrlSource(
+        urls=("https://example.org/a/x.csv", "http://example.org/y.csv")
+    )
+    assert files.mode == "download" and files.tabular is None
+    assert table.source == ir.UrlSource(urls=("https://example.org/t.csv",))
+    assert table.tabular.separator == ";"
+    entry = step_payload(p, a)["inputs"][1]
+    assert entry["urls"] == list(files.source.urls)
+    assert entry["datastore"] == "workspaceblobstore"  # downloaded to the record datastore
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ftp://example.org/x.csv", "is not an http(s) URL"),
+        ("file:///etc/passwd", "is not an http(s) URL"),
+        ("s3://bucket/x.csv", "is not an http(s) URL"),
+        (["https://a.org/x.csv", "https://b.org/x.csv"], "different file names"),
+    ],
+)
+def test_non_http_urls_are_refused(project, url, expected):
+    probs = problems_of(project, f"d = Dataset.File.from_files({url!r})\n")
+    assert f"/pipe.py:{line_of(project, 'd = ')}: " in probs[0], probs
+    assert expected in probs[0], probs
