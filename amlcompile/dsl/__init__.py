@@ -30,6 +30,7 @@ from .environment import (
 from .pipeline import Pipeline
 from .schedule import Schedule, ScheduleRecurrence
 from .steps import CommandStep, PythonScriptStep, StepSequence
+from .tabular import PromoteHeadersBehavior, TabularDataset
 from .transfer import DataTransferStep
 from .workspace import Datastore, Workspace
 
@@ -38,6 +39,8 @@ __all__ = [
     "ScriptRunConfig",
     "OutputFileDatasetConfig",
     "FileDataset",
+    "TabularDataset",
+    "PromoteHeadersBehavior",
     "Environment",
     "DatasetConsumptionConfig",
     "DockerConfiguration",

@@ -32,6 +32,7 @@ from .environment import (
 from .steps import CommandStep, PipelineStep, StepSequence
 from .transfer import DataTransferStep
 from .warnings import set_text
+from .url_dataset import UrlReference
 
 _TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_ID = 200
@@ -427,6 +428,19 @@ class _Capture:
                 # DatasetConsumptionConfig(name, PipelineParameter(default_value=FileDataset)):
                 # the path is chosen at trigger time, as for a DataPath parameter.
                 item._path_param = self.datapath_param(item._dataset_param)
+            if isinstance(item, UrlReference):  # ... or http(s) URLs, fetched at run time
+                port = unique(item.data_reference_name or "dataset")
+                ports_in.append(
+                    ir.InputPort(
+                        name=port,
+                        source=ir.UrlSource(urls=item.urls),
+                        mode="download" if item.mode == "download" else "mount",
+                        path_on_compute=item.path_on_compute,
+                        tabular=item._tabular,
+                    )
+                )
+                port_of[key] = port
+                return port
             if isinstance(item, DataPath):
                 item = item.create_data_reference()
             if (
@@ -468,6 +482,8 @@ class _Capture:
                         ),
                         mode="download" if item.mode == "download" else "mount",
                         path_on_compute=item.path_on_compute,
+                        # a tabular dataset: how the step reads it (dsl/tabular.py)
+                        tabular=getattr(item, "_tabular", None),
                     )
                 )
                 port_of[key] = port

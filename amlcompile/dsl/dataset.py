@@ -2,7 +2,7 @@
 
 A `Dataset.File` input becomes a datastore input port (as a DataReference does); an
 `OutputFileDatasetConfig` is intermediate data (a PipelineData), so consumers get a data edge.
-Tabular datasets are refused: they need a dataframe engine amlcompile does not have.
+Tabular datasets (dsl/tabular.py) bind the same way and tell the step how to read the files.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _pairs(path) -> list[tuple[object, str]]:
         else:
             raise UserErrorException(
                 "Dataset.File.from_files takes (datastore, 'path/on/datastore') tuples, DataPath"
-                f" objects or a list of them; got {item!r} (URLs and local paths are not"
+                f" objects, http(s) URLs or a list of them; got {item!r} (local paths are not"
                 " supported: upload the files to a datastore first)"
             )
     if not pairs:
@@ -93,11 +93,31 @@ class FileDataset:
 
 
 class _TabularFactory:
+    """`Dataset.Tabular`: tabular datasets (dsl/tabular.py), read by the step script."""
+
     @staticmethod
     def from_delimited_files(*args, **kwargs):
-        raise UserErrorException(_TABULAR)
+        from . import tabular
 
-    from_parquet_files = from_json_lines_files = from_sql_query = from_delimited_files
+        return tabular.from_delimited_files(*args, **kwargs)
+
+    @staticmethod
+    def from_parquet_files(*args, **kwargs):
+        from . import tabular
+
+        return tabular.from_parquet_files(*args, **kwargs)
+
+    @staticmethod
+    def from_json_lines_files(*args, **kwargs):
+        from . import tabular
+
+        return tabular.from_json_lines_files(*args, **kwargs)
+
+    @staticmethod
+    def from_sql_query(*args, **kwargs):
+        from . import tabular
+
+        return tabular.from_sql_query(*args, **kwargs)
 
 
 class _FileFactory:
@@ -106,12 +126,17 @@ class _FileFactory:
         location = caller_location()
         ignored("Dataset.File.from_files", validate=not validate, is_file=is_file)
         unsupported("Dataset.File.from_files", partition_format=partition_format)
+        from . import url_dataset
+
+        if url_dataset.is_url_path(path):  # downloaded when the step runs (dsl/url_dataset.py)
+            urls = url_dataset.check_urls(path, "Dataset.File.from_files")
+            return url_dataset.UrlFileDataset(urls, location)
         return FileDataset(_pairs(path), location)
 
 
 _TABULAR = (
-    "tabular datasets are not supported: read the files in the step script (for example with"
-    " pandas) from a Dataset.File input"
+    "reading a step's output as a tabular dataset is not supported yet: read the files in the"
+    " consuming step script (for example with pandas)"
 )
 
 

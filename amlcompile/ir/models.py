@@ -114,11 +114,37 @@ class StepOutputSource(Frozen):
     output: str
 
 
+class TabularSpec(Frozen):
+    """How a step reads a tabular dataset input (`run.input_datasets[name]` is then a
+    TabularDataset whose `to_pandas_dataframe()` reads the files this way)."""
+
+    format: Literal["delimited", "parquet", "json_lines"]
+    # Files inside the input (relative; globs allowed); () reads every file under it.
+    files: tuple[str, ...] = ()
+    separator: str = ","
+    # SDK v1's PromoteHeadersBehavior: every file has the header row, none has, the first only.
+    header: Literal["all_files", "no_headers", "first_file", "combine"] = "all_files"
+    encoding: str = "utf8"
+    include_path: bool = False
+    infer_column_types: bool = True
+    empty_as_string: bool = False
+    # take / skip (a row count), keep_columns / drop_columns (names), applied in order
+    transforms: tuple[tuple[str, int | tuple[str, ...]], ...] = ()
+
+
+class UrlSource(Frozen):
+    """Files at http(s) URLs, downloaded when the step runs; versioned by ETag/Last-Modified."""
+
+    kind: Literal["url"] = "url"
+    urls: tuple[str, ...]
+
+
 class InputPort(Frozen):
     name: str
-    source: Annotated[DatastoreSource | StepOutputSource, Field(discriminator="kind")]
+    source: Annotated[DatastoreSource | StepOutputSource | UrlSource, Field(discriminator="kind")]
     mode: Literal["mount", "download", "direct"] = "mount"
     path_on_compute: str | None = None
+    tabular: TabularSpec | None = None
 
 
 class OutputPort(Frozen):

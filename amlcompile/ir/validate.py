@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import vm_sizes
-from .models import ParamArg, Pipeline, PortArg, SourceLocation, Step, StepOutputSource
+from .models import (
+    ParamArg,
+    Pipeline,
+    PortArg,
+    SourceLocation,
+    Step,
+    StepOutputSource,
+    UrlSource,
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,16 @@ def validate(p: Pipeline) -> list[Problem]:
                         Problem(
                             f"step {s.name!r}: input {i.name!r} comes from step {src.step!r},"
                             " which is not in the pipeline",
+                            s.location,
+                        )
+                    )
+            elif isinstance(src, UrlSource):
+                if s.kind not in ("python_script", "command"):
+                    problems.append(
+                        Problem(
+                            f"step {s.name!r}: input {i.name!r} is downloaded from http(s) URLs,"
+                            " which only script and command steps take; copy the files to a"
+                            " datastore in a step before it",
                             s.location,
                         )
                     )

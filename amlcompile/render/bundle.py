@@ -12,8 +12,9 @@ PIPELINE_INDEX = "pipelines.json"  # in SUPPORT_DIR: DSL location of each pipeli
 
 
 def runtime_files() -> list[Path]:
-    # steplib/ holds modules the step processes import (amlcompile_run), shipped alongside.
-    return sorted([*RUNTIME_SRC.glob("*.py"), *RUNTIME_SRC.glob("steplib/*.py")])
+    # steplib/ holds what the step processes import (amlcompile_run, the `azureml` package
+    # for unmodified step scripts), shipped alongside, sub-packages included.
+    return sorted([*RUNTIME_SRC.glob("*.py"), *RUNTIME_SRC.glob("steplib/**/*.py")])
 
 
 def runtime_relpath(f: Path) -> str:

@@ -12,7 +12,7 @@ from airflow.providers.cncf.kubernetes.backcompat.backwards_compat_converters im
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
 from .binding import render_token, safe_segment, snapshot_folder
-from .metrics import METRICS_XCOM_KEY, STEPLIB, collect, step_env
+from .metrics import METRICS_XCOM_KEY, STEPLIB, collect, step_env, tabular_inputs
 from .reusable import ReusableStep
 from .storage import copy_tree, datastore_root, location, reference_type
 
@@ -69,7 +69,8 @@ class AmlPodOperator(ReusableStep, KubernetesPodOperator):
         # record datastore (read back after the pod), the input paths.
         stage += [self.pod_path(self.steplib_ref()), LIB_DIR]
         inputs_only = {name: ports[name] for name in inputs}
-        env = step_env(env, inputs_only, Path(self.pod_path(self.metrics_ref(context))))
+        metrics_file = Path(self.pod_path(self.metrics_ref(context)))
+        env = step_env(env, inputs_only, metrics_file, tabular_inputs(step))
         env["PYTHONPATH"] = LIB_DIR
         self.env_vars = convert_env_vars(env)
         template = copy.deepcopy(self.pod_template_dict)

@@ -14,7 +14,7 @@ from pathlib import Path
 from airflow.sdk import BaseOperator
 
 from .binding import StepError, input_path, render_token, safe_segment, snapshot_folder
-from .metrics import METRICS_XCOM_KEY, collect, step_env
+from .metrics import METRICS_XCOM_KEY, collect, step_env, tabular_inputs
 from .planner import upstream_output
 from .reusable import ReusableStep
 from .storage import (
@@ -68,6 +68,9 @@ class LocalStepOperator(ReusableStep, BaseOperator):
                         f" recorded no output {port['output']!r}"
                     )
                 source = location(path)
+            elif port.get("urls"):  # http(s) files, downloaded to the record datastore
+                datastore, rel = self.url_input_ref(port, plan)
+                source = datastore_root(self.datastores, datastore, step["name"]) / rel
             else:
                 root = datastore_root(self.datastores, port["datastore"], step["name"])
                 source = root / input_path(port, context["params"], step["name"])
@@ -132,7 +135,7 @@ class LocalStepOperator(ReusableStep, BaseOperator):
                     "AMLCOMPILE_DAG_ID": self.dag_id,
                 }
             )
-            env = step_env(env, inputs, metrics_file)
+            env = step_env(env, inputs, metrics_file, tabular_inputs(step))
             self.log.info("step %s: running %s", step["name"], argv[1:] if argv else argv)
             tail: deque[str] = deque(maxlen=20)
             self._proc = subprocess.Popen(

@@ -8,6 +8,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import DownstreamTasksSkipped
 
 from .binding import StepError, input_path
+from .downloads import download_path, url_version
 from .reuse import CONTINUE_PARAM, PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM, fingerprint
 from .storage import datastore_root, open_store, record_roots, version_token
 
@@ -18,9 +19,14 @@ def compute_plan(
     """steps in topological order → {step: {fingerprint, reuse, outputs?, reused_from?}}."""
     plan: dict[str, dict] = {}
     for s in steps:
-        inputs = {}
+        inputs, downloads = {}, {}
         for port in s["inputs"]:
-            if port.get("step"):
+            if port.get("urls"):  # http(s) files: their versions now (HEAD requests)
+                versions = [url_version(url, s["name"], log) for url in port["urls"]]
+                inputs[port["name"]] = {"urls": port["urls"], "versions": versions}
+                path = download_path(port["urls"], versions)
+                downloads[port["name"]] = {"path": path, "versions": versions}
+            elif port.get("step"):
                 upstream = plan[port["step"]]["fingerprint"]
                 inputs[port["name"]] = {"step": upstream, "output": port["output"]}
             else:
@@ -35,6 +41,8 @@ def compute_plan(
         fp = fingerprint(s["fingerprint"], used, inputs)
         # "static": what the step was when planned; its task checks it still is (see reusable).
         entry: dict = {"fingerprint": fp, "static": s["fingerprint"], "reuse": False}
+        if downloads:  # where the step's task downloads its URL inputs (runtime/downloads.py)
+            entry["downloads"] = downloads
         if s["allow_reuse"] and not regenerate:
             store = open_store(datastores, s["record_datastore"], s["name"])
             record = store.read_record(fp, log, record_roots(datastores))

@@ -17,6 +17,7 @@ import threading
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from .binding import StepError, input_path, safe_segment
+from .downloads import fetch, url_file_name
 from .metrics import METRICS_XCOM_KEY
 from .planner import plan_of
 from .reuse import CONTINUE_PARAM, HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
@@ -82,10 +83,29 @@ class ReusableStep:
                         port=port["output"],
                     ),
                 )
+            elif port.get("urls"):
+                refs[port["name"]] = self.url_input_ref(port, plan)
             else:
                 path = input_path(port, context["params"], self.step["name"])
                 refs[port["name"]] = (port["datastore"], path)
         return refs
+
+    def url_input_ref(self, port: dict, plan: dict) -> tuple[str, str]:
+        """An http(s) input, downloaded (once per planned version) to the record datastore:
+        the file of a single URL, else the folder of them."""
+        step = self.step["name"]
+        planned = ((plan.get(step) or {}).get("downloads") or {}).get(port["name"])
+        if planned is None:
+            raise StepError(
+                f"step {step!r}: the reuse plan of this run has no download for input"
+                f" {port['name']!r}; clear the whole run, not the step alone"
+            )
+        root = datastore_root(self.datastores, port["datastore"], step)
+        fetch(port["urls"], planned["versions"], root, planned["path"], step, self.log)
+        rel = planned["path"]
+        if len(port["urls"]) == 1:
+            rel = f"{rel}/{url_file_name(port['urls'][0])}"
+        return port["datastore"], rel
 
     def worker_location(self, ref: tuple[str, str]) -> str:
         """Where the worker sees a datastore path (a folder, or an object-storage URL)."""

@@ -54,9 +54,9 @@ _SQL = (
     "SQL datastores have no amlcompile equivalent: read the database from a PythonScriptStep"
     " through an Airflow connection, or export the table to a Blob datastore first"
 )
-_TABULAR = (
-    "tabular datasets are not translated: use Dataset.File.from_files(...) and read the files"
-    " with pandas in the step script"
+_SPARK = (
+    "no Spark on the worker: use to_pandas_dataframe() (pandas in the step's environment), or"
+    " a DatabricksStep reading the files"
 )
 _DEPLOY = "deployment (web services) is outside amlcompile: deploy the model with your own tooling"
 
@@ -86,7 +86,6 @@ ADVICE = {
     " CommandStep, or use a DatabricksStep with notebook_path",
     "Model": _MODEL,
     "SqlDataReference": _SQL,
-    "TabularDataset": _TABULAR,
     "InferenceConfig": _DEPLOY,
     "Webservice": _DEPLOY,
     "AciWebservice": _DEPLOY,
@@ -97,9 +96,7 @@ DEFAULT_ADVICE = "no amlcompile equivalent yet; rewrite this part by hand (docs/
 
 # Attribute uses `amlcompile migrate` reports wherever they appear: (dotted suffix, advice).
 ATTRIBUTE_ADVICE = (
-    ("Dataset.Tabular", _TABULAR),
-    (".to_pandas_dataframe", _TABULAR),
-    (".to_spark_dataframe", _TABULAR),
+    (".to_spark_dataframe", _SPARK),
     ("Model.register", _MODEL),
     (".register_model", _MODEL),
     ("register_azure_sql_database", _SQL),

@@ -40,6 +40,7 @@ def token(arg: ir.LiteralArg | ir.ParamArg | ir.PortArg) -> dict:
 
 def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
     """The runtime's view of a step: ports and typed argument tokens."""
+    record_datastore = s.outputs[0].datastore if s.outputs else p.default_datastore
     inputs = []
     for port in s.inputs:
         entry: dict = {"name": port.name, "mode": port.mode}
@@ -52,19 +53,24 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
                 entry["producer_allow_reuse"] = False
             if out.path is not None:
                 entry["output_path"] = out.path
+        elif isinstance(port.source, ir.UrlSource):
+            # Downloaded by the step's task into its record datastore (runtime/downloads.py).
+            entry.update(urls=list(port.source.urls), datastore=record_datastore)
         else:
             entry.update(datastore=port.source.datastore, path=port.source.path)
             if port.source.param is not None:
                 entry["param"] = port.source.param  # the path, chosen at trigger time
         if port.path_on_compute:
             entry["path_on_compute"] = port.path_on_compute
+        if port.tabular is not None:  # read as a table by the step (Run.input_datasets)
+            entry["tabular"] = port.tabular.model_dump(mode="json")
         inputs.append(entry)
     payload = {
         "name": s.name,
         "kind": s.kind,
         "fingerprint": static_fingerprint(s),
         "params": params_used(s),
-        "record_datastore": s.outputs[0].datastore if s.outputs else p.default_datastore,
+        "record_datastore": record_datastore,
         "source": {
             "location": str(s.location),
             "git_commit": s.snapshot.git_commit,
@@ -134,6 +140,9 @@ def static_fingerprint(s: ir.Step) -> str:
         }
     if s.transfer is not None:
         extra["transfer"] = s.transfer.model_dump()
+    tabular = sorted([i.name, i.tabular.model_dump(mode="json")] for i in s.inputs if i.tabular)
+    if tabular:  # how a table is read decides what the step computes
+        extra["tabular"] = tabular
     fixed = sorted([o.name, o.datastore, o.path] for o in s.outputs if o.path is not None)
     if fixed:
         extra["fixed_outputs"] = fixed
@@ -166,7 +175,7 @@ def plan_entry(p: ir.Pipeline, s: ir.Step) -> dict:
             {
                 k: v
                 for k, v in port.items()
-                if k in ("name", "step", "output", "datastore", "path", "param")
+                if k in ("name", "step", "output", "datastore", "path", "param", "urls")
             }
             for port in payload["inputs"]
         ]

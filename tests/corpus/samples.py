@@ -509,7 +509,9 @@ _NOT_YET = {
         "PipelineEndpoint.get_default_version() and other endpoint methods at build time"
     ),
     "aml-pipelines-use-databricks-as-compute-target": "Datastore.register_dbfs is missing",
-    "mlopspython-diabetes-train": "Dataset.Tabular (ml_service/pipelines/...:88) not supported yet",
+    "mlopspython-diabetes-train": (
+        "Pipeline._set_experiment_name (a private SDK method, ml_service/pipelines/...:168)"
+    ),
     "nyc-taxi-data-regression-model-building": (
         "the notebook calls DataFrame.append (removed in pandas 2) before its AutoMLStep: a"
         " defect of the sample itself; azureml.opendatasets would also need the network"

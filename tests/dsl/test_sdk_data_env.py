@@ -86,12 +86,13 @@ def test_file_dataset_refuses_urls_and_mixed_datastores_with_the_line(project):
     probs = problems_of(
         project,
         """
-bad = Dataset.File.from_files("https://example.com/data.csv")
+bad = Dataset.File.from_files("data/data.csv")
 """,
     )
     line = line_of(project, "bad = Dataset")
     assert len(probs) == 1 and f"/pipe.py:{line}: " in probs[0], probs
     assert "(datastore, 'path/on/datastore') tuples" in probs[0]
+    assert "local paths are not supported" in probs[0]  # http(s) URLs are (test_tabular_dataset)
     probs = problems_of(
         project,
         """
@@ -102,11 +103,6 @@ mixed = Dataset.File.from_files([(ds, "a"), (other, "b")])
     )
     line = line_of(project, "mixed = ")
     assert f"/pipe.py:{line}: " in probs[0] and "one datastore" in probs[0], probs
-
-
-def test_tabular_datasets_are_refused_with_what_to_do(project):
-    probs = problems_of(project, 't = Dataset.Tabular.from_delimited_files((ds, "a.csv"))\n')
-    assert "tabular datasets are not supported" in probs[0] and "pandas" in probs[0]
 
 
 def test_file_dataset_on_unknown_datastore_is_reported_where_it_was_made(project):
@@ -161,7 +157,7 @@ def test_output_file_dataset_bad_input(project):
     assert "destination must be (datastore, 'path')" in probs[0]
     probs = problems_of(project, 'o = OutputFileDatasetConfig("o")\nt = o.read_delimited_files()\n')
     assert f"/pipe.py:{line_of(project, 't = ')}: " in probs[0]
-    assert "tabular datasets are not supported" in probs[0]
+    assert "as a tabular dataset is not supported yet" in probs[0]
 
 
 def test_output_name_names_the_port(project):

@@ -11,6 +11,9 @@ Inside a step, the operator sets:
                              the operator reads them after the step (XCom `amlcompile_metrics`,
                              `amlcompile run` output, the reuse record)
   AMLCOMPILE_INPUT_DATASETS  JSON {input name: local path} for `run.input_datasets`
+  AMLCOMPILE_TABULAR_DATASETS  JSON {input name: how to read it} for the inputs that are
+                             tabular datasets: `run.input_datasets[name]` is then a
+                             TabularDataset (`to_pandas_dataframe()`, pandas on the worker)
   AZUREML_RUN_ID, AMLCOMPILE_STEP, AMLCOMPILE_DAG_ID
 Without them (a script run by hand) `Run.get_context()` returns an offline run that prints
 what it logs, as SDK v1's offline run did.
@@ -22,11 +25,13 @@ import json
 import os
 import sys
 import uuid
+from pathlib import Path
 
 METRICS_FILE_ENV = "AMLCOMPILE_METRICS_FILE"
 INPUT_DATASETS_ENV = "AMLCOMPILE_INPUT_DATASETS"
+TABULAR_DATASETS_ENV = "AMLCOMPILE_TABULAR_DATASETS"
 
-__all__ = ["Run", "summarize"]
+__all__ = ["Run", "TabularDataset", "summarize"]
 
 
 class _Experiment:
@@ -49,7 +54,7 @@ class Run:
         self._tags: dict = {}
         self._properties: dict = {}
         self._parent: Run | None = None
-        self.input_datasets: dict[str, str] = {}
+        self.input_datasets: dict[str, str | TabularDataset] = {}
 
     # ---- getting one ----
     @classmethod
@@ -180,15 +185,140 @@ def _offline() -> Run:
     return run
 
 
-def _input_datasets() -> dict[str, str]:
-    text = os.environ.get(INPUT_DATASETS_ENV)
+def _json_env(name: str) -> dict:
+    text = os.environ.get(name)
     if not text:
         return {}
     try:
         value = json.loads(text)
     except ValueError:
         return {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    return value if isinstance(value, dict) else {}
+
+
+def _input_datasets() -> dict:
+    """{input name: its local path, or a TabularDataset for a tabular input}."""
+    paths = {str(k): str(v) for k, v in _json_env(INPUT_DATASETS_ENV).items()}
+    for name, spec in _json_env(TABULAR_DATASETS_ENV).items():
+        if name in paths and isinstance(spec, dict):
+            paths[name] = TabularDataset(name, paths[name], spec)
+    return paths
+
+
+class TabularDataset:
+    """A tabular dataset input as the step sees it (SDK v1's TabularDataset, the part step
+    scripts use): files and how to read them. `to_pandas_dataframe()` needs pandas in the
+    step's environment (and pyarrow for parquet); nothing is read before it is called."""
+
+    def __init__(self, name: str, path: str, spec: dict, transforms=None):
+        self.name = name
+        self._path = path
+        self._spec = dict(spec)
+        self._transforms = list(spec.get("transforms") or []) if transforms is None else transforms
+
+    # ---- transformations, applied when read ----
+    def _with(self, op: str, arg) -> TabularDataset:
+        return TabularDataset(self.name, self._path, self._spec, [*self._transforms, [op, arg]])
+
+    def take(self, count: int) -> TabularDataset:
+        return self._with("take", int(count))
+
+    def skip(self, count: int) -> TabularDataset:
+        return self._with("skip", int(count))
+
+    def keep_columns(self, columns, validate=False) -> TabularDataset:
+        return self._with("keep_columns", [columns] if isinstance(columns, str) else list(columns))
+
+    def drop_columns(self, columns) -> TabularDataset:
+        return self._with("drop_columns", [columns] if isinstance(columns, str) else list(columns))
+
+    # ---- reading ----
+    def files(self) -> list[Path]:
+        """The files of the table, in reading order."""
+        base = Path(self._path)
+        if base.is_file():
+            return [base]
+        out: list[Path] = []
+        for pattern in self._spec.get("files") or [""]:
+            if any(c in pattern for c in "*?["):
+                matches = sorted(base.glob(pattern))
+            else:
+                matches = [base / pattern] if pattern else [base]
+            for match in matches:
+                out += [match] if match.is_file() else _files_under(match)
+        if not out:
+            raise FileNotFoundError(f"tabular dataset {self.name!r}: no files in {base}")
+        return out
+
+    def to_pandas_dataframe(self, on_error="null", out_of_range_datetime="null"):
+        try:
+            import pandas
+        except ImportError:
+            raise ModuleNotFoundError(
+                f"input {self.name!r}: TabularDataset.to_pandas_dataframe() needs pandas in the"
+                " step's environment; add it to the step's packages (CondaDependencies /"
+                " Environment) or its image"
+            ) from None
+        base = Path(self._path)
+        frames = []
+        for i, path in enumerate(self.files()):
+            frame = self._read(pandas, path, i, base)
+            if i and self._spec.get("header") == "first_file":  # the first file's names
+                frame.columns = frames[0].columns[: len(frame.columns)]
+            frames.append(frame)
+        frame = frames[0] if len(frames) == 1 else pandas.concat(frames, ignore_index=True)
+        for op, arg in self._transforms:
+            if op == "take":
+                frame = frame.head(arg)
+            elif op == "skip":
+                frame = frame.iloc[arg:]
+            elif op == "keep_columns":
+                frame = frame[list(arg)]
+            elif op == "drop_columns":
+                frame = frame.drop(columns=list(arg))
+        return frame.reset_index(drop=True)
+
+    def _read(self, pandas, path: Path, index: int, base: Path):
+        spec = self._spec
+        fmt = spec.get("format", "delimited")
+        if fmt == "parquet":
+            frame = pandas.read_parquet(path)
+        elif fmt == "json_lines":
+            frame = pandas.read_json(path, lines=True, encoding=spec.get("encoding", "utf8"))
+        else:
+            header = spec.get("header", "all_files")
+            has_header = header in ("all_files", "combine") or (
+                header == "first_file" and index == 0
+            )
+            separator = spec.get("separator", ",")
+            kwargs = {
+                "sep": separator,
+                "header": 0 if has_header else None,
+                "encoding": spec.get("encoding", "utf8"),
+                "engine": "c" if len(separator) == 1 else "python",
+            }
+            if not spec.get("infer_column_types", True):
+                kwargs["dtype"] = str
+            if spec.get("empty_as_string"):
+                kwargs["keep_default_na"] = False
+            frame = pandas.read_csv(path, **kwargs)
+            if not has_header:  # SDK v1 names headerless columns Column1, Column2, ...
+                frame.columns = [f"Column{i + 1}" for i in range(len(frame.columns))]
+        if spec.get("include_path"):
+            rel = path.name if path == base else path.relative_to(base).as_posix()
+            frame.insert(0, "Path", "/" + rel)
+        return frame
+
+    def __repr__(self) -> str:
+        return f"TabularDataset(name={self.name!r}, path={self._path!r})"
+
+
+def _files_under(folder: Path) -> list[Path]:
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / f for f in sorted(files) if not f.startswith(".")]
+    return found
 
 
 def summarize(entries) -> dict:

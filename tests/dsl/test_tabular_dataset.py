@@ -1,0 +1,125 @@
+"""Dataset.Tabular: a datastore input port that carries how the step reads the table."""
+
+from __future__ import annotations
+
+import pytest
+
+from amlcompile.ir import models as ir
+from amlcompile.targets.base import static_fingerprint, step_payload
+from tests.dsl.test_sdk_data_env import compile_one, line_of, problems_of
+
+
+def test_delimited_files_become_a_tabular_input_port(project):
+    p = compile_one(
+        project,
+        """
+t = Dataset.Tabular.from_delimited_files(
+    path=[(ds, "tables/a.csv"), (ds, "tables/more/b.csv")], separator=";", header=False
+)
+a = PythonScriptStep("a.py", source_directory="src",
+                     inputs=[t.take(10).drop_columns("x").as_named_input("table")])
+pipeline = Pipeline(ws, steps=[a])
+""",
+    )
+    (a,) = p.steps
+    (port,) = a.inputs
+    assert port.name == "table" and port.mode == "mount"
+    assert port.source == ir.DatastoreSource(datastore="workspaceblobstore", path="tables")
+    assert port.tabular == ir.TabularSpec(
+        format="delimited",
+        files=("a.csv", "more/b.csv"),
+        separator=";",
+        header="no_headers",
+        transforms=(("take", 10), ("drop_columns", ("x",))),
+    )
+    assert step_payload(p, a)["inputs"][0]["tabular"]["separator"] == ";"
+
+
+def test_one_file_parquet_and_datapath(project):
+    p = compile_one(
+        project,
+        """
+first = PromoteHeadersBehavior.ONLY_FIRST_FILE_HAS_HEADERS
+one = Dataset.Tabular.from_delimited_files((ds, "x.csv"), header=first)
+pq = Dataset.Tabular.from_parquet_files(path=DataPath(ds, "pq/"))
+a = PythonScriptStep("a.py", source_directory="src",
+                     inputs=[one.as_named_input("one"), pq.as_named_input("pq")])
+pipeline = Pipeline(ws, steps=[a])
+""",
+    )
+    one, pq = p.steps[0].inputs
+    assert one.source.path == "x.csv" and one.tabular.files == ()  # the whole input
+    assert one.tabular.header == "first_file"
+    assert pq.source.path == "pq" and pq.tabular.format == "parquet"
+
+
+def test_how_a_table_is_read_is_part_of_the_fingerprint(project):
+    body = """
+t = Dataset.Tabular.from_delimited_files((ds, "x.csv"), separator=SEP)
+a = PythonScriptStep("a.py", source_directory="src", inputs=[t.as_named_input("t")])
+pipeline = Pipeline(ws, steps=[a])
+"""
+    comma = compile_one(project, body.replace("SEP", "','")).steps[0]
+    tab = compile_one(project, body.replace("SEP", "'\\t'")).steps[0]
+    assert static_fingerprint(comma) != static_fingerprint(tab)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ('Dataset.Tabular.from_delimited_files((ds, "x.csv")).as_mount()', "only file datasets"),
+        (
+            'Dataset.Tabular.from_delimited_files((ds, "x.csv")).as_named_input("t").as_download()',
+            "only file datasets",
+        ),
+        ('Dataset.Tabular.from_sql_query("select 1")', "SQL datastores"),
+        ('Dataset.Tabular.from_delimited_files((ds, "x.csv"), header="maybe")', "header="),
+        ('Dataset.Tabular.from_delimited_files((ds, "x.csv")).take(-1)', "a count of rows"),
+    ],
+)
+def test_bad_tabular_use_is_reported_where_it_is(project, code, expected):
+    probs = problems_of(project, f"t = {code}\n")
+    assert f"/pipe.py:{line_of(project, 't = ')}: " in probs[0], probs
+    assert expected in probs[0], probs
+
+
+# ---- http(s) URLs ----
+
+
+def test_url_files_become_a_url_input_port(project):
+    p = compile_one(
+        project,
+        """
+one = Dataset.File.from_files(["https://example.org/a/x.csv", "http://example.org/y.csv"])
+t = Dataset.Tabular.from_delimited_files(path="https://example.org/t.csv", separator=";")
+a = PythonScriptStep("a.py", source_directory="src", arguments=["--in", one.as_download()],
+                     inputs=[t.as_named_input("t")])
+pipeline = Pipeline(ws, steps=[a])
+""",
+    )
+    (a,) = p.steps
+    table, files = a.inputs  # inputs= first, then what only the arguments name
+    assert files.source == ir.UrlSource(
+        urls=("https://example.org/a/x.csv", "http://example.org/y.csv")
+    )
+    assert files.mode == "download" and files.tabular is None
+    assert table.source == ir.UrlSource(urls=("https://example.org/t.csv",))
+    assert table.tabular.separator == ";"
+    entry = step_payload(p, a)["inputs"][1]
+    assert entry["urls"] == list(files.source.urls)
+    assert entry["datastore"] == "workspaceblobstore"  # downloaded to the record datastore
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ftp://example.org/x.csv", "is not an http(s) URL"),
+        ("file:///etc/passwd", "is not an http(s) URL"),
+        ("s3://bucket/x.csv", "is not an http(s) URL"),
+        (["https://a.org/x.csv", "https://b.org/x.csv"], "different file names"),
+    ],
+)
+def test_non_http_urls_are_refused(project, url, expected):
+    probs = problems_of(project, f"d = Dataset.File.from_files({url!r})\n")
+    assert f"/pipe.py:{line_of(project, 'd = ')}: " in probs[0], probs
+    assert expected in probs[0], probs
