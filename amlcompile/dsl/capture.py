@@ -31,8 +31,8 @@ from .environment import (
 )
 from .steps import CommandStep, PipelineStep, StepSequence
 from .transfer import DataTransferStep
-from .warnings import set_text
 from .url_dataset import UrlReference
+from .warnings import set_text
 
 _TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_ID = 200
