@@ -242,6 +242,10 @@ class _Response:
         return None
 
 
+# Any URL on the published-pipeline route (an endpoint published in this build or another).
+_ENDPOINT_ROUTE = "/amlcompile/v1.0/PipelineRuns/"
+
+
 @contextlib.contextmanager
 def intercepted_requests(build, script_uses_requests: bool):
     """During a build, `requests` calls to an endpoint this build published are answered
@@ -259,7 +263,8 @@ def intercepted_requests(build, script_uses_requests: bool):
 
     def request(self, method, url, *args, **kwargs):
         # The SDK's endpoint URL takes ?name=...&pipelineVersion=... query strings too.
-        if str(url).split("?", 1)[0] in build.client.get("endpoints_urls", ()):
+        base = str(url).split("?", 1)[0]
+        if base in build.client.get("endpoints_urls", ()) or _ENDPOINT_ROUTE in base:
             where = caller_location()
             warn_once(
                 f"{where[0]}:{where[1]}: {method} {url}: a build starts no run (the pipeline"

@@ -22,10 +22,24 @@ class Experiment:
     ):
         self.workspace = workspace
         self.name = name
+        experiments = getattr(workspace, "experiments", None)
+        if isinstance(experiments, dict):
+            experiments.setdefault(name, self)
 
     def submit(self, config, tags=None, **kwargs):
+        from .runs import PipelineEndpoint, PublishedPipeline
+
+        if isinstance(config, PublishedPipeline):  # as the SDK: run the published pipeline
+            ignored("Experiment.submit", tags=tags)
+            return config.submit(self.workspace, self.name, **kwargs)
+        if isinstance(config, PipelineEndpoint):
+            ignored("Experiment.submit", tags=tags)
+            return config.submit(self.name, **kwargs)
         if not isinstance(config, Pipeline):
-            raise UserErrorException("Experiment.submit takes a Pipeline")
+            raise UserErrorException(
+                "Experiment.submit takes a Pipeline, a PublishedPipeline or a PipelineEndpoint;"
+                f" got {type(config).__name__}"
+            )
         ignored("Experiment.submit", tags=tags)
         # The pipeline's submit arguments come through here; the rest warn as they would there.
         honoured = {

@@ -83,9 +83,23 @@ class FileDataset:
         return DatasetConsumptionConfig(None, self).as_download(path_on_compute)
 
     def register(self, workspace, name, description=None, tags=None, create_new_version=False):
-        # Registration is a catalogue entry on Azure; the dataset itself is unchanged.
+        # Registration is a catalogue entry on Azure; the dataset itself is unchanged. It is
+        # listed in `ws.datasets` for the rest of the script.
         ignored("FileDataset.register", name=name)
+        self.name, self.version = name, 1
+        getattr(workspace, "datasets", {})[name] = self
         return self
+
+    # SDK attributes scripts read: a stable id from the dataset's definition (the same on
+    # every build), the registered name and version.
+    name = None
+    version = None
+
+    @property
+    def id(self) -> str:
+        import uuid
+
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, "amlcompile-dataset:" + repr(self)))
 
     def __repr__(self) -> str:
         store = getattr(self.datastore, "name", self.datastore)

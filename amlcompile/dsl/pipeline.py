@@ -81,6 +81,12 @@ class Pipeline:
             api="Pipeline.submit",
         )
 
+    def _set_experiment_name(self, name):
+        """A private SDK method MLOps templates call before publishing: the experiment name
+        is the DAG id when nothing stronger names the pipeline (README: the DAG id)."""
+        if name:
+            self._experiment_name = str(name)
+
     def __repr__(self) -> str:
         return f"Pipeline(name={self.name!r})"
 

@@ -98,6 +98,8 @@ class TabularDataset(FileDataset):
     def register(self, workspace, name, description=None, tags=None, create_new_version=False):
         # Registration is a catalogue entry on Azure; the dataset itself is unchanged.
         ignored("TabularDataset.register", name=name)
+        self.name, self.version = name, 1
+        getattr(workspace, "datasets", {})[name] = self
         return self
 
     def as_mount(self, path_on_compute=None):

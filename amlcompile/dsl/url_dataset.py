@@ -73,6 +73,8 @@ class UrlFileDataset(FileDataset):
         from .warnings import ignored
 
         ignored("FileDataset.register", name=name)
+        self.name, self.version = name, 1
+        getattr(workspace, "datasets", {})[name] = self
         return self
 
     def __repr__(self) -> str:
