@@ -136,6 +136,7 @@ def _cmd_deploy(args) -> int:
         reserialize=args.reserialize,
         progress=lambda line: print(line, flush=True),
         owner=owner_of(cfg),
+        executor=cfg.airflow.executor,
     )
     c = result.changes
     for rel in c["removed"]:

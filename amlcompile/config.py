@@ -46,6 +46,10 @@ class DatastoreConfig(_Model):
     account_name: str | None = None  # storage account, for URIs given to Databricks
     k8s_pvc: str | None = None  # pods: the PersistentVolumeClaim holding a local datastore
     k8s_secret_name: str | None = None  # pods: the Kubernetes secret the CSI driver mounts with
+    # local: a shared filesystem every Airflow worker mounts (at `path`, or where the Airflow
+    # Variable amlcompile_datastore__<name> says); deploy refuses a local datastore that is
+    # not shared when Airflow's executor runs tasks on several machines.
+    shared: bool = False
 
     @model_validator(mode="after")
     def _needs_conn(self):
@@ -53,6 +57,8 @@ class DatastoreConfig(_Model):
             raise ValueError(f"a {self.kind} datastore needs conn_id (an Airflow connection id)")
         if self.kind != "local" and not self.path:
             raise ValueError(f"a {self.kind} datastore needs path (the container or share name)")
+        if self.kind != "local" and self.shared:
+            raise ValueError(f"shared applies to local datastores; a {self.kind} one is shared")
         return self
 
 
@@ -74,6 +80,7 @@ class ComputeConfig(_Model):
     max_nodes: int | None = Field(default=None, ge=1)
     conn_id: str | None = None  # databricks: Airflow connection id (host + token live there)
     account_name: str | None = None  # adla: the Data Lake Analytics account
+    queue: str | None = None  # steps on this target run on Airflow workers of this queue
     # amlcompute: what a step's pod asks for instead of one node of vm_size (requests as
     # given, no headroom taken off), and where it goes. node_selector = {} means none.
     cpu: float | None = Field(default=None, gt=0, le=1024)
@@ -129,6 +136,8 @@ class AirflowConfig(_Model):
     token_env: str = "AIRFLOW_TOKEN"  # a ready JWT, used before username/password
     dags_folder: str | None = None  # where `amlcompile deploy` copies dags_out/
     plugins_folder: str | None = None  # Airflow's [core] plugins_folder: the REST plugin
+    # Airflow's [core] executor, when its API does not tell (see docs/production.md).
+    executor: str | None = None
 
 
 class WorkspaceConfig(_Model):

@@ -18,6 +18,9 @@ integer parameter becomes 20), triggers the run through Airflow's own trigger ro
 `{"Id": <run id>, "Status": {"StatusCode": ...}, "StatusUrl": ..., "RunUrl": ...}`. Errors are
 answered as Azure ML did: `{"error": {"code": "UserError", "message": ...}}` with a 4xx.
 
+`GET /amlcompile/v1.0/executor` answers `{"executor": <[core] executor>}` to any signed-in user:
+`amlcompile deploy` checks it (local datastores on a distributed executor).
+
 The functions above the Airflow section are plain Python; the amlcompile CLI uses them too.
 """
 
@@ -25,6 +28,9 @@ import sys
 
 URL_PREFIX = "/amlcompile"
 SUBMIT_PATH = "/v1.0/PipelineRuns/PipelineSubmit/{dag_id}"
+# `amlcompile deploy` asks which executor runs the tasks (local datastores need one machine,
+# or a shared filesystem): Airflow's own /api/v2/config is off by default ([api] expose_config).
+EXECUTOR_PATH = "/v1.0/executor"
 AUDIT_EVENT = "amlcompile_pipeline_submit"  # the event of each call in Airflow's audit log
 # Conf keys that are run options of every amlcompile DAG, not pipeline parameters.
 RUN_OPTIONS = ("regenerate_outputs", "continue_on_step_failure")
@@ -192,6 +198,12 @@ def make_app():
 
     def refuse(status: int, message: str):
         raise HTTPException(status, message)
+
+    @app.get(EXECUTOR_PATH)
+    def executor(user: GetUserDep):
+        """[core] executor as this api-server is configured (every component of one Airflow
+        shares that setting), for any signed-in user: no other configuration is shown."""
+        return {"executor": airflow_conf.get("core", "executor", fallback="") or ""}
 
     @app.post(
         SUBMIT_PATH,

@@ -760,6 +760,7 @@ class _Capture:
                 path=self.cfg.datastore_root(n),
                 conn_id=self.cfg.datastores[n].conn_id,
                 account_name=self.cfg.datastores[n].account_name,
+                shared=self.cfg.datastores[n].shared,
             )
             for n in sorted(self.used_datastores)
             if n in self.cfg.datastores
@@ -770,6 +771,9 @@ class _Capture:
             fields = obj._ir_fields() if obj is not None else {"kind": "local"}
             if "location" in fields:
                 fields["location"] = self.loc(fields["location"])
+            entry = self.cfg.compute.get(cname)
+            if entry is not None and entry.queue:
+                fields["queue"] = entry.queue
             computes.append(ir.ComputeTarget(name=cname, **fields))
         pipe = ir.Pipeline(
             name=sanitize_id(self.name),

@@ -359,7 +359,11 @@ def watch_to_ir(
     return ir.DatastoreTrigger(
         name=w.name,
         datastore=ir.Datastore(
-            name=ds_name, kind=ds.kind, path=config.datastore_root(ds_name), conn_id=ds.conn_id
+            name=ds_name,
+            kind=ds.kind,
+            path=config.datastore_root(ds_name),
+            conn_id=ds.conn_id,
+            shared=ds.shared,
         ),
         path=(w.path or "").strip("/"),
         polling_minutes=w.polling,

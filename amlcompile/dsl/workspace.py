@@ -371,6 +371,7 @@ class Datastore:
             account_name=str(account_name) if account_name else None,
             k8s_pvc=existing.k8s_pvc if existing else None,
             k8s_secret_name=existing.k8s_secret_name if existing else None,
+            shared=bool(existing and existing.shared and kind == "local"),
         )
         workspace._config = cfg.model_copy(update={"datastores": {**cfg.datastores, name: entry}})
         ds = Datastore._from_config(workspace, name)

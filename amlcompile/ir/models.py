@@ -54,6 +54,7 @@ class Datastore(Frozen):
     conn_id: str | None = None
     # The storage account, for URIs handed to services that address it directly (Databricks).
     account_name: str | None = None
+    shared: bool = False  # local: a shared filesystem every worker mounts
 
 
 class PodResources(Frozen):
@@ -76,6 +77,7 @@ class ComputeTarget(Frozen):
     conn_id: str | None = None  # databricks: the Airflow connection holding host and token
     account_name: str | None = None  # adla: the Data Lake Analytics account
     location: SourceLocation | None = None
+    queue: str | None = None  # the Airflow (Celery) queue of its steps' tasks
 
 
 # ---- arguments: what the user wrote, kept as typed tokens so values never become code ----

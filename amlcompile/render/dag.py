@@ -176,6 +176,7 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
                 "path": d.path,
                 "conn_id": d.conn_id,
                 **({"account_name": d.account_name} if d.account_name else {}),
+                **({"shared": True} if d.shared else {}),
             }
             for d in p.datastores
         },

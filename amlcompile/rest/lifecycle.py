@@ -47,6 +47,118 @@ def pool_name(compute: str) -> str:
     return f"{POOL_PREFIX}{compute}"
 
 
+# -- the executor: local datastores need one machine, or a filesystem every worker shares ----
+# Executors that run every task on the scheduler's machine; any other (Celery, Kubernetes,
+# Edge, hybrids, one of a team's own) may run two steps of a run on two machines.
+SINGLE_MACHINE_EXECUTORS = {"LocalExecutor", "SequentialExecutor", "DebugExecutor"}
+
+
+def executor_names(value: str) -> list[str]:
+    """`[core] executor` → class names: a list (Airflow 3's multiple executors), aliases
+    (`alias:module.Class`) and module paths allowed."""
+    names = []
+    for part in str(value or "").split(","):
+        part = part.strip().rpartition(":")[2].strip()
+        if part:
+            names.append(part.rpartition(".")[2])
+    return names
+
+
+def is_distributed(value: str) -> bool:
+    return any(n not in SINGLE_MACHINE_EXECUTORS for n in executor_names(value))
+
+
+def airflow_executor(client: AirflowClient, configured: str | None = None) -> tuple[str, str]:
+    """(Airflow's [core] executor, where that was learned); ("", why not) when nothing tells.
+
+    In order: `[airflow] executor` in the project config (or $AMLCOMPILE_AIRFLOW_EXECUTOR),
+    amlcompile's plugin on the api-server (GET /amlcompile/v1.0/executor), Airflow's
+    configuration endpoint (answers only when [api] expose_config is on)."""
+    configured = os.environ.get("AMLCOMPILE_AIRFLOW_EXECUTOR") or configured
+    if configured:
+        return configured, "[airflow] executor in the project config"
+    try:
+        data = client.get(plugin.URL_PREFIX + plugin.EXECUTOR_PATH)
+        if isinstance(data, dict) and data.get("executor"):
+            return str(data["executor"]), "amlcompile's plugin on the api-server"
+    except RestError as exc:
+        if exc.status is None:  # unreachable: the next call says so
+            raise
+    try:
+        data = client.get("/api/v2/config/section/core/option/executor")
+        for section in (data or {}).get("sections") or []:
+            for option in section.get("options") or []:
+                if option.get("key") == "executor" and option.get("value"):
+                    return str(option["value"]), "Airflow's /api/v2/config"
+    except RestError as exc:
+        if exc.status is None:
+            raise
+    return "", (
+        "neither amlcompile's plugin (--plugins-folder) nor /api/v2/config ([api]"
+        " expose_config) answers, and [airflow] executor is not set in the project config"
+    )
+
+
+def dag_datastores(dag_file: Path) -> dict:
+    """The DATASTORES literal of a generated DAG file ({} when a --template left it out)."""
+    import ast
+
+    try:
+        tree = ast.parse(dag_file.read_bytes(), str(dag_file))
+    except (OSError, SyntaxError):
+        return {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "DATASTORES" for t in node.targets
+        ):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return {}
+            return value if isinstance(value, dict) else {}
+    return {}
+
+
+def unshared_local_datastores(dag_files: list[Path]) -> dict[str, list[str]]:
+    """Local datastores not declared shared → the DAG ids using them."""
+    found: dict[str, list[str]] = {}
+    for dag_file in dag_files:
+        for name, ds in sorted(dag_datastores(dag_file).items()):
+            if isinstance(ds, dict) and ds.get("kind") == "local" and not ds.get("shared"):
+                found.setdefault(name, []).append(dag_file.stem)
+    return found
+
+
+def check_executor(
+    client: AirflowClient, dag_files: list[Path], configured: str | None, progress=print
+) -> str:
+    """Refuses local datastores that are not shared when Airflow's executor is distributed:
+    each worker would see its own folder, a step would not find what another wrote, and two
+    runs would compute the same step twice. Returns the executor ("" when unknown)."""
+    local = unshared_local_datastores(dag_files)
+    if not local:
+        return ""
+    executor, source = airflow_executor(client, configured)
+    names = ", ".join(f"{n!r} (used by {', '.join(d)})" for n, d in sorted(local.items()))
+    if not executor:
+        progress(
+            f"note: cannot tell which executor Airflow at {client.url} runs ({source}); local"
+            f" datastore(s) {names} work only if every task runs on one machine or the folder"
+            " is shared (set [airflow] executor to have deploy check it)"
+        )
+        return ""
+    if is_distributed(executor):
+        first = sorted(local)[0]
+        raise RestError(
+            f"Airflow at {client.url} runs {executor} (from {source}), which may run steps on"
+            f" several machines, but local datastore(s) {names} are not shared: declare a"
+            f" filesystem every worker mounts ([datastores.{first}] shared = true, its folder"
+            f" per worker in the Airflow Variable amlcompile_datastore__{first}) or use an"
+            " Azure Blob, ADLS Gen2 or Azure Files datastore (docs/production.md)"
+        )
+    return executor
+
+
 # -- deploy -----------------------------------------------------------------------------------
 @dataclass
 class DeployResult:
@@ -139,13 +251,16 @@ def deploy(
     reserialize: bool = False,
     progress=print,
     owner: Owner | None = None,
+    executor: str | None = None,
 ) -> DeployResult:
     """Make the build's uploads, copy dags_out/ into Airflow's DAGs folder as project
-    `owner`, and wait until Airflow has parsed every DAG."""
+    `owner`, and wait until Airflow has parsed every DAG. `executor`: Airflow's [core]
+    executor when the project config says it (else asked of Airflow, see check_executor)."""
     owner = owner or Owner("default")
     dag_files = sorted(p for p in dags_out.glob("*.py") if is_generated_dag(p))
     if not dag_files:
         raise RestError(f"{dags_out}: no generated DAG files; run amlcompile build first")
+    check_executor(client, dag_files, executor, progress)  # before anything is written
     dag_ids = [p.stem for p in dag_files]
     files, owned = _read_tree(dags_out, dags_folder)
     notes = check_ownership(dags_folder, files, owner)  # a clash stops before any upload

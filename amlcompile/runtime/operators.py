@@ -59,6 +59,7 @@ class LocalStepOperator(ReusableStep, BaseOperator):
     def _inputs(self, context, plan: dict, workdir: Path) -> dict[str, str]:
         step = self.step
         ports: dict[str, str] = {}
+        refs = self.input_refs(context, plan)
         for port in step["inputs"]:
             if port.get("step"):
                 path = upstream_output(context, plan, port["step"], port["output"])
@@ -67,7 +68,12 @@ class LocalStepOperator(ReusableStep, BaseOperator):
                         f"step {step['name']!r}: upstream step {port['step']!r}"
                         f" recorded no output {port['output']!r}"
                     )
-                source = location(path)
+                # Where this worker sees it, from the plan and its own roots; the upstream
+                # task's location is where *its* worker saw the datastore (a shared folder
+                # may be mounted elsewhere there).
+                source = location(self.worker_location(refs[port["name"]]))
+                if not is_remote(source) and not source.exists():
+                    source = location(path)
             elif port.get("urls"):  # http(s) files, downloaded to the record datastore
                 datastore, rel = self.url_input_ref(port, plan)
                 source = datastore_root(self.datastores, datastore, step["name"]) / rel

@@ -226,6 +226,9 @@ class ReusableStep:
                 "produced_by": produced_by,
                 "source": step.get("source"),
             }
+            refs = self.portable_refs(context, fp, result["outputs"])
+            if refs:
+                record["refs"] = refs
             if result.get("metrics"):
                 record["metrics"] = result["metrics"]
             # Written last: only a step that succeeded with complete outputs is reusable.
@@ -234,6 +237,17 @@ class ReusableStep:
         finally:
             stop.set()
             store.release(fp)
+
+    def portable_refs(self, context, fp: str, outputs: dict) -> dict | None:
+        """The outputs as [datastore, path on it], when each is exactly where this worker
+        put it: a reader on another worker locates them on its own roots (a shared folder
+        mounted elsewhere there) instead of trusting this worker's absolute paths."""
+        refs = self.output_refs(context, fp)
+        if set(refs) != set(outputs):
+            return None
+        if any(outputs[port] != self.worker_location(ref) for port, ref in refs.items()):
+            return None
+        return {port: list(ref) for port, ref in refs.items()}
 
     def write_record(self, store: Store, fp: str, record: dict) -> None:
         try:

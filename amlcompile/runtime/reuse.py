@@ -72,6 +72,9 @@ def inside(location: str, roots: list[str]) -> bool:
 class Store:
     """Records and claims of one datastore folder."""
 
+    # (datastore, path on it) → where this worker sees it; set by runtime/storage.open_store.
+    locate = None
+
     def __init__(self, datastore_root: Path):
         self.dir = Path(datastore_root) / REUSE_DIR
 
@@ -111,6 +114,9 @@ class Store:
             and all(isinstance(k, str) and isinstance(v, str) and v for k, v in outputs.items())
         ):
             why = "its outputs are not a mapping of names to paths"
+        if why is None:
+            outputs = self._relocated(record, outputs)
+            record = {**record, "outputs": outputs}
         if why is None and roots is not None:
             for value in outputs.values():
                 if not inside(value, roots):
@@ -123,6 +129,17 @@ class Store:
                 log.warning("ignoring reuse record %s: %s; the step runs again", path, why)
             return None
         return record
+
+    def _relocated(self, record: dict, outputs: dict) -> dict:
+        """The outputs where this worker sees them, from the record's `refs` ({port:
+        [datastore, path]}); without refs (older records) or locate, as recorded."""
+        refs = record.get("refs")
+        if self.locate is None or not isinstance(refs, dict) or set(refs) != set(outputs):
+            return outputs
+        try:
+            return {port: self.locate(ref[0], ref[1]) for port, ref in refs.items()}
+        except Exception:  # a ref that is not (datastore, relative path): as recorded
+            return outputs
 
     def output_exists(self, path: str) -> bool:
         return Path(path).exists()

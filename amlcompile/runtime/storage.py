@@ -35,6 +35,69 @@ logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(l
 AnyPath = Path | ObjectStoragePath
 
 
+# A local datastore's folder on this worker: the Airflow Variable `amlcompile_datastore__<name>`
+# (a path, or JSON {"path": ...}); without it, the folder the build saw. Read at run time, by
+# the task (AIRFLOW_VAR_AMLCOMPILE_DATASTORE__<NAME> in a worker's environment is that
+# Variable for this worker alone), never when the DAG file is parsed.
+DATASTORE_VARIABLE = "amlcompile_datastore__"
+_RESOLVE_SECONDS = 60.0  # one lookup per datastore per task, however many paths it builds
+_resolved: dict[str, tuple[float, str | None]] = {}
+
+
+def datastore_variable(name: str) -> str:
+    return DATASTORE_VARIABLE + name
+
+
+def _variable(key: str) -> str | None:
+    """The Variable's value: the worker's environment first (as Airflow's own lookup does,
+    and the only source outside a task), then Airflow (secrets backends, then the metadata
+    database through the execution API)."""
+    value = os.environ.get("AIRFLOW_VAR_" + key.upper())
+    if value is not None:
+        return value
+    try:
+        from airflow.sdk import Variable
+
+        return Variable.get(key, default=None)
+    except Exception as exc:  # no task context (a unit, a plain script): the default stands
+        logging.getLogger(__name__).debug("Variable %s not readable here: %s", key, exc)
+        return None
+
+
+def local_folder(ds: dict, name: str, step: str) -> Path:
+    """Where a local datastore is on this worker (see DATASTORE_VARIABLE)."""
+    key = datastore_variable(name)
+    now = time.monotonic()
+    cached = _resolved.get(key)
+    if cached is None or now - cached[0] > _RESOLVE_SECONDS:
+        cached = (now, _variable(key))
+        _resolved[key] = cached
+    value = cached[1]
+    if value is None or not str(value).strip():
+        return Path(ds["path"])
+    text = str(value).strip()
+    if text.startswith(("{", '"')):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise StepError(
+                f"step {step!r}: Airflow Variable {key!r} is not valid JSON; give a folder"
+                ' or {"path": "/folder"}'
+            ) from None
+        text = data.get("path") if isinstance(data, dict) else data
+        if not isinstance(text, str) or not text.strip():
+            raise StepError(
+                f'step {step!r}: Airflow Variable {key!r} must be a folder or {{"path": "/folder"}}'
+            )
+    folder = Path(os.path.expanduser(text.strip()))
+    if not folder.is_absolute():
+        raise StepError(
+            f"step {step!r}: Airflow Variable {key!r} gives {text!r} for datastore {name!r};"
+            " it must be an absolute folder on the worker"
+        )
+    return folder
+
+
 def datastore_root(datastores: dict, name: str, step: str) -> AnyPath:
     """The root of a datastore: a Path for local ones, an ObjectStoragePath for remote ones."""
     ds = datastores.get(name)
@@ -42,7 +105,7 @@ def datastore_root(datastores: dict, name: str, step: str) -> AnyPath:
         raise StepError(f"step {step!r}: datastore {name!r} is not defined in this DAG")
     kind = ds.get("kind")
     if kind == "local":
-        return Path(ds["path"])
+        return local_folder(ds, name, step)
     if kind in REMOTE_SCHEMES:
         container = str(ds.get("path") or "").strip("/")
         if not container:
@@ -379,5 +442,10 @@ def record_roots(datastores: dict) -> list[str]:
 
 
 def open_store(datastores: dict, name: str, step: str) -> Store:
+    """The records and claims of a datastore. A record names its outputs as (datastore, path)
+    too; read back, they are located on this worker's roots (a shared folder may be mounted
+    elsewhere on each worker)."""
     root = datastore_root(datastores, name, step)
-    return RemoteStore(root) if is_remote(root) else LocalStore(root)
+    store = RemoteStore(root) if is_remote(root) else LocalStore(root)
+    store.locate = lambda ds, path: str(datastore_path(datastores, ds, path, step))
+    return store

@@ -47,6 +47,8 @@ def lower_step(p: ir.Pipeline, s: ir.Step, ctx: LoweringContext) -> TaskSpec:
     spec = lowerer(p, s, compute, ctx)
     # The planner marks reused steps *skipped*: their downstream steps must still run.
     spec.kwargs["trigger_rule"] = "none_failed"
+    if compute.queue:  # CeleryExecutor: only workers listening to this queue run the step
+        spec.kwargs["queue"] = compute.queue
     return spec
 
 
