@@ -234,6 +234,9 @@ def test_same_run_id_is_idempotent_other_conf_refused(airflow_server, project):
 
 
 def test_wrongly_typed_parameter_refused_with_airflows_reason(airflow_server, project):
+    # Enabled: a paused DAG is refused before its parameters are looked at (another test
+    # of this worker may have disabled it).
+    assert cli(airflow_server, project, "enable", DAG).returncode == 0
     r = cli(airflow_server, project, "trigger", DAG, "--param", "pipeline_arg=ten")
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1, r.stderr
