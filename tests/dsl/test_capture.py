@@ -122,6 +122,7 @@ pipeline = Pipeline(ws, steps=[a, b])
         "max_nodes": 4,
         "conn_id": None,
         "account_name": None,
+        "queue": None,
         "location": {"file": "amlcompile.toml", "line": 0},
     }
 
