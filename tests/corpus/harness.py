@@ -6,15 +6,14 @@ Used by test_corpus.py and by `python -m tests.corpus.report` (a table of first 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.airflow.conftest import airflow_python
 from tests.corpus.materialize import materialize, seed_datastores
 from tests.corpus.samples import SAMPLES
 
@@ -120,21 +119,7 @@ def build(sample: str, mode: str, root: Path) -> Outcome:
 
 
 def dagbag(dags: Path, home: Path, timeout: int = 300) -> dict:
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(DAGBAG % str(dags))],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return airflow_python(DAGBAG % str(dags), home, dags, timeout)
 
 
 def expected_graph(spec: dict) -> dict:
