@@ -204,7 +204,6 @@ def published(build, pipeline, name, description, version):
     pp = PublishedPipeline(_UrlOnly(_airflow_url(pipeline)), dag_id, version, description)
     pp._build_pipeline = pipeline
     build.client.setdefault("published", {})[dag_id] = pp
-    build.client.setdefault("endpoints_urls", set()).add(pp.endpoint)
     return pp
 
 
@@ -242,14 +241,14 @@ class _Response:
         return None
 
 
-# Any URL on the published-pipeline route (an endpoint published in this build or another).
-_ENDPOINT_ROUTE = "/amlcompile/v1.0/PipelineRuns/"
-
-
 @contextlib.contextmanager
 def intercepted_requests(build, script_uses_requests: bool):
-    """During a build, `requests` calls to an endpoint this build published are answered
-    here (one warning each); every other request goes out as the script wrote it."""
+    """During a build, `requests` calls to a published pipeline's endpoint (the plugin's
+    submit route, whatever pipeline or query) are answered here, one warning each; every
+    other request goes out as the script wrote it."""
+    from ..airflow_plugin.amlcompile_plugin import submit_path
+
+    route = submit_path("")  # .../PipelineSubmit/ — every pipeline's endpoint starts so
     requests = sys.modules.get("requests")
     if requests is None and script_uses_requests:
         try:
@@ -262,9 +261,7 @@ def intercepted_requests(build, script_uses_requests: bool):
     original = requests.sessions.Session.request
 
     def request(self, method, url, *args, **kwargs):
-        # The SDK's endpoint URL takes ?name=...&pipelineVersion=... query strings too.
-        base = str(url).split("?", 1)[0]
-        if base in build.client.get("endpoints_urls", ()) or _ENDPOINT_ROUTE in base:
+        if route in str(url):
             where = caller_location()
             warn_once(
                 f"{where[0]}:{where[1]}: {method} {url}: a build starts no run (the pipeline"

@@ -385,10 +385,8 @@ class PipelineEndpoint:
                 return found
             # Added as a Pipeline, not published under that name: what its DAG will be.
             url = build_time._UrlOnly(self._build_url or "")
-            pp = PublishedPipeline(url, dag_id)
-            # A POST to it from the script is answered in the build, like a published one's.
-            build.client.setdefault("endpoints_urls", set()).add(pp.endpoint)
-            return pp
+            # A POST to its endpoint from the script is answered in the build (build_time.py).
+            return PublishedPipeline(url, dag_id)
         record = lifecycle.published(self._client, dag_id) or {}
         return PublishedPipeline(
             self._client, dag_id, record.get("version"), record.get("description")

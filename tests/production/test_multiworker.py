@@ -15,18 +15,23 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import amlcompile_cli
-from tests.support.services import Postgres, Redis, Unavailable, free_port
+from tests.support.services import (
+    Postgres,
+    Redis,
+    Unavailable,
+    airflow_healthy,
+    free_port,
+    stop_process_groups,
+)
 
 pytest.importorskip("airflow", reason="Airflow is installed with the [airflow] extra")
 for _module in ("airflow.providers.celery", "celery", "redis", "psycopg2"):
@@ -84,30 +89,6 @@ STEP = textwrap.dedent(
     print("ran on", me)
     """
 )
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as resp:
-            health = json.loads(resp.read())
-    except (OSError, ValueError):
-        return False
-    parts = ("metadatabase", "scheduler", "dag_processor")
-    return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-            time.sleep(0.2)
-    for proc in procs:
-        proc.wait(timeout=5)
 
 
 class Cluster:
@@ -233,7 +214,7 @@ def cluster(tmp_path_factory, azurite):
                 },
             )
         deadline = time.monotonic() + START_TIMEOUT
-        while not _healthy(url):
+        while not airflow_healthy(url):
             dead = [p.args[3] for p in procs if p.poll() is not None]
             if dead or time.monotonic() > deadline:
                 tails = {
@@ -244,7 +225,7 @@ def cluster(tmp_path_factory, azurite):
         print(f"Airflow healthy: {time.monotonic() - started:.1f}s")
         yield Cluster(url, home, dags, plugins, shared, workers)
     finally:
-        _stop(procs)
+        stop_process_groups(procs, term_grace=10.0)
         for f in files:
             f.close()
         for s in services:

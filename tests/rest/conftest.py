@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.services import airflow_healthy, free_port, stop_process_groups
 
 pytest.importorskip("airflow", reason="Airflow is installed with the [airflow] extra")
 
@@ -60,22 +59,6 @@ class AirflowServer:
         return env
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as resp:
-            health = json.loads(resp.read())
-    except (OSError, ValueError):
-        return False
-    parts = ("metadatabase", "scheduler", "dag_processor")
-    return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
-
-
 @pytest.fixture(scope="session")
 def airflow_server(tmp_path_factory) -> AirflowServer:
     home = tmp_path_factory.mktemp("airflow_rest_home")
@@ -89,7 +72,7 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
 
     installed = amlcompile_cli("install-plugin", "--plugins-folder", plugins, cwd=home)
     assert installed.returncode == 0, installed.stderr
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps(dict([ADMIN, VIEWER])))
@@ -137,7 +120,7 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not _healthy(url):
+        while not airflow_healthy(url):
             dead = [p.args[3] for p in procs if p.poll() is not None]
             if dead or time.monotonic() > deadline:
                 tails = {
@@ -149,7 +132,7 @@ def airflow_server(tmp_path_factory) -> AirflowServer:
         _wait_for_dag(url, EXISTING_DAG, deadline)
         yield AirflowServer(url, home, dags, env, plugins, installed.stdout)
     finally:
-        _stop(procs)
+        stop_process_groups(procs)
         for log in logs:
             log.close()
 
@@ -167,18 +150,3 @@ def _wait_for_dag(url: str, dag_id: str, deadline: float) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    """SIGTERM to each process group at once, SIGKILL to what is left after a few seconds."""
-    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-            time.sleep(0.2)
-    for proc in procs:
-        proc.wait(timeout=5)

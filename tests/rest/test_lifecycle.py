@@ -25,8 +25,9 @@ from amlcompile.rest import AirflowClient, RestError
 from amlcompile.rest.client import Credentials
 from tests.conftest import EXAMPLES, amlcompile_cli
 from tests.schedule.test_schedule import WATCHED
+from tests.support.services import free_port
 
-from .conftest import ADMIN, JWT_SECRET, VIEWER, _free_port
+from .conftest import ADMIN, JWT_SECRET, VIEWER
 
 pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow_rest")]
 
@@ -212,7 +213,9 @@ def test_publish_trigger_with_conf_wait_and_status(airflow_server, project):
 
 
 def test_same_run_id_is_idempotent_other_conf_refused(airflow_server, project):
-    # The run may exist already (the publish test starts it when it runs on this worker).
+    # The run may exist already (the publish test starts it when it runs on this worker);
+    # enabled, whatever ran before (a paused DAG is refused before its run ids are looked at).
+    assert cli(airflow_server, project, "enable", DAG).returncode == 0
     first = cli(
         airflow_server, project, "trigger", DAG, "--param", "pipeline_arg=20", "--run-id", "first"
     )
@@ -310,7 +313,7 @@ class Forwarder:
     cut) and on again: an api-server restart or a network blip as a client sees it."""
 
     def __init__(self, target_port: int):
-        self.port = _free_port()
+        self.port = free_port()
         self.target = target_port
         self.on = False
         self.conns: list[socket.socket] = []
@@ -455,7 +458,7 @@ def test_wrong_password_forbidden_user_unreachable_server(airflow_server, projec
     viewer = cli(airflow_server, project, "trigger", DAG, user=VIEWER)
     assert viewer.returncode == 2
     assert "the user may not do this (403" in viewer.stderr
-    port = _free_port()
+    port = free_port()
     down = cli(airflow_server, project, "runs", DAG, url=f"http://127.0.0.1:{port}")
     assert down.returncode == 2
     assert f"Airflow is unreachable at http://127.0.0.1:{port}" in down.stderr

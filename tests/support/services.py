@@ -8,12 +8,15 @@ package created and its commands run through `runuser`.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 
@@ -127,3 +130,29 @@ class Redis:
         if getattr(self, "log", None):
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def airflow_healthy(url: str) -> bool:
+    """The api-server answers and reports its database, scheduler and dag-processor healthy."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as resp:
+            health = json.loads(resp.read())
+    except (OSError, ValueError):
+        return False
+    parts = ("metadatabase", "scheduler", "dag_processor")
+    return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+
+
+def stop_process_groups(procs: list[subprocess.Popen], term_grace: float = 5.0) -> None:
+    """SIGTERM to each process group at once, SIGKILL to what is left after `term_grace`."""
+    for sig, grace in ((signal.SIGTERM, term_grace), (signal.SIGKILL, 5.0)):
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+            time.sleep(0.2)
+    for proc in procs:
+        proc.wait(timeout=5)
