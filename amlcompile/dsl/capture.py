@@ -700,6 +700,8 @@ class _Capture:
 
     def source_dir(self, s: PipelineStep, name: str):
         generated = tuple([s._generated]) if getattr(s, "_generated", None) else ()
+        for message, where in getattr(s, "_code_problems", ()):  # @step code: free names
+            self.problem(message, where)
         src = s.source_directory or self.p.default_source_directory
         if not kinds.has_code(s) and not s.source_directory:
             return None, generated  # nothing of the DSL's folder runs: an empty snapshot
