@@ -386,7 +386,10 @@ def _add_lifecycle_commands(sub, common) -> None:
     p.add_argument("--description", default=None, help="a description to record with it")
     p.set_defaults(func=_cmd_publish)
 
-    for name, text in (("enable", "unpause a deployed pipeline"), ("disable", "pause one")):
+    for name, text in (
+        ("enable", "unpause a deployed pipeline (its schedule and triggers run again)"),
+        ("disable", "pause a deployed pipeline (no new scheduled or triggered runs start)"),
+    ):
         p = _sub(sub, common, name, text, f"  amlcompile {name} My_Published_Pipeline")
         p.add_argument("name", metavar="PIPELINE", help=name_help)
         p.set_defaults(func=_cmd_pause)

@@ -61,10 +61,13 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=10000, help="files in the source folder")
     ap.add_argument("--size", type=int, default=1000, help="bytes per file")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
+    ap.add_argument(
+        "--dir", default=None, help="where the throwaway projects go (default: the temp folder)"
+    )
     args = ap.parse_args()
     cold, warm = [], []
     for _ in range(args.repeat):
-        with tempfile.TemporaryDirectory(prefix="amlcompile-snapbench-", dir=os.getcwd()) as tmp:
+        with tempfile.TemporaryDirectory(prefix="amlcompile-snapbench-", dir=args.dir) as tmp:
             root = Path(tmp)
             make_project(root, args.files, args.size)
             took, out = build(root)
