@@ -339,8 +339,10 @@ class _ModuleSource:
         while queue:
             defined, source, at = queue.pop(0)
             for free, offset in _global_reads(source, self.file, defined):
-                if free in seen or hasattr(builtins, free) or free in _MODULE_DUNDERS:
+                if free in seen or free in _MODULE_DUNDERS:
                     continue
+                if free not in self.bindings and hasattr(builtins, free):
+                    continue  # a builtin the file does not redefine
                 seen.add(free)
                 why = self._resolve(free, shipped, queue, step_name)
                 if why:

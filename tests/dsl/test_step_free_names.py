@@ -37,6 +37,10 @@ class Acc:
         return _double(x) * self.factor
 
 
+def round(x, digits=0):  # shadows the builtin: the file's own travels
+    return int(x)
+
+
 def unused_helper():
     return undefined_elsewhere
 
@@ -45,7 +49,7 @@ def unused_helper():
 def produce(out: Output, n: int = 2):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "v.json"), "w") as fh:
-        json.dump([Acc().add(n), sorted(NAMES)], fh)
+        json.dump([Acc().add(n), sorted(NAMES), round(2.7)], fh)
 
 
 @pipeline()
@@ -67,7 +71,7 @@ def test_module_level_helpers_travel_with_the_step_and_run(project, tmp_path):
     # In file order, each once; what the step does not use stays behind.
     order = [script.index(x) for x in ("SCALE = 3", "NAMES: tuple", "def _double", "def count")]
     assert order == sorted(order)
-    assert "class Acc:" in script and "unused_helper" not in script
+    assert "class Acc:" in script and "unused_helper" not in script and "def round(" in script
     assert "amlcompile" not in script.split("\n", 1)[1]  # only the header names it
     assert script.count("def count") == 1
     out = tmp_path / "out"
@@ -80,7 +84,7 @@ def test_module_level_helpers_travel_with_the_step_and_run(project, tmp_path):
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
-    assert (out / "v.json").read_text() == '[51, ["a", "b"]]'  # (5 * 3 + 2) * 3
+    assert (out / "v.json").read_text() == '[51, ["a", "b"], 2]'  # round: the file's own
 
 
 def test_deterministic(project):
