@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..exceptions import AmlCompileError
 from .bundle import SUPPORT_DIR
@@ -106,14 +106,17 @@ def _stage_folder(target: Path, entries: list[tuple[str, bytes, bool]], created,
             path = staging / rel
             if path.parent not in made:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                made.update([path.parent, *path.parent.parents])
+                folder = path.parent
+                while folder not in made:  # up to the staging folder, never above it
+                    made.add(folder)
+                    folder = folder.parent
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             if executable:  # the umask may have taken bits off
                 os.chmod(path, 0o755)
-        for folder in made:
-            os.chmod(folder, 0o755)  # mkdtemp makes 0700; the DAGs folder is read by others
+        for folder in made:  # mkdtemp makes 0700; the DAGs folder is read by others
+            os.chmod(folder, 0o755)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         exc.amlcompile_target = target / rel  # what the user's message names
@@ -357,10 +360,12 @@ class _Progress:
 
 
 def _fresh_home(rel: str, fresh: set[str]) -> str | None:
-    """The new support folder `rel` belongs in, if any."""
-    for parent in PurePosixPath(rel).parents:
-        if str(parent) in fresh:
-            return str(parent)
+    """The new support folder `rel` belongs in, if any (the shortest that holds it)."""
+    cut = rel.find("/")
+    while cut != -1:
+        if rel[:cut] in fresh:
+            return rel[:cut]
+        cut = rel.find("/", cut + 1)
     return None
 
 

@@ -88,3 +88,16 @@ def test_a_killed_builds_staging_folder_is_removed(tmp_path):
     apply(tmp_path, snapshot_files("s4", 3), {"_amlcompile/snapshots/s4"}, Owner("p"))
     assert not stale.exists()
     assert sorted(p.name for p in (tmp_path / "_amlcompile" / "snapshots").iterdir()) == ["s4"]
+
+
+def test_only_the_new_folders_get_their_mode_set(tmp_path):
+    """The staging folder's own folders are made readable (0755), nothing above them."""
+    outer = tmp_path / "private"
+    outer.mkdir(mode=0o700)
+    outer.chmod(0o700)
+    before = {p: p.stat().st_mode for p in (tmp_path, outer)}
+    out = outer / "dags_out"
+    apply(out, snapshot_files("s5", 120), {"_amlcompile/snapshots/s5"}, Owner("p"))
+    assert {p: p.stat().st_mode for p in (tmp_path, outer)} == before
+    made = out / "_amlcompile" / "snapshots" / "s5"
+    assert {oct(p.stat().st_mode & 0o777) for p in [made, *made.iterdir()]} == {"0o755"}
