@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import sysconfig
 import traceback
 import types
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ SKIP_DIRS = {
     "htmlcov",
 }
 SOURCE_SUFFIXES = (".py", ".ipynb")
+# Python's own library (argparse raising SystemExit, ...): never the user's line.
+_LIBRARY_DIRS = tuple(
+    {sysconfig.get_paths()[k] + os.sep for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
 
 
 @dataclass
@@ -116,7 +121,7 @@ def _location_in(exc: BaseException, file: Path):
     where = SourceLocation(file=str(file), line=0)
     for frame in traceback.extract_tb(exc.__traceback__):
         name = frame.filename
-        if name.startswith(("<", _PACKAGE_DIR, sys.prefix, sys.base_prefix)):
+        if name.startswith(("<", _PACKAGE_DIR, sys.prefix, *_LIBRARY_DIRS)):
             continue
         where = SourceLocation(file=str(Path(name).resolve()), line=frame.lineno or 0)
     return where

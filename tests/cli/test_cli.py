@@ -299,3 +299,21 @@ def test_without_config_the_working_directory_is_the_project(tmp_path):
         if p.name in ("dags_out", ".amlcompile")
     )
     assert made == [".amlcompile", "dags_out"]
+
+
+def test_sys_exit_from_the_standard_library_names_the_users_line(project):
+    project.write(
+        "argp.py",
+        """\
+        import argparse
+        from amlcompile import *
+        if __name__ == "__main__":
+            ap = argparse.ArgumentParser()
+            ap.add_argument("--x", required=True)
+            ap.parse_args()
+        """,
+    )
+    result = amlcompile_cli("check", "argp.py", cwd=project.root)
+    assert f"error: {project.root / 'argp.py'}:6: importing the file called sys.exit(2)" in (
+        result.stderr
+    )
