@@ -298,7 +298,8 @@ def test_without_config_the_working_directory_is_the_project(tmp_path):
         for p in tmp_path.rglob("*")
         if p.name in ("dags_out", ".amlcompile")
     )
-    assert made == [".amlcompile", "dags_out"]
+    # Only at the top (.amlcompile/ holds caches, written when the files are old enough).
+    assert "dags_out" in made and set(made) <= {".amlcompile", "dags_out"}, made
 
 
 def test_sys_exit_from_the_standard_library_names_the_users_line(project):
