@@ -49,11 +49,19 @@ class BuildResult:
 
 def check(paths: list[Path | str]) -> list[Compiled]:
     """Discover and validate; raises BuildError with every problem of every pipeline."""
-    snapshot_mod.use_cache_dir(config_mod.find_root(Path.cwd()) / config_mod.STATE_DIR / "cache")
+    snapshot_mod.use_cache_dir(cache_dir(paths))
     try:
         return _check(paths)
     finally:
         snapshot_mod.save_caches()
+
+
+def cache_dir(paths: list[Path | str]) -> Path:
+    """The digest cache of the project the first path belongs to (the folder of its config,
+    as `Workspace.from_config()` finds it), never the working directory's."""
+    first = Path(paths[0]) if paths else Path.cwd()
+    start = first if first.is_dir() else first.parent
+    return config_mod.find_root(start) / config_mod.STATE_DIR / "cache"
 
 
 def _check(paths: list[Path | str]) -> list[Compiled]:
