@@ -180,7 +180,7 @@ class ProjectConfig(_Model):
             try:
                 data = tomllib.loads((self.root / "pyproject.toml").read_text(encoding="utf-8"))
                 name = (data.get("project") or {}).get("name")
-            except (OSError, tomllib.TOMLDecodeError):
+            except (OSError, ValueError):  # TOMLDecodeError and UnicodeDecodeError too
                 name = None
         name = str(name or Path(self.root).resolve().name)
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "project"
@@ -206,25 +206,78 @@ def find_root(start: Path) -> Path:
     return start
 
 
+# The loader fills these in; a config file setting them is refused like any unknown key.
+_LOADER_FIELDS = ("root", "source")
+# Top-level keys whose value is a table (the rest are refused by validation as usual).
+_TABLES = ("datastores", "compute", "environments", "kubernetes", "airflow", "workspace")
+
+
+def _read_toml(path: Path) -> dict:
+    """A TOML file as a dict; ConfigError naming the file (and the line) when it cannot be
+    read, is not UTF-8 text or is not valid TOML."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        where = re.search(r"\(at line (\d+), column \d+\)|\(at end of document\)", message)
+        line = (where.group(1) or str(text.count("\n") + 1)) if where else None
+        prefix = f"{path}:{line}" if line else str(path)
+        raise ConfigError(f"{prefix}: not valid TOML: {message}") from None
+
+
+def _type_name(value) -> str:
+    return {str: "a string", list: "an array", bool: "a boolean", int: "an integer"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _check_shape(raw: dict, source: str) -> None:
+    """What validation cannot phrase well: keys the loader owns, and tables given as
+    something else (before they are merged with the defaults)."""
+    for key in _LOADER_FIELDS:
+        if key in raw:
+            raise ConfigError(f"{source}: {key}: not a config key (it is set by amlcompile)")
+    for key in _TABLES:
+        if key in raw and not isinstance(raw[key], dict):
+            example = f"[{key}.NAME]" if key in ("datastores", "compute", "environments") else ""
+            hint = f" ({example} sections)" if example else f" ([{key}] section)"
+            raise ConfigError(f"{source}: {key}: must be a table{hint}, not {_type_name(raw[key])}")
+
+
 def load(root: Path | None = None) -> ProjectConfig:
     root = find_root(root or Path.cwd())
     raw: dict = {}
     source = None
     toml_file = root / CONFIG_FILE
     pyproject = root / "pyproject.toml"
-    try:
-        if toml_file.is_file():
-            source = str(toml_file)
-            raw = tomllib.loads(toml_file.read_text(encoding="utf-8"))
-        elif pyproject.is_file():
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            if "amlcompile" in data.get("tool", {}):
-                source = f"{pyproject} [tool.amlcompile]"
-                raw = data["tool"]["amlcompile"]
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source or toml_file}: not valid TOML: {exc}") from None
+    if toml_file.is_file():
+        source = str(toml_file)
+        raw = _read_toml(toml_file)
+    elif pyproject.is_file():
+        data = _read_toml(pyproject)
+        tool = data.get("tool")
+        if isinstance(tool, dict) and "amlcompile" in tool:
+            source = f"{pyproject} [tool.amlcompile]"
+            raw = tool["amlcompile"]
+            if not isinstance(raw, dict):
+                raise ConfigError(
+                    f"{pyproject}: tool.amlcompile: must be a table ([tool.amlcompile]"
+                    f" section), not {_type_name(raw)}"
+                )
 
     _refuse_secrets(raw, source or "config", [])
+    _check_shape(raw, source or "config")
     raw = dict(raw)
     raw["datastores"] = {**_defaults(), **raw.get("datastores", {})}
     try:
