@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config as config_mod
+from . import credentials
 from . import snapshot as snapshot_mod
 from . import uploads as uploads_mod
 from .discover import discover
@@ -227,7 +228,9 @@ def build(
     compiled = check(paths)
     target = Path(out_dir).resolve() if out_dir else compiled[0].config.dags_out_path
     files, owned = render_files(compiled, force_local, template, out_dir=target)
-    changes = writer.apply(target, files, owned, owner_of(compiled[0].config))
+    configs = list({id(c.config): c.config for c in compiled}.values())
+    secrets = credentials.known_secrets(configs)
+    changes = writer.apply(target, files, owned, owner_of(compiled[0].config), secrets)
     return BuildResult(compiled, target, changes)
 
 

@@ -7,6 +7,7 @@ Secrets never live here: only Airflow connection ids and environment variable na
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -14,14 +15,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .credentials import secret_name
+
 CONFIG_FILE = "amlcompile.toml"
 STATE_DIR = ".amlcompile"
-_SECRET_KEY = re.compile(
-    r"(password|passwd|pwd|secret|token|credential|credentials|connection_string|conn_str"
-    r"|sas|sas_url|account_key|api_key|access_key|private_key|client_secret|(^|[_-])key"
-    r"|(^|[_-])pat)$",
-    re.I,
-)
 # Values that carry a credential whatever their key: URLs with a password, Azure connection
 # strings, SAS query strings, private keys.
 _SECRET_VALUE = re.compile(
@@ -236,6 +233,15 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{prefix}: not valid TOML: {message}") from None
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def key_path(parts) -> str:
+    """A dotted key as TOML writes it: parts that are not bare keys quoted and escaped, so a
+    key holding a newline or a terminal escape stays one harmless line."""
+    return ".".join(str(p) if _BARE_KEY.fullmatch(str(p)) else json.dumps(str(p)) for p in parts)
+
+
 def _type_name(value) -> str:
     return {str: "a string", list: "an array", bool: "a boolean", int: "an integer"}.get(
         type(value), f"a {type(value).__name__}"
@@ -285,7 +291,7 @@ def load(root: Path | None = None) -> ProjectConfig:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
+            key = key_path(err["loc"])
             lines.append(f"{source or 'config'}: {key}: {err['msg']}")
         raise ConfigError("\n".join(lines)) from None
     if cfg.default_datastore not in cfg.datastores:
@@ -306,11 +312,11 @@ def _refuse_secrets(node, source: str, path: list[str]) -> None:
     )
     if isinstance(node, dict):
         for key, value in node.items():
-            if _SECRET_KEY.search(str(key)) and not str(key).endswith("_env"):
-                raise ConfigError(f"{source}: {'.'.join([*path, str(key)])}: {advice}")
+            if secret_name(str(key)):  # by word parts: accountKey, STORAGE_ACCOUNTKEY, ...
+                raise ConfigError(f"{source}: {key_path([*path, key])}: {advice}")
             _refuse_secrets(value, source, [*path, str(key)])
     elif isinstance(node, list):
         for index, value in enumerate(node):
             _refuse_secrets(value, source, [*path, str(index)])
     elif isinstance(node, str) and _SECRET_VALUE.search(node):
-        raise ConfigError(f"{source}: {'.'.join(path)}: this value holds a credential; {advice}")
+        raise ConfigError(f"{source}: {key_path(path)}: this value holds a credential; {advice}")
