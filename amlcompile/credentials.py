@@ -172,8 +172,9 @@ def scan(files: Mapping[str, bytes], secrets: Mapping[str, str]) -> None:
     needles = [(label, form) for label, value in secrets.items() for form in _forms(value)]
     for rel in sorted(files):
         data = files[rel]
+        name = rel.encode("utf-8", "surrogatepass")  # a file's name is written too
         for label, form in needles:
-            if form in data:
+            if form in data or form in name:
                 raise SecretInOutput(
                     f"{rel} would contain the value of {label}: refusing to write a secret into"
                     " generated files (pass it at run time through an Airflow connection or an"

@@ -4,6 +4,7 @@ examples/. Config keys and values that look like secrets are refused, naming onl
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -267,3 +268,20 @@ def test_a_secret_in_a_snapshot_file_refuses_the_write(tmp_path):
     (project / "src" / ".amlignore").write_text(".env\n")
     result = amlcompile_cli("build", "pipe.py", cwd=project, env={"DATABRICKS_TOKEN": value})
     assert result.returncode == 0, result.stderr
+
+
+def test_scan_names_the_file_and_label_never_the_value():
+    from amlcompile.credentials import SecretInOutput, scan
+
+    value = "tok'en\\value-1234"
+    secrets = {"the environment variable $X_TOKEN": value}
+    scan({"a.py": b"print('fine')\n"}, secrets)
+    for rel, data in [
+        ("a.py", f"x = {value!r}".encode()),  # as a Python literal escapes it
+        ("b.json", json.dumps({"v": value}).encode()),  # as JSON escapes it
+        (f"snapshots/{value}.txt", b""),  # in a file's name
+    ]:
+        with pytest.raises(SecretInOutput) as info:
+            scan({rel: data}, secrets)
+        assert "value of the environment variable $X_TOKEN" in str(info.value)
+        assert "value-1234" not in str(info.value).replace(rel, "")
