@@ -205,3 +205,16 @@ def test_same_files_as_git_on_generated_trees(tmp_path_factory, files, rules):
             kept.append(rel)
     make_tree(root, kept, rules)
     assert snapshot_keeps(root) == git_keeps(root), (kept, rules)
+
+
+def test_pathspec_is_a_declared_and_pinned_dependency():
+    """The compiler imports pathspec: a compiler-only install (no Airflow, which brings it
+    along) must get it, at the version the differential tests ran with."""
+    import tomllib
+
+    from tests.conftest import REPO
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(re.match(r"pathspec\b", d) for d in deps), deps
+    pins = (REPO / "constraints" / "constraints-3.11.txt").read_text().splitlines()
+    assert any(line.startswith("pathspec==") for line in pins)
