@@ -48,8 +48,8 @@ class Parameter(Frozen):
 
 class Datastore(Frozen):
     name: str
-    kind: Literal["local", "azure_blob", "adls_gen2", "azure_file"]
-    # local: absolute folder; remote: container / share / filesystem name
+    kind: Literal["local", "azure_blob", "adls_gen2", "azure_file", "dbfs"]
+    # local: absolute folder; remote: container / share / filesystem name; dbfs: a DBFS folder
     path: str
     conn_id: str | None = None
     # The storage account, for URIs handed to services that address it directly (Databricks).

@@ -499,7 +499,6 @@ _NOT_YET = {
         "its last cells look up PipelineEndpoint 'ScheduledPipelineEndpoint' made by another"
         " notebook; the build says so with the cell and line (as the SDK would fail)"
     ),
-    "aml-pipelines-use-databricks-as-compute-target": "Datastore.register_dbfs is missing",
     "aml-pipelines-showcasing-dataset-and-pipelineparameter": (
         "builds; a dataset PipelineParameter whose default is an https URL dataset becomes an"
         " empty path parameter (a URL chosen at trigger time is not supported yet)"
