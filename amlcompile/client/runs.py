@@ -137,9 +137,10 @@ def submit(
     run_id=None,
     continue_on_step_failure=None,
 ) -> PipelineRun:
-    run, _ = lifecycle.trigger(
-        client, dag_id, dict(parameters or {}), run_id, regenerate, continue_on_step_failure
-    )
+    from ..dsl.dataset import trigger_value
+
+    values = {name: trigger_value(value) for name, value in (parameters or {}).items()}
+    run, _ = lifecycle.trigger(client, dag_id, values, run_id, regenerate, continue_on_step_failure)
     return PipelineRun(client, dag_id, run["dag_run_id"], experiment_name)
 
 

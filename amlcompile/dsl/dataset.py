@@ -210,6 +210,15 @@ class DatasetConsumptionConfig:
 
             parameter = self.dataset if isinstance(self.dataset, PipelineParameter) else None
             d = parameter.default_value if parameter is not None else self.dataset
+            from .url_dataset import UrlFileDataset, UrlReference, url_file_name
+
+            if isinstance(d, UrlFileDataset):  # a URL default: the URLs chosen at trigger time
+                name = self.name or url_file_name(d.urls[0]).split(".")[0] or "dataset"
+                self._reference = UrlReference(
+                    name, d.urls, self.mode, self.path_on_compute, d._location, d._tabular
+                )
+                self._reference._dataset_param = parameter
+                return self._reference
             self._reference = DataReference(
                 d.datastore,
                 self.name or PurePosixPath(d.path).name or "dataset",
@@ -220,6 +229,8 @@ class DatasetConsumptionConfig:
             self._reference._location = d._location
             # Capture makes the parameter a string Param choosing the path at trigger time.
             self._reference._dataset_param = parameter
+            if parameter is not None and hasattr(d, "tabular_spec"):  # read as a table
+                self._reference._tabular = d.tabular_spec()
         return self._reference
 
 
@@ -283,3 +294,18 @@ def dataset_reference(item):
     if isinstance(item, DatasetConsumptionConfig):
         return item.to_data_reference()
     return None
+
+
+def trigger_value(value):
+    """A pipeline parameter's value as the DAG's Param takes it: a DataPath or a datastore
+    dataset as its path on the datastore, a URL dataset as its URL(s) separated by spaces,
+    anything else as given (what `pipeline_parameters={...}` may hold in SDK code)."""
+    from .url_dataset import UrlFileDataset
+
+    if isinstance(value, UrlFileDataset):
+        return " ".join(value.urls)
+    if isinstance(value, DataPath):
+        return value.path_on_datastore
+    if isinstance(value, FileDataset):
+        return value.path
+    return value

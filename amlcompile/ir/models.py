@@ -139,6 +139,9 @@ class UrlSource(Frozen):
 
     kind: Literal["url"] = "url"
     urls: tuple[str, ...]
+    # A dataset PipelineParameter whose default is these URLs: a string Param holding the
+    # URL(s) to download instead, chosen at trigger time (several separated by spaces).
+    param: str | None = None
 
 
 class InputPort(Frozen):

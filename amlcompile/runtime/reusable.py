@@ -107,10 +107,11 @@ class ReusableStep:
                 f" {port['name']!r}; clear the whole run, not the step alone"
             )
         root = datastore_root(self.datastores, port["datastore"], step)
-        fetch(port["urls"], planned["versions"], root, planned["path"], step, self.log)
+        urls = planned.get("urls") or port["urls"]
+        fetch(urls, planned["versions"], root, planned["path"], step, self.log)
         rel = planned["path"]
-        if len(port["urls"]) == 1:
-            rel = f"{rel}/{url_file_name(port['urls'][0])}"
+        if len(urls) == 1:
+            rel = f"{rel}/{url_file_name(urls[0])}"
         return port["datastore"], rel
 
     def worker_location(self, ref: tuple[str, str]) -> str:

@@ -206,3 +206,78 @@ def test_url_inputs_are_downloaded_and_reused_by_etag(project):
         assert "metric greeting: bonjour" in changed.stdout
     finally:
         server.shutdown()
+
+
+PARAM_PIPELINE = """\
+from azureml.core import Workspace, Dataset
+from azureml.data.dataset_consumption_config import DatasetConsumptionConfig
+from azureml.pipeline.core import Pipeline, PipelineParameter
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+file_param = PipelineParameter(name="file_ds_param",
+                               default_value=Dataset.File.from_files("BASE/data/greeting.txt"))
+file_input = DatasetConsumptionConfig("file_dataset", file_param).as_mount()
+table_param = PipelineParameter(
+    name="tabular_ds_param",
+    default_value=Dataset.Tabular.from_delimited_files("BASE/data/table.csv"))
+table_input = DatasetConsumptionConfig("tabular_dataset", table_param)
+step = PythonScriptStep(
+    "read.py", name="read", source_directory="src",
+    arguments=["--greeting", file_input, "--table", table_input],
+    inputs=[file_input, table_input],
+)
+pipeline = Pipeline(ws, steps=[step])
+"""
+
+PARAM_READ = """\
+from azureml.core import Run
+run = Run.get_context()
+run.log("greeting", open(run.input_datasets["file_dataset"]).read())
+run.log("total", int(run.input_datasets["tabular_dataset"].to_pandas_dataframe()["n"].sum()))
+"""
+
+
+@pytest.mark.airflow
+def test_dataset_parameters_with_url_defaults_take_other_urls_at_trigger_time(project):
+    """The dataset-and-pipelineparameter sample's pattern: a PipelineParameter whose default
+    is a URL dataset is a string Param; the run downloads the URL given at trigger time."""
+    files = _Files()
+    files.files["/data/greeting.txt"] = (b"hello", '"v1"')
+    files.files["/data/table.csv"] = (b"n\n1\n2\n", '"t1"')
+    files.files["/other/greeting.txt"] = (b"ahoj", '"o1"')
+    files.files["/other/iris.csv"] = (b"n\n10\n20\n", '"o2"')
+    server = _serve(files)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        project.write("src/read.py", PARAM_READ)
+        project.write("pipe.py", PARAM_PIPELINE.replace("BASE", base))
+        env = {"NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+        first = amlcompile_cli("run", "pipe.py", cwd=project.root, env=env)
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        assert "metric greeting: hello" in first.stdout and "metric total: 3" in first.stdout
+
+        other = amlcompile_cli(
+            "run",
+            "pipe.py",
+            "--param",
+            f"file_ds_param={base}/other/greeting.txt",
+            "--param",
+            f"tabular_ds_param={base}/other/iris.csv",
+            cwd=project.root,
+            env=env,
+        )
+        assert other.returncode == 0, other.stdout[-3000:] + other.stderr[-3000:]
+        assert "metric greeting: ahoj" in other.stdout and "metric total: 30" in other.stdout
+        assert "reused" not in other.stdout
+
+        bad = amlcompile_cli(
+            "run", "pipe.py", "--param", "file_ds_param=file:///etc/passwd", cwd=project.root
+        )
+        assert bad.returncode != 0
+        text = bad.stdout + bad.stderr
+        assert "dataset parameter 'file_ds_param': 'file:///etc/passwd' is not an http(s) URL" in (
+            text + "".join(p.read_text() for p in project.root.rglob("*.log"))
+        )
+    finally:
+        server.shutdown()

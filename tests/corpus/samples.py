@@ -499,10 +499,6 @@ _NOT_YET = {
         "its last cells look up PipelineEndpoint 'ScheduledPipelineEndpoint' made by another"
         " notebook; the build says so with the cell and line (as the SDK would fail)"
     ),
-    "aml-pipelines-showcasing-dataset-and-pipelineparameter": (
-        "builds; a dataset PipelineParameter whose default is an https URL dataset becomes an"
-        " empty path parameter (a URL chosen at trigger time is not supported yet)"
-    ),
     "nyc-taxi-data-regression-model-building": (
         "the notebook calls DataFrame.append (removed in pandas 2) before its AutoMLStep: a"
         " defect of the sample itself; azureml.opendatasets would also need the network"
