@@ -172,7 +172,10 @@ SAMPLES["aml-pipelines-setup-schedule-for-a-published-pipeline"] = {
         "publish_run_train/train.py",
     ],
     "entry": "aml-pipelines-setup-schedule-for-a-published-pipeline.ipynb",
-    "dags": {TIMESTAMPED: _dag({"Training_Step": POD})},
+    "dags": {
+        TIMESTAMPED: _dag({"Training_Step": POD}),
+        TIMESTAMPED[:-1] + "__datastore_watch$": _watch_dag(),
+    },
 }
 
 # aml-pipelines-setup-versioned-pipeline-endpoints: the same one-step pipeline, published as
@@ -495,10 +498,6 @@ SKIPPED = {
 # Samples that do not build yet, each with the first thing in the way (measured 2026-11-27).
 # strict xfail: a sample that starts passing fails the suite until it is taken off this list.
 _NOT_YET = {
-    "aml-pipelines-setup-schedule-for-a-published-pipeline": (
-        "its last cells look up PipelineEndpoint 'ScheduledPipelineEndpoint' made by another"
-        " notebook; the build says so with the cell and line (as the SDK would fail)"
-    ),
     "nyc-taxi-data-regression-model-building": (
         "the notebook calls DataFrame.append (removed in pandas 2) before its AutoMLStep: a"
         " defect of the sample itself; azureml.opendatasets would also need the network"
