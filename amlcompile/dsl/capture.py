@@ -447,6 +447,8 @@ class _Capture:
                             step=names[id(prod)], output=self.output_ports[id(prod)][id(data)]
                         ),
                         mode="download" if mode == "download" else "mount",
+                        # read as a table (an output's read_delimited_files() and the like)
+                        tabular=getattr(item, "tabular", None),
                     )
                 )
                 port_of[key] = port

@@ -148,12 +148,6 @@ class _FileFactory:
         return FileDataset(_pairs(path), location)
 
 
-_TABULAR = (
-    "reading a step's output as a tabular dataset is not supported yet: read the files in the"
-    " consuming step script (for example with pandas)"
-)
-
-
 class Dataset:
     File = _FileFactory
     Tabular = _TabularFactory
@@ -274,10 +268,42 @@ class OutputFileDatasetConfig(PipelineData):
         ignored("OutputFileDatasetConfig.register_on_complete", name=name)
         return self
 
-    def read_delimited_files(self, *args, **kwargs):
-        raise UserErrorException(f"OutputFileDatasetConfig.read_delimited_files: {_TABULAR}")
+    def read_delimited_files(
+        self,
+        include_path=False,
+        separator=",",
+        header=True,
+        partition_format=None,
+        path_glob=None,
+        set_column_types=None,
+    ):
+        """The output read as a table by the consuming step (dsl/tabular.py)."""
+        from .tabular import OutputTabularView, delimited_reading
 
-    read_parquet_files = read_delimited_files
+        what = "OutputFileDatasetConfig.read_delimited_files"
+        return OutputTabularView(
+            self,
+            delimited_reading(
+                what,
+                include_path,
+                separator,
+                header,
+                partition_format,
+                set_column_types,
+                path_glob,
+            ),
+        )
+
+    def read_parquet_files(
+        self, include_path=False, partition_format=None, path_glob=None, set_column_types=None
+    ):
+        from .tabular import OutputTabularView, parquet_reading
+
+        what = "OutputFileDatasetConfig.read_parquet_files"
+        return OutputTabularView(
+            self,
+            parquet_reading(what, include_path, partition_format, set_column_types, path_glob),
+        )
 
     def __repr__(self) -> str:
         return f"OutputFileDatasetConfig(name={self.name!r})"

@@ -281,3 +281,65 @@ def test_dataset_parameters_with_url_defaults_take_other_urls_at_trigger_time(pr
         )
     finally:
         server.shutdown()
+
+
+TABLE_PIPELINE = """\
+from azureml.core import Workspace
+from azureml.data import OutputFileDatasetConfig
+from azureml.pipeline.core import Pipeline, PipelineData
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+prepped = OutputFileDatasetConfig("prepped")
+scored = PipelineData("scored", datastore=ws.get_default_datastore())
+prep = PythonScriptStep("prep.py", name="prep", source_directory="src",
+                        arguments=["--out", prepped])
+score = PythonScriptStep("score.py", name="score", source_directory="src",
+                         arguments=["--out", scored],
+                         inputs=[prepped.read_delimited_files().as_input("table")],
+                         outputs=[scored])
+report = PythonScriptStep("report.py", name="report", source_directory="src",
+                          inputs=[scored.as_dataset().parse_parquet_files().as_named_input("s")])
+pipeline = Pipeline(ws, steps=[report])
+"""
+
+TABLE_SCRIPTS = {
+    "src/prep.py": (
+        "import argparse, os\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--out')\n"
+        "out = p.parse_args().out\n"
+        "os.makedirs(out, exist_ok=True)\n"
+        "open(os.path.join(out, 'a.csv'), 'w').write('n,m\\n1,2\\n3,4\\n')\n"
+        "open(os.path.join(out, 'b.csv'), 'w').write('n,m\\n5,6\\n')\n"
+    ),
+    "src/score.py": (
+        "import argparse, os\n"
+        "from azureml.core import Run\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--out')\n"
+        "out = p.parse_args().out\n"
+        "df = Run.get_context().input_datasets['table'].to_pandas_dataframe()\n"
+        "Run.get_context().log('rows', len(df))\n"
+        "os.makedirs(out, exist_ok=True)\n"
+        "df.assign(total=df.n + df.m).to_parquet(os.path.join(out, 's.parquet'))\n"
+    ),
+    "src/report.py": (
+        "from azureml.core import Run\n"
+        "df = Run.get_context().input_datasets['s'].to_pandas_dataframe()\n"
+        "Run.get_context().log('total', int(df.total.sum()))\n"
+    ),
+}
+
+
+@pytest.mark.airflow
+def test_step_outputs_read_as_tables_by_the_next_step(project):
+    """OutputFileDatasetConfig.read_delimited_files() and PipelineData.as_dataset()
+    .parse_parquet_files(): the consumer reads the producer's files with
+    to_pandas_dataframe()."""
+    pytest.importorskip("pyarrow")
+    for path, text in TABLE_SCRIPTS.items():
+        project.write(path, text)
+    project.write("pipe.py", TABLE_PIPELINE)
+    result = amlcompile_cli("run", "pipe.py", cwd=project.root)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "metric rows: 3" in result.stdout
+    assert "metric total: 21" in result.stdout

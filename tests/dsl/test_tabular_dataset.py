@@ -160,3 +160,31 @@ def test_non_http_urls_are_refused(project, url, expected):
     probs = problems_of(project, f"d = Dataset.File.from_files({url!r})\n")
     assert f"/pipe.py:{line_of(project, 'd = ')}: " in probs[0], probs
     assert expected in probs[0], probs
+
+
+def test_step_outputs_read_as_tables_carry_the_reading_on_the_consumer_port(project):
+    project.script("src/c.py")
+    p = compile_one(
+        project,
+        """
+out = OutputFileDatasetConfig("prepped")
+pd_out = PipelineData("scored", datastore=ds)
+a = PythonScriptStep("a.py", source_directory="src", arguments=["--out", out])
+b = PythonScriptStep("b.py", source_directory="src", outputs=[pd_out],
+                     inputs=[out.read_delimited_files(separator=";", path_glob="*.csv")
+                             .keep_columns(["x"]).as_input("table")])
+c = PythonScriptStep("c.py", source_directory="src",
+                     inputs=[pd_out.as_dataset().parse_parquet_files()])
+pipeline = Pipeline(ws, steps=[c])
+""",
+    )
+    steps = {s.name: s for s in p.steps}
+    (table,) = steps["b"].inputs
+    assert table.name == "table" and isinstance(table.source, ir.StepOutputSource)
+    assert table.tabular == ir.TabularSpec(
+        format="delimited", separator=";", files=("*.csv",), transforms=(("keep_columns", ("x",)),)
+    )
+    (scored,) = steps["c"].inputs
+    assert scored.name == "scored" and scored.tabular.format == "parquet"
+    assert scored.tabular.files == ("**/*.parquet",)
+    assert step_payload(p, steps["b"])["inputs"][0]["tabular"]["separator"] == ";"
