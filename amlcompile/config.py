@@ -37,8 +37,9 @@ class _Model(BaseModel):
 
 
 class DatastoreConfig(_Model):
-    kind: Literal["local", "azure_blob", "adls_gen2", "azure_file"] = "local"
-    path: str | None = None  # local folder (relative to the project root) or container/share
+    kind: Literal["local", "azure_blob", "adls_gen2", "azure_file", "dbfs"] = "local"
+    # local folder (relative to the project root), container/share, or a DBFS folder ("/")
+    path: str | None = None
     conn_id: str | None = None  # Airflow connection id for remote stores
     account_name: str | None = None  # storage account, for URIs given to Databricks
     k8s_pvc: str | None = None  # pods: the PersistentVolumeClaim holding a local datastore
@@ -52,7 +53,7 @@ class DatastoreConfig(_Model):
     def _needs_conn(self):
         if self.kind != "local" and not self.conn_id:
             raise ValueError(f"a {self.kind} datastore needs conn_id (an Airflow connection id)")
-        if self.kind != "local" and not self.path:
+        if self.kind not in ("local", "dbfs") and not self.path:
             raise ValueError(f"a {self.kind} datastore needs path (the container or share name)")
         if self.kind != "local" and self.shared:
             raise ValueError(f"shared applies to local datastores; a {self.kind} one is shared")
@@ -187,6 +188,8 @@ class ProjectConfig(_Model):
         if ds.kind == "local":
             base = Path(ds.path) if ds.path else Path(STATE_DIR) / "datastores" / name
             return str((self.root / base).resolve())
+        if ds.kind == "dbfs":  # an absolute DBFS folder, the DBFS root by default
+            return "/" + "/".join(p for p in (ds.path or "").split("/") if p)
         return ds.path or ""
 
 

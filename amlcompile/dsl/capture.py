@@ -325,6 +325,34 @@ class _Capture:
         )
         return name
 
+    def url_param(self, pp: PipelineParameter) -> str | None:
+        """A dataset PipelineParameter whose default is a URL dataset: a string Param holding
+        the http(s) URL(s) to download, its default the dataset's (what Azure ML's
+        DataSetDefinitionValueAssignments set at submit)."""
+        name = pp.name
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            self.problem(
+                f"pipeline parameter name {name!r} must be a Python identifier", pp._location
+            )
+            return None
+        default = " ".join(pp.default_value.urls)
+        known = self.params.get(name)
+        if known is not None and known.default != default:
+            self.problem(
+                f"pipeline parameter {name!r} defined twice with different defaults", pp._location
+            )
+            return name
+        self.param_objects[name] = pp
+        self.params[name] = ir.Parameter(
+            name=name,
+            type="string",
+            default=default,
+            description="dataset: the http(s) URL of its file (several separated by spaces),"
+            " downloaded when the step runs",
+            location=self.loc(pp._location),
+        )
+        return name
+
     # ---- datastores / computes ----
     def datastore_name(self, ds, where) -> str:
         if ds is None:
@@ -431,6 +459,8 @@ class _Capture:
                             step=names[id(prod)], output=self.output_ports[id(prod)][id(data)]
                         ),
                         mode="download" if mode == "download" else "mount",
+                        # read as a table (an output's read_delimited_files() and the like)
+                        tabular=getattr(item, "tabular", None),
                     )
                 )
                 port_of[key] = port
@@ -442,10 +472,12 @@ class _Capture:
                 item._path_param = self.datapath_param(item._dataset_param)
             if isinstance(item, UrlReference):  # ... or http(s) URLs, fetched at run time
                 port = unique(item.data_reference_name or "dataset")
+                dataset_param = getattr(item, "_dataset_param", None)
+                param = self.url_param(dataset_param) if dataset_param is not None else None
                 ports_in.append(
                     ir.InputPort(
                         name=port,
-                        source=ir.UrlSource(urls=item.urls),
+                        source=ir.UrlSource(urls=item.urls, param=param),
                         mode="download" if item.mode == "download" else "mount",
                         path_on_compute=item.path_on_compute,
                         tabular=item._tabular,

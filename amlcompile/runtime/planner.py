@@ -8,7 +8,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import DownstreamTasksSkipped
 
 from .binding import StepError, input_path
-from .downloads import download_path, url_version
+from .downloads import download_path, input_urls, url_version
 from .reuse import CONTINUE_PARAM, PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM, fingerprint
 from .storage import datastore_root, open_store, record_roots, version_token
 
@@ -22,10 +22,13 @@ def compute_plan(
         inputs, downloads = {}, {}
         for port in s["inputs"]:
             if port.get("urls"):  # http(s) files: their versions now (HEAD requests)
-                versions = [url_version(url, s["name"], log) for url in port["urls"]]
-                inputs[port["name"]] = {"urls": port["urls"], "versions": versions}
-                path = download_path(port["urls"], versions)
+                urls = input_urls(port, params, s["name"])
+                versions = [url_version(url, s["name"], log) for url in urls]
+                inputs[port["name"]] = {"urls": urls, "versions": versions}
+                path = download_path(urls, versions)
                 downloads[port["name"]] = {"path": path, "versions": versions}
+                if port.get("param"):  # the URLs chosen at trigger time: the task fetches these
+                    downloads[port["name"]]["urls"] = urls
             elif port.get("step"):
                 upstream = plan[port["step"]]["fingerprint"]
                 inputs[port["name"]] = {"step": upstream, "output": port["output"]}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import threading
 
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
@@ -21,7 +20,14 @@ from .downloads import fetch, url_file_name
 from .metrics import METRICS_XCOM_KEY
 from .planner import plan_of
 from .reuse import CONTINUE_PARAM, HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
-from .storage import datastore_root, is_remote, location, open_store, record_roots
+from .storage import (
+    datastore_root,
+    has_directories,
+    location,
+    open_store,
+    record_roots,
+    remove_tree,
+)
 
 WAIT_POKE_SECONDS = float(os.environ.get("AMLCOMPILE_REUSE_POKE_SECONDS", "15"))
 
@@ -101,10 +107,11 @@ class ReusableStep:
                 f" {port['name']!r}; clear the whole run, not the step alone"
             )
         root = datastore_root(self.datastores, port["datastore"], step)
-        fetch(port["urls"], planned["versions"], root, planned["path"], step, self.log)
+        urls = planned.get("urls") or port["urls"]
+        fetch(urls, planned["versions"], root, planned["path"], step, self.log)
         rel = planned["path"]
-        if len(port["urls"]) == 1:
-            rel = f"{rel}/{url_file_name(port['urls'][0])}"
+        if len(urls) == 1:
+            rel = f"{rel}/{url_file_name(urls[0])}"
         return port["datastore"], rel
 
     def worker_location(self, ref: tuple[str, str]) -> str:
@@ -115,17 +122,17 @@ class ReusableStep:
 
     def prepare_outputs(self, context, fp: str) -> None:
         """Output folders on local datastores exist, empty, before the step starts (as Azure
-        ML prepared them; a retry or regeneration starts afresh); on object storage a folder
-        exists once something is written in it. A fixed destination is left as it is."""
+        ML prepared them; a retry or regeneration starts afresh), and so on file shares and
+        DBFS, where folders are real too; on blob storage a folder exists once something is
+        written in it. A fixed destination is left as it is."""
         step = self.step
         for port, ref in self.output_refs(context, fp).items():
             if not any(p["name"] == port and p.get("path") for p in step["outputs"]):
                 target = location(self.worker_location(ref))
-                if is_remote(target):
+                if not has_directories(target):
                     continue
                 try:
-                    if target.exists():
-                        shutil.rmtree(target)
+                    remove_tree(target)
                     target.mkdir(parents=True)
                 except OSError as exc:
                     raise StepError(

@@ -20,6 +20,8 @@ from airflow.sdk import ObjectStoragePath
 
 from .binding import StepError, inside_datastore
 from .binding import bind_input as bind_local_input
+from .dbfs_fs import PROTOCOL as DBFS_PROTOCOL
+from .dbfs_fs import attach_dbfs, dbfs_root
 from .fileshare_fs import PROTOCOL as SHARE_PROTOCOL
 from .fileshare_fs import attach_share_fs
 from .reuse import REUSE_DIR, Store, canonical, data_version, digest
@@ -117,6 +119,13 @@ def datastore_root(datastores: dict, name: str, step: str) -> AnyPath:
         return ObjectStoragePath(f"{REMOTE_SCHEMES[kind]}://{container}/", conn_id=ds["conn_id"])
     if kind == "azure_file":
         return _share_root(ds, name, step, check=True)
+    if kind == "dbfs":
+        if not ds.get("conn_id"):
+            raise StepError(
+                f"step {step!r}: datastore {name!r} (dbfs) has no Airflow connection id"
+                " (a Databricks connection)"
+            )
+        return dbfs_root(ds["conn_id"], ds.get("path") or "/")
     raise StepError(f"step {step!r}: datastore {name!r} has unknown kind {kind!r}")
 
 
@@ -185,12 +194,16 @@ def location(text: str) -> AnyPath:
         conn, at, _ = rest.partition("/")[0].rpartition("@")
         if at and conn:
             attach_share_fs(conn)
+    if scheme == DBFS_PROTOCOL:
+        conn, at, _ = rest.partition("/")[0].rpartition("@")
+        if at and conn:
+            attach_dbfs(conn)
     return ObjectStoragePath(text)
 
 
 def has_directories(path: AnyPath) -> bool:
     """Whether directories are real there (local folders, file shares), not blob prefixes."""
-    return not is_remote(path) or path.protocol == SHARE_PROTOCOL
+    return not is_remote(path) or path.protocol in (SHARE_PROTOCOL, DBFS_PROTOCOL)
 
 
 def _key(path: ObjectStoragePath) -> str:
