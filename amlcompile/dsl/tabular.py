@@ -283,10 +283,17 @@ class OutputTabularView(PipelineDataInput):
 
     as_named_input = as_input
 
+    # Read as files and as a table: the folder is bound in the mode asked, and
+    # `input_datasets[name].to_pandas_dataframe()` still reads it as a table.
     def as_mount(self, *args, **kwargs):
-        raise UserErrorException(_NOT_FILES.format(how="as_mount"))
+        view = self.as_input()
+        view.mode = "mount"
+        return view
 
-    as_download = as_mount
+    def as_download(self, path_on_compute=None, *args, **kwargs):
+        view = self.as_input()
+        view.mode, view.path_on_compute = "download", path_on_compute
+        return view
 
     def __repr__(self) -> str:
         return (
