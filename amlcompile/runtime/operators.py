@@ -22,6 +22,7 @@ from .storage import (
     copy_tree,
     datastore_root,
     is_remote,
+    local_target,
     location,
     remove_tree,
 )
@@ -80,6 +81,10 @@ class LocalStepOperator(ReusableStep, BaseOperator):
             else:
                 root = datastore_root(self.datastores, port["datastore"], step["name"])
                 source = root / input_path(port, context["params"], step["name"])
+                if not is_remote(source):  # never read through a link out of the datastore
+                    what = f"input {port['name']!r} ({source})"
+                    ds = port["datastore"]
+                    local_target(self.datastores, ds, str(source), step["name"], what)
             ports[port["name"]] = bind_input(port, source, workdir)
         return ports
 
