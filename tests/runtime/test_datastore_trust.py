@@ -27,7 +27,7 @@ from amlcompile.runtime.binding import StepError  # noqa: E402
 from amlcompile.runtime.planner import compute_plan  # noqa: E402
 from amlcompile.runtime.reuse import Store, canonical, data_version, fingerprint  # noqa: E402
 from tests.support.records import record_for  # noqa: E402
-from tests.support.reuse_runs import plan_entry, run, step, write  # noqa: E402
+from tests.support.reuse_runs import copies, plan_entry, run, step, write, writes  # noqa: E402
 
 
 @pytest.fixture
@@ -47,20 +47,6 @@ def ds(tmp_path, monkeypatch):
     (outside / "out" / "precious.txt").write_text("keep me")
     (outside / "out" / "part.txt").write_text("secret")
     return {"ds": {"kind": "local", "path": str(root), "conn_id": None}}, root, outside
-
-
-def writes(data: bytes = b"result"):
-    def program(inputs, outputs):
-        for where in outputs.values():
-            write(where, "part.txt", data)
-
-    return program
-
-
-def copies(inputs, outputs):
-    data = b"".join(Path(p, "part.txt").read_bytes() for p in inputs.values())
-    for where in outputs.values():
-        write(where, "part.txt", b"copy of " + data)
 
 
 def fp_of(entry_step: dict, datastores, upstream=()) -> str:

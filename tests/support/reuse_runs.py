@@ -118,3 +118,24 @@ def write(where: str, rel: str, data: bytes) -> None:
     if hasattr(target, "parent") and not hasattr(target, "fs"):
         target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
+
+
+def read(where: str, rel: str) -> bytes:
+    return (location(where) / rel).read_bytes()
+
+
+def writes(data: bytes = b"result"):
+    """A program writing `data` to part.txt of each output."""
+
+    def program(inputs, outputs):
+        for where in outputs.values():
+            write(where, "part.txt", data)
+
+    return program
+
+
+def copies(inputs, outputs):
+    """A program writing "copy of" its inputs' part.txt to each output."""
+    data = b"".join(read(where, "part.txt") for where in inputs.values())
+    for where in outputs.values():
+        write(where, "part.txt", b"copy of " + data)
