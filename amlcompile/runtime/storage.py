@@ -350,6 +350,14 @@ class LocalStore(Store):
     def output_exists(self, text: str) -> bool:
         return reference_type(location(text)) is not None
 
+    def manifest(self, datastore: str, where: str, known: dict | None = None) -> dict | None:
+        """As Store.manifest; an output on object storage by its ETag listing (open_store
+        replaces this with output_manifest, which knows every datastore's root)."""
+        if is_remote(location(where)):
+            token = version_token(location(where))
+            return None if token == "missing" else {"signature": token, "digest": token}
+        return super().manifest(datastore, where, known)
+
 
 class RemoteStore(LocalStore):
     """Records and claims as blobs under `<container>/azureml/_reuse/` (or files under
