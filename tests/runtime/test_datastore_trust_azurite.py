@@ -1,8 +1,9 @@
-"""Issue 16 on Azure Blob (Azurite): records must name the step's own outputs, which must be
-there and match their manifest (the ETag listing); consumers of a rewritten upstream output
-rerun; paths never resolve out of the container; a dead owner's claim is taken over at once.
-Blob storage has no links: what is checked is path resolution (`..` in recorded URLs and
-object names)."""
+"""Issue 16 on Azure Blob (Azurite) and, for the record rules, on Azure Files (the File
+REST stand-in): records must name the step's own outputs, which must be there and match
+their manifest (the ETag listing); consumers of a rewritten upstream output rerun; paths
+never resolve out of the container; a dead owner's claim is taken over at once. Object
+storage has no links: what is checked is path resolution (`..` in recorded URLs and object
+names)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,22 @@ def blob(azurite):
     return datastores, datastore_root(datastores, "ds", "test")
 
 
+@pytest.fixture(params=["blob", "share"])
+def remote(request):
+    """A container on Azurite, or a share on the Azure Files stand-in: the record rules hold
+    on both kinds of object storage."""
+    if request.param == "blob":
+        return request.getfixturevalue("blob")
+    import uuid
+
+    from amlcompile.runtime.storage import datastore_root
+
+    standin = request.getfixturevalue("fileshare_standin")
+    name = standin.create_share(f"s{uuid.uuid4().hex[:12]}")
+    datastores = {"ds": {"kind": "azure_file", "path": name, "conn_id": standin.conn_id}}
+    return datastores, datastore_root(datastores, "ds", "test")
+
+
 def fp_of(s: dict, datastores, upstream=()) -> str:
     from amlcompile.runtime.planner import compute_plan
 
@@ -36,10 +53,10 @@ def fp_of(s: dict, datastores, upstream=()) -> str:
 
 
 @pytest.mark.parametrize("forged", ["no outputs", "the container root", "another prefix"])
-def test_a_record_not_naming_the_steps_own_outputs_is_not_reused(blob, forged):
+def test_a_record_not_naming_the_steps_own_outputs_is_not_reused(remote, forged):
     from amlcompile.runtime.storage import RemoteStore, remove_tree
 
-    datastores, root = blob
+    datastores, root = remote
     a = step("a")
     assert run([a], datastores, {"a": writes()}) == {"a": "ran"}
     assert run([a], datastores, {"a": writes()}) == {"a": "reused at plan"}
@@ -58,10 +75,10 @@ def test_a_record_not_naming_the_steps_own_outputs_is_not_reused(blob, forged):
     assert run([a], datastores, {"a": writes()}, run_id="run2") == {"a": "ran"}
 
 
-def test_a_record_whose_output_is_gone_or_rewritten_is_not_reused(blob):
+def test_a_record_whose_output_is_gone_or_rewritten_is_not_reused(remote):
     from amlcompile.runtime.storage import remove_tree
 
-    datastores, root = blob
+    datastores, root = remote
     a = step("a")
     assert run([a], datastores, {"a": writes()}) == {"a": "ran"}
     fp = fp_of(a, datastores)
@@ -72,8 +89,8 @@ def test_a_record_whose_output_is_gone_or_rewritten_is_not_reused(blob):
     assert run([a], datastores, {"a": writes()}) == {"a": "ran"}
 
 
-def test_consumers_notice_an_upstream_output_rewritten_on_the_container(blob):
-    datastores, root = blob
+def test_consumers_notice_an_upstream_output_rewritten_on_the_container(remote):
+    datastores, root = remote
     a, b = step("a"), step("b", inputs=[("i", "a", "out")])
     programs = {"a": writes(b"v1"), "b": copies}
     assert run([a, b], datastores, programs) == {"a": "ran", "b": "ran"}
