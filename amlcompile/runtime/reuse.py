@@ -384,7 +384,7 @@ class Store:
             if age < stale_after and not owner_is_dead(current):
                 return False, {**(current or {}), "heartbeat_age": age}
             # Its owner died (provably, or it stopped heart-beating): take the claim over.
-            self._drop_claim(fp)
+            self._drop_claim(fp, current)
         current = self.claim_owner(fp)
         return False, {**(current or {}), "heartbeat_age": self._claim_age(fp) or 0.0}
 
@@ -413,9 +413,28 @@ class Store:
         except FileNotFoundError:
             return None
 
-    def _drop_claim(self, fp: str) -> None:
+    def _drop_claim(self, fp: str, seen: dict | None = None) -> None:
+        """Removes the claim found dead, and only that one: it is first renamed aside (one
+        atomic step), and put back (without replacing anything) when it turns out to be a
+        newer claim of another taker, so two runs taking over at once cannot both win."""
         self.checked_dir()
-        self.claim_path(fp).unlink(missing_ok=True)
+        aside = self.claim_path(fp).with_name(f".{fp}.claim.{os.getpid()}.{time.time_ns()}")
+        try:
+            os.rename(self.claim_path(fp), aside)
+        except FileNotFoundError:
+            return
+        try:
+            try:
+                body = json.loads(_read_nofollow(aside, 1 << 16) or b"{}")
+            except (OSError, ValueError):
+                body = None
+            if seen is not None and body is not None and body != seen:
+                try:
+                    os.link(aside, self.claim_path(fp), follow_symlinks=False)
+                except FileExistsError:
+                    pass
+        finally:
+            aside.unlink(missing_ok=True)
 
     def claim_owner(self, fp: str) -> dict | None:
         try:

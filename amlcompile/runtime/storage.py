@@ -421,7 +421,7 @@ class RemoteStore(LocalStore):
             return None
         return time.time() - modified.timestamp()
 
-    def _drop_claim(self, fp: str) -> None:
+    def _drop_claim(self, fp: str, seen: dict | None = None) -> None:
         try:
             self.fs.rm_file(self._k(self.claim_path(fp)))
         except FileNotFoundError:

@@ -343,3 +343,28 @@ def test_fingerprint_inputs_are_content_versions(ds):
     token = data_version(root / "d.txt", root)
     assert plan["r"]["fingerprint"] == fingerprint("static-r", {}, {"raw": token})
     assert token.startswith("file:") and len(token) == len("file:") + 64
+
+
+def test_of_many_runs_taking_over_a_dead_claim_at_once_exactly_one_wins(tmp_path):
+    import threading
+
+    for attempt in range(20):
+        store = Store(tmp_path / str(attempt))
+        store.dir.mkdir(parents=True)
+        owner = {**this_process(), "run_id": "killed", "task_id": "t", "pid": dead_pid()}
+        store.claim_path("fp").write_bytes(canonical(owner))
+        results: dict = {}
+        barrier = threading.Barrier(6)
+
+        def take(i: int, store=store, results=results, barrier=barrier) -> None:
+            barrier.wait()
+            results[i] = Store(store.root).try_claim("fp", {"run_id": f"r{i}", "task_id": "t"})
+
+        threads = [threading.Thread(target=take, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        winners = [i for i, (won, _) in results.items() if won]
+        assert len(winners) == 1, (attempt, results)
+        assert store.claim_owner("fp")["run_id"] == f"r{winners[0]}"
