@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 
@@ -152,9 +153,7 @@ def _read_nofollow(path: Path, limit: int) -> bytes:
     """A file's bytes, never through a link in its last component, never a FIFO or device."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
-        import stat as _stat
-
-        if not _stat.S_ISREG(os.fstat(fd).st_mode):
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ValueError("not a regular file")
         chunks, size = [], 0
         while size <= limit and (chunk := os.read(fd, 1 << 16)):
