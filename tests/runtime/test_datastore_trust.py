@@ -368,3 +368,25 @@ def test_of_many_runs_taking_over_a_dead_claim_at_once_exactly_one_wins(tmp_path
         winners = [i for i, (won, _) in results.items() if won]
         assert len(winners) == 1, (attempt, results)
         assert store.claim_owner("fp")["run_id"] == f"r{winners[0]}"
+
+
+def test_a_transfer_never_copies_through_a_link_out_of_the_datastore(ds):
+    from amlcompile.runtime.transfer import AmlDataTransferOperator
+    from tests.support.reuse_runs import Ti
+
+    datastores, root, outside = ds
+    (root / "src").mkdir()
+    (root / "src" / "f.txt").write_text("data")
+    (root / "dest").symlink_to(outside / "out")
+    payload = {
+        **step("t", inputs=[("source", "src")]),
+        "outputs": [{"name": "destination", "datastore": "ds", "path": "dest/copy"}],
+    }
+    operator = AmlDataTransferOperator(
+        task_id="t", step=payload, datastores=datastores, transfer={}
+    )
+    plan = compute_plan([plan_entry(payload)], datastores, {}, False)
+    before = snapshot(outside)
+    with pytest.raises(StepError, match="leads out of the datastore"):
+        operator.execute({"params": {}, "ti": Ti(plan, {}), "run_id": "r1"})
+    assert snapshot(outside) == before
