@@ -37,7 +37,9 @@ def test_thousands_of_files_one_sync_no_fsync_per_file(tmp_path, monkeypatch):
     files = snapshot_files("s1", 2000)
     files["p.py"] = (GEN + b"x = 1\n", False)
     lines: list[str] = []
-    changes = apply(tmp_path, files, {"_amlcompile/snapshots/s1"}, Owner("p"), lines.append)
+    changes = apply(
+        tmp_path, files, {"_amlcompile/snapshots/s1"}, Owner("p"), progress=lines.append
+    )
     assert calls["syncfs"] == 1
     assert calls["fsync"] <= 5  # the folders of the renamed entries, not 2,001 files
     assert len(changes["written"]) == 2002  # the files and .airflowignore
