@@ -198,11 +198,19 @@ def _defaults() -> dict[str, DatastoreConfig]:
 
 
 def find_root(start: Path) -> Path:
-    """The nearest folder at or above `start` holding amlcompile.toml or pyproject.toml."""
+    """The project root for a pipeline file in folder `start`: the nearest folder at or
+    above it holding amlcompile.toml or pyproject.toml. With none, the working directory
+    when `start` lies inside it, as the SDK's `Workspace.from_config()` searches from the
+    working directory: `amlcompile build examples/` in a folder without a config gives one
+    project (one dags_out/, one .amlcompile/) there, not one per example folder. A file
+    outside the working directory with no config above it is its own project."""
     start = start.resolve()
     for folder in [start, *start.parents]:
         if (folder / CONFIG_FILE).is_file() or (folder / "pyproject.toml").is_file():
             return folder
+    cwd = Path.cwd().resolve()
+    if start == cwd or cwd in start.parents:
+        return cwd
     return start
 
 

@@ -11,6 +11,7 @@ from ..exceptions import BuildError
 from ..ir import models as ir
 from ..ir.validate import Problem, validate
 from ..runtime.reuse import CONTINUE_PARAM, PLAN_TASK_ID, REGENERATE_PARAM
+from ..text import did_you_mean, did_you_mean_file
 from . import capture_kinds as kinds
 from .adla import AdlaStep
 from .compute import ComputeTarget
@@ -636,12 +637,14 @@ class _Capture:
                 pass
             elif not script:
                 self.problem(f"step {name!r}: script_name is empty", where)
+            elif source_dir is None and (s.source_directory or self.p.default_source_directory):
+                pass  # its source_directory does not exist: said once, above
             elif script not in generated_names and (
                 source_dir is None or not (source_dir / script).is_file()
             ):
                 self.problem(
                     f"step {name!r}: script {script!r} not found in source_directory"
-                    f" {str(source_dir)!r}",
+                    f" {str(source_dir)!r}" + did_you_mean_file(source_dir, script),
                     where,
                 )
         hash_digests = []
@@ -764,6 +767,8 @@ class _Capture:
 
     def source_dir(self, s: PipelineStep, name: str):
         generated = tuple([s._generated]) if getattr(s, "_generated", None) else ()
+        for message, where in getattr(s, "_code_problems", ()):  # @step code: free names
+            self.problem(message, where)
         src = s.source_directory or self.p.default_source_directory
         if not kinds.has_code(s) and not s.source_directory:
             return None, generated  # nothing of the DSL's folder runs: an empty snapshot
@@ -777,8 +782,12 @@ class _Capture:
             path = beside_script if beside_script.exists() else Path.cwd() / path
         path = path.resolve()
         if not path.is_dir():
+            hint = ""
+            if path.parent.is_dir():
+                siblings = [d.name for d in path.parent.iterdir() if d.is_dir()]
+                hint = did_you_mean(path.name, siblings)
             self.problem(
-                f"step {name!r}: source_directory {str(src)!r} does not exist", s._location
+                f"step {name!r}: source_directory {str(src)!r} does not exist{hint}", s._location
             )
             return None, generated
         return path, generated

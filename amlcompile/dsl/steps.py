@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..exceptions import UserErrorException
+from ..text import parameter_names, unexpected_arguments
 from . import session
 from .location import caller_location
 from .warnings import ignored, ordered
@@ -99,7 +100,11 @@ class PythonScriptStep(PipelineStep):
         if "target" in kwargs and compute_target is None:
             compute_target = kwargs.pop("target")
         if kwargs:
-            raise TypeError(f"PythonScriptStep got unexpected arguments: {', '.join(kwargs)}")
+            raise TypeError(
+                unexpected_arguments(
+                    "PythonScriptStep", kwargs, [*parameter_names(PythonScriptStep), "target"]
+                )
+            )
         super().__init__(
             name,
             inputs,

@@ -158,7 +158,10 @@ def test_syntax_error_in_user_file_names_the_line(project):
     project.write("pipe.py", "from amlcompile import Pipeline\nx = (\n")
     with pytest.raises(BuildError) as info:
         check([project.root / "pipe.py"])
-    assert "SyntaxError" in str(info.value)
+    # Where the parser stopped: the line and column, not line 0 (issue 19).
+    assert str(info.value) == (
+        f"{project.root / 'pipe.py'}:2: syntax error: '(' was never closed (column 5)"
+    )
 
 
 def test_failed_build_leaves_dags_out_untouched(project):
