@@ -15,6 +15,7 @@ from ..ir.validate import topological_order
 from ..runtime.reuse import REGENERATE_PARAM
 from ..targets import TaskSpec
 from .bundle import runtime_import
+from .check import check_compiles
 from .pyliteral import LIMIT, by_width, literal, one_line, width
 
 _RESERVED = {"dag", "DAG", "Param", "DATASTORES"}
@@ -196,6 +197,7 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
         edges=edges,
     )
     # A template or escaping bug must never produce a file Airflow can't parse. compile()
-    # finds the same errors as ast.parse without building Python AST objects (3× faster).
-    compile(source, f"<DAG of {p.name}>", "exec", dont_inherit=True)
+    # finds the same errors as ast.parse without building Python AST objects (3× faster);
+    # a big file is compiled in pieces, which fail whenever the whole would (check.py).
+    check_compiles(source, f"<DAG of {p.name}>")
     return source
