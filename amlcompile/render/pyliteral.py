@@ -20,6 +20,8 @@ def literal(value, indent: int = 0, prefix: int = 0) -> str:
     One line when it fits (with a trailing comma); else split: strings into an implicit
     concatenation, lists and dicts one item per line. Dict keys count in their item's width.
     """
+    if type(value) in (dict, list) and _plain(value):
+        return _plain_literal(value, indent, prefix)
     room = LIMIT - 1 - indent - prefix  # columns the one-line form may take
     if not isinstance(value, (list, tuple, dict)) or not value:
         one_line = _flat(value)
@@ -41,6 +43,49 @@ def literal(value, indent: int = 0, prefix: int = 0) -> str:
             items.append(f"{pad}{key}: {literal(v, indent + 4, width(key) + 2)},")
         return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
     items = [f"{pad}{literal(v, indent + 4)}," for v in value]
+    return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
+
+
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _plain(value) -> bool:
+    """Whether `value` holds only dicts with str keys, lists, str, int, bool, None and finite
+    floats (no subclasses, no tuples): then its one-line form is its repr, built in C."""
+    t = type(value)
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or (type(v) not in _PLAIN_SCALARS and not _plain(v)):
+                return False
+        return True
+    if t is list:
+        for v in value:
+            if type(v) not in _PLAIN_SCALARS and not _plain(v):
+                return False
+        return True
+    if t is float:
+        return math.isfinite(value)
+    return t in _PLAIN_SCALARS
+
+
+def _plain_literal(value, indent: int, prefix: int) -> str:
+    """`literal` of a `_plain` value."""
+    one_line = repr(value)
+    if width(one_line) <= LIMIT - 1 - indent - prefix:
+        return one_line
+    t = type(value)
+    if t is str:
+        return _long_string(value, indent) if value else one_line
+    if not value or (t is not dict and t is not list):
+        return one_line
+    pad = " " * (indent + 4)
+    if t is dict:
+        items = []
+        for k, v in value.items():
+            key = _plain_literal(k, indent + 4, 2)
+            items.append(f"{pad}{key}: {_plain_literal(v, indent + 4, width(key) + 2)},")
+        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
+    items = [f"{pad}{_plain_literal(v, indent + 4, 0)}," for v in value]
     return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
 
 
