@@ -187,7 +187,7 @@ def render_files(
             owned.add(folder)
         if problems:
             continue
-        files[f"{c.pipeline.name}.py"] = (render(c.pipeline, tasks, template).encode(), False)
+        files[f"{c.pipeline.name}.py"] = (render(c.pipeline, tasks, template), False)
     if problems:
         raise BuildError(problems)
     package = f"{SUPPORT_DIR}/{runtime_package()}"

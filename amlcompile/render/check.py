@@ -1,5 +1,21 @@
 """Checking that a generated file compiles, without compiling it whole.
 
+Most of a DAG file is literals written by `pyliteral.literal`, valid Python by construction
+(repr of every value). `Output` builds, beside the file, a *skeleton*: the file with each
+long list, dict or parenthesised-string literal replaced by a short one of the same kind,
+`[_amlcompile_literal_N + 0]` (likewise `{...}`, `(...)`). That is what gets compiled:
+
+- A bracketed display sits in the token stream as one unit (brackets join no neighbour into
+  another token, and newlines inside brackets mean nothing), so a file compiles if its
+  skeleton does and each replaced text is a display of the same kind. The `+ 0` keeps a
+  placeholder from being a valid assignment target or parameter, which a literal is not;
+  parentheses inside make it as deep as the literal (Python allows 200 open brackets).
+- Each placeholder must come out of the compiler as a name the code loads (it is in the
+  code objects' names): one inside a string, a comment or a stringified annotation is
+  not, and the skeleton is refused. A skeleton with an f-string is refused too (in one,
+  text is code yet cannot hold a backslash or a newline as a literal may).
+- A refused or failing skeleton is not the end: the file itself is checked, as below.
+
 `compile()` of a whole file holds the file's AST and code in memory at once: about 40 bytes
 per byte of source (1.6 GB for a 40 MB DAG of 10,000 steps). So a big file is checked in
 pieces of about CHUNK characters, each compiled alone and dropped, and the pieces are
@@ -33,36 +49,120 @@ error as `compile()`, and one that does is never refused.
 from __future__ import annotations
 import __future__
 
+import io
 import re
 
 CHUNK = 1 << 18  # characters per piece: ~10 MB of compiler memory each
 
 # Where a piece may start: a line at indentation 0 or 4 starting a name (not a clause that
 # continues a statement above it). Patterns start with a newline: faster than ^ and re.M.
-_START = re.compile(r"\n(?: {4})?(?!(?:else|elif|except|finally|case)\b)[A-Za-z_]")
-_STRINGS_COMMENTS = re.compile(r"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|#[^\n]*""")
-_SHALLOW_INDENT = re.compile(r"\n {1,3}[^ \n]")
-_SCOPE_STATEMENT = re.compile(r"(?:^|[;:\n])[ \t]*(?:global|nonlocal)\b")
+_START = re.compile(rb"\n(?: {4})?(?!(?:else|elif|except|finally|case)\b)[A-Za-z_]")
+_STRINGS_COMMENTS = re.compile(rb"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|#[^\n]*""")
+_SHALLOW_INDENT = re.compile(rb"\n {1,3}[^ \n]")
+_SCOPE_STATEMENT = re.compile(rb"(?:^|[;:\n])[ \t]*(?:global|nonlocal)\b")
 _FUTURE_FLAGS = 0
 for _name in __future__.all_feature_names:
     _FUTURE_FLAGS |= getattr(__future__, _name).compiler_flag
 
 
-def check_compiles(source: str, filename: str) -> None:
-    """Raise SyntaxError (as `compile(source, filename, "exec")` would) unless `source`
-    compiles; pieces of a big source are compiled one at a time (see the module doc)."""
+PLACEHOLDER = "_amlcompile_literal_"
+_CLOSING = {"[": "]", "{": "}", "(": ")"}
+_F_STRING = re.compile(rb"(?<![A-Za-z0-9_])(?:[fF]|[rR][fF]|[fF][rR])['\"]")
+_LONG = 64  # literals longer than this are replaced in the skeleton
+
+
+class Output:
+    """A generated file written piece by piece (as UTF-8) with its skeleton (module doc).
+
+    `literal_made(text)` notes a `pyliteral.literal` result; `write(piece)` replaces the
+    piece in the skeleton when it *is* that very result (identity: a text that was only
+    equal to it could come from anywhere). Batched: the file is never a list of pieces."""
+
+    def __init__(self) -> None:
+        self._file, self._skeleton = io.BytesIO(), io.BytesIO()
+        self._batch: list[str] = []
+        self._skeleton_batch: list[str] = []
+        self._literal: str | None = None
+        self._depth: int | None = None
+        self.placeholders = 0
+
+    def literal_made(self, text: str, depth: int | None) -> str:
+        """Note `text` from `pyliteral.literal_nested`: brackets nest at most `depth` deep."""
+        self._literal, self._depth = text, depth
+        return text
+
+    def write(self, piece: str) -> None:
+        self._batch.append(piece)
+        if (
+            piece is self._literal
+            and self._depth
+            and len(piece) > _LONG
+            and _CLOSING.get(piece[0]) == piece[-1]
+        ):
+            # As deep as the literal: Python refuses brackets nested over 200 deep.
+            inner = "(" * (self._depth - 1) + f"{PLACEHOLDER}{self.placeholders} + 0"
+            piece = piece[0] + inner + ")" * (self._depth - 1) + piece[-1]
+            self.placeholders += 1
+        self._literal = None
+        self._skeleton_batch.append(piece)
+        if len(self._batch) >= 4096:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._file.write("".join(self._batch).encode())
+        self._skeleton.write("".join(self._skeleton_batch).encode())
+        self._batch.clear()
+        self._skeleton_batch.clear()
+
+    def checked(self, filename: str) -> bytes:
+        """The file's bytes, once it is known to compile (else SyntaxError)."""
+        self._flush()
+        source = self._file.getvalue()  # BytesIO hands over its buffer: no copy
+        skeleton = self._skeleton.getvalue()
+        self._file = self._skeleton = io.BytesIO()
+        if not _skeleton_compiles(skeleton, filename, self.placeholders):
+            check_compiles(source, filename)
+        return source
+
+
+def _skeleton_compiles(skeleton: bytes, filename: str, placeholders: int) -> bool:
+    if skeleton.count(PLACEHOLDER.encode()) != placeholders or _F_STRING.search(skeleton):
+        return False
+    names: set[str] = set()
+    if not _pieces_compile(skeleton, filename, names):
+        try:
+            _names(compile(skeleton.decode(), filename, "exec", dont_inherit=True), names)
+        except (SyntaxError, ValueError):
+            return False
+    return all(f"{PLACEHOLDER}{i}" in names for i in range(placeholders))
+
+
+def _names(code, into: set[str]) -> None:
+    into.update(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            _names(const, into)
+
+
+def check_compiles(source: bytes, filename: str) -> None:
+    """Raise SyntaxError (as `compile(source.decode(), filename, "exec")` would) unless the
+    UTF-8 `source` compiles; a big one is compiled a piece at a time (see the module doc).
+    Each piece is decoded apart: the file is never held as text beside its bytes."""
     if not _pieces_compile(source, filename):
-        compile(source, filename, "exec", dont_inherit=True)
+        compile(source.decode(), filename, "exec", dont_inherit=True)
 
 
-def _pieces_compile(source: str, filename: str) -> bool:
+def _pieces_compile(source: bytes, filename: str, names: set[str] | None = None) -> bool:
+    """Whether every piece compiles; the names the code uses go into `names`."""
     cuts = _cuts(source)
     if cuts is None:
         return False
     flags = 0
     for i, (start, indent) in enumerate(cuts):
         end, next_indent = cuts[i + 1] if i + 1 < len(cuts) else (len(source), None)
-        piece = source[start:end]
+        # Cut at newlines, which are never inside a UTF-8 sequence; as text, a coding
+        # comment in a piece's first lines means nothing (the file is UTF-8 whatever).
+        piece = source[start:end].decode()
         if next_indent is not None:
             if piece.endswith("\\\n"):
                 return False
@@ -76,19 +176,21 @@ def _pieces_compile(source: str, filename: str) -> bool:
             return False
         if not i:
             flags = code.co_flags & _FUTURE_FLAGS
+        if names is not None:
+            _names(code, names)
         del code, piece
     return True
 
 
-def _cuts(source: str) -> list[tuple[int, int]] | None:
+def _cuts(source: bytes) -> list[tuple[int, int]] | None:
     """[(offset, indentation)] of each piece; None when the source is checked whole."""
     if len(source) < 2 * CHUNK:
         return None
-    if any(c in source for c in "\t\f\r\0") or _SHALLOW_INDENT.search("\n" + source[:4]):
+    if any(c in source for c in (b"\t", b"\f", b"\r", b"\0")):
         return None
-    if _SHALLOW_INDENT.search(source):
+    if _SHALLOW_INDENT.search(b"\n" + source[:4]) or _SHALLOW_INDENT.search(source):
         return None
-    if ("global" in source or "nonlocal" in source) and _SCOPE_STATEMENT.search(source):
+    if (b"global" in source or b"nonlocal" in source) and _SCOPE_STATEMENT.search(source):
         return None
     cuts = [(0, 0)]
     start = scanned = depth = 0
@@ -104,9 +206,9 @@ def _cuts(source: str) -> list[tuple[int, int]] | None:
             depth += _depth(source, scanned, at)
             if depth:
                 exact = True
-                depth = _depth(_STRINGS_COMMENTS.sub("", source[start:at]))
+                depth = _depth(_STRINGS_COMMENTS.sub(b"", source[start:at]))
         else:
-            depth += _depth(_STRINGS_COMMENTS.sub("", source[scanned:at]))
+            depth += _depth(_STRINGS_COMMENTS.sub(b"", source[scanned:at]))
         scanned = at
         if depth == 0:
             cuts.append((at, m.end() - at - 1))
@@ -117,9 +219,7 @@ def _cuts(source: str) -> list[tuple[int, int]] | None:
     return cuts if len(cuts) > 1 else None
 
 
-def _depth(text: str, start: int = 0, end: int | None = None) -> int:
+def _depth(text: bytes, start: int = 0, end: int | None = None) -> int:
     end = len(text) if end is None else end
-    opened = text.count("(", start, end) + text.count("[", start, end) + text.count("{", start, end)
-    return opened - (
-        text.count(")", start, end) + text.count("]", start, end) + text.count("}", start, end)
-    )
+    opened = sum(text.count(c, start, end) for c in (b"(", b"[", b"{"))
+    return opened - sum(text.count(c, start, end) for c in (b")", b"]", b"}"))

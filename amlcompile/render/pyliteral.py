@@ -20,8 +20,21 @@ def literal(value, indent: int = 0, prefix: int = 0) -> str:
     One line when it fits (with a trailing comma); else split: strings into an implicit
     concatenation, lists and dicts one item per line. Dict keys count in their item's width.
     """
-    if type(value) in (dict, list) and _plain(value):
-        return _plain_literal(value, indent, prefix)
+    return literal_nested(value, indent, prefix)[0]
+
+
+def literal_nested(value, indent: int = 0, prefix: int = 0) -> tuple[str, int | None]:
+    """`literal(value, indent, prefix)` and a bound on how deep brackets nest in it (None
+    when not known)."""
+    if type(value) in (dict, list):
+        depth = _plain_depth(value)
+        if depth > 0:  # each container one level, a long string leaf's parentheses one more
+            return _plain_literal(value, indent, prefix), depth + 1
+    text = _general_literal(value, indent, prefix)
+    return text, (1 if text[0] == "(" else 0) if type(value) is str else None
+
+
+def _general_literal(value, indent: int, prefix: int) -> str:
     room = LIMIT - 1 - indent - prefix  # columns the one-line form may take
     if not isinstance(value, (list, tuple, dict)) or not value:
         one_line = _flat(value)
@@ -49,27 +62,38 @@ def literal(value, indent: int = 0, prefix: int = 0) -> str:
 _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 
 
-def _plain(value) -> bool:
-    """Whether `value` holds only dicts with str keys, lists, str, int, bool, None and finite
-    floats (no subclasses, no tuples): then its one-line form is its repr, built in C."""
+def _plain_depth(value) -> int:
+    """How deep containers nest in `value` (0 for a scalar) when it holds only dicts with
+    str keys, lists, str, int, bool, None and finite floats (no subclasses, no tuples): then
+    its one-line form is its repr, built in C. -1 for anything else."""
     t = type(value)
     if t is dict:
+        deepest = 0
         for k, v in value.items():
-            if type(k) is not str or (type(v) not in _PLAIN_SCALARS and not _plain(v)):
-                return False
-        return True
+            if type(k) is not str:
+                return -1
+            if type(v) not in _PLAIN_SCALARS:
+                d = _plain_depth(v)
+                if d < 0:
+                    return -1
+                deepest = max(deepest, d)
+        return deepest + 1
     if t is list:
+        deepest = 0
         for v in value:
-            if type(v) not in _PLAIN_SCALARS and not _plain(v):
-                return False
-        return True
+            if type(v) not in _PLAIN_SCALARS:
+                d = _plain_depth(v)
+                if d < 0:
+                    return -1
+                deepest = max(deepest, d)
+        return deepest + 1
     if t is float:
-        return math.isfinite(value)
-    return t in _PLAIN_SCALARS
+        return 0 if math.isfinite(value) else -1
+    return 0 if t in _PLAIN_SCALARS else -1
 
 
 def _plain_literal(value, indent: int, prefix: int) -> str:
-    """`literal` of a `_plain` value."""
+    """`literal` of a value `_plain_depth` accepts."""
     one_line = repr(value)
     if width(one_line) <= LIMIT - 1 - indent - prefix:
         return one_line

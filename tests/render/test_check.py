@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amlcompile.render import check
+from amlcompile.render.pyliteral import literal_nested
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 SOURCES = sorted(GOLDEN.glob("*.py"))
@@ -36,8 +37,8 @@ def small_pieces(monkeypatch):
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
 def test_generated_files_are_checked_in_pieces(path):
     source = source_of(path)
-    assert check._pieces_compile(source, str(path))
-    assert len(check._cuts(source)) > 2
+    assert check._pieces_compile(source.encode(), str(path))
+    assert len(check._cuts(source.encode())) > 2
 
 
 MUTATIONS = [
@@ -83,7 +84,7 @@ def test_pieces_never_pass_a_file_compile_refuses(path, edits):
         if at_line_start:
             at = source.rfind("\n", 0, at) + 1
         source = source[:at] + text + source[at:]
-    if check._pieces_compile(source, "<test>"):
+    if check._pieces_compile(source.encode(), "<test>"):
         assert compiles(source), edits
 
 
@@ -102,4 +103,80 @@ def test_broken_tails_fail_like_compile(tail):
     with pytest.raises(SyntaxError):
         compile(source, "<x>", "exec", dont_inherit=True)
     with pytest.raises(SyntaxError):
-        check.check_compiles(source, "<x>")
+        check.check_compiles(source.encode(), "<x>")
+
+
+# Skeletons: long literals replaced by short ones of the same kind. Wherever a template puts
+# a literal, the check must agree with compile() on the real file.
+CONTEXTS = [
+    ("x = ", "\n"),
+    ("f(", ")\n"),
+    ("f", "\n"),  # a call with the literal's parentheses
+    ("x[", "]\n"),
+    ("x", "\n"),  # subscript or call
+    ("", " = 1\n"),  # a literal is no assignment target
+    ("for ", " in y: pass\n"),
+    ("del ", "\n"),
+    ("def f", ": pass\n"),
+    ("def f(", "): pass\n"),
+    ("x = '", "'\n"),  # inside a string
+    ("x = f'{", "}'\n"),  # inside an f-string
+    ("# ", "\n"),  # inside a comment
+    ("x: ", " = 1\n"),
+    ("from __future__ import annotations\nx: ", " = 1\n"),
+    ("@", "\ndef f(): pass\n"),
+    ("x = " + "(" * 190, ")" * 190 + "\n"),  # deep: Python allows 200 open brackets
+    ("x = " + "(" * 150, ")" * 150 + "\n"),
+    ("with a:\n    x = ", "\n"),
+    ("with a:\n    ", "\n  y = 1\n"),
+    ("match x:\n    case ", ":\n        pass\n"),
+    ("x = {**", "}\n"),
+    ("lambda: ", "\n"),
+    ("x = 1 if ", " else 2\n"),
+]
+leaf = st.one_of(st.integers(), st.text(max_size=150), st.none(), st.booleans())
+nested = st.recursive(
+    leaf,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=40,
+)
+
+
+def deep(n: int):
+    value: list = ["x" * 70]
+    for _ in range(n):
+        value = [value]
+    return value
+
+
+def render_with(before: str, value, after: str) -> tuple[str, bool]:
+    out = check.Output()
+    out.write(before)
+    text = out.literal_made(*literal_nested(value, 0, len(before)))
+    out.write(text)
+    out.write(after)
+    real = before + text + after
+    try:
+        assert out.checked("<t>").decode() == real
+        ok = True
+    except SyntaxError:
+        ok = False
+    return real, ok
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::SyntaxWarning")
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(CONTEXTS), st.one_of(nested, st.integers(0, 60).map(deep)))
+def test_skeleton_check_agrees_with_compile(context, value):
+    before, after = context
+    real, ok = render_with(before, value, after)
+    assert ok == compiles(real)
+
+
+def test_long_literals_are_replaced():
+    out = check.Output()
+    out.write("x = ")
+    out.write(out.literal_made(*literal_nested({"k": ["v" * 50] * 9}, 0, 4)))
+    out.write("\n")
+    assert out.placeholders == 1
+    assert out.checked("<t>").startswith(b"x = {\n")
