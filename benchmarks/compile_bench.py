@@ -18,6 +18,33 @@ from pathlib import Path
 from graphs import SHAPES, parents
 
 HERE = Path(__file__).resolve().parent
+# Compiled only (no parse figures): the chain with data, parameters and a compute target.
+DATA_SHAPES = ("aml_chain",)
+COMPILE_SHAPES = SHAPES + DATA_SHAPES
+
+
+def aml_chain_source(n: int) -> str:
+    """The chain with data: every step on an AmlCompute target, taking a PipelineParameter
+    and the PipelineData its predecessor wrote (kfp_compile.py builds the same)."""
+    return (
+        "from amlcompile import *\n"
+        "ws = Workspace.from_config()\n"
+        "ds = ws.get_default_datastore()\n"
+        'cfg = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)\n'
+        'cpu = ComputeTarget.create(ws, "cpu-cluster", cfg)\n'
+        'rate = PipelineParameter(name="rate", default_value=0.01)\n'
+        "prev = None\n"
+        "steps = []\n"
+        f"for i in range({n}):\n"
+        "    out = PipelineData(f'd{i}', datastore=ds)\n"
+        "    args = ['--i', str(i), '--rate', rate, '--out', out]\n"
+        "    args += ['--in', prev] if prev is not None else []\n"
+        "    steps.append(PythonScriptStep('s.py', name=f's{i}', source_directory='src',\n"
+        "        compute_target=cpu, arguments=args, inputs=[prev] if prev is not None else [],\n"
+        "        outputs=[out]))\n"
+        "    prev = out\n"
+        f"aml_chain_{n} = Pipeline(ws, steps=[steps[-1]])\n"
+    )
 
 
 def pipeline_source(shape: str, n: int) -> str:
@@ -48,7 +75,7 @@ def make_project(root: Path, sizes: list[int]) -> dict[tuple[str, int], Path]:
     (root / "src").mkdir(parents=True, exist_ok=True)
     (root / "src" / "s.py").write_text("import sys\nprint('step', sys.argv[1:])\n")
     files = {}
-    for shape in SHAPES:
+    for shape in COMPILE_SHAPES:
         for n in sizes:
             f = root / "pipelines" / f"{shape}_{n}.py"
             f.parent.mkdir(exist_ok=True)
@@ -97,7 +124,7 @@ def measure(root: Path, sizes, repeats, kfp_python, kfp_timeout, kfp_max_steps, 
         timed(kfp_argv(kfp_python, shape0, n0, root / "warm.yaml"), root, 600)
     results = {}
     for n in sizes:
-        for shape in SHAPES:
+        for shape in COMPILE_SHAPES:
             aml, kfp, note = [], [], ""
             if not kfp_python:
                 note = "kfp not installed"
@@ -123,6 +150,21 @@ def measure(root: Path, sizes, repeats, kfp_python, kfp_timeout, kfp_max_steps, 
                 f" kfp {[round(k[0], 2) for k in kfp]} {note}"
             )
     return results
+
+
+FLOOR_CHILDREN = {
+    "interpreter": "pass",
+    "import amlcompile": "import amlcompile, amlcompile.cli",
+}
+
+
+def floor(repeats: int) -> dict[str, list[tuple[float, float, float]]]:
+    """The fixed cost of every build: starting Python, then importing the compiler (and what
+    a pipeline file's `from amlcompile import *` loads), one process each."""
+    return {
+        what: [timed([sys.executable, "-c", code], HERE, 600) for _ in range(repeats)]
+        for what, code in FLOOR_CHILDREN.items()
+    }
 
 
 def parse_variants(child: Path, env: dict, generated: Path) -> dict:
