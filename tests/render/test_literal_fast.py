@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amlcompile.render import pyliteral
-from amlcompile.render.pyliteral import LIMIT, WIDTH, _repr_width, literal, width
+from amlcompile.render.pyliteral import LIMIT, WIDTH, _repr_width, literal, literal_nested, width
 
 
 def ref_width(text: str) -> int:
@@ -138,3 +138,27 @@ def test_the_first_bad_value_is_reported_as_before():
             except (TypeError, ValueError) as exc:
                 errors.append((type(exc), str(exc).split()[0]))
         assert len(errors) == 2 and errors[0][0] is errors[1][0]
+
+
+def bracket_depth(source: str) -> int:
+    import io
+    import tokenize
+
+    depth = deepest = 0
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
+    return deepest
+
+
+@settings(max_examples=300)
+@given(values, st.integers(min_value=0, max_value=60), st.integers(min_value=0, max_value=40))
+def test_nesting_bound_holds(value, indent, prefix):
+    """The render check relies on it: placeholders as deep as the literals they stand for."""
+    text, depth = literal_nested(value, indent, prefix)
+    assert text == literal(value, indent, prefix)
+    if depth is not None:
+        assert bracket_depth(text) <= depth
