@@ -53,6 +53,8 @@ def pipeline_source(shape: str, n: int) -> str:
     The graph is one string constant: as a list literal it would make the module's code
     object huge, and Python finds a frame's line number (the DSL records where each step is
     created) by scanning that code's line table, once per step: quadratic in steps."""
+    if shape == "aml_chain":
+        return aml_chain_source(n)
     return (
         "import json\n"
         "from amlcompile import *\n"
@@ -115,16 +117,18 @@ def kfp_argv(kfp_python: str, shape: str, n: int, out: Path) -> list[str]:
     return [kfp_python, str(HERE / "kfp_compile.py"), shape, str(n), str(out)]
 
 
-def measure(root: Path, sizes, repeats, kfp_python, kfp_timeout, kfp_max_steps, log) -> dict:
+def measure(
+    root: Path, sizes, repeats, kfp_python, kfp_timeout, kfp_max_steps, log, shapes=COMPILE_SHAPES
+) -> dict:
     """{(shape, n): {"aml": [(cpu, wall, MB)...], "kfp": [...], "kfp_note": str, "dag": Path}}."""
     files = make_project(root, sizes)
-    shape0, n0 = SHAPES[0], sizes[0]
+    shape0, n0 = shapes[0], sizes[0]
     timed(amlcompile_argv(files[shape0, n0], root / "out" / "warm"), root, 600)
     if kfp_python:
         timed(kfp_argv(kfp_python, shape0, n0, root / "warm.yaml"), root, 600)
     results = {}
     for n in sizes:
-        for shape in COMPILE_SHAPES:
+        for shape in shapes:
             aml, kfp, note = [], [], ""
             if not kfp_python:
                 note = "kfp not installed"

@@ -301,7 +301,15 @@ def _pairs(a: list[float], b: list[float]) -> list[float]:
 
 
 def bench_graphs(
-    sizes, repeat, repeat_large, kfp_python, kfp_max, factory_max, targets, parse_too=True
+    sizes,
+    repeat,
+    repeat_large,
+    kfp_python,
+    kfp_max,
+    factory_max,
+    targets,
+    parse_too=True,
+    shapes=None,
 ):
     """Compile, parse and memory sections (they share the built DAGs)."""
     import compile_bench as cb
@@ -312,7 +320,8 @@ def bench_graphs(
 
     root = Path(tempfile.mkdtemp(prefix="amlcompile-bench-graphs-"))
     try:
-        res = cb.measure(root, sizes, reps, kfp_python, 1800, kfp_max, print)
+        shapes = shapes or cb.COMPILE_SHAPES
+        res = cb.measure(root, sizes, reps, kfp_python, 1800, kfp_max, print, shapes)
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(root / "airflow-home"),
@@ -347,7 +356,7 @@ def bench_graphs(
     compile_rows, parse_rows, memory_rows = [], [], []
     parse_shapes = SHAPES if parse_too else ()
     for n in sizes:
-        for shape in cb.COMPILE_SHAPES:
+        for shape in shapes:
             r = res[shape, n]
             aml = [t for t, _, _ in r["aml"]]
             kfp = [t for t, _, _ in r["kfp"]]
@@ -594,6 +603,7 @@ def main() -> None:
     parser.add_argument(
         "--compile-only", action="store_true", help="compile, memory and floor; no parse"
     )
+    parser.add_argument("--shapes", nargs="+", help="compile only these (with --compile-only)")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.steps = [10, 100, 1000], [1, 5, 20]
@@ -615,6 +625,7 @@ def main() -> None:
             args.factory_max_steps,
             targets,
             parse_too=not args.compile_only,
+            shapes=tuple(args.shapes) if args.compile_only and args.shapes else None,
         )
     if args.what in ("compile", "parse", "all"):
         sections.append(bench_floor(max(args.repeat, 5)))
