@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,11 +218,28 @@ def build(
 
     Nothing is written unless every pipeline compiles.
     """
-    compiled = check(paths)
-    target = Path(out_dir).resolve() if out_dir else compiled[0].config.dags_out_path
-    files, owned = render_files(compiled, force_local, template, out_dir=target)
-    changes = writer.apply(target, files, owned, owner_of(compiled[0].config))
+    with _fewer_collections():
+        compiled = check(paths)
+        target = Path(out_dir).resolve() if out_dir else compiled[0].config.dags_out_path
+        files, owned = render_files(compiled, force_local, template, out_dir=target)
+        changes = writer.apply(target, files, owned, owner_of(compiled[0].config))
     return BuildResult(compiled, target, changes)
+
+
+@contextmanager
+def _fewer_collections():
+    """A build makes millions of small objects that live to its end (IR, task specs), and
+    each collection of the cycle collector walked all of them: a tenth of a 10,000-step
+    build. What exists before it starts (the modules) is frozen out of the collector's way
+    and young collections run after 20,000 allocations instead of 700."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(20_000, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def owner_of(config: config_mod.ProjectConfig) -> writer.Owner:
