@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,7 +198,7 @@ def render_files(
             owned.add(folder)
         if problems:
             continue
-        files[f"{c.pipeline.name}.py"] = (_render(c.pipeline, tasks, template).encode(), False)
+        files[f"{c.pipeline.name}.py"] = (_render(c.pipeline, tasks, template), False)
     if problems:
         raise BuildError(problems)
     package = f"{SUPPORT_DIR}/{runtime_package()}"
@@ -215,7 +217,7 @@ def render_files(
     return files, owned
 
 
-def _render(p: ir.Pipeline, tasks, template: Path | None) -> str:
+def _render(p: ir.Pipeline, tasks, template: Path | None) -> bytes:
     """The DAG source; a replacement template's mistakes are the user's, said in one line."""
     if template is None:
         return render(p, tasks, None)
@@ -268,15 +270,32 @@ def build(
     work (writing thousands of files).
     """
     check_template(template)
-    compiled = check(paths)
-    target = Path(out_dir).resolve() if out_dir else compiled[0].config.dags_out_path
-    files, owned = render_files(compiled, force_local, template, out_dir=target)
-    configs = list({id(c.config): c.config for c in compiled}.values())
-    secrets = credentials.known_secrets(configs)
-    changes = writer.apply(
-        target, files, owned, owner_of(compiled[0].config), secrets, progress=progress
-    )
+    with _fewer_collections():
+        compiled = check(paths)
+        target = Path(out_dir).resolve() if out_dir else compiled[0].config.dags_out_path
+        files, owned = render_files(compiled, force_local, template, out_dir=target)
+        configs = list({id(c.config): c.config for c in compiled}.values())
+        secrets = credentials.known_secrets(configs)
+        changes = writer.apply(
+            target, files, owned, owner_of(compiled[0].config), secrets, progress=progress
+        )
     return BuildResult(compiled, target, changes)
+
+
+@contextmanager
+def _fewer_collections():
+    """A build makes millions of small objects that live to its end (IR, task specs), and
+    each collection of the cycle collector walked all of them: a tenth of a 10,000-step
+    build. What exists before it starts (the modules) is frozen out of the collector's way
+    and young collections run after 20,000 allocations instead of 700."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(20_000, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def owner_of(config: config_mod.ProjectConfig) -> writer.Owner:

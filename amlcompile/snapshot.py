@@ -80,6 +80,7 @@ def use_cache_dir(cache_dir: Path | None) -> None:
     global CACHE, TREES
     CACHE = DigestCache(cache_dir / CACHE_FILE_NAME if cache_dir else None)
     TREES = TreeMemo(cache_dir / TREES_FILE_NAME if cache_dir else None)
+    _TAKEN.clear()
 
 
 def save_caches() -> None:
@@ -188,11 +189,27 @@ def git_state(folder: str) -> tuple[str | None, bool | None]:
         return None, None
 
 
+# The last snapshots taken, by folder, listing and generated scripts: steps sharing a source
+# folder share one (frozen) Snapshot instead of one copy of its file list each.
+_TAKEN: dict[tuple, Snapshot] = {}
+
+
 def take(source_dir: Path | None, generated: tuple[tuple[str, str], ...] = ()) -> Snapshot:
     files: Files = ()
     manifest = _manifest_digest(())
     if source_dir is not None:
         files, manifest = tree_files(source_dir)
+    key = (str(source_dir or ""), manifest, tuple(generated))
+    taken = _TAKEN.get(key)
+    if taken is not None:
+        return taken
+    if len(_TAKEN) >= 256:
+        _TAKEN.clear()
+    _TAKEN[key] = taken = _take(source_dir, files, manifest, generated)
+    return taken
+
+
+def _take(source_dir: Path | None, files: Files, manifest: str, generated) -> Snapshot:
     with _gc_paused():
         snapshot_files = tuple(map(partial(tuple.__new__, SnapshotFile), files))
     # Files and generated scripts hashed apart so neither can pose as the other.

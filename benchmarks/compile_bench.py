@@ -18,6 +18,33 @@ from pathlib import Path
 from graphs import SHAPES, parents
 
 HERE = Path(__file__).resolve().parent
+# Compiled only (no parse figures): the chain with data, parameters and a compute target.
+DATA_SHAPES = ("aml_chain",)
+COMPILE_SHAPES = SHAPES + DATA_SHAPES
+
+
+def aml_chain_source(n: int) -> str:
+    """The chain with data: every step on an AmlCompute target, taking a PipelineParameter
+    and the PipelineData its predecessor wrote (kfp_compile.py builds the same)."""
+    return (
+        "from amlcompile import *\n"
+        "ws = Workspace.from_config()\n"
+        "ds = ws.get_default_datastore()\n"
+        'cfg = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)\n'
+        'cpu = ComputeTarget.create(ws, "cpu-cluster", cfg)\n'
+        'rate = PipelineParameter(name="rate", default_value=0.01)\n'
+        "prev = None\n"
+        "steps = []\n"
+        f"for i in range({n}):\n"
+        "    out = PipelineData(f'd{i}', datastore=ds)\n"
+        "    args = ['--i', str(i), '--rate', rate, '--out', out]\n"
+        "    args += ['--in', prev] if prev is not None else []\n"
+        "    steps.append(PythonScriptStep('s.py', name=f's{i}', source_directory='src',\n"
+        "        compute_target=cpu, arguments=args, inputs=[prev] if prev is not None else [],\n"
+        "        outputs=[out]))\n"
+        "    prev = out\n"
+        f"aml_chain_{n} = Pipeline(ws, steps=[steps[-1]])\n"
+    )
 
 
 def pipeline_source(shape: str, n: int) -> str:
@@ -26,6 +53,8 @@ def pipeline_source(shape: str, n: int) -> str:
     The graph is one string constant: as a list literal it would make the module's code
     object huge, and Python finds a frame's line number (the DSL records where each step is
     created) by scanning that code's line table, once per step: quadratic in steps."""
+    if shape == "aml_chain":
+        return aml_chain_source(n)
     return (
         "import json\n"
         "from amlcompile import *\n"
@@ -48,7 +77,7 @@ def make_project(root: Path, sizes: list[int]) -> dict[tuple[str, int], Path]:
     (root / "src").mkdir(parents=True, exist_ok=True)
     (root / "src" / "s.py").write_text("import sys\nprint('step', sys.argv[1:])\n")
     files = {}
-    for shape in SHAPES:
+    for shape in COMPILE_SHAPES:
         for n in sizes:
             f = root / "pipelines" / f"{shape}_{n}.py"
             f.parent.mkdir(exist_ok=True)
@@ -88,16 +117,18 @@ def kfp_argv(kfp_python: str, shape: str, n: int, out: Path) -> list[str]:
     return [kfp_python, str(HERE / "kfp_compile.py"), shape, str(n), str(out)]
 
 
-def measure(root: Path, sizes, repeats, kfp_python, kfp_timeout, kfp_max_steps, log) -> dict:
+def measure(
+    root: Path, sizes, repeats, kfp_python, kfp_timeout, kfp_max_steps, log, shapes=COMPILE_SHAPES
+) -> dict:
     """{(shape, n): {"aml": [(cpu, wall, MB)...], "kfp": [...], "kfp_note": str, "dag": Path}}."""
     files = make_project(root, sizes)
-    shape0, n0 = SHAPES[0], sizes[0]
+    shape0, n0 = shapes[0], sizes[0]
     timed(amlcompile_argv(files[shape0, n0], root / "out" / "warm"), root, 600)
     if kfp_python:
         timed(kfp_argv(kfp_python, shape0, n0, root / "warm.yaml"), root, 600)
     results = {}
     for n in sizes:
-        for shape in SHAPES:
+        for shape in shapes:
             aml, kfp, note = [], [], ""
             if not kfp_python:
                 note = "kfp not installed"
@@ -123,6 +154,21 @@ def measure(root: Path, sizes, repeats, kfp_python, kfp_timeout, kfp_max_steps, 
                 f" kfp {[round(k[0], 2) for k in kfp]} {note}"
             )
     return results
+
+
+FLOOR_CHILDREN = {
+    "interpreter": "pass",
+    "import amlcompile": "import amlcompile, amlcompile.cli",
+}
+
+
+def floor(repeats: int) -> dict[str, list[tuple[float, float, float]]]:
+    """The fixed cost of every build: starting Python, then importing the compiler (and what
+    a pipeline file's `from amlcompile import *` loads), one process each."""
+    return {
+        what: [timed([sys.executable, "-c", code], HERE, 600) for _ in range(repeats)]
+        for what, code in FLOOR_CHILDREN.items()
+    }
 
 
 def parse_variants(child: Path, env: dict, generated: Path) -> dict:

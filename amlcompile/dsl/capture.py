@@ -108,15 +108,30 @@ class _Capture:
         # edge: a cycle is reported where the latest of its calls closed it.
         self.order_sites: dict[tuple[str, str], tuple[int, ir.SourceLocation]] = {}
 
+        # Equal IR values made once and shared (they are frozen): a step made in a loop has
+        # the location, literal arguments and parameters of the one before it.
+        self.shared: dict[tuple, ir.Frozen] = {}
+
     # ---- locations ----
     def loc(self, where) -> ir.SourceLocation:
         file, line = where if isinstance(where, tuple) else (where, 0)
-        try:
-            rel = Path(file).resolve().relative_to(self.root)
-            file = rel.as_posix()
-        except (ValueError, OSError):
-            pass
-        return ir.SourceLocation(file=str(file), line=int(line))
+        key = ("loc", file, line)
+        found = self.shared.get(key)
+        if found is None:
+            try:
+                rel = Path(file).resolve().relative_to(self.root)
+                file = rel.as_posix()
+            except (ValueError, OSError):
+                pass
+            found = self.shared[key] = ir.SourceLocation(file=str(file), line=int(line))
+        return found
+
+    def literal_arg(self, value: bool | int | float | str) -> ir.LiteralArg:
+        key = ("literal", type(value), repr(value))  # 1, 1.0, True and -0.0, 0.0 stay apart
+        found = self.shared.get(key)
+        if found is None:
+            found = self.shared[key] = ir.LiteralArg(value=value)
+        return found
 
     def problem(self, message: str, where) -> None:
         self.problems.append(Problem(message, self.loc(where) if where else None))
@@ -587,9 +602,9 @@ class _Capture:
             if isinstance(value, (bool, int, float, str)):
                 if not self.check_text(value, f"step {name!r}: the value {value!r}", where):
                     return None
-                return ir.LiteralArg(value=value)
+                return self.literal_arg(value)
             if isinstance(value, Path):
-                return ir.LiteralArg(value=str(value))
+                return self.literal_arg(str(value))
             self.problem(
                 f"step {name!r}: argument of type {type(value).__name__} is not"
                 " supported (use str, int, float, bool, data or PipelineParameter)",

@@ -15,7 +15,8 @@ from ..ir.validate import topological_order
 from ..runtime.reuse import REGENERATE_PARAM
 from ..targets import TaskSpec
 from .bundle import runtime_import
-from .pyliteral import LIMIT, by_width, literal, one_line, width
+from .check import Output
+from .pyliteral import LIMIT, by_width, literal, literal_nested, one_line, width
 
 _RESERVED = {"dag", "DAG", "Param", "DATASTORES"}
 
@@ -115,8 +116,13 @@ def _watch(p: ir.Pipeline, imports: dict[str, set[str]]) -> dict | None:
     }
 
 
-def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) -> str:
+def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) -> bytes:
+    """The DAG file of `p` (UTF-8), checked to compile."""
     env, name = _environment(template)
+    out = Output()  # the literals are noted as made: they need no compile check (check.py)
+    env.filters["py"] = lambda v, indent=0, prefix=0: out.literal_made(
+        *literal_nested(v, indent, prefix)
+    )
     by_id = {t.task_id: t for t in tasks}
     first = [t for t in tasks if t.before_roots]
     ordered = first + [by_id[n] for n in topological_order(p) if n in by_id]
@@ -140,7 +146,7 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
         doc += ["", p.description]
     schedule, start_date = _schedule_source(p.schedule)
     watch = _watch(p, imports)
-    source = env.get_template(name).render(
+    pieces = env.get_template(name).generate(
         header=header(__version__, p.source_file),
         version=__version__,  # for replacement templates (--template)
         schedule=schedule,
@@ -195,7 +201,9 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
         ],
         edges=edges,
     )
-    # A template or escaping bug must never produce a file Airflow can't parse. compile()
-    # finds the same errors as ast.parse without building Python AST objects (3× faster).
-    compile(source, f"<DAG of {p.name}>", "exec", dont_inherit=True)
-    return source
+    # Streamed to bytes: the file is never held as one text, nor as a list of its pieces.
+    for piece in pieces:
+        out.write(piece)
+    # A template or escaping bug must never produce a file Airflow can't parse. Checked by
+    # compile() (the same errors as ast.parse, 3× faster), in pieces (check.py).
+    return out.checked(f"<DAG of {p.name}>")

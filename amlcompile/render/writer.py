@@ -185,6 +185,21 @@ def _remove_stale_staging(out_dir: Path) -> None:
                     shutil.rmtree(child, ignore_errors=True)
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether the file at `path` holds exactly `data`: sizes first, then block by block
+    (a big DAG file is not read whole beside its new bytes)."""
+    if path.stat().st_size != len(data):
+        return False
+    view = memoryview(data)
+    with open(path, "rb", buffering=0) as fh:
+        at = 0
+        while block := fh.read(1 << 20):
+            if view[at : at + len(block)] != block:
+                return False
+            at += len(block)
+    return at == len(data)
+
+
 def is_generated_dag(path: Path) -> bool:
     try:
         with open(path, "rb") as fh:
@@ -472,7 +487,7 @@ def apply(
             for rel in rest:
                 data, executable = files[rel]
                 target = out_dir / rel
-                if target.is_file() and target.read_bytes() == data:
+                if target.is_file() and _holds(target, data):
                     unchanged.append(rel)
                     tell()
                     continue
