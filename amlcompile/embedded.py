@@ -89,6 +89,7 @@ class Watcher:
         self.errors: dict[str, list[str]] = {}
         self.logs: dict[str, list] = {}  # task → [start, end] offsets in the run log
         self.notes: dict[str, str] = {}
+        self.reused: dict[str, dict] = {}  # task → what its state event says of its reuse
 
     def install(self) -> None:
         from airflow.sdk.definitions import dag as dag_module
@@ -138,7 +139,7 @@ class Watcher:
             state = state_name(state)
             if state != "none" and self.states.get(task_id) != state:
                 self.states[task_id] = state
-                extra = {"note": self.notes[task_id]} if task_id in self.notes else {}
+                extra = self.reused.get(task_id, {}) if state == "skipped" else {}
                 EVENTS.emit(ev="state", task=task_id, state=state, **extra)
 
     def note_reused(self, run_id: str) -> None:
@@ -170,8 +171,14 @@ class Watcher:
                 )
             ).all()
             for ti in tis:
-                text = reuse_note(reused[ti.task_id])[:NOTE_MAX]
+                entry = reused[ti.task_id]
+                text = reuse_note(entry)[:NOTE_MAX]
                 self.notes[ti.task_id] = text
+                self.reused[ti.task_id] = {
+                    "note": text,
+                    "reused_from": str((entry.get("reused_from") or {}).get("run_id")),
+                    "fingerprint": str(entry.get("fingerprint") or ""),
+                }
                 if ti.task_instance_note is None:
                     ti.note = (text, None)
                 else:

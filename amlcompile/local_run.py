@@ -381,7 +381,8 @@ class LiveView:
         if task in self.started and previous == "running":
             took = " " + elapsed(time.monotonic() - self.started[task])
         if state == "skipped" and event.get("note"):
-            text = self.out.style("reused", "reused") + " " + safe(event["note"])
+            text = self.out.style(f"reused from {safe(event.get('reused_from'))}", "reused")
+            text += f" (fingerprint {safe(str(event.get('fingerprint'))[:12])} unchanged)"
         elif state == "upstream_failed":
             text = self.out.style(state, state) + " (not run: a step it depends on failed)"
         elif state == "up_for_reschedule":
@@ -573,7 +574,8 @@ def step_log(body: dict, task_id: str) -> str:
             raise RunError(f"run {body.get('run_id')} has no step {name!r} (steps: {names})")
         step = steps[task_id]
         if step.get("reused_from"):
-            return safe(step.get("note") or "reused") + "\n"
+            note = step.get("note") or reuse_note(step.get("fingerprint"), step["reused_from"])
+            return safe(note) + "\n"
         span = step.get("log")
     if not body.get("airflow", True):
         return "no Airflow run: every step was reused\n"
