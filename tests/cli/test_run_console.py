@@ -230,3 +230,41 @@ def test_first_initialisation_runs_once_under_a_lock(tmp_path, monkeypatch):
     assert sum("Waiting for another amlcompile run" in s for s in said) == 1
     local_run._initialise(tmp_path, {}, tmp_path / "x.log", Console(io.StringIO()), False)
     assert len(calls) == 1  # initialised: never again
+
+
+class FakeAirflow:
+    """The REST calls `amlcompile status` makes of a deployed Airflow."""
+
+    def task_instances(self, dag_id, run_id):
+        return [
+            {"task_id": PLAN_TASK_ID, "state": "success", "try_number": 1},
+            {"task_id": "prep", "state": "skipped", "try_number": 0},
+            {"task_id": "train", "state": "failed", "try_number": 1, "duration": 2.0},
+        ]
+
+    def xcom(self, dag_id, run_id, task_id, key):
+        if task_id == PLAN_TASK_ID:
+            return {
+                "prep": {
+                    "reuse": True,
+                    "fingerprint": "ef" * 32,
+                    "reused_from": {"run_id": HOSTILE},
+                },
+                "train": {"reuse": False, "fingerprint": "01" * 32},
+            }
+        return None
+
+    def log(self, dag_id, run_id, task_id, try_number):
+        return "Task failed with exception\n    ValueError: bad value for alpha\x1b[2J\n"
+
+
+def test_status_of_a_deployed_run_gives_reuse_reasons_and_errors_escaped():
+    from amlcompile.rest import lifecycle
+
+    lines = lifecycle.run_report(FakeAirflow(), "pipe", "r1")
+    text = "\n".join(lines)
+    assert "\x1b" not in text and "\u202e" not in text
+    assert f"reused from {safe(HOSTILE)}"[:40] in text
+    assert "fingerprint efefefefefef unchanged" in text
+    assert "  train: ValueError: bad value for alpha\\x1b[2J" in lines
+    assert "    whole log: amlcompile logs pipe r1 train" in lines
