@@ -261,7 +261,11 @@ def run_compiled(
         result_file.unlink()
         events.unlink(missing_ok=True)
     except (OSError, ValueError):
-        raise RunError(f"the embedded Airflow stopped without a result; see {log_file}") from None
+        tail = "".join(f"\n  | {safe(line)}" for line in _tail(log_file, 8))
+        raise RunError(
+            f"the embedded Airflow stopped without a result (exit code {proc.returncode});"
+            f" the end of its log {log_file}:{tail}"
+        ) from None
     if raw["state"] == "import_error":
         errors = "; ".join(
             f"{k}: {v.strip().splitlines()[-1]}" for k, v in raw["import_errors"].items()
@@ -299,6 +303,16 @@ def run_compiled(
     return result
 
 
+def _tail(path: Path, n: int) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, path.stat().st_size - 8192))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    return [line for line in lines if line.strip()][-n:]
+
+
 def _follow(proc: subprocess.Popen, events: Path, view: LiveView) -> None:
     """Show the child's events as they come until it exits (and the last ones after)."""
     offset = 0
@@ -328,6 +342,7 @@ def _follow(proc: subprocess.Popen, events: Path, view: LiveView) -> None:
 
 
 PLANNER_NAME = "reuse plan"
+PLAIN_PHASE_SECONDS = 2.0  # piped output names a phase (starting Airflow, ...) that lasts this
 
 
 class LiveView:
@@ -411,8 +426,10 @@ class LiveView:
                 f"[{done}/{len(self.steps)} done] {safe(task)} running"
                 f" {elapsed(now - self.started.get(task, now))}"
             )
-        elif self.phase:
+        elif self.phase and self.out.terminal:
             self.out.status(f"{self.phase} {elapsed(now - self.phase_since)}")
+        elif self.phase and now - self.phase_since > PLAIN_PHASE_SECONDS:
+            self.out.progress(self.phase, f"{self.phase}...")  # piped: once, if it lasts
 
 
 def reuse_note(fingerprint: str | None, origin: dict | None) -> str:
@@ -449,7 +466,9 @@ def plan_without_airflow(c: Compiled, conf: dict, dags: Path, out: Console):
     if any(e["store"].get("kind") != "local" for v in manifest.values() for e in v):
         return None
     lines: list[str] = []
-    perform(manifest, [p.name], progress=lines.append)  # UploadError: one clear line
+    if manifest:
+        with out.working("checking and making the pipeline's uploads..."):
+            perform(manifest, [p.name], progress=lines.append)  # UploadError: one clear line
     steps = plan_task(p).kwargs["steps"]
     if not all(s["allow_reuse"] for s in steps) or any(
         port.get("urls") for s in steps for port in s["inputs"]
@@ -518,6 +537,7 @@ def _save(r: RunResult, state_dir: Path) -> None:
         "planner_error": r.planner_error,
         "planner_log": r.planner_log,
         "finished": dt.datetime.now(dt.UTC).isoformat(),
+        "timings": r.raw.get("timings"),
     }
     path = _record_path(state_dir, r.pipeline.name, r.run_id)
     try:

@@ -8,6 +8,7 @@ runs at once."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import sqlite3
@@ -82,8 +83,18 @@ def proj(tmp_path_factory) -> Path:
 
 
 def run(proj: Path, *args, terminal: bool = False):
-    env = {"AMLCOMPILE_TERMINAL": "1" if terminal else "0"}
-    return amlcompile_cli("run", *args, cwd=proj, env=env)
+    """The CLI in a subprocess; stdout exactly as written (a terminal's `\r` kept)."""
+    env = {**os.environ, "AMLCOMPILE_TERMINAL": "1" if terminal else "0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "amlcompile.cli", "run", *args],
+        cwd=proj,
+        env=env,
+        capture_output=True,
+        timeout=900,
+    )
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode()
+    )
 
 
 def index(lines: list[str], pattern: str) -> int:
