@@ -105,7 +105,9 @@ def index(lines: list[str], pattern: str) -> int:
 
 
 def run_id_of(stdout: str) -> str:
-    return re.search(r"^Run (\S+) of ", stdout, re.M).group(1)
+    """The run of the report's first line (a terminal's status line cleared before it)."""
+    lines = stdout.replace("\r\x1b[2K", "\n")
+    return re.search(r"^Run (\S+) of ", lines, re.M).group(1)
 
 
 def test_a_failed_step_live_then_its_error_and_how_to_see_its_log(proj):
