@@ -444,6 +444,11 @@ def reuse_note(fingerprint: str | None, origin: dict | None) -> str:
 
 # -- every step reused: no Airflow run at all -----------------------------------------------------
 REUSED_RUN_PREFIX = "reused__"
+# The planner's warnings (a record ignored, ...) are said by the planner task in Airflow, which
+# then runs: not here too.
+_QUIET = logging.getLogger("amlcompile.plan_first")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
 
 
 def plan_without_airflow(c: Compiled, conf: dict, dags: Path, out: Console):
@@ -482,7 +487,7 @@ def plan_without_airflow(c: Compiled, conf: dict, dags: Path, out: Console):
     params.update(conf)
     storage.variables_from_airflow = False
     try:
-        plan = compute_plan(steps, datastores, params, False, logging.getLogger(__name__))
+        plan = compute_plan(steps, datastores, params, False, _QUIET)
     except Exception:  # the planner task in Airflow reports it, with its reason
         return lines
     finally:

@@ -58,6 +58,17 @@ second = PythonScriptStep("use.py", name="second", source_directory="chain_src",
 chain = Pipeline(ws, steps=[second])
 """
 
+DATABRICKS = """\
+from amlcompile import *
+ws = Workspace.from_config()
+dbx = ComputeTarget.attach(ws, "databricks", DatabricksCompute.attach_configuration(
+    resource_group="rg", workspace_name="w"))
+score = DatabricksStep(name="score", python_script_name="score.py", source_directory="dbx_src",
+                       spark_version="13.3.x-scala2.12", node_type="Standard_DS3_v2",
+                       num_workers=1, compute_target=dbx)
+dbx_pipe = Pipeline(ws, steps=[score])
+"""
+
 
 @pytest.fixture(scope="module")
 def proj(tmp_path_factory) -> Path:
@@ -69,6 +80,8 @@ def proj(tmp_path_factory) -> Path:
         "fail.py": FAIL,
         "datapath.py": DATAPATH,
         "chain.py": CHAIN,
+        "dbx.py": DATABRICKS,
+        "dbx_src/score.py": "print('scored')\n",
         "chain_src/make.py": (
             "import os, sys\nout = sys.argv[2]\nos.makedirs(out, exist_ok=True)\n"
             "open(os.path.join(out, 'x.txt'), 'w').write('x')\nprint('made x')\n"
@@ -147,6 +160,16 @@ def test_a_path_refused_at_trigger_is_shown_with_its_reason(proj):
     assert re.search(r"the reuse planner \(amlcompile_reuse_plan\) failed:", r.stdout)
     assert "must be a relative path inside its datastore" in r.stdout
     assert re.search(r"^  so 1 step\(s\) did not run \(upstream_failed\)$", r.stdout, re.M)
+
+
+def test_a_missing_airflow_connection_is_shown(proj, monkeypatch):
+    r = run(proj, "dbx.py")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"^  score\s+failed", r.stdout, re.M)
+    assert re.search(
+        r"^  score\s+! .*databricks_default.*(isn't defined|not defined)", r.stdout, re.M
+    )
+    assert "whole log: amlcompile logs dbx_pipe " in r.stdout
 
 
 def _notes(proj: Path, run_id: str) -> dict[str, str]:
