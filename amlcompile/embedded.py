@@ -78,12 +78,33 @@ def _log_offset() -> int | None:
         return None
 
 
+class SyncLock:
+    """An exclusive lock of this embedded Airflow (AIRFLOW_HOME), released once."""
+
+    def __init__(self):
+        import fcntl
+
+        home = os.environ.get("AIRFLOW_HOME") or "."
+        self._fh = open(os.path.join(home, ".dag-sync.lock"), "w")  # noqa: SIM115
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            EVENTS.emit(ev="phase", text="waiting for another run to load its DAG")
+            fcntl.flock(self._fh, fcntl.LOCK_EX)
+            EVENTS.emit(ev="phase", text="loading the DAG into the embedded Airflow")
+
+    def release(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()  # closing the file drops the lock
+
+
 class Watcher:
     """Wraps dag.test()'s task runner: reports each step's state when it changes, its error,
     where its log is, and puts a note on each task the reuse planner skipped."""
 
-    def __init__(self, dag_id: str):
+    def __init__(self, dag_id: str, started=lambda: None):
         self.dag_id = dag_id
+        self.started = started  # called when the first task starts
         self.run_id: str | None = None
         self.states: dict[str, str] = {}
         self.errors: dict[str, list[str]] = {}
@@ -99,6 +120,7 @@ class Watcher:
         def run_task(*, ti, task, run_triggerer=False):
             if self.run_id is None:
                 self.run_id = ti.run_id
+                self.started()
                 EVENTS.emit(ev="run", run_id=ti.run_id)
             self.states[ti.task_id] = "running"
             EVENTS.emit(ev="state", task=ti.task_id, state="running", try_number=ti.try_number)
@@ -213,6 +235,10 @@ def run(dag_id: str, conf: dict) -> dict:
     timings = {"airflow imports": time.perf_counter() - imported}
     loading = time.perf_counter()
     EVENTS.emit(ev="phase", text="loading the DAG into the embedded Airflow")
+    # Two runs at once in one embedded Airflow parse the same DAGs folder and write the same
+    # DAGs to the database (here, and again at the start of dag.test): one at a time, until
+    # the run's first task starts.
+    lock = SyncLock()
     manager = DagBundlesManager()
     manager.sync_bundles_to_db()
     bundle = manager.get_bundle("dags-folder")
@@ -223,6 +249,7 @@ def run(dag_id: str, conf: dict) -> dict:
         dag_folder=str(bundle.path), bundle_path=bundle.path, bundle_name=bundle.name
     )
     if bag.import_errors:
+        lock.release()
         return {
             "state": "import_error",
             "import_errors": {str(k): v for k, v in bag.import_errors.items()},
@@ -230,13 +257,17 @@ def run(dag_id: str, conf: dict) -> dict:
     sync_bag_to_db(bag, bundle.name, None)
     dag = bag.get_dag(dag_id)
     if dag is None:
+        lock.release()
         return {"state": "missing", "dags": sorted(bag.dags)}
     timings["DAG parsed and written to the database"] = time.perf_counter() - loading
-    watcher = Watcher(dag_id)
+    watcher = Watcher(dag_id, lock.release)
     watcher.install()
     EVENTS.emit(ev="phase", text="starting the run")
     started = time.perf_counter()
-    dagrun = dag.test(run_conf=conf)
+    try:
+        dagrun = dag.test(run_conf=conf)
+    finally:
+        lock.release()
     test_seconds = time.perf_counter() - started
     timings["dag.test (task API, tasks)"] = test_seconds
     watcher.report_changes(dagrun.run_id)

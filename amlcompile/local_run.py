@@ -1,8 +1,9 @@
 """`amlcompile run`: compile one pipeline and run it end to end in an embedded Airflow.
 
 The embedded Airflow lives under `.amlcompile/airflow` (SQLite), the DAGs it runs under
-`.amlcompile/run/dags` (never the deployable dags_out/), local datastores under
-`.amlcompile/datastores`.
+`.amlcompile/run/<dag id>/` (never the deployable dags_out/), local datastores under
+`.amlcompile/datastores`, a record of each run (for `status` and `logs`) under
+`.amlcompile/runs/`.
 """
 
 from __future__ import annotations
@@ -184,6 +185,16 @@ def _initialise(home: Path, env: dict, log_file: Path, out: Console, verbose: bo
         out.line(f"Embedded Airflow ready ({elapsed(time.monotonic() - started)}).")
 
 
+def run_dags_folder(c: Compiled, airflow_home: Path | None = None) -> Path:
+    """The DAGs folder of a run: one per pipeline (`.amlcompile/run/<dag id>/`), since writing
+    one pipeline's files removes the DAG files of the project's other pipelines from its
+    folder, and two runs of two pipelines may be under way at once; an explicit Airflow home
+    has its own."""
+    if airflow_home is not None:
+        return (airflow_home / "dags").resolve()
+    return (c.config.state_dir / "run" / safe_segment(c.pipeline.name)).resolve()
+
+
 def run_compiled(
     c: Compiled,
     conf: dict,
@@ -203,8 +214,7 @@ def run_compiled(
     _ensure_airflow()
     out = console if console is not None else Console()
     state_dir = c.config.state_dir
-    # Each embedded Airflow home gets its own DAGs folder (two runs at once must not race).
-    dags = ((airflow_home / "dags") if airflow_home else state_dir / "run" / "dags").resolve()
+    dags = run_dags_folder(c, airflow_home)
     files, owned = render_files([c], force_local=force_local, out_dir=dags)
     # Its recorded uploads are made by the child (the same code as deploy's), which has
     # Airflow's object storage and this Airflow's connections at hand.

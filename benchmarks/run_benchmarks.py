@@ -161,12 +161,12 @@ import json, sys, time
 t0 = time.perf_counter()
 from amlcompile.compiler import check, owner_of, render_files
 from amlcompile.console import Console
-from amlcompile.local_run import plan_without_airflow
+from amlcompile.local_run import plan_without_airflow, run_dags_folder
 from amlcompile.render import writer
 t1 = time.perf_counter()
 (c,) = check([sys.argv[1]])
 t2 = time.perf_counter()
-dags = (c.config.state_dir / "run" / "dags").resolve()
+dags = run_dags_folder(c)
 files, owned = render_files([c], out_dir=dags)
 writer.apply(dags, files, owned, owner_of(c.config))
 t3 = time.perf_counter()
