@@ -281,6 +281,12 @@ def run_compiled(
             f"{k}: {v.strip().splitlines()[-1]}" for k, v in raw["import_errors"].items()
         )
         raise RunError(f"Airflow could not import the generated DAG: {errors}")
+    if raw["state"] == "missing":
+        found = ", ".join(raw.get("dags") or []) or "none"
+        raise RunError(
+            f"the embedded Airflow found no DAG {c.pipeline.name!r} in {dags} (found: {found});"
+            f" see {log_file}"
+        )
     if raw["state"] == "upload_error":
         raise RunError(raw["error"])
     if raw["state"] == "error":
