@@ -61,6 +61,11 @@ def error_lines(error) -> list[str]:
     return lines[-ERROR_LINES:]
 
 
+def _key(task_id: str, map_index) -> str:
+    """A task, or one mapped instance of it (`score[3]`: a mini-batch, a trial)."""
+    return task_id if map_index is None or map_index < 0 else f"{task_id}[{map_index}]"
+
+
 def state_name(state) -> str:
     """'success', not 'TaskInstanceState.SUCCESS'."""
     if state is None:
@@ -122,22 +127,23 @@ class Watcher:
                 self.run_id = ti.run_id
                 self.started()
                 EVENTS.emit(ev="run", run_id=ti.run_id)
-            self.states[ti.task_id] = "running"
-            EVENTS.emit(ev="state", task=ti.task_id, state="running", try_number=ti.try_number)
+            key = _key(ti.task_id, ti.map_index)
+            self.states[key] = "running"
+            EVENTS.emit(ev="state", task=key, state="running", try_number=ti.try_number)
             start = _log_offset()
             result = original(ti=ti, task=task, run_triggerer=run_triggerer)
             end = _log_offset()
-            if start is not None and end is not None:
-                self.logs.setdefault(ti.task_id, [start, end])[1] = end
+            if start is not None and end is not None and key == ti.task_id:
+                self.logs.setdefault(key, [start, end])[1] = end
             state = state_name(ti.state)
             error = getattr(result, "error", None) if result is not None else None
             extra = {}
             if state in ("failed", "up_for_retry") and error is not None:
-                self.errors[ti.task_id] = extra["error"] = error_lines(error)
+                self.errors[key] = extra["error"] = error_lines(error)
             elif state in ("skipped", "up_for_reschedule") and error is not None:
                 extra["reason"] = str(error)
-            self.states[ti.task_id] = state
-            EVENTS.emit(ev="state", task=ti.task_id, state=state, **extra)
+            self.states[key] = state
+            EVENTS.emit(ev="state", task=key, state=state, **extra)
             if ti.task_id == PLAN_TASK_ID and state == "success":
                 self.note_reused(ti.run_id)
             self.report_changes(ti.run_id)
@@ -153,12 +159,13 @@ class Watcher:
 
         with create_session() as session:
             rows = session.execute(
-                select(TaskInstance.task_id, TaskInstance.state).where(
+                select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state).where(
                     TaskInstance.dag_id == self.dag_id, TaskInstance.run_id == run_id
                 )
             ).all()
-        for task_id, state in rows:
+        for task_id, map_index, state in rows:
             state = state_name(state)
+            task_id = _key(task_id, map_index)
             if state != "none" and self.states.get(task_id) != state:
                 self.states[task_id] = state
                 extra = self.reused.get(task_id, {}) if state == "skipped" else {}

@@ -358,6 +358,7 @@ def _follow(proc: subprocess.Popen, events: Path, view: LiveView) -> None:
 
 
 PLANNER_NAME = "reuse plan"
+FINISHED_STATES = ("success", "skipped", "failed", "upstream_failed", "removed")
 PLAIN_PHASE_SECONDS = 2.0  # piped output names a phase (starting Airflow, ...) that lasts this
 
 
@@ -433,19 +434,26 @@ class LiveView:
         running = [t for t, s in self.states.items() if s == "running" and t != PLAN_TASK_ID]
         if running:
             task = running[-1]
-            done = sum(
-                1
-                for t, s in self.states.items()
-                if t != PLAN_TASK_ID and s not in ("running", "scheduled", "queued", "none")
-            )
-            self.out.status(
-                f"[{done}/{len(self.steps)} done] {safe(task)} running"
-                f" {elapsed(now - self.started.get(task, now))}"
-            )
+            base = task.partition("[")[0]
+            text = f"[{self._done()}/{len(self.steps)} done] {safe(task)} running"
+            mapped = [s for t, s in self.states.items() if t.startswith(base + "[")]
+            if mapped:  # mini-batches or trials of one step
+                finished = sum(1 for s in mapped if s in FINISHED_STATES)
+                text += f" ({finished} of {len(mapped)} {safe(base)} instances done)"
+            self.out.status(f"{text} {elapsed(now - self.started.get(task, now))}")
         elif self.phase and self.out.terminal:
             self.out.status(f"{self.phase} {elapsed(now - self.phase_since)}")
         elif self.phase and now - self.phase_since > PLAIN_PHASE_SECONDS:
             self.out.progress(self.phase, f"{self.phase}...")  # piped: once, if it lasts
+
+    def _done(self) -> int:
+        """Steps finished (a mapped step: when every instance seen so far is)."""
+        done = 0
+        for step in self.steps:
+            states = [s for t, s in self.states.items() if t == step or t.startswith(step + "[")]
+            if states and all(s in FINISHED_STATES for s in states):
+                done += 1
+        return done
 
 
 def reuse_note(fingerprint: str | None, origin: dict | None) -> str:

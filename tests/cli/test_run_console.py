@@ -268,3 +268,18 @@ def test_status_of_a_deployed_run_gives_reuse_reasons_and_errors_escaped():
     assert "fingerprint efefefefefef unchanged" in text
     assert "  train: ValueError: bad value for alpha\\x1b[2J" in lines
     assert "    whole log: amlcompile logs pipe r1 train" in lines
+
+
+def test_status_line_counts_mapped_instances():
+    buf = io.StringIO()
+    view = LiveView(Console(buf, terminal=True), ["prep", "score"])
+    for event in (
+        {"ev": "state", "task": "prep", "state": "running"},
+        {"ev": "state", "task": "prep", "state": "success"},
+        {"ev": "state", "task": "score[0]", "state": "running"},
+        {"ev": "state", "task": "score[0]", "state": "success"},
+        {"ev": "state", "task": "score[1]", "state": "running"},
+    ):
+        view.handle(event)
+    view.tick()
+    assert "[1/2 done] score[1] running (1 of 2 score instances done)" in buf.getvalue()
