@@ -221,7 +221,8 @@ def bench_warm_run(repeat: int) -> list[str]:
                 text=True,
                 check=True,
             )
-            phases.append({**json.loads(proc.stdout), "process": time.perf_counter() - started})
+            last = proc.stdout.strip().splitlines()[-1]  # the script may print before
+            phases.append({**json.loads(last), "process": time.perf_counter() - started})
         python = [wall("-c", "pass") for _ in range(repeat)]
         ratio = [a / w for a, w in zip(in_airflow, warm, strict=True)]
     finally:
