@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config as config_mod
+from . import credentials
 from . import snapshot as snapshot_mod
 from . import uploads as uploads_mod
 from .discover import discover
@@ -49,11 +50,19 @@ class BuildResult:
 
 def check(paths: list[Path | str]) -> list[Compiled]:
     """Discover and validate; raises BuildError with every problem of every pipeline."""
-    snapshot_mod.use_cache_dir(config_mod.find_root(Path.cwd()) / config_mod.STATE_DIR / "cache")
+    snapshot_mod.use_cache_dir(cache_dir(paths))
     try:
         return _check(paths)
     finally:
         snapshot_mod.save_caches()
+
+
+def cache_dir(paths: list[Path | str]) -> Path:
+    """The digest cache of the project the first path belongs to (the folder of its config,
+    as `Workspace.from_config()` finds it), never the working directory's."""
+    first = Path(paths[0]) if paths else Path.cwd()
+    start = first if first.is_dir() else first.parent
+    return config_mod.find_root(start) / config_mod.STATE_DIR / "cache"
 
 
 def _check(paths: list[Path | str]) -> list[Compiled]:
@@ -219,7 +228,9 @@ def build(
     compiled = check(paths)
     target = Path(out_dir).resolve() if out_dir else compiled[0].config.dags_out_path
     files, owned = render_files(compiled, force_local, template, out_dir=target)
-    changes = writer.apply(target, files, owned, owner_of(compiled[0].config))
+    configs = list({id(c.config): c.config for c in compiled}.values())
+    secrets = credentials.known_secrets(configs)
+    changes = writer.apply(target, files, owned, owner_of(compiled[0].config), secrets)
     return BuildResult(compiled, target, changes)
 
 

@@ -45,6 +45,7 @@ class PipelineStep:
         self.hash_paths = []
         self._run_after: list[PipelineStep] = []
         self._run_after_seq: list[int] = []
+        self._run_after_loc: list[tuple[str, int]] = []  # where each run_after call was made
         self._location = caller_location()
         # Data objects remember who writes them, so Pipeline(ws, steps=[last]) finds upstream.
         from .data import PipelineData, PipelineDataInput
@@ -69,6 +70,8 @@ class PipelineStep:
         self._run_after.append(step)
         # When: a Pipeline made before this call keeps the graph it was made with.
         self._run_after_seq.append(session.next_sequence())
+        # Where: a cycle it closes is reported at this call, not at a step's definition.
+        self._run_after_loc.append(caller_location())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

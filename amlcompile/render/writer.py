@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import credentials
 from ..exceptions import AmlCompileError
 from .bundle import SUPPORT_DIR
 
@@ -229,20 +230,44 @@ def _legacy_refs(out_dir: Path, manifests: dict) -> set[str]:
     return refs
 
 
+def refuse_secrets(
+    out_dir: Path, files: dict[str, tuple[bytes, bool]], owner: Owner, secrets: dict | None
+) -> None:
+    """WriteError (naming the file and where the secret came from, never its value) when a
+    file to write, or the project's manifest, holds a known secret's value."""
+    if secrets is None:
+        secrets = credentials.known_secrets()
+    if not secrets:
+        return
+    manifest = json.dumps({"project": owner.id, "root": owner.root, "files": sorted(files)})
+    contents = {rel: data for rel, (data, _) in files.items()}
+    contents[_manifest_path(out_dir, owner.id).relative_to(out_dir).as_posix()] = manifest.encode(
+        "utf-8", "surrogatepass"
+    )
+    try:
+        credentials.scan(contents, secrets)
+    except credentials.SecretInOutput as exc:
+        raise WriteError(f"{out_dir}: {exc}; nothing was written") from None
+
+
 def apply(
     out_dir: Path,
     files: dict[str, tuple[bytes, bool]],
     owned_dirs: set[str],
     owner: Owner | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> dict:
     """Make out_dir hold `files` (relative path → (bytes, executable)) for project `owner`.
 
+    Nothing is written when a file holds the value of a known secret (`secrets`: label →
+    value; by default `credentials.known_secrets()`, from the environment).
     Support files (runtime, snapshots) go in first so a new DAG file never refers to something
     missing; DAG files last; then this project's files it no longer has go, and support
     folders no project refers to go once they have been unreferenced for
     RETIRE_AFTER_SECONDS. Another project's files are never touched.
     """
     owner = owner or Owner("default")
+    refuse_secrets(out_dir, files, owner, secrets)
     written, unchanged, removed = [], [], []
     files = {rel: v for rel, v in files.items() if rel != IGNORE_FILE}  # merged, not replaced
     order = sorted(files, key=lambda rel: (not rel.startswith(SUPPORT_DIR + "/"), rel))

@@ -8,10 +8,18 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import DownstreamTasksSkipped
 
 from .binding import StepError
-from .plan import compute_plan
+from .plan import compute_plan, expected_outputs, output_relpath
 from .reuse import CONTINUE_PARAM, PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM
 
-__all__ = ["ReusePlanOperator", "compute_plan", "plan_of", "upstream_output"]
+__all__ = [
+    "ReusePlanOperator",
+    "compute_plan",
+    "expected_outputs",
+    "output_relpath",
+    "plan_of",
+    "upstream_manifest",
+    "upstream_output",
+]
 
 
 class ReusePlanOperator(BaseOperator):
@@ -70,3 +78,13 @@ def upstream_output(context, plan: dict, step: str, output: str) -> str | None:
         return (entry.get("outputs") or {}).get(output)
     result = context["ti"].xcom_pull(task_ids=step) or {}
     return (result.get("outputs") or {}).get(output)
+
+
+def upstream_manifest(context, plan: dict, step: str, output: str) -> dict | None:
+    """The manifest of an upstream output: from its record when it was reused, else from
+    what its task returned (None when it returned none: the reader computes it)."""
+    entry = plan.get(step) or {}
+    if entry.get("reuse"):
+        return (entry.get("manifests") or {}).get(output)
+    result = context["ti"].xcom_pull(task_ids=step) or {}
+    return (result.get("manifests") or {}).get(output)

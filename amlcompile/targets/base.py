@@ -56,6 +56,8 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
         elif isinstance(port.source, ir.UrlSource):
             # Downloaded by the step's task into its record datastore (runtime/downloads.py).
             entry.update(urls=list(port.source.urls), datastore=record_datastore)
+            if port.source.param is not None:
+                entry["param"] = port.source.param  # other URLs, chosen at trigger time
         else:
             entry.update(datastore=port.source.datastore, path=port.source.path)
             if port.source.param is not None:
@@ -168,7 +170,7 @@ def static_fingerprint(s: ir.Step) -> str:
 def plan_entry(p: ir.Pipeline, s: ir.Step) -> dict:
     """What the planner needs of a step to compute its fingerprint at the start of a run."""
     payload = step_payload(p, s)
-    return {
+    entry = {
         k: payload[k] for k in ("name", "fingerprint", "params", "allow_reuse", "record_datastore")
     } | {
         "inputs": [
@@ -180,6 +182,10 @@ def plan_entry(p: ir.Pipeline, s: ir.Step) -> dict:
             for port in payload["inputs"]
         ]
     }
+    if s.allow_reuse and payload["outputs"]:
+        # Where its outputs belong: a record is checked against these, never trusted to say.
+        entry["outputs"] = payload["outputs"]
+    return entry
 
 
 def doc_md(s: ir.Step, target: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.conftest import amlcompile_cli
 
 GOOD = """\
@@ -73,3 +75,19 @@ def test_run_refuses_bad_params_before_starting(project):
     assert "pipeline 'good' has no such parameter (parameters: n)" in result.stderr
     result = amlcompile_cli("run", "no_such_pipeline", cwd=project.root)
     assert "no pipeline file or pipeline named 'no_such_pipeline'" in result.stderr
+
+
+def test_build_from_another_folder_keeps_the_cache_in_the_project(project, tmp_path_factory):
+    """The digest cache belongs to the project (beside its config), never the working
+    directory: run from elsewhere (from `/`, it once created `/.amlcompile`)."""
+    project.script("src/a.py")
+    project.write("pipe.py", GOOD)
+    time.sleep(2.1)  # digests are cached once timestamps are settled (file_digests.RACY_NS)
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    out = elsewhere / "out"
+    for command in (["check"], ["build", "--out", out]):
+        result = amlcompile_cli(*command, project.root / "pipe.py", cwd=elsewhere)
+        assert result.returncode == 0, result.stderr
+        assert not (elsewhere / ".amlcompile").exists()
+    assert (out / "good.py").is_file()
+    assert any((project.root / ".amlcompile" / "cache").iterdir())

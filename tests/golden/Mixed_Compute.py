@@ -63,6 +63,7 @@ with DAG(
                 'allow_reuse': True,
                 'record_datastore': 'workspaceblobstore',
                 'inputs': [{'name': 'raw', 'datastore': 'workspaceblobstore', 'path': 'mixed/raw'}],
+                'outputs': [{'name': 'raw_copy', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'prep',
@@ -78,6 +79,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'features', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'train',
@@ -93,6 +95,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'model', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'score',
@@ -108,6 +111,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'scores', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'summarize',
@@ -123,6 +127,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'report', 'datastore': 'workspaceblobstore'}],
             },
         ],
         datastores=DATASTORES,

@@ -65,6 +65,7 @@ with DAG(
                         'path': '20newsgroups/20news.pkl',
                     },
                 ],
+                'outputs': [{'name': 'prepared_data', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'train',
@@ -80,6 +81,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'output_data1', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'extract',
@@ -95,6 +97,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'comp_data1', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'compare',
@@ -122,6 +125,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'out_data3', 'datastore': 'workspaceblobstore'}],
             },
         ],
         datastores=DATASTORES,

@@ -82,6 +82,7 @@ with DAG(
                         'path': 'step_sequence/corpus',
                     },
                 ],
+                'outputs': [{'name': 'tokens', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'charstats',
@@ -96,6 +97,7 @@ with DAG(
                         'path': 'step_sequence/corpus',
                     },
                 ],
+                'outputs': [{'name': 'stats', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'count',
@@ -111,6 +113,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'counts', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'top_words',
@@ -126,6 +129,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'top_words', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'summary',
@@ -147,6 +151,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'summary', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'announce',

@@ -83,6 +83,7 @@ with DAG(
                         'path': 'decorator_form/measurements.csv',
                     },
                 ],
+                'outputs': [{'name': 'prepared', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'train',
@@ -98,6 +99,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'model', 'datastore': 'workspaceblobstore'}],
             },
             {
                 'name': 'evaluate',
@@ -119,6 +121,7 @@ with DAG(
                         'datastore': 'workspaceblobstore',
                     },
                 ],
+                'outputs': [{'name': 'report', 'datastore': 'workspaceblobstore'}],
             },
         ],
         datastores=DATASTORES,
