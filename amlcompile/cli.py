@@ -71,9 +71,12 @@ def _continue_option(parser) -> None:
 
 
 def _cmd_run(args) -> int:
+    from .console import Console
     from .local_run import parse_params, print_result, run_compiled, select
 
-    compiled = select(args.pipeline)
+    out = Console()
+    with out.working(f"compiling {args.pipeline} (hashing code snapshots, rendering the DAG)..."):
+        compiled = select(args.pipeline)
     conf = parse_params(compiled.pipeline, args.param)
     if args.regenerate_outputs:
         conf[REGENERATE_PARAM] = True
@@ -91,8 +94,15 @@ def _cmd_run(args) -> int:
             " add --local to run them on this machine",
             file=sys.stderr,
         )
-    result = run_compiled(compiled, conf, force_local=args.local, verbose=args.verbose)
-    print_result(result)
+    result = run_compiled(
+        compiled,
+        conf,
+        force_local=args.local,
+        verbose=args.verbose,
+        console=out,
+        plan_first=not args.airflow,
+    )
+    print_result(result, out)
     return 0 if result.succeeded else 1
 
 
@@ -271,9 +281,24 @@ def _cmd_runs(args) -> int:
     return 0
 
 
+def _embedded_run(args) -> dict | None:
+    """A run of the embedded Airflow (`amlcompile run`) recorded in this project, if any."""
+    from .config import STATE_DIR, find_root
+    from .local_run import load_run
+
+    return load_run(find_root(Path.cwd()) / STATE_DIR, args.name, args.run)
+
+
 def _cmd_status(args) -> int:
     from .rest import lifecycle
 
+    body = _embedded_run(args)
+    if body is not None:
+        from .local_run import status_lines
+
+        for line in status_lines(body):
+            print(line)
+        return 0
     _, client = _client()
     run = client.dag_run(args.name, args.run)
     print(f"run {args.run} of {args.name}: {run.get('state')}")
@@ -285,6 +310,12 @@ def _cmd_status(args) -> int:
 def _cmd_logs(args) -> int:
     from .rest import lifecycle
 
+    body = _embedded_run(args)
+    if body is not None:
+        from .local_run import step_log
+
+        sys.stdout.write(step_log(body, args.step))
+        return 0
     _, client = _client()
     print(lifecycle.logs(client, args.name, args.run, args.step))
     return 0
@@ -582,6 +613,12 @@ def parser() -> argparse.ArgumentParser:
         "--local",
         action="store_true",
         help="run every Python or command step on this machine, whatever its compute",
+    )
+    p.add_argument(
+        "--airflow",
+        action="store_true",
+        help="start an Airflow run even when every step would be reused (by default such a"
+        " run is reported from the reuse records without starting Airflow)",
     )
     p.set_defaults(func=_cmd_run)
 

@@ -116,6 +116,20 @@ def _watch(p: ir.Pipeline, imports: dict[str, set[str]]) -> dict | None:
     }
 
 
+def datastores_table(p: ir.Pipeline) -> dict:
+    """The DAG's DATASTORES (also what `amlcompile run` plans with before starting Airflow)."""
+    return {
+        d.name: {
+            "kind": d.kind,
+            "path": d.path,
+            "conn_id": d.conn_id,
+            **({"account_name": d.account_name} if d.account_name else {}),
+            **({"shared": True} if d.shared else {}),
+        }
+        for d in p.datastores
+    }
+
+
 def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) -> bytes:
     """The DAG file of `p` (UTF-8), checked to compile."""
     env, name = _environment(template)
@@ -176,16 +190,7 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
                 "description": "run every step even when a reusable result exists",
             },
         ],
-        datastores={
-            d.name: {
-                "kind": d.kind,
-                "path": d.path,
-                "conn_id": d.conn_id,
-                **({"account_name": d.account_name} if d.account_name else {}),
-                **({"shared": True} if d.shared else {}),
-            }
-            for d in p.datastores
-        },
+        datastores=datastores_table(p),
         doc_md="\n".join(doc),
         imports=sorted((m, sorted(n)) for m, n in imports.items()),
         tasks=[

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -651,6 +652,7 @@ class StepStatus:
     reused_from: dict | None = None
     metrics: dict | None = None
     outputs: dict | None = None
+    fingerprint: str | None = None
 
 
 def steps(client: AirflowClient, dag_id: str, run_id: str, details: bool = True):
@@ -673,6 +675,7 @@ def steps(client: AirflowClient, dag_id: str, run_id: str, details: bool = True)
         if planned.get("reuse"):
             s.reused_from = planned.get("reused_from") or {}
             s.outputs = planned.get("outputs")
+            s.fingerprint = planned.get("fingerprint")
         if details and state == "success":
             metrics = client.xcom(dag_id, run_id, t["task_id"], METRICS_XCOM_KEY)
             s.metrics = metrics if isinstance(metrics, dict) else None
@@ -684,28 +687,47 @@ def steps(client: AirflowClient, dag_id: str, run_id: str, details: bool = True)
 
 
 def format_steps(items: list[StepStatus]) -> list[str]:
+    """Everything from Airflow or a reuse record is shown escaped (amlcompile/console.py)."""
+    from ..console import safe
+
     width = max([len(s.task_id) for s in items] + [4])
     lines = []
     for s in items:
         duration = f"{s.duration:.1f}s" if s.duration is not None else "-"
-        state = s.state
+        state = safe(s.state)
         if s.reused_from is not None:
             origin = s.reused_from.get("run_id") or "an earlier run"
-            state = f"reused from {origin}"
-        lines.append(f"  {s.task_id:<{width}}  {state:<28} {duration:>8}")
+            state = f"reused from {safe(origin)}"
+        lines.append(f"  {safe(s.task_id):<{width}}  {state:<28} {duration:>8}")
+        if s.reused_from is not None and s.fingerprint:
+            lines.append(
+                f"  {'':<{width}}    fingerprint {safe(str(s.fingerprint)[:12])} unchanged"
+                " (code, arguments, parameters, environment, input data)"
+            )
         for name, value in sorted((s.metrics or {}).items()):
-            lines.append(f"  {'':<{width}}    metric {name}: {value}")
+            lines.append(f"  {'':<{width}}    metric {safe(name)}: {safe(value)}")
     return lines
 
 
 def run_report(client: AirflowClient, dag_id: str, run_id: str) -> list[str]:
     """The step table of a run, and why the reuse planner failed when it did."""
+    from ..console import safe
+
     items = steps(client, dag_id, run_id)
     lines = format_steps(items)
+    for s in items:  # why each failed step failed, and where its whole log is
+        if s.state == "failed" and s.try_number:
+            try:
+                why = failure_reason(client.log(dag_id, run_id, s.task_id, s.try_number))
+            except RestError as exc:
+                why = f"(its log could not be read: {exc})"
+            lines.append(f"  {safe(s.task_id)}: {safe(why)}")
+            command = " ".join(shlex.quote(x) for x in ("amlcompile", "logs", dag_id, run_id))
+            lines.append(f"    whole log: {safe(command)} {safe(shlex.quote(s.task_id))}")
     reason = planner_failure(client, dag_id, run_id)
     if reason:
         blocked = sum(1 for s in items if s.state == "upstream_failed")
-        lines.append(f"  the reuse planner ({PLAN_TASK_ID}) failed: {reason}")
+        lines.append(f"  the reuse planner ({PLAN_TASK_ID}) failed: {safe(reason)}")
         if blocked:
             lines.append(f"  so {plural(blocked, 'step')} did not run (upstream_failed)")
     return lines

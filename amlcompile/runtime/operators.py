@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -163,10 +164,12 @@ class LocalStepOperator(ReusableStep, BaseOperator):
                 errors="replace",
             )
             assert self._proc.stdout is not None
+            echo = _Echo(self.task_id)
             for line in self._proc.stdout:
                 line = line.rstrip("\n")
                 tail.append(line)
                 self.log.info("%s", line)
+                echo(line)
             code = self._proc.wait()
             metrics = self._push_metrics(context, collect(metrics_file))
             if code != 0:
@@ -189,6 +192,29 @@ class LocalStepOperator(ReusableStep, BaseOperator):
     def on_kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
+
+
+class _Echo:
+    """In `amlcompile run` (AMLCOMPILE_EVENTS names its event file), each output line of the
+    step also goes there, so the console shows it as it comes; elsewhere, nothing."""
+
+    def __init__(self, task_id: str):
+        path = os.environ.get("AMLCOMPILE_EVENTS")
+        self.task_id = task_id
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND) if path else None
+
+    def __call__(self, line: str) -> None:
+        if self.fd is None:
+            return
+        event = {"ev": "line", "task": self.task_id, "text": line[:4000]}
+        try:
+            os.write(self.fd, (json.dumps(event) + "\n").encode())
+        except OSError:
+            self.fd = None
+
+    def __del__(self):
+        if self.fd is not None:
+            os.close(self.fd)
 
 
 def _exit_reason(code: int) -> str:

@@ -13,18 +13,14 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
-
-from airflow.sdk import ObjectStoragePath
+from typing import TYPE_CHECKING
 
 from .binding import StepError, inside_datastore
 from .binding import bind_input as bind_local_input
-from .dbfs_fs import PROTOCOL as DBFS_PROTOCOL
-from .dbfs_fs import attach_dbfs, dbfs_root
 from .digests import LinkOutside, local_digest, local_signature, within
-from .fileshare_fs import PROTOCOL as SHARE_PROTOCOL
-from .fileshare_fs import attach_share_fs
 from .reuse import REUSE_DIR, Store, canonical, data_version, digest
 
 # Blob and ADLS Gen2 both go through adlfs (the provider registers abfs/abfss for it): Gen2's
@@ -35,7 +31,42 @@ CHUNK_BYTES = 4 * 1024 * 1024
 # The Azure SDK logs every HTTP request at INFO: keep task logs readable.
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
-AnyPath = Path | ObjectStoragePath
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+    AnyPath = Path | ObjectStoragePath
+
+# Airflow and our Azure Files and DBFS filesystems are imported when a remote datastore is
+# used, not before: `amlcompile run` plans a run on local datastores without importing Airflow
+# (a fully reused run then starts no Airflow at all; see amlcompile/local_run.py).
+SHARE_PROTOCOL = "azfile"  # fileshare_fs.PROTOCOL
+DBFS_PROTOCOL = "amldbfs"  # dbfs_fs.PROTOCOL
+
+
+def _object_storage_path(*args, **kwargs):
+    from airflow.sdk import ObjectStoragePath
+
+    from . import dbfs_fs, fileshare_fs  # noqa: F401  (register azfile:// and amldbfs://)
+
+    return ObjectStoragePath(*args, **kwargs)
+
+
+def attach_share_fs(conn: str) -> None:
+    from .fileshare_fs import attach_share_fs as attach
+
+    attach(conn)
+
+
+def attach_dbfs(conn: str) -> None:
+    from .dbfs_fs import attach_dbfs as attach
+
+    attach(conn)
+
+
+def dbfs_root(conn: str, folder: str):
+    from .dbfs_fs import dbfs_root as root
+
+    return root(conn, folder)
 
 
 # A local datastore's folder on this worker: the Airflow Variable `amlcompile_datastore__<name>`
@@ -45,6 +76,9 @@ AnyPath = Path | ObjectStoragePath
 DATASTORE_VARIABLE = "amlcompile_datastore__"
 _RESOLVE_SECONDS = 60.0  # one lookup per datastore per task, however many paths it builds
 _resolved: dict[str, tuple[float, str | None]] = {}
+# Whether a Variable missing from the environment is asked of Airflow. False only where no
+# Airflow runs: `amlcompile run` planning on this machine before it starts one.
+variables_from_airflow = True
 
 
 def datastore_variable(name: str) -> str:
@@ -56,7 +90,7 @@ def _variable(key: str) -> str | None:
     and the only source outside a task), then Airflow (secrets backends, then the metadata
     database through the execution API)."""
     value = os.environ.get("AIRFLOW_VAR_" + key.upper())
-    if value is not None:
+    if value is not None or not variables_from_airflow:
         return value
     try:
         from airflow.sdk import Variable
@@ -117,7 +151,7 @@ def datastore_root(datastores: dict, name: str, step: str) -> AnyPath:
             raise StepError(
                 f"step {step!r}: datastore {name!r} ({kind}) has no Airflow connection id"
             )
-        return ObjectStoragePath(f"{REMOTE_SCHEMES[kind]}://{container}/", conn_id=ds["conn_id"])
+        return _object_storage_path(f"{REMOTE_SCHEMES[kind]}://{container}/", conn_id=ds["conn_id"])
     if kind == "azure_file":
         return _share_root(ds, name, step, check=True)
     if kind == "dbfs":
@@ -146,7 +180,7 @@ def _share_root(ds: dict, name: str, step: str, check: bool) -> ObjectStoragePat
             f"step {step!r}: datastore {name!r} (azure_file) has no Airflow connection id"
         )
     attach_share_fs(conn)
-    root = ObjectStoragePath(f"{SHARE_PROTOCOL}://{share}/", conn_id=conn)
+    root = _object_storage_path(f"{SHARE_PROTOCOL}://{share}/", conn_id=conn)
     if check and (conn, share) not in _CHECKED_SHARES:
         where = f"step {step!r}: datastore {name!r} (azure_file share {share!r})"
         try:
@@ -182,7 +216,9 @@ def datastore_path(datastores: dict, name: str, path: str, step: str) -> AnyPath
 
 
 def is_remote(path) -> bool:
-    return isinstance(path, ObjectStoragePath)
+    # An ObjectStoragePath exists only once its module is imported.
+    module = sys.modules.get("airflow.sdk.io.path")
+    return module is not None and isinstance(path, module.ObjectStoragePath)
 
 
 def location(text: str) -> AnyPath:
@@ -199,7 +235,7 @@ def location(text: str) -> AnyPath:
         conn, at, _ = rest.partition("/")[0].rpartition("@")
         if at and conn:
             attach_dbfs(conn)
-    return ObjectStoragePath(text)
+    return _object_storage_path(text)
 
 
 def has_directories(path: AnyPath) -> bool:
