@@ -24,13 +24,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import BaseOperator
 
 from .binding import StepError
 from .reuse import REUSE_DIR, canonical, digest
-from .storage import AnyPath, _blob_version, _key, datastore_root, is_remote
+from .storage import _blob_version, _key, datastore_root, is_remote
+
+if TYPE_CHECKING:
+    from .storage import AnyPath
 
 WATCH_DIR = str(Path(REUSE_DIR).parent / "_watch")
 MAX_RUNS_PER_POLL = 50
