@@ -26,6 +26,9 @@ REUSE_DIR = "azureml/_reuse"  # on the datastore, beside the outputs
 RECORD_MAX_BYTES = 1 << 20  # a record is a few hundred bytes; anything huge is not ours
 CLAIM_STALE_SECONDS = 300.0  # a claim whose heartbeat is older is taken over
 HEARTBEAT_SECONDS = 10.0
+# A claim being taken over is looked at and removed in a few lines; a `.takeover` lock (or an
+# unreadable claim) older than this was left by a process that died there.
+TAKEOVER_LOCK_SECONDS = 5.0
 
 
 def canonical(value) -> bytes:
@@ -413,27 +416,33 @@ class Store:
             return None
 
     def _drop_claim(self, fp: str, seen: dict | None = None) -> None:
-        """Removes the claim found dead, and only that one: it is first renamed aside (one
-        atomic step), and put back (without replacing anything) when it turns out to be a
-        newer claim of another taker, so two runs taking over at once cannot both win."""
+        """Removes the claim found dead, and only that one. Takers take turns: only the one
+        holding `.<fp>.takeover` (created exclusively) looks again and unlinks the claim when
+        it is still the one seen, so of several runs taking over at once exactly one's new
+        claim stands (the others' exclusive create then fails). A takeover lock older than
+        TAKEOVER_LOCK_SECONDS was left by a taker that died in those few lines: removed."""
         self.checked_dir()
-        aside = self.claim_path(fp).with_name(f".{fp}.claim.{os.getpid()}.{time.time_ns()}")
+        lock = self.claim_path(fp).with_name(f".{fp}.takeover")
         try:
-            os.rename(self.claim_path(fp), aside)
-        except FileNotFoundError:
-            return
-        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
             try:
-                body = json.loads(_read_nofollow(aside, 1 << 16) or b"{}")
-            except (OSError, ValueError):
-                body = None
-            if seen is not None and body is not None and body != seen:
-                try:
-                    os.link(aside, self.claim_path(fp), follow_symlinks=False)
-                except FileExistsError:
-                    pass
+                if time.time() - os.stat(lock, follow_symlinks=False).st_mtime > (
+                    TAKEOVER_LOCK_SECONDS
+                ):
+                    lock.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
+            return  # another taker is at it: look again on the next try
+        try:
+            now = self.claim_owner(fp)
+            # An unreadable claim is dropped only when it is not one being written right now.
+            unreadable = now is None and (self._claim_age(fp) or 0.0) > TAKEOVER_LOCK_SECONDS
+            if (now is not None and now == seen) or unreadable:
+                self.claim_path(fp).unlink(missing_ok=True)  # the link itself, never a target
         finally:
-            aside.unlink(missing_ok=True)
+            os.close(fd)
+            lock.unlink(missing_ok=True)
 
     def claim_owner(self, fp: str) -> dict | None:
         try:
