@@ -29,4 +29,6 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         },
         doc_md=doc_md(s, f"Azure Data Lake Analytics ({compute.account_name or compute.name})"),
         shared={"datastores": "DATASTORES"},
+        group=compute.name,
+        own=("adla",),
     )
