@@ -816,9 +816,7 @@ class _Capture:
             datastores=datastores,
             computes=tuple(computes),
             default_datastore=default_ds,
-            tags=tuple(
-                sorted((str(k), "" if v is None else str(v)) for k, v in self.p.tags.items())
-            ),
+            tags=tuple(sorted((str(k), str(v)) for k, v in self.p.tags.items() if v is not None)),
             task_defaults=ir.TaskSettings(
                 owner=dag.owner or self.cfg.project_id,
                 retries=dag.retries if dag.retries is not None else 0,
@@ -826,7 +824,10 @@ class _Capture:
                 execution_timeout=dag.execution_timeout,
             ),
             max_active_runs=dag.max_active_runs,
-            extra_tags=tuple(dag.tags),
+            # Plain tags: the pipeline's (a list of tags) and [dag] tags of the config.
+            extra_tags=tuple(
+                sorted({*(str(k) for k, v in self.p.tags.items() if v is None), *dag.tags})
+            ),
             xcom_log_tail=dag.xcom_log_tail,
         )
         return pipe

@@ -285,7 +285,7 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
         or any(k in ("retry_delay", "execution_timeout") for k, _ in defaults)
         or any(r["settings"] for r in task_rows)
     )
-    user_tags = [k if v == "" else f"{k}:{v}" for k, v in p.tags]
+    user_tags = [f"{k}:{v}" for k, v in p.tags]
     source = env.get_template(name).render(
         header=header(__version__, p.source_file),
         version=__version__,  # for replacement templates (--template)
