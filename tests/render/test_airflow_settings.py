@@ -183,3 +183,17 @@ def test_defaults_without_config(project):
     assert "max_active_runs=16," in text
     assert "'retries': 0," in text and "'retry_delay': datetime.timedelta(minutes=5)," in text
     assert "execution_timeout" not in text and "xcom_log_tail" not in text
+
+
+def test_step_settings_for_no_step_warn(project):
+    project.write("amlcompile.toml", "[dag.steps.trian]\nretries = 1\n")
+    project.script("src/prep.py")
+    project.write(
+        "pipe.py",
+        "from amlcompile import *\n"
+        "ws = Workspace.from_config()\n"
+        "s = PythonScriptStep('prep.py', name='train', source_directory='src')\n"
+        "p = Pipeline(ws, steps=[s])\n",
+    )
+    with pytest.warns(UserWarning, match=r"dag\.steps\.trian: no step of the pipelines built"):
+        check([project.root / "pipe.py"])
