@@ -197,3 +197,24 @@ def test_step_settings_for_no_step_warn(project):
     )
     with pytest.warns(UserWarning, match=r"dag\.steps\.trian: no step of the pipelines built"):
         check([project.root / "pipe.py"])
+
+
+def test_step_decorator_takes_task_settings(project):
+    project.write(
+        "pipe.py",
+        "from amlcompile import Output, pipeline, step\n"
+        "\n"
+        "@step(retries=3, execution_timeout='45m', owner='ops')\n"
+        "def make(out: Output):\n"
+        "    print(out)\n"
+        "\n"
+        "@pipeline(tags=['nightly'])\n"
+        "def deco():\n"
+        "    make()\n",
+    )
+    out = project.root / "dags_out"
+    build([project.root / "pipe.py"], out_dir=out)
+    text = (out / "deco.py").read_text()
+    assert "retries=3," in text and "owner='ops'," in text
+    assert "execution_timeout=datetime.timedelta(minutes=45)," in text
+    assert "tags=['amlcompile', 'nightly']," in text
