@@ -218,3 +218,29 @@ def test_step_decorator_takes_task_settings(project):
     assert "retries=3," in text and "owner='ops'," in text
     assert "execution_timeout=datetime.timedelta(minutes=45)," in text
     assert "tags=['amlcompile', 'nightly']," in text
+
+
+def test_asset_uris_per_datastore_kind():
+    from amlcompile.ir import models as ir
+    from amlcompile.render.dag import _asset_uri
+
+    def uri(kind, path="data/x y.csv", **kw):
+        ds = ir.Datastore(name="ds", kind=kind, path=kw.pop("root", "cont"), **kw)
+        return _asset_uri(ds, path)
+
+    assert uri("local", root="/srv/data") == "file:///srv/data/data/x%20y.csv"
+    assert (
+        uri("azure_blob", conn_id="blob", account_name="acct")
+        == "wasbs://cont@acct.blob.core.windows.net/data/x%20y.csv"
+    )
+    assert uri("azure_blob", conn_id="blob_conn") == "wasbs://cont@blob_conn/data/x%20y.csv"
+    assert (
+        uri("adls_gen2", conn_id="lake", account_name="acct")
+        == "abfss://cont@acct.dfs.core.windows.net/data/x%20y.csv"
+    )
+    assert (
+        uri("azure_file", conn_id="f", account_name="acct")
+        == "https://acct.file.core.windows.net/cont/data/x%20y.csv"
+    )
+    assert uri("local", path="données/é", root="/d") == "file:///d/donn%C3%A9es/%C3%A9"
+    assert uri("local", path="x" * 1600, root="/d") is None  # over Airflow's 1,500
