@@ -12,6 +12,14 @@ from . import __version__
 from .config import ConfigError
 from .exceptions import AmlCompileError, BuildError
 from .runtime.reuse import CONTINUE_PARAM, REGENERATE_PARAM
+from .text import plural
+
+# Exit codes (also in README.md): 0 success; 1 a run or a deploy failed, or `--check` found
+# something to change; 2 the user's input is wrong (pipelines, config, arguments); 3 a bug of
+# ours ("internal error"); 4 `migrate` left items to do by hand that would fail a build;
+# 130 interrupted.
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
 
 
 def _cmd_check(args) -> int:
@@ -19,25 +27,30 @@ def _cmd_check(args) -> int:
 
     compiled = check(args.paths)
     for c in compiled:
-        print(f"ok  {c.pipeline.name}  ({len(c.pipeline.steps)} steps, {c.pipeline.source_file})")
+        steps = plural(len(c.pipeline.steps), "step")
+        print(f"ok  {c.pipeline.name}  ({steps}, {c.pipeline.source_file})")
     return 0
 
 
 def _cmd_build(args) -> int:
     from .compiler import build
 
-    result = build(args.paths, out_dir=args.out, template=args.template)
+    result = build(args.paths, out_dir=args.out, template=args.template, progress=_progress)
     for c in result.compiled:
-        print(
-            f"built  {result.out_dir / (c.pipeline.name + '.py')}  ({len(c.pipeline.steps)} steps)"
-        )
+        steps = plural(len(c.pipeline.steps), "step")
+        print(f"built  {result.out_dir / (c.pipeline.name + '.py')}  ({steps})")
     changes = result.changes
     _print_notes(changes)
     print(
-        f"{len(changes['written'])} files written, {len(changes['unchanged'])} unchanged,"
-        f" {len(changes['removed'])} removed in {result.out_dir}"
+        f"{plural(len(changes['written']), 'file')} written, {len(changes['unchanged'])}"
+        f" unchanged, {len(changes['removed'])} removed in {result.out_dir}"
     )
     return 0
+
+
+def _progress(line: str) -> None:
+    """Long work (hashing or writing thousands of files) says what it is doing, on stderr."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _print_notes(changes: dict) -> None:
@@ -286,10 +299,48 @@ def _cmd_cancel(args) -> int:
     return 0
 
 
-def _add_lifecycle_commands(sub) -> None:
-    p = sub.add_parser("deploy", help="copy dags_out/ into Airflow and wait until it is parsed")
-    p.add_argument("--dags-folder", default=None, help="Airflow's DAGs folder")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for parsing")
+_PARAM_HELP = (
+    "set a pipeline parameter for this run, NAME=VALUE (repeatable); the value is read as the"
+    " parameter's type (integer, number, true/false, text)"
+)
+
+
+def _sub(sub, common, name: str, help: str, epilog: str, description: str | None = None):
+    """A subcommand with `--verbose` (also accepted after the subcommand) and examples."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=description or help[0].upper() + help[1:] + ".",
+        epilog="examples:\n" + epilog.rstrip(),
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_lifecycle_commands(sub, common) -> None:
+    p = _sub(
+        sub,
+        common,
+        "deploy",
+        "copy dags_out/ into Airflow's DAGs folder and wait until Airflow has parsed it",
+        "  amlcompile deploy                      # [airflow] dags_folder from amlcompile.toml\n"
+        "  amlcompile deploy --dags-folder /opt/airflow/dags --timeout 600\n"
+        "Needs [airflow] url in the config and $AIRFLOW_USERNAME/$AIRFLOW_PASSWORD (or\n"
+        "$AIRFLOW_TOKEN); the build's uploads are made first (docs/lifecycle.md).",
+    )
+    p.add_argument(
+        "--dags-folder",
+        default=None,
+        metavar="DIR",
+        help="Airflow's DAGs folder (default: [airflow] dags_folder of the config)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long to wait for Airflow to parse the DAGs (default: %(default)s)",
+    )
     p.add_argument(
         "--reserialize",
         action="store_true",
@@ -298,42 +349,87 @@ def _add_lifecycle_commands(sub) -> None:
     p.add_argument(
         "--plugins-folder",
         default=None,
+        metavar="DIR",
         help="Airflow's plugins folder: install amlcompile's REST plugin there too",
     )
     p.set_defaults(func=_cmd_deploy)
 
-    p = sub.add_parser(
+    p = _sub(
+        sub,
+        common,
         "install-plugin",
-        help="copy amlcompile's Airflow plugin (the published-pipeline endpoint) into"
-        " Airflow's plugins folder",
+        "copy amlcompile's Airflow plugin (the published-pipeline endpoint) into Airflow's"
+        " plugins folder",
+        "  amlcompile install-plugin --plugins-folder /opt/airflow/plugins\n"
+        "Restart Airflow's api-server afterwards: plugins load when it starts.",
     )
-    p.add_argument("--plugins-folder", default=None, help="Airflow's [core] plugins_folder")
+    p.add_argument(
+        "--plugins-folder",
+        default=None,
+        metavar="DIR",
+        help="Airflow's [core] plugins_folder (default: [airflow] plugins_folder of the config)",
+    )
     p.set_defaults(func=_cmd_install_plugin)
 
-    p = sub.add_parser("publish", help="unpause a deployed pipeline, recording its version")
-    p.add_argument("name")
-    p.add_argument("--version", dest="version", default=None)
-    p.add_argument("--description", default=None)
+    name_help = "the pipeline's DAG id (as `amlcompile build` printed it)"
+    p = _sub(
+        sub,
+        common,
+        "publish",
+        "unpause a deployed pipeline, recording its version",
+        '  amlcompile publish My_Published_Pipeline --version 1.0 --description "nightly"',
+    )
+    p.add_argument("name", metavar="PIPELINE", help=name_help)
+    p.add_argument(
+        "--version", dest="version", default=None, help="a version label to record, e.g. 1.0"
+    )
+    p.add_argument("--description", default=None, help="a description to record with it")
     p.set_defaults(func=_cmd_publish)
 
-    for name, text in (("enable", "unpause a DAG"), ("disable", "pause a DAG")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("name")
+    for name, text in (
+        ("enable", "unpause a deployed pipeline (its schedule and triggers run again)"),
+        ("disable", "pause a deployed pipeline (no new scheduled or triggered runs start)"),
+    ):
+        p = _sub(sub, common, name, text, f"  amlcompile {name} My_Published_Pipeline")
+        p.add_argument("name", metavar="PIPELINE", help=name_help)
         p.set_defaults(func=_cmd_pause)
 
-    p = sub.add_parser("trigger", help="start a run of a deployed pipeline")
-    p.add_argument("name")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    p.add_argument("--body", default=None, help="an Azure ML published-pipeline REST body")
-    p.add_argument("--regenerate-outputs", action="store_true")
+    p = _sub(
+        sub,
+        common,
+        "trigger",
+        "start a run of a deployed pipeline",
+        "  amlcompile trigger My_Published_Pipeline --param pipeline_arg=20 --wait\n"
+        "  amlcompile trigger My_Published_Pipeline --body request.json --run-id nightly-1\n"
+        "  amlcompile trigger My_Published_Pipeline --unpause --wait --timeout 3600",
+    )
+    p.add_argument("name", metavar="PIPELINE", help=name_help)
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=_PARAM_HELP)
+    p.add_argument(
+        "--body",
+        default=None,
+        metavar="FILE",
+        help="a JSON file with an Azure ML published-pipeline REST body"
+        ' ({"ExperimentName": ..., "ParameterAssignments": {...}})',
+    )
+    p.add_argument(
+        "--regenerate-outputs",
+        action="store_true",
+        help="run every step even when a reusable result exists (refreshes the records)",
+    )
     _continue_option(p)
-    p.add_argument("--run-id", default=None, help="idempotent: the same id starts one run")
+    p.add_argument(
+        "--run-id",
+        default=None,
+        help="the run's id; idempotent: triggering the same id again starts no second run",
+    )
     p.add_argument("--wait", action="store_true", help="follow the run; exit 1 if it fails")
     p.add_argument(
         "--timeout",
         type=float,
         default=None,
-        help="with --wait: give up following after S seconds (the run carries on)",
+        metavar="SECONDS",
+        help="with --wait: give up following after this long (the run carries on)",
     )
     p.add_argument(
         "--unpause",
@@ -342,56 +438,140 @@ def _add_lifecycle_commands(sub) -> None:
     )
     p.set_defaults(func=_cmd_trigger)
 
-    p = sub.add_parser("runs", help="recent runs of a pipeline")
-    p.add_argument("name")
-    p.add_argument("--limit", type=int, default=25)
+    p = _sub(
+        sub,
+        common,
+        "runs",
+        "list the recent runs of a deployed pipeline",
+        "  amlcompile runs My_Published_Pipeline --limit 5",
+    )
+    p.add_argument("name", metavar="PIPELINE", help=name_help)
+    p.add_argument(
+        "--limit", type=int, default=25, help="how many runs, newest first (default: %(default)s)"
+    )
     p.set_defaults(func=_cmd_runs)
 
-    p = sub.add_parser("status", help="each step of a run: state, duration, reuse, metrics")
-    p.add_argument("name")
-    p.add_argument("run")
+    run_help = "the run id (see `amlcompile runs PIPELINE`)"
+    p = _sub(
+        sub,
+        common,
+        "status",
+        "show each step of a run: state, duration, reuse, metrics",
+        "  amlcompile status My_Published_Pipeline manual__2026-11-24T01:47:34+00:00",
+    )
+    p.add_argument("name", metavar="PIPELINE", help=name_help)
+    p.add_argument("run", metavar="RUN_ID", help=run_help)
     p.set_defaults(func=_cmd_status)
 
-    p = sub.add_parser("logs", help="the log of one step of a run")
-    p.add_argument("name")
-    p.add_argument("run")
-    p.add_argument("step")
+    p = _sub(
+        sub,
+        common,
+        "logs",
+        "print the log of one step of a run",
+        "  amlcompile logs My_Published_Pipeline nightly-1 train",
+    )
+    p.add_argument("name", metavar="PIPELINE", help=name_help)
+    p.add_argument("run", metavar="RUN_ID", help=run_help)
+    p.add_argument("step", metavar="STEP", help="the step's name (its task id)")
     p.set_defaults(func=_cmd_logs)
 
-    p = sub.add_parser("cancel", help="stop a run (marks it failed)")
-    p.add_argument("name")
-    p.add_argument("run")
+    p = _sub(
+        sub,
+        common,
+        "cancel",
+        "stop a run (it is marked failed)",
+        "  amlcompile cancel My_Published_Pipeline nightly-1",
+    )
+    p.add_argument("name", metavar="PIPELINE", help=name_help)
+    p.add_argument("run", metavar="RUN_ID", help=run_help)
     p.set_defaults(func=_cmd_cancel)
+
+
+_PATHS_HELP = (
+    "pipeline files (.py), notebooks (.ipynb) or folders; a folder is searched for files"
+    " that make pipelines (tests/, virtual environments, build and hidden folders skipped)"
+)
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="amlcompile",
         description="Compile Azure ML SDK v1-style pipelines to Apache Airflow 3 DAGs.",
+        epilog="examples:\n"
+        "  amlcompile build examples/\n"
+        "  amlcompile run examples/seed_compare_models/pipeline.py --param pipeline_arg=20\n"
+        "  amlcompile COMMAND --help      # each command's arguments, with examples\n"
+        "exit codes: 0 ok; 1 a run or deploy failed, or --check found changes; 2 bad input;\n"
+        "3 internal error; 4 migrate left items to do by hand; 130 interrupted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     top.add_argument("--version", action="version", version=f"amlcompile {__version__}")
-    top.add_argument("--verbose", "-v", action="store_true", help="show tracebacks and logs")
-    sub = top.add_subparsers(dest="command", required=True)
+    verbose_help = "show tracebacks and the embedded Airflow's log"
+    top.add_argument("--verbose", "-v", action="store_true", help=verbose_help)
+    # The same flag after the subcommand (`amlcompile build -v x.py`); SUPPRESS keeps a
+    # --verbose given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=verbose_help
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("check", help="validate pipelines; report every error at once")
-    p.add_argument("paths", nargs="+", type=Path)
+    p = _sub(
+        sub,
+        common,
+        "check",
+        "validate pipelines; report every error at once (exit 2 on errors)",
+        "  amlcompile check pipeline.py\n  amlcompile check examples/ notebooks/train.ipynb",
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=_PATHS_HELP)
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("build", help="write one DAG file per pipeline into dags_out/")
-    p.add_argument("paths", nargs="+", type=Path)
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: dags_out)")
-    p.add_argument("--template", type=Path, default=None, help="a replacement DAG template")
+    p = _sub(
+        sub,
+        common,
+        "build",
+        "write one DAG file per pipeline into dags_out/",
+        "  amlcompile build examples/\n"
+        "  amlcompile build pipeline.py --out /opt/airflow/dags\n"
+        "  amlcompile build pipeline.py --template my_dag.py.j2\n"
+        "dags_out/ is relative to the project root: the folder of amlcompile.toml or\n"
+        "pyproject.toml above the pipeline file, else the working directory.",
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=_PATHS_HELP)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output folder (default: dags_out in amlcompile.toml, else dags_out/)",
+    )
+    p.add_argument(
+        "--template",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a Jinja2 DAG template to use instead of amlcompile's (start from a copy of"
+        " amlcompile/templates/dag.py.j2)",
+    )
     p.set_defaults(func=_cmd_build)
 
-    p = sub.add_parser("run", help="compile and run one pipeline in an embedded Airflow")
-    p.add_argument("pipeline", help="a pipeline file (with one pipeline) or a pipeline name")
-    p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a pipeline parameter (repeatable)",
+    p = _sub(
+        sub,
+        common,
+        "run",
+        "compile and run one pipeline in an embedded Airflow",
+        "  amlcompile run examples/seed_compare_models/pipeline.py --param pipeline_arg=20\n"
+        "  amlcompile run My_Published_Pipeline           # by name, found under the working"
+        " directory\n"
+        "  amlcompile run pipeline.py --local --regenerate-outputs",
     )
+    p.add_argument(
+        "pipeline",
+        metavar="PIPELINE",
+        help="a pipeline file (holding one pipeline) or a pipeline's name (its DAG id), looked"
+        " for under the working directory",
+    )
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=_PARAM_HELP)
     p.add_argument(
         "--regenerate-outputs",
         action="store_true",
@@ -405,16 +585,35 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser(
-        "migrate", help="rewrite Azure ML SDK v1 scripts and notebooks (azureml.*) to amlcompile"
+    p = _sub(
+        sub,
+        common,
+        "migrate",
+        "rewrite Azure ML SDK v1 scripts and notebooks (azureml.*) to amlcompile",
+        "  amlcompile migrate --diff src/     # preview: print the changes, write nothing\n"
+        "  amlcompile migrate src/ notebooks/ # rewrite the files in place\n"
+        "  amlcompile migrate --check src/    # CI: exit 1 when a file would change\n"
+        "exit codes: 0 done; 1 with --check, a file would change; 2 a path is missing or a\n"
+        "file cannot be parsed; 4 items were left to translate by hand that would fail the\n"
+        "build (listed under 'not translated').",
     )
-    p.add_argument("paths", nargs="+", type=Path, metavar="FILE_OR_DIR")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="FILE_OR_DIR",
+        help="Python files, notebooks, or folders searched for them",
+    )
     p.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 when a file would change"
     )
-    p.add_argument("--diff", action="store_true", help="print a unified diff of each change")
+    p.add_argument(
+        "--diff",
+        action="store_true",
+        help="write nothing; print a unified diff of each change (a preview)",
+    )
     p.set_defaults(func=_cmd_migrate)
-    _add_lifecycle_commands(sub)
+    _add_lifecycle_commands(sub, common)
     return top
 
 
@@ -427,12 +626,12 @@ def main(argv: list[str] | None = None) -> int:
     except BuildError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
-        print(f"{len(exc.problems)} error(s); nothing was written", file=sys.stderr)
-        return 2
+        print(f"{plural(len(exc.problems), 'error')}; nothing was written", file=sys.stderr)
+        return EXIT_USER_ERROR
     except (ConfigError, AmlCompileError) as exc:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -443,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
             f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)",
             file=sys.stderr,
         )
-        return 3
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config as config_mod
+from . import credentials
 from . import snapshot as snapshot_mod
 from . import uploads as uploads_mod
 from .discover import discover
 from .dsl.capture import capture
 from .dsl.session import Upload
-from .exceptions import BuildError, UserErrorException
+from .exceptions import AmlCompileError, BuildError, UserErrorException
 from .ir import models as ir
 from .ir.validate import Problem
 from .render import writer
@@ -49,11 +50,19 @@ class BuildResult:
 
 def check(paths: list[Path | str]) -> list[Compiled]:
     """Discover and validate; raises BuildError with every problem of every pipeline."""
-    snapshot_mod.use_cache_dir(config_mod.find_root(Path.cwd()) / config_mod.STATE_DIR / "cache")
+    snapshot_mod.use_cache_dir(cache_dir(paths))
     try:
         return _check(paths)
     finally:
         snapshot_mod.save_caches()
+
+
+def cache_dir(paths: list[Path | str]) -> Path:
+    """The digest cache of the project the first path belongs to (the folder of its config,
+    as `Workspace.from_config()` finds it), never the working directory's."""
+    first = Path(paths[0]) if paths else Path.cwd()
+    start = first if first.is_dir() else first.parent
+    return config_mod.find_root(start) / config_mod.STATE_DIR / "cache"
 
 
 def _check(paths: list[Path | str]) -> list[Compiled]:
@@ -205,7 +214,7 @@ def render_files(
             owned.add(folder)
         if problems:
             continue
-        files[f"{c.pipeline.name}.py"] = (render(c.pipeline, tasks, template).encode(), False)
+        files[f"{c.pipeline.name}.py"] = (_render(c.pipeline, tasks, template).encode(), False)
     if problems:
         raise BuildError(problems)
     package = f"{SUPPORT_DIR}/{runtime_package()}"
@@ -224,20 +233,67 @@ def render_files(
     return files, owned
 
 
+def _render(p: ir.Pipeline, tasks, template: Path | None) -> str:
+    """The DAG source; a replacement template's mistakes are the user's, said in one line."""
+    if template is None:
+        return render(p, tasks, None)
+    import jinja2
+
+    try:
+        return render(p, tasks, template)
+    except jinja2.TemplateSyntaxError as exc:
+        where = f"{exc.filename or template}:{exc.lineno}"
+        raise AmlCompileError(f"--template {where}: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise AmlCompileError(
+            f"--template {template}: rendering pipeline {p.name!r} failed:"
+            f" {type(exc).__name__}: {exc}"
+        ) from None
+    except SyntaxError as exc:
+        raise AmlCompileError(
+            f"--template {template}: the DAG file it makes for pipeline {p.name!r} is not valid"
+            f" Python (line {exc.lineno}: {exc.msg})"
+        ) from None
+
+
+def check_template(template: Path | None) -> None:
+    """A replacement DAG template must be a readable file (checked before any work)."""
+    if template is None:
+        return
+    path = Path(template)
+    if not path.exists():
+        raise AmlCompileError(f"--template {template}: no such file")
+    if not path.is_file():
+        raise AmlCompileError(f"--template {template}: not a file (give a Jinja2 template file)")
+    try:
+        path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AmlCompileError(f"--template {template}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise AmlCompileError(f"--template {template}: not a UTF-8 text file") from None
+
+
 def build(
     paths: list[Path | str],
     out_dir: Path | str | None = None,
     force_local: bool = False,
     template: Path | None = None,
+    progress=None,
 ) -> BuildResult:
     """Compile every pipeline found under `paths` into `out_dir` (default: config's dags_out).
 
-    Nothing is written unless every pipeline compiles.
+    Nothing is written unless every pipeline compiles. `progress(line)` hears about long
+    work (writing thousands of files).
     """
+    check_template(template)
     compiled = check(paths)
     target = Path(out_dir).resolve() if out_dir else compiled[0].config.dags_out_path
     files, owned = render_files(compiled, force_local, template, out_dir=target)
-    changes = writer.apply(target, files, owned, owner_of(compiled[0].config))
+    configs = list({id(c.config): c.config for c in compiled}.values())
+    secrets = credentials.known_secrets(configs)
+    changes = writer.apply(
+        target, files, owned, owner_of(compiled[0].config), secrets, progress=progress
+    )
     return BuildResult(compiled, target, changes)
 
 

@@ -7,6 +7,7 @@ Secrets never live here: only Airflow connection ids and environment variable na
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -14,14 +15,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from .credentials import secret_name
+
 CONFIG_FILE = "amlcompile.toml"
 STATE_DIR = ".amlcompile"
-_SECRET_KEY = re.compile(
-    r"(password|passwd|pwd|secret|token|credential|credentials|connection_string|conn_str"
-    r"|sas|sas_url|account_key|api_key|access_key|private_key|client_secret|(^|[_-])key"
-    r"|(^|[_-])pat)$",
-    re.I,
-)
 # Values that carry a credential whatever their key: URLs with a password, Azure connection
 # strings, SAS query strings, private keys.
 _SECRET_VALUE = re.compile(
@@ -40,8 +37,9 @@ class _Model(BaseModel):
 
 
 class DatastoreConfig(_Model):
-    kind: Literal["local", "azure_blob", "adls_gen2", "azure_file"] = "local"
-    path: str | None = None  # local folder (relative to the project root) or container/share
+    kind: Literal["local", "azure_blob", "adls_gen2", "azure_file", "dbfs"] = "local"
+    # local folder (relative to the project root), container/share, or a DBFS folder ("/")
+    path: str | None = None
     conn_id: str | None = None  # Airflow connection id for remote stores
     account_name: str | None = None  # storage account, for URIs given to Databricks
     k8s_pvc: str | None = None  # pods: the PersistentVolumeClaim holding a local datastore
@@ -55,7 +53,7 @@ class DatastoreConfig(_Model):
     def _needs_conn(self):
         if self.kind != "local" and not self.conn_id:
             raise ValueError(f"a {self.kind} datastore needs conn_id (an Airflow connection id)")
-        if self.kind != "local" and not self.path:
+        if self.kind not in ("local", "dbfs") and not self.path:
             raise ValueError(f"a {self.kind} datastore needs path (the container or share name)")
         if self.kind != "local" and self.shared:
             raise ValueError(f"shared applies to local datastores; a {self.kind} one is shared")
@@ -230,7 +228,7 @@ class ProjectConfig(_Model):
             try:
                 data = tomllib.loads((self.root / "pyproject.toml").read_text(encoding="utf-8"))
                 name = (data.get("project") or {}).get("name")
-            except (OSError, tomllib.TOMLDecodeError):
+            except (OSError, ValueError):  # TOMLDecodeError and UnicodeDecodeError too
                 name = None
         name = str(name or Path(self.root).resolve().name)
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "project"
@@ -240,6 +238,8 @@ class ProjectConfig(_Model):
         if ds.kind == "local":
             base = Path(ds.path) if ds.path else Path(STATE_DIR) / "datastores" / name
             return str((self.root / base).resolve())
+        if ds.kind == "dbfs":  # an absolute DBFS folder, the DBFS root by default
+            return "/" + "/".join(p for p in (ds.path or "").split("/") if p)
         return ds.path or ""
 
 
@@ -248,12 +248,78 @@ def _defaults() -> dict[str, DatastoreConfig]:
 
 
 def find_root(start: Path) -> Path:
-    """The nearest folder at or above `start` holding amlcompile.toml or pyproject.toml."""
+    """The project root for a pipeline file in folder `start`: the nearest folder at or
+    above it holding amlcompile.toml or pyproject.toml. With none, the working directory
+    when `start` lies inside it, as the SDK's `Workspace.from_config()` searches from the
+    working directory: `amlcompile build examples/` in a folder without a config gives one
+    project (one dags_out/, one .amlcompile/) there, not one per example folder. A file
+    outside the working directory with no config above it is its own project."""
     start = start.resolve()
     for folder in [start, *start.parents]:
         if (folder / CONFIG_FILE).is_file() or (folder / "pyproject.toml").is_file():
             return folder
+    cwd = Path.cwd().resolve()
+    if start == cwd or cwd in start.parents:
+        return cwd
     return start
+
+
+# The loader fills these in; a config file setting them is refused like any unknown key.
+_LOADER_FIELDS = ("root", "source")
+# Top-level keys whose value is a table (the rest are refused by validation as usual).
+_TABLES = ("datastores", "compute", "environments", "kubernetes", "airflow", "workspace")
+
+
+def _read_toml(path: Path) -> dict:
+    """A TOML file as a dict; ConfigError naming the file (and the line) when it cannot be
+    read, is not UTF-8 text or is not valid TOML."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        where = re.search(r"\(at line (\d+), column \d+\)|\(at end of document\)", message)
+        line = (where.group(1) or str(text.count("\n") + 1)) if where else None
+        prefix = f"{path}:{line}" if line else str(path)
+        raise ConfigError(f"{prefix}: not valid TOML: {message}") from None
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def key_path(parts) -> str:
+    """A dotted key as TOML writes it: parts that are not bare keys quoted and escaped, so a
+    key holding a newline or a terminal escape stays one harmless line."""
+    return ".".join(str(p) if _BARE_KEY.fullmatch(str(p)) else json.dumps(str(p)) for p in parts)
+
+
+def _type_name(value) -> str:
+    return {str: "a string", list: "an array", bool: "a boolean", int: "an integer"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _check_shape(raw: dict, source: str) -> None:
+    """What validation cannot phrase well: keys the loader owns, and tables given as
+    something else (before they are merged with the defaults)."""
+    for key in _LOADER_FIELDS:
+        if key in raw:
+            raise ConfigError(f"{source}: {key}: not a config key (it is set by amlcompile)")
+    for key in _TABLES:
+        if key in raw and not isinstance(raw[key], dict):
+            example = f"[{key}.NAME]" if key in ("datastores", "compute", "environments") else ""
+            hint = f" ({example} sections)" if example else f" ([{key}] section)"
+            raise ConfigError(f"{source}: {key}: must be a table{hint}, not {_type_name(raw[key])}")
 
 
 def load(root: Path | None = None) -> ProjectConfig:
@@ -262,19 +328,23 @@ def load(root: Path | None = None) -> ProjectConfig:
     source = None
     toml_file = root / CONFIG_FILE
     pyproject = root / "pyproject.toml"
-    try:
-        if toml_file.is_file():
-            source = str(toml_file)
-            raw = tomllib.loads(toml_file.read_text(encoding="utf-8"))
-        elif pyproject.is_file():
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            if "amlcompile" in data.get("tool", {}):
-                source = f"{pyproject} [tool.amlcompile]"
-                raw = data["tool"]["amlcompile"]
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source or toml_file}: not valid TOML: {exc}") from None
+    if toml_file.is_file():
+        source = str(toml_file)
+        raw = _read_toml(toml_file)
+    elif pyproject.is_file():
+        data = _read_toml(pyproject)
+        tool = data.get("tool")
+        if isinstance(tool, dict) and "amlcompile" in tool:
+            source = f"{pyproject} [tool.amlcompile]"
+            raw = tool["amlcompile"]
+            if not isinstance(raw, dict):
+                raise ConfigError(
+                    f"{pyproject}: tool.amlcompile: must be a table ([tool.amlcompile]"
+                    f" section), not {_type_name(raw)}"
+                )
 
     _refuse_secrets(raw, source or "config", [])
+    _check_shape(raw, source or "config")
     raw = dict(raw)
     raw["datastores"] = {**_defaults(), **raw.get("datastores", {})}
     try:
@@ -282,7 +352,7 @@ def load(root: Path | None = None) -> ProjectConfig:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
+            key = key_path(err["loc"])
             lines.append(f"{source or 'config'}: {key}: {err['msg']}")
         raise ConfigError("\n".join(lines)) from None
     if cfg.default_datastore not in cfg.datastores:
@@ -303,11 +373,11 @@ def _refuse_secrets(node, source: str, path: list[str]) -> None:
     )
     if isinstance(node, dict):
         for key, value in node.items():
-            if _SECRET_KEY.search(str(key)) and not str(key).endswith("_env"):
-                raise ConfigError(f"{source}: {'.'.join([*path, str(key)])}: {advice}")
+            if secret_name(str(key)):  # by word parts: accountKey, STORAGE_ACCOUNTKEY, ...
+                raise ConfigError(f"{source}: {key_path([*path, key])}: {advice}")
             _refuse_secrets(value, source, [*path, str(key)])
     elif isinstance(node, list):
         for index, value in enumerate(node):
             _refuse_secrets(value, source, [*path, str(index)])
     elif isinstance(node, str) and _SECRET_VALUE.search(node):
-        raise ConfigError(f"{source}: {'.'.join(path)}: this value holds a credential; {advice}")
+        raise ConfigError(f"{source}: {key_path(path)}: this value holds a credential; {advice}")

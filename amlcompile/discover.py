@@ -7,7 +7,9 @@ script passes to `submit` or `publish` (those calls only register it during a bu
 from __future__ import annotations
 
 import os
+import re
 import sys
+import sysconfig
 import traceback
 import types
 from dataclasses import dataclass, field
@@ -20,10 +22,31 @@ from .dsl.pipeline import Pipeline
 from .exceptions import BuildError
 from .ir.validate import Problem
 from .sdk_compat import hook
+from .text import did_you_mean, parameter_names
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 ROOT_MARKERS = ("amlcompile.toml", "pyproject.toml", "setup.py", "setup.cfg", ".git")
-SKIP_DIRS = {"__pycache__", "dags_out", ".amlcompile", ".git", ".venv", "node_modules"}
+# Folders a search of a directory does not enter (a path given by name is still read):
+# tests and benchmarks (scripts that build pipelines to measure or test them), installed
+# packages, virtual environments, build output and tool state. Hidden
+# folders (.git, .venv, .tox, ...) and folders holding a pyvenv.cfg are skipped too.
+SKIP_DIRS = {
+    "__pycache__",
+    "dags_out",
+    "tests",
+    "benchmarks",
+    "site-packages",
+    "dist-packages",
+    "node_modules",
+    "build",
+    "dist",
+    "htmlcov",
+}
+SOURCE_SUFFIXES = (".py", ".ipynb")
+# Python's own library (argparse raising SystemExit, ...): never the user's line.
+_LIBRARY_DIRS = tuple(
+    {sysconfig.get_paths()[k] + os.sep for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
 
 
 @dataclass
@@ -47,19 +70,41 @@ def _builds_a_pipeline(text: str) -> bool:
     return "Pipeline(" in text and ("amlcompile" in text or "azureml" in text)
 
 
+def _skip_dir(path: str, name: str) -> bool:
+    return (
+        name in SKIP_DIRS
+        or name.startswith(".")
+        or name.endswith(".egg-info")
+        or os.path.isfile(os.path.join(path, "pyvenv.cfg"))  # a virtual environment
+        or os.path.isdir(os.path.join(path, "conda-meta"))  # a conda environment
+        or os.path.realpath(path) == _PACKAGE_DIR  # amlcompile itself, in a checkout
+    )
+
+
+def _walk_sources(folder: Path) -> list[Path]:
+    """The .py and .ipynb files under `folder`, skipped folders not even listed."""
+    out = []
+    for path, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not _skip_dir(os.path.join(path, d), d))
+        out += [Path(path, n) for n in names if n.endswith(SOURCE_SUFFIXES)]
+    return sorted(out)
+
+
 def candidate_files(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
     files, problems = [], []
     for p in paths:
         if p.is_file():
+            if p.suffix not in SOURCE_SUFFIXES:
+                problems.append(
+                    Problem(
+                        f"{p}: not a Python file or notebook; amlcompile reads pipelines from"
+                        " .py files, .ipynb notebooks and folders holding them"
+                    )
+                )
+                continue
             files.append(p.resolve())
         elif p.is_dir():
-            found = [*p.rglob("*.py"), *p.rglob("*.ipynb")]
-            for f in sorted(found):
-                if any(
-                    part in SKIP_DIRS or part.startswith(".")
-                    for part in f.relative_to(p).parts[:-1]
-                ):
-                    continue
+            for f in _walk_sources(p):
                 text = f.read_text(encoding="utf-8", errors="replace")
                 if _builds_a_pipeline(text):
                     files.append(f.resolve())
@@ -76,10 +121,48 @@ def _location_in(exc: BaseException, file: Path):
     where = SourceLocation(file=str(file), line=0)
     for frame in traceback.extract_tb(exc.__traceback__):
         name = frame.filename
-        if name.startswith("<") or name.startswith(_PACKAGE_DIR) or name.startswith(sys.prefix):
+        if name.startswith(("<", _PACKAGE_DIR, sys.prefix, *_LIBRARY_DIRS)):
             continue
         where = SourceLocation(file=str(Path(name).resolve()), line=frame.lineno or 0)
     return where
+
+
+def _syntax_problem(exc: SyntaxError, file: Path) -> Problem:
+    """Where Python's parser stopped: the file (maybe a module the pipeline imports), the
+    line and the column, as a one-line error."""
+    from .ir.models import SourceLocation
+
+    where = Path(exc.filename).resolve() if exc.filename else file
+    column = f" (column {exc.offset})" if exc.offset else ""
+    kind = type(exc).__name__.replace("Error", " error").lower()  # IndentationError too
+    return Problem(
+        f"{kind}: {exc.msg}{column}", SourceLocation(file=str(where), line=exc.lineno or 0)
+    )
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"^([\w.]+)\(\) got an unexpected keyword argument '(\w+)'")
+
+
+def _suggestion(exc: Exception) -> str:
+    """ " (did you mean 'source_directory'?)" for a misspelled keyword argument of a call the
+    user's code made: the callee is looked up in the calling frame's globals, then amlcompile."""
+    match = _UNEXPECTED_KEYWORD.match(str(exc)) if isinstance(exc, TypeError) else None
+    if match is None:
+        return ""
+    import amlcompile
+
+    head, *rest = match.group(1).split(".")
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    scopes = [tb.tb_frame.f_globals] if tb is not None else []
+    for scope in [*scopes, vars(amlcompile)]:
+        target = scope.get(head)
+        for part in rest:
+            target = getattr(target, part, None)
+        if target is not None:
+            return did_you_mean(match.group(2), parameter_names(target))
+    return ""
 
 
 def project_root(file: Path) -> Path:
@@ -171,10 +254,14 @@ def discover(paths: list[Path]) -> Discovery:
                     )
                 )
                 continue
+            except SyntaxError as exc:  # the file itself, or a module of the project it imports
+                result.problems.append(_syntax_problem(exc, file))
+                continue
             except Exception as exc:  # the user's script raised: say where and what
                 result.problems.append(
                     Problem(
-                        f"importing the file failed: {type(exc).__name__}: {exc}",
+                        f"importing the file failed: {type(exc).__name__}: {exc}"
+                        + _suggestion(exc),
                         _location_in(exc, file),
                     )
                 )

@@ -257,7 +257,9 @@ def run_pipeline_object(
     name = pipeline.name or experiment_name or Path(file).stem
     # Outside a build, upload_files already copied the data: there are no deferred uploads.
     c = Compiled(capture(pipeline, name), pipeline.workspace._config, Path(file))
-    conf = dict(pipeline_parameters or {})
+    from .dsl.dataset import trigger_value
+
+    conf = {name: trigger_value(value) for name, value in (pipeline_parameters or {}).items()}
     if regenerate:
         conf[REGENERATE_PARAM] = True
     if continue_on_step_failure is not None:

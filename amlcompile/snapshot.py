@@ -72,7 +72,7 @@ def _walk(source_dir: Path) -> _Walk:
 CACHE = DigestCache()
 TREES = TreeMemo()
 CACHE_FILE_NAME = "file-digests.v2"
-TREES_FILE_NAME = "tree-listings.v1"
+TREES_FILE_NAME = "tree-listings.v2"  # v2: git's ignore semantics (pathspec)
 
 
 def use_cache_dir(cache_dir: Path | None) -> None:

@@ -148,11 +148,28 @@ def _size_of(target) -> int | None:
         return None
 
 
+def _checked(root, target, name: str, dest: str):
+    """A local destination must not lead out of its datastore through a link (a folder of
+    the datastore made a link elsewhere by someone who can write it)."""
+    if isinstance(target, Path):
+        from .runtime.digests import LinkOutside, within
+
+        try:
+            within(root, target)
+        except LinkOutside as exc:
+            raise UploadError(
+                f"upload to datastore {name!r} ({dest}): {exc}; refusing to follow it"
+            ) from None
+    return target
+
+
 def _write(src: Path, target) -> None:
     if isinstance(target, Path):
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.uploading")
-        shutil.copy2(src, tmp)
+        # The content only, not the source's timestamps (copy2 would carry an mtime put back
+        # with `touch -r` onto the datastore): the copy is a new file, stamped now.
+        shutil.copyfile(src, tmp)
         os.replace(tmp, target)  # a reader sees the old file or the new one
         return
     with src.open("rb") as reader, target.open("wb") as writer:
@@ -188,7 +205,7 @@ def perform(pipelines: dict, dag_ids: list[str] | None = None, progress=print) -
         report = reports.setdefault(name, StoreReport(name))
         if name not in roots:
             roots[name] = _root(name, f["store"])
-        target = roots[name] / dest
+        target = _checked(roots[name], roots[name] / dest, name, dest)
         try:
             size = _size_of(target)
             if size is not None:
@@ -198,7 +215,9 @@ def perform(pipelines: dict, dag_ids: list[str] | None = None, progress=print) -
                 if not f["overwrite"]:
                     report.kept += 1
                     continue
+            _checked(roots[name], target, name, dest)  # its parents may have changed since
             _write(Path(f["source"]), target)
+            _checked(roots[name], target, name, dest)
         except UploadError:
             raise
         except Exception as exc:  # refused credentials, missing container, disk full, ...

@@ -7,11 +7,15 @@ from pathlib import Path
 
 RUNTIME = Path(__file__).resolve().parents[1] / "amlcompile" / "runtime"
 ALLOWED_TOP = {"airflow", "__future__"}
-# Dependencies Airflow and its Azure provider bring, for the one module that needs them: the
+# Dependencies Airflow and its providers bring, for the modules that need them: the
 # object storage's own fsspec/universal-pathlib and the provider's azure-storage-file-share.
 # The step library's TabularDataset.to_pandas_dataframe() imports pandas when called, in the
 # step process (pandas comes with the step's environment, or a clear error says to add it).
-ALLOWED_IN = {"fileshare_fs.py": {"fsspec", "upath", "azure"}, "amlcompile_run.py": {"pandas"}}
+ALLOWED_IN = {
+    "fileshare_fs.py": {"fsspec", "upath", "azure"},
+    "dbfs_fs.py": {"fsspec", "upath", "requests"},  # requests: the Databricks provider's own
+    "amlcompile_run.py": {"pandas"},
+}
 
 
 def test_runtime_imports_only_stdlib_airflow_and_itself():

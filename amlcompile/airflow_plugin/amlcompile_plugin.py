@@ -37,6 +37,7 @@ RUN_OPTIONS = ("regenerate_outputs", "continue_on_step_failure")
 BODY_KEYS = (
     "ContinueRunOnStepFailure",
     "DataPathAssignments",
+    "DataSetDefinitionValueAssignments",
     "Description",
     "ExperimentName",
     "ParameterAssignments",
@@ -106,9 +107,19 @@ def conf_from_azure_body(body, params=None, dag_id=None, where="the request body
     unknown = sorted(set(body) - set(BODY_KEYS))
     if unknown:
         raise BodyError(f"{where}: unknown key {unknown[0]!r} (expected {', '.join(BODY_KEYS)})")
-    assignments = body.get("ParameterAssignments") or {}
-    paths = body.get("DataPathAssignments") or {}
-    for key, value in (("ParameterAssignments", assignments), ("DataPathAssignments", paths)):
+    assignments, paths, datasets = (
+        {} if body.get(key) is None else body[key]
+        for key in (
+            "ParameterAssignments",
+            "DataPathAssignments",
+            "DataSetDefinitionValueAssignments",
+        )
+    )
+    for key, value in (
+        ("ParameterAssignments", assignments),
+        ("DataPathAssignments", paths),
+        ("DataSetDefinitionValueAssignments", datasets),
+    ):
         if not isinstance(value, dict):
             raise BodyError(f"{where}: {key} must be a JSON object of name: value")
     conf = {}
@@ -121,6 +132,8 @@ def conf_from_azure_body(body, params=None, dag_id=None, where="the request body
                 ' {"DataStoreName": ..., "RelativePath": ...}'
             )
         conf[name] = ref["RelativePath"]
+    for name, value in datasets.items():
+        conf[name] = _dataset_value(value, f"{where}: DataSetDefinitionValueAssignments.{name}")
     if params is not None:
         for name in conf:
             if name not in params and name not in RUN_OPTIONS:
@@ -135,6 +148,26 @@ def conf_from_azure_body(body, params=None, dag_id=None, where="the request body
         if body.get(key) is not None and not isinstance(body[key], str):
             raise BodyError(f"{where}: {key} must be a string")
     return conf, body.get("ExperimentName"), body.get("Description")
+
+
+def _dataset_value(value, where: str) -> str:
+    """A dataset parameter's value: its URL(s) as text, or a DataPath on a datastore. A saved
+    dataset's id names Azure ML's dataset registry, which Airflow does not have."""
+    if isinstance(value, str):
+        return value
+    path = value.get("DataPath") if isinstance(value, dict) else None
+    if isinstance(path, dict) and isinstance(path.get("RelativePath"), str):
+        return path["RelativePath"]
+    if isinstance(value, dict) and "SavedDataSetReference" in value:
+        raise BodyError(
+            f"{where}: a SavedDataSetReference names a dataset registered in Azure ML, which"
+            " Airflow has no registry of; give the dataset's http(s) URL(s) as a string, or"
+            ' {"DataPath": {"DataStoreName": ..., "RelativePath": ...}}'
+        )
+    raise BodyError(
+        f'{where}: expected URL text or {{"DataPath": {{"DataStoreName": ...,'
+        ' "RelativePath": ...}}'
+    )
 
 
 def error_body(status: int, message: str) -> dict:

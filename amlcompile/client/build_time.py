@@ -207,6 +207,18 @@ def published(build, pipeline, name, description, version):
     return pp
 
 
+def endpoint_dag_id(build, pipeline, endpoint_name: str | None) -> str | None:
+    """The DAG id a PipelineEndpoint's pipeline has in this build: the name it was published
+    (or submitted) under, else the endpoint's name, as Azure publishes it for the endpoint."""
+    for registered, name in build.registered:
+        if registered is pipeline and name:
+            return name
+    if pipeline.name or endpoint_name is None:  # None: look up only, register nothing
+        return pipeline.name
+    build.register(pipeline, endpoint_name, published=True)
+    return endpoint_name
+
+
 def published_in_build(build, id) -> object:
     found = build.client.get("published", {}).get(id)
     if found is None:

@@ -137,9 +137,10 @@ def submit(
     run_id=None,
     continue_on_step_failure=None,
 ) -> PipelineRun:
-    run, _ = lifecycle.trigger(
-        client, dag_id, dict(parameters or {}), run_id, regenerate, continue_on_step_failure
-    )
+    from ..dsl.dataset import trigger_value
+
+    values = {name: trigger_value(value) for name, value in (parameters or {}).items()}
+    run, _ = lifecycle.trigger(client, dag_id, values, run_id, regenerate, continue_on_step_failure)
     return PipelineRun(client, dag_id, run["dag_run_id"], experiment_name)
 
 
@@ -291,6 +292,8 @@ class PipelineEndpoint:
             endpoints = build.client.setdefault("pipeline_endpoints", {})
             if name in endpoints:
                 raise RestError(f"pipeline endpoint {name!r} already exists; use add_default")
+            if not isinstance(pipeline, PublishedPipeline):
+                dag_id = build_time.endpoint_dag_id(build, pipeline, name)
             url = build_time._airflow_url(pipeline) if hasattr(pipeline, "workspace") else None
             if url is None and isinstance(getattr(pipeline, "_client", None), build_time._UrlOnly):
                 url = pipeline._client.url
@@ -392,8 +395,19 @@ class PipelineEndpoint:
             self._client, dag_id, record.get("version"), record.get("description")
         )
 
+    def _dag_id(self, pipeline, version: int, register: bool = True) -> str | None:
+        """A published pipeline's id; a Pipeline's DAG id in this build (an unnamed one is
+        published for the endpoint: `<endpoint>` for version 0, `<endpoint>_<n>` after)."""
+        if isinstance(pipeline, PublishedPipeline):
+            return pipeline.id
+        build = session.current()
+        if build is None:
+            return pipeline.name
+        fallback = self.name if version == 0 else f"{self.name}_{version}"
+        return build_time.endpoint_dag_id(build, pipeline, fallback if register else None)
+
     def add(self, pipeline) -> None:
-        dag_id = pipeline.id if isinstance(pipeline, PublishedPipeline) else pipeline.name
+        dag_id = self._dag_id(pipeline, len(self._versions))
         if session.current() is None:
             self._client.dag(dag_id)
         self._versions.append(dag_id)
@@ -416,7 +430,7 @@ class PipelineEndpoint:
         self._save()
 
     def set_default(self, pipeline) -> None:
-        dag_id = pipeline.id if isinstance(pipeline, PublishedPipeline) else pipeline.name
+        dag_id = self._dag_id(pipeline, len(self._versions), register=False)
         if dag_id not in self._versions:
             raise ValueError(
                 f"pipeline {dag_id!r} is not in pipeline endpoint {self.name!r}; use add()"

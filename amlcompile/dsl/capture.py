@@ -11,6 +11,7 @@ from ..exceptions import BuildError
 from ..ir import models as ir
 from ..ir.validate import Problem, validate
 from ..runtime.reuse import CONTINUE_PARAM, PLAN_TASK_ID, REGENERATE_PARAM
+from ..text import did_you_mean, did_you_mean_file
 from . import capture_kinds as kinds
 from .adla import AdlaStep
 from .compute import ComputeTarget
@@ -104,6 +105,9 @@ class _Capture:
         # Output port names of every step (by data object), fixed before any step is captured
         # so that consumers name the producer's port exactly as the producer does.
         self.output_ports: dict[int, dict[int, str]] = {}
+        # (upstream, downstream) → (call order, call site) of the run_after call making the
+        # edge: a cycle is reported where the latest of its calls closed it.
+        self.order_sites: dict[tuple[str, str], tuple[int, ir.SourceLocation]] = {}
 
     # ---- locations ----
     def loc(self, where) -> ir.SourceLocation:
@@ -170,11 +174,20 @@ class _Capture:
 
     def run_after(self, s) -> list:
         """`s.run_after(...)` calls made before this Pipeline(...) was constructed."""
+        return [up for up, _, _ in self.run_after_calls(s)]
+
+    def run_after_calls(self, s) -> list[tuple[PipelineStep, int, tuple | None]]:
+        """(step, call order, call site) of each `s.run_after(...)` made before this
+        Pipeline(...) was constructed."""
         limit = getattr(self.p, "_sequence", None)
         seqs = getattr(s, "_run_after_seq", None)
-        if limit is None or seqs is None or len(seqs) != len(s._run_after):
-            return list(s._run_after)
-        return [up for up, seq in zip(s._run_after, seqs, strict=True) if seq < limit]
+        sites = getattr(s, "_run_after_loc", None)
+        if seqs is None or len(seqs) != len(s._run_after):
+            return [(up, 0, None) for up in s._run_after]
+        if sites is None or len(sites) != len(seqs):
+            sites = [None] * len(seqs)
+        calls = zip(s._run_after, seqs, sites, strict=True)
+        return [c for c in calls if limit is None or c[1] < limit]
 
     def closure(self, steps: list[PipelineStep]) -> list[PipelineStep]:
         """Everything the listed steps need: producers of their data and run_after steps."""
@@ -314,6 +327,34 @@ class _Capture:
         )
         return name
 
+    def url_param(self, pp: PipelineParameter) -> str | None:
+        """A dataset PipelineParameter whose default is a URL dataset: a string Param holding
+        the http(s) URL(s) to download, its default the dataset's (what Azure ML's
+        DataSetDefinitionValueAssignments set at submit)."""
+        name = pp.name
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            self.problem(
+                f"pipeline parameter name {name!r} must be a Python identifier", pp._location
+            )
+            return None
+        default = " ".join(pp.default_value.urls)
+        known = self.params.get(name)
+        if known is not None and known.default != default:
+            self.problem(
+                f"pipeline parameter {name!r} defined twice with different defaults", pp._location
+            )
+            return name
+        self.param_objects[name] = pp
+        self.params[name] = ir.Parameter(
+            name=name,
+            type="string",
+            default=default,
+            description="dataset: the http(s) URL of its file (several separated by spaces),"
+            " downloaded when the step runs",
+            location=self.loc(pp._location),
+        )
+        return name
+
     # ---- datastores / computes ----
     def datastore_name(self, ds, where) -> str:
         if ds is None:
@@ -420,6 +461,8 @@ class _Capture:
                             step=names[id(prod)], output=self.output_ports[id(prod)][id(data)]
                         ),
                         mode="download" if mode == "download" else "mount",
+                        # read as a table (an output's read_delimited_files() and the like)
+                        tabular=getattr(item, "tabular", None),
                     )
                 )
                 port_of[key] = port
@@ -431,10 +474,12 @@ class _Capture:
                 item._path_param = self.datapath_param(item._dataset_param)
             if isinstance(item, UrlReference):  # ... or http(s) URLs, fetched at run time
                 port = unique(item.data_reference_name or "dataset")
+                dataset_param = getattr(item, "_dataset_param", None)
+                param = self.url_param(dataset_param) if dataset_param is not None else None
                 ports_in.append(
                     ir.InputPort(
                         name=port,
-                        source=ir.UrlSource(urls=item.urls),
+                        source=ir.UrlSource(urls=item.urls, param=param),
                         mode="download" if item.mode == "download" else "mount",
                         path_on_compute=item.path_on_compute,
                         tabular=item._tabular,
@@ -593,12 +638,14 @@ class _Capture:
                 pass
             elif not script:
                 self.problem(f"step {name!r}: script_name is empty", where)
+            elif source_dir is None and (s.source_directory or self.p.default_source_directory):
+                pass  # its source_directory does not exist: said once, above
             elif script not in generated_names and (
                 source_dir is None or not (source_dir / script).is_file()
             ):
                 self.problem(
                     f"step {name!r}: script {script!r} not found in source_directory"
-                    f" {str(source_dir)!r}",
+                    f" {str(source_dir)!r}" + did_you_mean_file(source_dir, script),
                     where,
                 )
         hash_digests = []
@@ -618,6 +665,11 @@ class _Capture:
         )
 
         after = []
+        for up, seq, site in self.run_after_calls(s):
+            if id(up) in names and site is not None:
+                key = (names[id(up)], name)
+                if key not in self.order_sites or self.order_sites[key][0] < seq:
+                    self.order_sites[key] = (seq, self.loc(site))
         for up in self.run_after(s) + self.extra_after.get(id(s), []):
             if id(up) in names:
                 if names[id(up)] not in after:
@@ -711,6 +763,24 @@ class _Capture:
             warn_packages_in_image(name, runenv.packages, image, s._location)
         return runenv
 
+    def check_single_producers(self, steps: list[PipelineStep], names: dict[int, str]) -> None:
+        """A PipelineData in the outputs of two steps of the pipeline is refused, whether or
+        not a step reads it (the same message as for a read one, so it is said once)."""
+        writers: dict[int, tuple[PipelineData, list[PipelineStep]]] = {}
+        for s in steps:
+            for o in s.outputs:
+                if isinstance(o, PipelineData):
+                    entry = writers.setdefault(id(o), (o, []))
+                    if s not in entry[1]:
+                        entry[1].append(s)
+        for data, producers in writers.values():
+            if len(producers) > 1:
+                self.problem(
+                    f"PipelineData {data.name!r} has more than one producer: "
+                    + ", ".join(repr(names.get(id(p), p.name)) for p in producers),
+                    data._location,
+                )
+
     def reserve_output_ports(self, s: PipelineStep) -> None:
         """Name the step's outputs (listed ones, then those only in its arguments or command)."""
         command = getattr(s, "command", None)
@@ -727,6 +797,8 @@ class _Capture:
 
     def source_dir(self, s: PipelineStep, name: str):
         generated = tuple([s._generated]) if getattr(s, "_generated", None) else ()
+        for message, where in getattr(s, "_code_problems", ()):  # @step code: free names
+            self.problem(message, where)
         src = s.source_directory or self.p.default_source_directory
         if not kinds.has_code(s) and not s.source_directory:
             return None, generated  # nothing of the DSL's folder runs: an empty snapshot
@@ -740,8 +812,12 @@ class _Capture:
             path = beside_script if beside_script.exists() else Path.cwd() / path
         path = path.resolve()
         if not path.is_dir():
+            hint = ""
+            if path.parent.is_dir():
+                siblings = [d.name for d in path.parent.iterdir() if d.is_dir()]
+                hint = did_you_mean(path.name, siblings)
             self.problem(
-                f"step {name!r}: source_directory {str(src)!r} does not exist", s._location
+                f"step {name!r}: source_directory {str(src)!r} does not exist{hint}", s._location
             )
             return None, generated
         return path, generated
@@ -780,6 +856,7 @@ class _Capture:
                 )
         for s in unique_steps:
             self.reserve_output_ports(s)
+        self.check_single_producers(unique_steps, names)
         ir_steps = [x for x in (self.step(s, names) for s in unique_steps) if x is not None]
 
         default_ds = self.datastore_name(self.p.default_datastore, self.p._location)
@@ -841,7 +918,7 @@ def capture(pipeline, name: str) -> ir.Pipeline:
     except BuildError:
         raise
     problems = list(c.problems)
-    problems += [p for p in validate(result) if p not in problems]
+    problems += [p for p in validate(result, c.order_sites) if p not in problems]
     if problems:
         # The same message twice (e.g. from capture and from validation) is said once.
         unique, seen = [], set()

@@ -7,6 +7,7 @@ token, `add_input` an input into a port), so every kind shares one way of naming
 from __future__ import annotations
 
 from ..ir import models as ir
+from ..text import did_you_mean_file
 from .adla import AdlaStep
 from .data import DataReference, PipelineData
 from .databricks import DatabricksStep
@@ -36,7 +37,8 @@ def capture_special(c, s, name, token, add_input, ports_out, source_dir) -> dict
 def _script_exists(c, s, name, script, source_dir, arg) -> None:
     if source_dir is None or not (source_dir / script).is_file():
         c.problem(
-            f"step {name!r}: {arg} {script!r} not found in source_directory {str(source_dir)!r}",
+            f"step {name!r}: {arg} {script!r} not found in source_directory {str(source_dir)!r}"
+            + did_you_mean_file(source_dir, str(script)),
             s._location,
         )
 

@@ -131,7 +131,11 @@ class PipelineData:
         return self
 
     def parse_parquet_files(self, file_extension=".parquet"):
-        return self
+        """The output read as a table by the consuming step (dsl/tabular.py)."""
+        from .tabular import OutputTabularView, parquet_reading
+
+        what = "PipelineData.parse_parquet_files"
+        return OutputTabularView(self, parquet_reading(what, file_extension=file_extension))
 
     def parse_delimited_files(
         self,
@@ -143,7 +147,19 @@ class PipelineData:
         set_column_types=None,
         quoted_line_breaks=False,
     ):
-        return self
+        from .tabular import OutputTabularView, delimited_reading
+
+        # pandas reads quoted line breaks anyway
+        reading = delimited_reading(
+            "PipelineData.parse_delimited_files",
+            include_path,
+            separator,
+            header,
+            partition_format,
+            set_column_types,
+            file_extension=file_extension,
+        )
+        return OutputTabularView(self, reading)
 
     def as_named_input(self, name):
         return PipelineDataInput(self, name, "mount")

@@ -148,12 +148,6 @@ class _FileFactory:
         return FileDataset(_pairs(path), location)
 
 
-_TABULAR = (
-    "reading a step's output as a tabular dataset is not supported yet: read the files in the"
-    " consuming step script (for example with pandas)"
-)
-
-
 class Dataset:
     File = _FileFactory
     Tabular = _TabularFactory
@@ -210,6 +204,15 @@ class DatasetConsumptionConfig:
 
             parameter = self.dataset if isinstance(self.dataset, PipelineParameter) else None
             d = parameter.default_value if parameter is not None else self.dataset
+            from .url_dataset import UrlFileDataset, UrlReference, url_file_name
+
+            if isinstance(d, UrlFileDataset):  # a URL default: the URLs chosen at trigger time
+                name = self.name or url_file_name(d.urls[0]).split(".")[0] or "dataset"
+                self._reference = UrlReference(
+                    name, d.urls, self.mode, self.path_on_compute, d._location, d._tabular
+                )
+                self._reference._dataset_param = parameter
+                return self._reference
             self._reference = DataReference(
                 d.datastore,
                 self.name or PurePosixPath(d.path).name or "dataset",
@@ -220,6 +223,8 @@ class DatasetConsumptionConfig:
             self._reference._location = d._location
             # Capture makes the parameter a string Param choosing the path at trigger time.
             self._reference._dataset_param = parameter
+            if parameter is not None and hasattr(d, "tabular_spec"):  # read as a table
+                self._reference._tabular = d.tabular_spec()
         return self._reference
 
 
@@ -263,10 +268,42 @@ class OutputFileDatasetConfig(PipelineData):
         ignored("OutputFileDatasetConfig.register_on_complete", name=name)
         return self
 
-    def read_delimited_files(self, *args, **kwargs):
-        raise UserErrorException(f"OutputFileDatasetConfig.read_delimited_files: {_TABULAR}")
+    def read_delimited_files(
+        self,
+        include_path=False,
+        separator=",",
+        header=True,
+        partition_format=None,
+        path_glob=None,
+        set_column_types=None,
+    ):
+        """The output read as a table by the consuming step (dsl/tabular.py)."""
+        from .tabular import OutputTabularView, delimited_reading
 
-    read_parquet_files = read_delimited_files
+        what = "OutputFileDatasetConfig.read_delimited_files"
+        return OutputTabularView(
+            self,
+            delimited_reading(
+                what,
+                include_path,
+                separator,
+                header,
+                partition_format,
+                set_column_types,
+                path_glob,
+            ),
+        )
+
+    def read_parquet_files(
+        self, include_path=False, partition_format=None, path_glob=None, set_column_types=None
+    ):
+        from .tabular import OutputTabularView, parquet_reading
+
+        what = "OutputFileDatasetConfig.read_parquet_files"
+        return OutputTabularView(
+            self,
+            parquet_reading(what, include_path, partition_format, set_column_types, path_glob),
+        )
 
     def __repr__(self) -> str:
         return f"OutputFileDatasetConfig(name={self.name!r})"
@@ -283,3 +320,18 @@ def dataset_reference(item):
     if isinstance(item, DatasetConsumptionConfig):
         return item.to_data_reference()
     return None
+
+
+def trigger_value(value):
+    """A pipeline parameter's value as the DAG's Param takes it: a DataPath or a datastore
+    dataset as its path on the datastore, a URL dataset as its URL(s) separated by spaces,
+    anything else as given (what `pipeline_parameters={...}` may hold in SDK code)."""
+    from .url_dataset import UrlFileDataset
+
+    if isinstance(value, UrlFileDataset):
+        return " ".join(value.urls)
+    if isinstance(value, DataPath):
+        return value.path_on_datastore
+    if isinstance(value, FileDataset):
+        return value.path
+    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..exceptions import BuildError, UserErrorException
+from ..text import parameter_names, unexpected_arguments
 from . import session
 from .location import caller_location
 from .warnings import ignored
@@ -32,7 +33,11 @@ class Pipeline:
         self.tags = tag_dict(kwargs.pop("tags", None))
         self.parameters_from_function = kwargs.pop("_parameters", None)
         if kwargs:
-            raise TypeError(f"Pipeline got unexpected arguments: {', '.join(kwargs)}")
+            raise TypeError(
+                unexpected_arguments(
+                    "Pipeline", kwargs, [*parameter_names(Pipeline), "name", "tags"]
+                )
+            )
         self.workspace = workspace
         self.steps = steps
         self.description = description

@@ -304,7 +304,7 @@ def _remember(build, schedule):
 
 
 # Kinds the runtime can list (runtime/watch.py): those storage.datastore_root gives a root for.
-WATCHABLE_KINDS = ("local", "azure_blob", "adls_gen2", "azure_file")
+WATCHABLE_KINDS = ("local", "azure_blob", "adls_gen2", "azure_file", "dbfs")
 
 
 class DatastoreWatch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..exceptions import UserErrorException
+from ..text import parameter_names, unexpected_arguments
 from . import session
 from .location import caller_location
 from .warnings import ignored, ordered
@@ -50,6 +51,7 @@ class PipelineStep:
         self.hash_paths = []
         self._run_after: list[PipelineStep] = []
         self._run_after_seq: list[int] = []
+        self._run_after_loc: list[tuple[str, int]] = []  # where each run_after call was made
         self._location = caller_location()
         # Data objects remember who writes them, so Pipeline(ws, steps=[last]) finds upstream.
         from .data import PipelineData, PipelineDataInput
@@ -89,6 +91,8 @@ class PipelineStep:
         self._run_after.append(step)
         # When: a Pipeline made before this call keeps the graph it was made with.
         self._run_after_seq.append(session.next_sequence())
+        # Where: a cycle it closes is reported at this call, not at a step's definition.
+        self._run_after_loc.append(caller_location())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -117,7 +121,11 @@ class PythonScriptStep(PipelineStep):
             compute_target = kwargs.pop("target")
         airflow = {k: kwargs.pop(k) for k in AIRFLOW_SETTINGS if k in kwargs}
         if kwargs:
-            raise TypeError(f"PythonScriptStep got unexpected arguments: {', '.join(kwargs)}")
+            raise TypeError(
+                unexpected_arguments(
+                    "PythonScriptStep", kwargs, [*parameter_names(PythonScriptStep), "target"]
+                )
+            )
         super().__init__(
             name,
             inputs,

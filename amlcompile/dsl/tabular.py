@@ -13,6 +13,7 @@ import enum
 from pathlib import PurePosixPath
 
 from ..exceptions import UserErrorException
+from .data import PipelineDataInput
 from .dataset import DatasetConsumptionConfig, FileDataset, _pairs
 from .location import caller_location
 from .url_dataset import UrlFileDataset, check_urls, is_url_path
@@ -245,3 +246,105 @@ def from_sql_query(query, validate=True, set_column_types=None, query_timeout=30
         " the database from a PythonScriptStep through an Airflow connection, or export the"
         " table to files on a datastore and use from_delimited_files/from_parquet_files"
     )
+
+
+class OutputTabularView(PipelineDataInput):
+    """A step's output read as a table by the step that consumes it:
+    `OutputFileDatasetConfig.read_delimited_files()` / `read_parquet_files()` and
+    `PipelineData.as_dataset().parse_delimited_files()` / `parse_parquet_files()`. As an
+    input (itself, or `.as_input(name)`), the consumer reads it with
+    `Run.get_context().input_datasets[name].to_pandas_dataframe()`."""
+
+    def __init__(self, data, reading: dict, transforms=(), name=None):
+        super().__init__(data, name or data.name, "mount")
+        self._reading = dict(reading)
+        self._transforms = tuple(transforms)
+        self.tabular = {**self._reading, "transforms": self._transforms}
+
+    def _with(self, op: str, arg) -> OutputTabularView:
+        return OutputTabularView(
+            self.data, self._reading, (*self._transforms, (op, arg)), self.name
+        )
+
+    def take(self, count):
+        return self._with("take", _count("take", count))
+
+    def skip(self, count):
+        return self._with("skip", _count("skip", count))
+
+    def keep_columns(self, columns, validate=False):
+        return self._with("keep_columns", _columns("keep_columns", columns))
+
+    def drop_columns(self, columns):
+        return self._with("drop_columns", _columns("drop_columns", columns))
+
+    def as_input(self, name=None):
+        return OutputTabularView(self.data, self._reading, self._transforms, name or self.name)
+
+    as_named_input = as_input
+
+    # Read as files and as a table: the folder is bound in the mode asked, and
+    # `input_datasets[name].to_pandas_dataframe()` still reads it as a table.
+    def as_mount(self, *args, **kwargs):
+        view = self.as_input()
+        view.mode = "mount"
+        return view
+
+    def as_download(self, path_on_compute=None, *args, **kwargs):
+        view = self.as_input()
+        view.mode, view.path_on_compute = "download", path_on_compute
+        return view
+
+    def __repr__(self) -> str:
+        return (
+            f"OutputTabularDataset(output={self.data.name!r}, format={self._reading['format']!r})"
+        )
+
+
+def delimited_reading(
+    what: str,
+    include_path=False,
+    separator=",",
+    header=True,
+    partition_format=None,
+    set_column_types=None,
+    path_glob=None,
+    file_extension="",
+) -> dict:
+    """How a step output's delimited files are read (the SDK's read_/parse_delimited_files)."""
+    unsupported(what, set_column_types=set_column_types, partition_format=partition_format)
+    if not isinstance(separator, str) or not separator:
+        raise UserErrorException(f"{what}: separator must be text, got {separator!r}")
+    return {
+        "format": "delimited",
+        "separator": separator,
+        "header": _header(True if header is None else header),
+        "include_path": bool(include_path),
+        "files": _glob(what, path_glob, file_extension),
+    }
+
+
+def parquet_reading(
+    what: str,
+    include_path=False,
+    partition_format=None,
+    set_column_types=None,
+    path_glob=None,
+    file_extension="",
+) -> dict:
+    unsupported(what, set_column_types=set_column_types, partition_format=partition_format)
+    return {
+        "format": "parquet",
+        "include_path": bool(include_path),
+        "files": _glob(what, path_glob, file_extension),
+    }
+
+
+def _glob(what: str, path_glob, file_extension) -> tuple[str, ...]:
+    if path_glob is not None:
+        if not isinstance(path_glob, str) or not path_glob.strip():
+            raise UserErrorException(f"{what}: path_glob must be a glob, got {path_glob!r}")
+        return (path_glob.strip().lstrip("/"),)
+    if file_extension:
+        return (f"**/*{file_extension}",)
+    return ()

@@ -205,6 +205,7 @@ class Datastore:
             "azure_blob": "AzureBlob",
             "adls_gen2": "AzureDataLakeGen2",
             "azure_file": "AzureFile",
+            "dbfs": "DBFS",
         }[kind]
         return ds
 
@@ -347,6 +348,16 @@ class Datastore:
         return Datastore._register(
             workspace, datastore_name, "adls_gen2", filesystem, account_name, overwrite
         )
+
+    @staticmethod
+    def register_dbfs(workspace, datastore_name):
+        """The Databricks File System of the workspace's Databricks: data a DatabricksStep
+        reads and writes in place (`dbfs:/...`), and the worker reaches through the Airflow
+        connection named after the datastore (or `[datastores.<name>] conn_id`)."""
+        existing = workspace._config.datastores.get(datastore_name)
+        configured = existing is not None and existing.kind == "dbfs"
+        root = (existing.path or "") if configured else "/"
+        return Datastore._register(workspace, datastore_name, "dbfs", root, None, False)
 
     @staticmethod
     def _register(workspace, name, kind, path, account_name, overwrite):

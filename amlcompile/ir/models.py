@@ -48,8 +48,8 @@ class Parameter(Frozen):
 
 class Datastore(Frozen):
     name: str
-    kind: Literal["local", "azure_blob", "adls_gen2", "azure_file"]
-    # local: absolute folder; remote: container / share / filesystem name
+    kind: Literal["local", "azure_blob", "adls_gen2", "azure_file", "dbfs"]
+    # local: absolute folder; remote: container / share / filesystem name; dbfs: a DBFS folder
     path: str
     conn_id: str | None = None
     # The storage account, for URIs handed to services that address it directly (Databricks).
@@ -139,6 +139,9 @@ class UrlSource(Frozen):
 
     kind: Literal["url"] = "url"
     urls: tuple[str, ...]
+    # A dataset PipelineParameter whose default is these URLs: a string Param holding the
+    # URL(s) to download instead, chosen at trigger time (several separated by spaces).
+    param: str | None = None
 
 
 class InputPort(Frozen):

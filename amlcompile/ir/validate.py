@@ -25,7 +25,13 @@ class Problem:
         return f"{self.location}: {self.message}" if self.location else self.message
 
 
-def validate(p: Pipeline) -> list[Problem]:
+# (upstream, downstream) → (call order, call site) of the `run_after` call behind an edge.
+OrderSites = dict[tuple[str, str], tuple[int, SourceLocation]]
+
+
+def validate(p: Pipeline, order_sites: OrderSites | None = None) -> list[Problem]:
+    """Every structural problem. `order_sites` says where each run_after edge was made, so a
+    cycle is reported at the call that closed it rather than at a step's definition."""
     problems: list[Problem] = []
     steps_by_name: dict[str, int] = {}
     for s in p.steps:
@@ -124,7 +130,8 @@ def validate(p: Pipeline) -> list[Problem]:
                 )
 
     problems.extend(_compute_rules(p))
-    problems.extend(_cycles(p))
+    if len(steps_by_name) == len(p.steps):  # with two steps of one name, edges are ambiguous
+        problems.extend(_cycles(p, order_sites or {}))
     return problems
 
 
@@ -203,7 +210,7 @@ def _kind_rules(s: Step) -> list[Problem]:
     return out
 
 
-def _cycles(p: Pipeline) -> list[Problem]:
+def _cycles(p: Pipeline, order_sites: OrderSites) -> list[Problem]:
     graph: dict[str, list[str]] = {s.name: [] for s in p.steps}
     for e in p.edges():
         if e.upstream in graph and e.downstream in graph:
@@ -227,9 +234,7 @@ def _cycles(p: Pipeline) -> list[Problem]:
                 nxt = graph[node][idx]
                 if color[nxt] == grey:
                     cycle = path[path.index(nxt) :] + [nxt]
-                    problems.append(
-                        Problem("cycle between steps: " + " -> ".join(cycle), locations[nxt])
-                    )
+                    problems.append(_cycle_problem(cycle, order_sites, locations[nxt]))
                 elif color[nxt] == white:
                     color[nxt] = grey
                     path.append(nxt)
@@ -239,6 +244,21 @@ def _cycles(p: Pipeline) -> list[Problem]:
                 path.pop()
                 stack.pop()
     return problems
+
+
+def _cycle_problem(cycle: list[str], order_sites: OrderSites, fallback: SourceLocation) -> Problem:
+    """At the latest `run_after` call among the cycle's edges (the one that closed it), else
+    at the step where the cycle was found (a cycle made of data edges only)."""
+    text = "cycle between steps: " + " -> ".join(cycle)
+    calls = [
+        (order_sites[edge], edge)
+        for edge in zip(cycle, cycle[1:], strict=False)
+        if edge in order_sites
+    ]
+    if not calls:
+        return Problem(text, fallback)
+    (_, site), (up, down) = max(calls, key=lambda c: c[0][0])
+    return Problem(f"{text} (closed by {down}.run_after({up}))", site)
 
 
 def topological_order(p: Pipeline) -> list[str]:

@@ -1,7 +1,11 @@
 """`amlcompile migrate FILE_OR_DIR... [--check] [--diff]`: rewrite files, then report.
 
+`--check` and `--diff` write nothing (`--diff` previews: a unified diff of each change).
 Exit codes: 0 done (or nothing to do); 1 with --check when a file would change; 2 when a path
-is missing or a file could not be read or parsed (those files are reported, never rewritten).
+is missing or a file could not be read or parsed (those files are reported, never rewritten);
+otherwise 4 when items are left to translate by hand that would fail the build or a step
+(listed under "not translated"; advice that builds as it is, such as `import *`, does not
+count).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..text import plural
 from .names import installed_exports
 from .notebook import migrate_notebook
 from .transform import MigrateSyntaxError, migrate_source
@@ -27,6 +32,7 @@ class FileReport:
     new: str = ""
     changes: list[str] = field(default_factory=list)  # "line: what"
     problems: list[str] = field(default_factory=list)  # "path:line: what to do"
+    blocking: int = 0  # how many of `problems` fail the build or a step if left as they are
     errors: list[str] = field(default_factory=list)  # "path:line:col: syntax error ..."
 
     @property
@@ -42,6 +48,10 @@ class MigrateReport:
     @property
     def changed(self) -> list[FileReport]:
         return [f for f in self.files if f.changed]
+
+    @property
+    def blocking(self) -> int:
+        return sum(f.blocking for f in self.files if not f.errors)
 
     @property
     def failed(self) -> bool:
@@ -86,6 +96,7 @@ def migrate_file(path: Path, exported: frozenset[str]) -> FileReport:
         report.new = "\ufeff" + report.new  # libcst drops a byte-order mark; keep the file's
     report.changes = [f"{n.line}: {n.text}" for n in outcome.changes]
     report.problems = [f"{path}:{n.line}: {n.text}" for n in outcome.problems]
+    report.blocking = sum(1 for n in outcome.problems if n.blocking)
     return report
 
 
@@ -104,6 +115,8 @@ def _notebook(report: FileReport, exported: frozenset[str]) -> FileReport:
     report.new = outcome.text
     report.changes = [f"cell {c}, line {n.line}: {n.text}" for c, n in outcome.changes]
     report.problems = [f"{path}:cell {c}:{n.line}: {n.text}" for c, n in outcome.problems]
+    report.blocking = sum(1 for _, n in outcome.problems if n.blocking)
+    report.blocking += len(outcome.syntax_errors)
     for cell, exc in outcome.syntax_errors:
         # One bad cell leaves that cell alone; the notebook's other cells are migrated.
         report.problems.append(f"{path}:cell {cell}:{exc.line}: {_syntax(exc)}; cell left as it is")
@@ -153,9 +166,9 @@ def print_report(report: MigrateReport, check: bool, diff: bool, out=None, err=N
             )
         for line in f.errors:
             print(f"error: {line}", file=err)
-    verb = "would migrate" if check else "migrated"
+    verb = "would migrate" if check or diff else "migrated"
     for f in report.changed:
-        print(f"{verb} {f.path} ({len(f.changes)} changes)", file=out)
+        print(f"{verb} {f.path} ({plural(len(f.changes), 'change')})", file=out)
         for change in f.changes:
             print(f"  {change}", file=out)
     problems = [p for f in report.files for p in f.problems]
@@ -166,16 +179,30 @@ def print_report(report: MigrateReport, check: bool, diff: bool, out=None, err=N
     unchanged = sum(1 for f in report.files if not f.changed and not f.errors)
     errors = sum(1 for f in report.files if f.errors) + len(report.missing)
     print(
-        f"{len(report.changed)} file(s) {verb}, {unchanged} unchanged, {errors} error(s)",
+        f"{plural(len(report.changed), 'file')} {verb}, {unchanged} unchanged,"
+        f" {plural(errors, 'error')}",
         file=out,
     )
+    if report.blocking:
+        print(
+            f"{plural(report.blocking, 'item')} left to do by hand would fail the build"
+            " (exit code 4)",
+            file=err,
+        )
+
+
+EXIT_WOULD_CHANGE = 1
+EXIT_FAILED = 2
+EXIT_UNTRANSLATED = 4
 
 
 def main(paths: list[Path], check: bool = False, diff: bool = False) -> int:
-    report = migrate_paths(paths, write=not check)
+    report = migrate_paths(paths, write=not (check or diff))
     print_report(report, check, diff)
     if report.failed:
-        return 2
-    if check and report.changed:
-        return 1
+        return EXIT_FAILED
+    if check and report.changed:  # the next thing to do: run migrate
+        return EXIT_WOULD_CHANGE
+    if report.blocking:
+        return EXIT_UNTRANSLATED
     return 0

@@ -17,6 +17,9 @@ from .names import AMLCOMPILE, ATTRIBUTE_ADVICE, STEP_RUN, Target, target_for
 class Note:
     line: int
     text: str
+    # A problem note that, left as it is, fails the build or the step (most do); False for
+    # advice such as `import *`, which builds as it is.
+    blocking: bool = True
 
 
 @dataclass
@@ -213,7 +216,11 @@ class _Rewriter(cst.CSTTransformer):
         if isinstance(node.names, cst.ImportStar):
             self.changes.append(Note(line, f"from {module} import * → from amlcompile import *"))
             self.problems.append(
-                Note(line, "import *: names amlcompile lacks are not reported; import them by name")
+                Note(
+                    line,
+                    "import *: names amlcompile lacks are not reported; import them by name",
+                    blocking=False,
+                )
             )
             return [node.with_changes(module=_module_expr(AMLCOMPILE))]
         groups: dict[str | None, list[cst.ImportAlias]] = {}

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import credentials
 from ..exceptions import AmlCompileError
 from .bundle import SUPPORT_DIR
 
@@ -57,23 +58,131 @@ _REFS = (
 )
 
 
-def _stage(target: Path, data: bytes, executable: bool, created: list[Path]) -> Path:
-    """Write `data` to a temporary file beside `target`; folders made are noted in `created`."""
-    missing = [d for d in [target.parent, *target.parent.parents] if not d.exists()]
-    for folder in reversed(missing):
-        folder.mkdir()
-        created.append(folder)
+def _stage(target: Path, data: bytes, executable: bool, created: list[Path], known: set) -> Path:
+    """Write `data` to a temporary file beside `target`; folders made are noted in `created`.
+
+    No fsync here: `apply` syncs the filesystem once for everything staged (see _sync)."""
+    _make_parents(target.parent, created, known)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.chmod(tmp, 0o755 if executable else 0o644)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return Path(tmp)
+
+
+def _make_parents(folder: Path, created: list[Path], known: set) -> None:
+    """mkdir -p, noting what was made; `known` spares a stat per file of a folder."""
+    if folder in known:
+        return
+    missing = []
+    for d in [folder, *folder.parents]:
+        if d in known or d.exists():
+            break
+        missing.append(d)
+    for d in reversed(missing):
+        d.mkdir()
+        created.append(d)
+    known.add(folder)
+
+
+STAGING_SUFFIX = ".staging"
+
+
+def _stage_folder(target: Path, entries: list[tuple[str, bytes, bool]], created, known) -> Path:
+    """A whole new support folder (a code snapshot, a runtime package) written into a hidden
+    staging folder beside `target`, to be renamed into place in one step: Airflow and a
+    running step see the folder complete or not at all. `entries`: (path inside, bytes, x)."""
+    _make_parents(target.parent, created, known)
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=STAGING_SUFFIX, dir=target.parent)
+    )
+    made = {staging}
+    rel = ""
+    try:
+        for rel, data, executable in entries:
+            path = staging / rel
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                folder = path.parent
+                while folder not in made:  # up to the staging folder, never above it
+                    made.add(folder)
+                    folder = folder.parent
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            if executable:  # the umask may have taken bits off
+                os.chmod(path, 0o755)
+        for folder in made:  # mkdtemp makes 0700; the DAGs folder is read by others
+            os.chmod(folder, 0o755)
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        exc.amlcompile_target = target / rel  # what the user's message names
+        raise
+    return staging
+
+
+def _libc_syncfs():
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+def _sync(folder: Path, staged_files: list[Path], staged_dirs: list[Path]) -> None:
+    """Make everything staged durable before any of it is renamed into place.
+
+    One syncfs(2) of the filesystem holding `folder` (Linux) instead of one fsync per file:
+    10,000 fsyncs took 5-35 s. Elsewhere each staged file is fsynced (the old way)."""
+    syncfs = _libc_syncfs()
+    if syncfs is not None:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            if syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    staged_files = staged_files + [
+        p for d in staged_dirs for p in sorted(d.rglob("*")) if p.is_file()
+    ]
+    for path in staged_files:  # no syncfs: fsync files, then their folders
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for path in {p.parent for p in staged_files}:
+        _fsync_dir(path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """A rename is durable once its folder is synced (best effort: not every OS allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_staging(out_dir: Path) -> None:
+    """Staging folders a killed build left behind (under the lock: nobody else is writing)."""
+    for base in (out_dir / SUPPORT_DIR, out_dir / SUPPORT_DIR / "snapshots"):
+        if base.is_dir():
+            for child in base.iterdir():
+                if child.name.startswith(".") and child.name.endswith(STAGING_SUFFIX):
+                    shutil.rmtree(child, ignore_errors=True)
 
 
 def is_generated_dag(path: Path) -> bool:
@@ -108,6 +217,8 @@ def _retire_support_folders(support: Path, owned_dirs: set[str], now: float) -> 
         for child in sorted(base.iterdir()):
             rel = child.relative_to(support.parent).as_posix()
             if kind == "." and child.name in ("snapshots", PROJECTS_DIR):
+                continue
+            if child.name.startswith("."):  # a staging folder: _remove_stale_staging's
                 continue
             if not child.is_dir() or rel in owned_dirs:
                 continue
@@ -229,24 +340,84 @@ def _legacy_refs(out_dir: Path, manifests: dict) -> set[str]:
     return refs
 
 
+def refuse_secrets(
+    out_dir: Path, files: dict[str, tuple[bytes, bool]], owner: Owner, secrets: dict | None
+) -> None:
+    """WriteError (naming the file and where the secret came from, never its value) when a
+    file to write, or the project's manifest, holds a known secret's value."""
+    if secrets is None:
+        secrets = credentials.known_secrets()
+    if not secrets:
+        return
+    manifest = json.dumps({"project": owner.id, "root": owner.root, "files": sorted(files)})
+    contents = {rel: data for rel, (data, _) in files.items()}
+    contents[_manifest_path(out_dir, owner.id).relative_to(out_dir).as_posix()] = manifest.encode(
+        "utf-8", "surrogatepass"
+    )
+    try:
+        credentials.scan(contents, secrets)
+    except credentials.SecretInOutput as exc:
+        raise WriteError(f"{out_dir}: {exc}; nothing was written") from None
+
+
+class _Progress:
+    """`progress(line)` every few seconds while thousands of files are written."""
+
+    EVERY_SECONDS = 2.0
+    AT_LEAST = 1000  # files; fewer are written too fast to be worth a line
+
+    def __init__(self, progress, total: int, out_dir: Path):
+        self.progress = progress if total >= self.AT_LEAST else None
+        self.total, self.done = total, 0
+        self.last = time.monotonic()
+        if self.progress:
+            self.progress(f"writing {total} files into {out_dir} ...")
+
+    def __call__(self, count: int = 1) -> None:
+        self.done += count
+        if self.progress and time.monotonic() - self.last >= self.EVERY_SECONDS:
+            self.last = time.monotonic()
+            self.progress(f"  {self.done} of {self.total} files written")
+
+
+def _fresh_home(rel: str, fresh: set[str]) -> str | None:
+    """The new support folder `rel` belongs in, if any (the shortest that holds it)."""
+    cut = rel.find("/")
+    while cut != -1:
+        if rel[:cut] in fresh:
+            return rel[:cut]
+        cut = rel.find("/", cut + 1)
+    return None
+
+
 def apply(
     out_dir: Path,
     files: dict[str, tuple[bytes, bool]],
     owned_dirs: set[str],
     owner: Owner | None = None,
+    secrets: dict[str, str] | None = None,
+    progress=None,
 ) -> dict:
     """Make out_dir hold `files` (relative path → (bytes, executable)) for project `owner`.
 
+    Nothing is written when a file holds the value of a known secret (`secrets`: label →
+    value; by default `credentials.known_secrets()`, from the environment).
     Support files (runtime, snapshots) go in first so a new DAG file never refers to something
     missing; DAG files last; then this project's files it no longer has go, and support
     folders no project refers to go once they have been unreferenced for
     RETIRE_AFTER_SECONDS. Another project's files are never touched.
+
+    Crash safety: every file is written to a temporary name (a support folder that is new as
+    a whole, to a hidden staging folder), the filesystem is synced once, and only then is
+    anything renamed into place; a crash leaves old files or new ones, never a partial one.
     """
     owner = owner or Owner("default")
+    refuse_secrets(out_dir, files, owner, secrets)
     written, unchanged, removed = [], [], []
     files = {rel: v for rel, v in files.items() if rel != IGNORE_FILE}  # merged, not replaced
     order = sorted(files, key=lambda rel: (not rel.startswith(SUPPORT_DIR + "/"), rel))
     staged: list[tuple[Path, Path]] = []
+    staged_dirs: list[tuple[Path, Path]] = []
     created: list[Path] = []
     target = out_dir
     top = sorted(rel for rel in files if "/" not in rel)
@@ -262,6 +433,7 @@ def apply(
         raise WriteError(f"could not write {out_dir}: {exc.strerror or exc}") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two deploys into one folder take turns
+        _remove_stale_staging(out_dir)
         manifests = read_manifests(out_dir)
         notes = check_ownership(out_dir, files, owner, manifests)
         mine = manifests.get(owner.id) or {"files": [], "support": []}
@@ -278,17 +450,42 @@ def apply(
                     "support": sorted(set(mine["support"]) | owned_dirs),
                 },
             )
+            tell = _Progress(progress, len(files), out_dir)
+            fresh = {d for d in owned_dirs if not (out_dir / d).exists()}
+            groups: dict[str, list[str]] = {}
+            rest: list[str] = []
             for rel in order:
+                home = _fresh_home(rel, fresh) if fresh else None
+                if home is None:
+                    rest.append(rel)
+                else:
+                    groups.setdefault(home, []).append(rel)
+            known: set[Path] = set()
+            fresh_written: set[str] = set()
+            for home in sorted(groups):
+                target = out_dir / home
+                cut = len(home) + 1
+                entries = [(rel[cut:], *files[rel]) for rel in groups[home]]
+                staged_dirs.append((_stage_folder(target, entries, created, known), target))
+                fresh_written.update(groups[home])
+                tell(len(entries))
+            for rel in rest:
                 data, executable = files[rel]
                 target = out_dir / rel
                 if target.is_file() and target.read_bytes() == data:
                     unchanged.append(rel)
+                    tell()
                     continue
-                staged.append((_stage(target, data, executable, created), target))
-                written.append(rel)
+                staged.append((_stage(target, data, executable, created, known), target))
+                fresh_written.add(rel)
+                tell()
+            target = out_dir
+            _sync(out_dir, [tmp for tmp, _ in staged], [d for d, _ in staged_dirs])
         except OSError as exc:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
+            for staging, _ in staged_dirs:
+                shutil.rmtree(staging, ignore_errors=True)
             # The project's manifest goes back as it was (written in place: the space is
             # there), then the folders this attempt made go.
             if owner.id in manifests:
@@ -297,12 +494,19 @@ def apply(
                 manifest.unlink(missing_ok=True)
             for folder in reversed(new_dirs + created):
                 shutil.rmtree(folder, ignore_errors=True)
+            target = getattr(exc, "amlcompile_target", target)
             raise WriteError(
                 f"could not write {target}: {exc.strerror or exc}; {out_dir} was left as it was"
             ) from None
+        written = [rel for rel in order if rel in fresh_written]
         # Renames need no space: once everything is staged, swapping in cannot run out of disk.
+        # Whole new support folders first, then files (support files before DAG files).
+        for staging, target in staged_dirs:
+            os.rename(staging, target)
         for tmp, target in staged:
             os.replace(tmp, target)
+        for folder in sorted({t.parent for _, t in staged_dirs + staged}):
+            _fsync_dir(folder)
         for rel in sorted(set(mine["files"]) - set(top)):
             path = out_dir / rel
             if path.is_file():

@@ -31,6 +31,7 @@ from ..render.writer import (
     read_manifests,
 )
 from ..runtime.reuse import CONTINUE_PARAM, PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM
+from ..text import plural
 from .client import AirflowClient, RestError
 
 POOL_PREFIX = "amlcompile-"
@@ -143,7 +144,8 @@ def check_executor(
     if not executor:
         progress(
             f"note: cannot tell which executor Airflow at {client.url} runs ({source}); local"
-            f" datastore(s) {names} work only if every task runs on one machine or the folder"
+            f" {'datastore' if len(local) == 1 else 'datastores'} {names} work only if every"
+            " task runs on one machine or the folder"
             " is shared (set [airflow] executor to have deploy check it)"
         )
         return ""
@@ -151,7 +153,8 @@ def check_executor(
         first = sorted(local)[0]
         raise RestError(
             f"Airflow at {client.url} runs {executor} (from {source}), which may run steps on"
-            f" several machines, but local datastore(s) {names} are not shared: declare a"
+            f" several machines, but local {'datastore' if len(local) == 1 else 'datastores'}"
+            f" {names} {'is' if len(local) == 1 else 'are'} not shared: declare a"
             f" filesystem every worker mounts ([datastores.{first}] shared = true, its folder"
             f" per worker in the Airflow Variable amlcompile_datastore__{first}) or use an"
             " Azure Blob, ADLS Gen2 or Azure Files datastore (docs/production.md)"
@@ -332,14 +335,14 @@ def deploy(
         if not announced:
             if blind:
                 progress(
-                    f"waiting for Airflow to find {len(new)} new DAG file(s): it knows no DAG"
-                    f" in {dags_folder} yet, and its dag-processor lists that folder only every"
-                    " [dag_processor] refresh_interval (300 s by default; lower it, e.g."
+                    f"waiting for Airflow to find {plural(len(new), 'new DAG file')}: it knows"
+                    f" no DAG in {dags_folder} yet, and its dag-processor lists that folder only"
+                    " every [dag_processor] refresh_interval (300 s by default; lower it, e.g."
                     " AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30, or run deploy with"
                     f" --reserialize on the Airflow host); waiting up to {timeout:.0f}s..."
                 )
             else:
-                progress(f"waiting for Airflow to parse {len(waiting)} DAG file(s)...")
+                progress(f"waiting for Airflow to parse {plural(len(waiting), 'DAG file')}...")
             announced = True
         time.sleep(1.0)
     return result
@@ -704,7 +707,7 @@ def run_report(client: AirflowClient, dag_id: str, run_id: str) -> list[str]:
         blocked = sum(1 for s in items if s.state == "upstream_failed")
         lines.append(f"  the reuse planner ({PLAN_TASK_ID}) failed: {reason}")
         if blocked:
-            lines.append(f"  so {blocked} step(s) did not run (upstream_failed)")
+            lines.append(f"  so {plural(blocked, 'step')} did not run (upstream_failed)")
     return lines
 
 

@@ -51,6 +51,38 @@ def _validator(headers) -> str | None:
     return f"last-modified:{modified}" if modified else None
 
 
+def input_urls(port: dict, params: dict, step: str) -> list[str]:
+    """The URLs of an input: fixed, or a dataset parameter's value (one http(s) URL, or
+    several separated by spaces) chosen at trigger time."""
+    name = port.get("param")
+    value = params.get(name) if name else None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return list(port["urls"])
+    if not isinstance(value, str):
+        raise StepError(
+            f"step {step!r}: dataset parameter {name!r} must be a string of http(s) URLs,"
+            f" got {type(value).__name__}"
+        )
+    urls = value.split()
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise StepError(
+                f"step {step!r}: dataset parameter {name!r}: {url!r} is not an http(s) URL"
+            )
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+            raise StepError(
+                f"step {step!r}: dataset parameter {name!r}: {url!r} has a control character"
+            )
+    names = [url_file_name(u) for u in urls]
+    if len(set(names)) != len(names):
+        raise StepError(
+            f"step {step!r}: dataset parameter {name!r}: the URLs must end in different file"
+            f" names (they are downloaded into one folder); got {', '.join(names)}"
+        )
+    return urls
+
+
 def url_version(url: str, step: str, log=None) -> str:
     """The version of the file at `url` now (a HEAD request)."""
     request = urllib.request.Request(_checked(url, step), method="HEAD", headers=_HEADERS)

@@ -22,6 +22,7 @@ from .storage import (
     copy_tree,
     datastore_root,
     is_remote,
+    local_target,
     location,
     remove_tree,
 )
@@ -78,12 +79,20 @@ class LocalStepOperator(ReusableStep, BaseOperator):
                 source = location(self.worker_location(refs[port["name"]]))
                 if not is_remote(source) and not source.exists():
                     source = location(path)
+                elif not is_remote(source):  # never read through a link out of the datastore
+                    what = f"input {port['name']!r} ({source})"
+                    ds = port["datastore"]
+                    local_target(self.datastores, ds, str(source), step["name"], what)
             elif port.get("urls"):  # http(s) files, downloaded to the record datastore
                 datastore, rel = self.url_input_ref(port, plan)
                 source = datastore_root(self.datastores, datastore, step["name"]) / rel
             else:
                 root = datastore_root(self.datastores, port["datastore"], step["name"])
                 source = root / input_path(port, run_params(context), step["name"])
+                if not is_remote(source):  # never read through a link out of the datastore
+                    what = f"input {port['name']!r} ({source})"
+                    ds = port["datastore"]
+                    local_target(self.datastores, ds, str(source), step["name"], what)
             ports[port["name"]] = bind_input(port, source, workdir)
         return ports
 

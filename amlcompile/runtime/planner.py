@@ -7,13 +7,46 @@ from __future__ import annotations
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import DownstreamTasksSkipped
 
-from .binding import StepError, expand_step, input_path
-from .downloads import download_path, url_version
+from .binding import StepError, expand_step, input_path, safe_segment
+from .digests import LinkOutside
+from .downloads import download_path, input_urls, url_version
 from .reuse import CONTINUE_PARAM, PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM, fingerprint
 from .storage import datastore_root, open_store, record_roots, version_token
 
 # The run's parameter values with the defaults of those left empty (null) in the trigger form.
 PARAMS_XCOM_KEY = "amlcompile_params"
+
+
+def output_relpath(
+    *, fixed: str | None, allow_reuse: bool, fp: str, dag_id: str, run_id: str, step: str, port: str
+) -> str:
+    """Where a step's output is on its datastore: a fixed destination (a transfer's), else
+    derived from the fingerprint (reusable steps) or from the run (the others)."""
+    if fixed is not None:
+        return fixed
+    if allow_reuse:
+        return f"azureml/fp/{fp}/{port}"
+    return f"azureml/{safe_segment(dag_id)}/{safe_segment(run_id)}/{step}/{port}"
+
+
+def expected_outputs(step: dict, fp: str) -> dict[str, tuple[str, str]]:
+    """A reusable step's outputs as (datastore, path on it): where its record must say they
+    are (a record is never trusted to say where)."""
+    return {
+        port["name"]: (
+            port["datastore"],
+            output_relpath(
+                fixed=port.get("path"),
+                allow_reuse=True,
+                fp=fp,
+                dag_id="",
+                run_id="",
+                step=step["name"],
+                port=port["name"],
+            ),
+        )
+        for port in step.get("outputs") or []
+    }
 
 
 def compute_plan(
@@ -25,17 +58,26 @@ def compute_plan(
         inputs, downloads = {}, {}
         for port in s["inputs"]:
             if port.get("urls"):  # http(s) files: their versions now (HEAD requests)
-                versions = [url_version(url, s["name"], log) for url in port["urls"]]
-                inputs[port["name"]] = {"urls": port["urls"], "versions": versions}
-                path = download_path(port["urls"], versions)
+                urls = input_urls(port, params, s["name"])
+                versions = [url_version(url, s["name"], log) for url in urls]
+                inputs[port["name"]] = {"urls": urls, "versions": versions}
+                path = download_path(urls, versions)
                 downloads[port["name"]] = {"path": path, "versions": versions}
+                if port.get("param"):  # the URLs chosen at trigger time: the task fetches these
+                    downloads[port["name"]]["urls"] = urls
             elif port.get("step"):
                 upstream = plan[port["step"]]["fingerprint"]
                 inputs[port["name"]] = {"step": upstream, "output": port["output"]}
             else:
                 root = datastore_root(datastores, port["datastore"], s["name"])
                 path = input_path(port, params, s["name"])
-                token = version_token(root / path)
+                try:
+                    token = version_token(root / path, root)
+                except LinkOutside as exc:
+                    raise StepError(
+                        f"step {s['name']!r}: input {port['name']!r} on datastore"
+                        f" {port['datastore']!r}: {exc}; refusing to follow it"
+                    ) from None
                 # A path chosen at trigger time is part of the input, not only its version.
                 inputs[port["name"]] = (
                     {"path": path, "version": token} if port.get("param") else token
@@ -48,15 +90,52 @@ def compute_plan(
             entry["downloads"] = downloads
         if s["allow_reuse"] and not regenerate:
             store = open_store(datastores, s["record_datastore"], s["name"])
-            record = store.read_record(fp, log, record_roots(datastores))
+            expect = expected_outputs(s, fp)
+            record = store.read_record(fp, log, record_roots(datastores), expect=expect)
+            if record is not None and not _inputs_unchanged(s, plan, record, log):
+                record = None
             if record is not None:
                 entry.update(
-                    reuse=True, outputs=record["outputs"], reused_from=record.get("produced_by")
+                    reuse=True,
+                    outputs=record["outputs"],
+                    manifests=record["manifests"],
+                    reused_from=record.get("produced_by"),
                 )
                 if record.get("metrics"):  # what the step logged, shown for reused steps too
                     entry["metrics"] = record["metrics"]
         plan[s["name"]] = entry
     return plan
+
+
+def _inputs_unchanged(step: dict, plan: dict, record: dict, log) -> bool:
+    """A step reading upstream outputs is reused at plan time only when each upstream is
+    reused too and its (verified) output has the content the record says the step read.
+    When an upstream runs in this run, the step's own task decides once that output is
+    written (reusable.ReusableStep.run_reusable)."""
+    recorded = record.get("inputs")
+    for port in step["inputs"]:
+        if not port.get("step"):
+            continue
+        upstream = plan.get(port["step"]) or {}
+        if not upstream.get("reuse"):
+            if log:
+                log.info(
+                    "step %s: decided when it runs (upstream step %s runs in this run)",
+                    step["name"],
+                    port["step"],
+                )
+            return False
+        manifest = (upstream.get("manifests") or {}).get(port["output"]) or {}
+        if not isinstance(recorded, dict) or recorded.get(port["name"]) != manifest.get("digest"):
+            if log:
+                log.warning(
+                    "ignoring reuse record of step %s: input %s is not what it read; the step"
+                    " runs again",
+                    step["name"],
+                    port["name"],
+                )
+            return False
+    return True
 
 
 class ReusePlanOperator(BaseOperator):
@@ -143,3 +222,13 @@ def upstream_output(context, plan: dict, step: str, output: str) -> str | None:
         return (entry.get("outputs") or {}).get(output)
     result = context["ti"].xcom_pull(task_ids=step) or {}
     return (result.get("outputs") or {}).get(output)
+
+
+def upstream_manifest(context, plan: dict, step: str, output: str) -> dict | None:
+    """The manifest of an upstream output: from its record when it was reused, else from
+    what its task returned (None when it returned none: the reader computes it)."""
+    entry = plan.get(step) or {}
+    if entry.get("reuse"):
+        return (entry.get("manifests") or {}).get(output)
+    result = context["ti"].xcom_pull(task_ids=step) or {}
+    return (result.get("manifests") or {}).get(output)

@@ -11,29 +11,36 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import threading
 
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
-from .binding import StepError, expand_step, input_path, safe_segment, step_doc
+from .binding import StepError, expand_step, input_path, step_doc
+from .digests import LinkOutside
 from .downloads import fetch, url_file_name
 from .metrics import METRICS_XCOM_KEY
-from .planner import plan_of, run_params
-from .reuse import CONTINUE_PARAM, HEARTBEAT_SECONDS, REGENERATE_PARAM, Store
-from .storage import datastore_root, is_remote, location, open_store, record_roots
+from .planner import output_relpath, plan_of, run_params, upstream_manifest
+from .reuse import (
+    CLAIM_STALE_SECONDS,
+    CONTINUE_PARAM,
+    HEARTBEAT_SECONDS,
+    REGENERATE_PARAM,
+    OutsideDatastore,
+    Store,
+)
+from .storage import (
+    datastore_root,
+    has_directories,
+    is_remote,
+    local_target,
+    location,
+    open_store,
+    output_manifest,
+    record_roots,
+    remove_tree,
+)
 
 WAIT_POKE_SECONDS = float(os.environ.get("AMLCOMPILE_REUSE_POKE_SECONDS", "15"))
-
-
-def output_relpath(
-    *, fixed: str | None, allow_reuse: bool, fp: str, dag_id: str, run_id: str, step: str, port: str
-) -> str:
-    if fixed is not None:
-        return fixed
-    if allow_reuse:
-        return f"azureml/fp/{fp}/{port}"
-    return f"azureml/{safe_segment(dag_id)}/{safe_segment(run_id)}/{step}/{port}"
 
 
 class ReusableStep:
@@ -108,10 +115,11 @@ class ReusableStep:
                 f" {port['name']!r}; clear the whole run, not the step alone"
             )
         root = datastore_root(self.datastores, port["datastore"], step)
-        fetch(port["urls"], planned["versions"], root, planned["path"], step, self.log)
+        urls = planned.get("urls") or port["urls"]
+        fetch(urls, planned["versions"], root, planned["path"], step, self.log)
         rel = planned["path"]
-        if len(port["urls"]) == 1:
-            rel = f"{rel}/{url_file_name(port['urls'][0])}"
+        if len(urls) == 1:
+            rel = f"{rel}/{url_file_name(urls[0])}"
         return port["datastore"], rel
 
     def worker_location(self, ref: tuple[str, str]) -> str:
@@ -122,18 +130,29 @@ class ReusableStep:
 
     def prepare_outputs(self, context, fp: str) -> None:
         """Output folders on local datastores exist, empty, before the step starts (as Azure
-        ML prepared them; a retry or regeneration starts afresh); on object storage a folder
-        exists once something is written in it. A fixed destination is left as it is."""
+        ML prepared them; a retry or regeneration starts afresh), and so on file shares and
+        DBFS, where folders are real too; on blob storage a folder exists once something is
+        written in it. A fixed destination is left as it is."""
         step = self.step
         for port, ref in self.output_refs(context, fp).items():
             if not any(p["name"] == port and p.get("path") for p in step["outputs"]):
                 target = location(self.worker_location(ref))
-                if is_remote(target):
+                if not has_directories(target):
                     continue
+                what = f"output {port!r} ({target})"
+                remote = is_remote(target)  # a share or DBFS: no links to follow there
+                # Nothing is deleted or created through a link out of the datastore (an
+                # `azureml/fp/<fingerprint>` made a link elsewhere by someone who can write it).
+                if not remote:
+                    local_target(self.datastores, ref[0], str(target), step["name"], what)
                 try:
-                    if target.exists():
-                        shutil.rmtree(target)
+                    if not remote and target.is_symlink():
+                        target.unlink()  # the link only, never what it points at
+                    else:
+                        remove_tree(target)
                     target.mkdir(parents=True)
+                    if not remote:
+                        local_target(self.datastores, ref[0], str(target), step["name"], what)
                 except OSError as exc:
                     raise StepError(
                         f"step {step['name']!r}: cannot prepare output {port!r} on datastore"
@@ -144,6 +163,57 @@ class ReusableStep:
         """The step's outputs as the worker sees them: what its XCom and record hold."""
         refs = self.output_refs(context, fp)
         return {name: self.worker_location(ref) for name, ref in refs.items()}
+
+    # ---- what a record holds about the data: manifests of outputs and of inputs read ----
+    def input_digests(self, context, plan: dict) -> dict[str, str | None]:
+        """The content digest of each input that is an upstream step's output, as it is now
+        (cheap when the upstream's manifest is known and its stat signature still holds)."""
+        ports = [p for p in self.step["inputs"] if p.get("step")]
+        if not ports:
+            return {}
+        refs = self.input_refs(context, plan)
+        found = {}
+        for port in ports:
+            ref = refs[port["name"]]
+            where = self.worker_location(ref)
+            known = upstream_manifest(context, plan, port["step"], port["output"])
+            try:
+                now = output_manifest(self.datastores, ref[0], where, self.step["name"], known)
+            except LinkOutside as exc:
+                raise StepError(
+                    f"step {self.step['name']!r}: input {port['name']!r}: {exc}"
+                ) from None
+            if now is None:
+                # Not visible from this worker (a pod's volume): what its producer said it
+                # wrote, else unknown (None); the fingerprint chain alone decides then.
+                found[port["name"]] = (known or {}).get("digest")
+                continue
+            found[port["name"]] = now["digest"]
+        return found
+
+    def output_manifests(self, expect: dict) -> dict[str, dict] | None:
+        """The manifest of each output just written; None when one is not there (a blob
+        output nothing was written to): then no record is written."""
+        manifests = {}
+        for port, ref in expect.items():
+            where = self.worker_location(ref)
+            try:
+                now = output_manifest(self.datastores, ref[0], where, self.step["name"])
+            except LinkOutside as exc:
+                raise StepError(
+                    f"step {self.step['name']!r}: output {port!r}: {exc}; no record is written"
+                ) from None
+            if now is None:
+                self.log.warning(
+                    "step %s: output %s is not there (%s): no reuse record; the step runs"
+                    " again next time",
+                    self.step["name"],
+                    port,
+                    where,
+                )
+                return None
+            manifests[port] = now
+        return manifests
 
     # ---- continue_on_step_failure ----
     def stop_after_failure(self, context, entry: dict) -> None:
@@ -192,26 +262,38 @@ class ReusableStep:
         if not step["allow_reuse"]:  # always runs, into a folder of its own run: no claim
             self.prepare_outputs(context, fp)
             return {**compute(context, plan, params, fp), "fingerprint": fp}
+        expect = self.output_refs(context, fp)
+        consumed = self.input_digests(context, plan)
         if not params.get(REGENERATE_PARAM):
-            record = store.read_record(fp, self.log, record_roots(self.datastores))
+            record = self.read_record(store, fp, expect)
+            if record is not None and not _same_inputs(record, consumed, self.log, step["name"]):
+                record = None
             if record is not None:
                 origin = record.get("produced_by") or {}
                 if record.get("metrics"):
                     context["ti"].xcom_push(key=METRICS_XCOM_KEY, value=record["metrics"])
                 context["ti"].xcom_push(
                     key="return_value",
-                    value={"outputs": record["outputs"], "fingerprint": fp, "reused_from": origin},
+                    value={
+                        "outputs": record["outputs"],
+                        "manifests": record["manifests"],
+                        "fingerprint": fp,
+                        "reused_from": origin,
+                    },
                 )
                 raise AirflowSkipException(f"reused from run {origin.get('run_id')}")
         owner = {"dag_id": self.dag_id, "run_id": context["run_id"], "task_id": self.task_id}
-        claimed, current = store.try_claim(fp, owner)
+        ti = context.get("ti")
+        for key in ("try_number", "map_index"):
+            value = getattr(ti, key, None)
+            if type(value) is int:
+                owner[key] = value
+        try:
+            claimed, current = store.try_claim(fp, owner)
+        except OutsideDatastore as exc:
+            raise StepError(f"step {step['name']!r}: {exc}") from None
         if not claimed:
-            self.log.info(
-                "step %s: fingerprint %s is being computed by run %s; waiting",
-                step["name"],
-                fp[:12],
-                (current or {}).get("run_id"),
-            )
+            self.log.info("%s", _waiting_for(step["name"], fp, current or {}))
             raise AirflowRescheduleException(
                 dt.datetime.now(dt.UTC) + dt.timedelta(seconds=WAIT_POKE_SECONDS)
             )
@@ -227,9 +309,15 @@ class ReusableStep:
                 "task_id": self.task_id,
                 "finished": dt.datetime.now(dt.UTC).isoformat(),
             }
+            manifests = self.output_manifests(expect)
+            result = {**result, **({"manifests": manifests} if manifests else {})}
+            if manifests is None:
+                return {**result, "fingerprint": fp}
             record = {
                 "fingerprint": fp,
                 "outputs": result["outputs"],
+                "manifests": manifests,
+                "inputs": consumed,
                 "produced_by": produced_by,
                 "source": step.get("source"),
             }
@@ -256,15 +344,58 @@ class ReusableStep:
             return None
         return {port: list(ref) for port, ref in refs.items()}
 
+    def read_record(self, store: Store, fp: str, expect: dict) -> dict | None:
+        return store.read_record(fp, self.log, record_roots(self.datastores), expect=expect)
+
     def write_record(self, store: Store, fp: str, record: dict) -> None:
         try:
             store.write_record(fp, record)
+        except OutsideDatastore as exc:
+            raise StepError(f"step {self.step['name']!r}: {exc}") from None
         except OSError as exc:
             raise StepError(
                 f"step {self.step['name']!r}: its outputs are written but the reuse record"
                 f" could not be ({store.record_path(fp)}: {exc.strerror or exc}); the task"
                 " fails so that nothing half-written is reused"
             ) from None
+
+
+def _same_inputs(record: dict, consumed: dict, log, step: str) -> bool:
+    """Whether the upstream outputs this step reads are, by content, those it read when the
+    record was made. They are keyed by the producer's fingerprint in the step's own
+    fingerprint; this catches an output rewritten on the datastore since."""
+    if not consumed:
+        return True
+    recorded = record.get("inputs")
+    if not isinstance(recorded, dict):
+        log.warning("ignoring reuse record of step %s: it holds no input digests", step)
+        return False
+    changed = sorted(p for p, d in consumed.items() if recorded.get(p) != d)
+    if changed:
+        log.warning(
+            "ignoring reuse record of step %s: input %s changed since it ran; the step runs again",
+            step,
+            ", ".join(changed),
+        )
+        return False
+    return True
+
+
+def _waiting_for(step: str, fp: str, owner: dict) -> str:
+    """Who a waiting step waits for, and until when at most."""
+    age = owner.get("heartbeat_age")
+    age = float(age) if isinstance(age, int | float) else 0.0
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=max(0.0, CLAIM_STALE_SECONDS - age))
+    who = ", ".join(
+        f"{key} {owner[key]!r}"
+        for key in ("run_id", "task_id", "try_number", "host", "pid")
+        if owner.get(key) is not None
+    )
+    return (
+        f"step {step}: fingerprint {fp[:12]} is being computed by {who or 'an unknown owner'}"
+        f" (last heartbeat {age:.0f} s ago); waiting, checking every {WAIT_POKE_SECONDS:.0f} s;"
+        f" if its heartbeat stops it is taken over at {until:%H:%M:%S} UTC"
+    )
 
 
 def _heartbeat(store: Store, fp: str, stop: threading.Event) -> None:

@@ -20,6 +20,9 @@ from airflow.sdk import ObjectStoragePath
 
 from .binding import StepError, inside_datastore
 from .binding import bind_input as bind_local_input
+from .dbfs_fs import PROTOCOL as DBFS_PROTOCOL
+from .dbfs_fs import attach_dbfs, dbfs_root
+from .digests import LinkOutside, local_digest, local_signature, within
 from .fileshare_fs import PROTOCOL as SHARE_PROTOCOL
 from .fileshare_fs import attach_share_fs
 from .reuse import REUSE_DIR, Store, canonical, data_version, digest
@@ -117,6 +120,13 @@ def datastore_root(datastores: dict, name: str, step: str) -> AnyPath:
         return ObjectStoragePath(f"{REMOTE_SCHEMES[kind]}://{container}/", conn_id=ds["conn_id"])
     if kind == "azure_file":
         return _share_root(ds, name, step, check=True)
+    if kind == "dbfs":
+        if not ds.get("conn_id"):
+            raise StepError(
+                f"step {step!r}: datastore {name!r} (dbfs) has no Airflow connection id"
+                " (a Databricks connection)"
+            )
+        return dbfs_root(ds["conn_id"], ds.get("path") or "/")
     raise StepError(f"step {step!r}: datastore {name!r} has unknown kind {kind!r}")
 
 
@@ -185,12 +195,16 @@ def location(text: str) -> AnyPath:
         conn, at, _ = rest.partition("/")[0].rpartition("@")
         if at and conn:
             attach_share_fs(conn)
+    if scheme == DBFS_PROTOCOL:
+        conn, at, _ = rest.partition("/")[0].rpartition("@")
+        if at and conn:
+            attach_dbfs(conn)
     return ObjectStoragePath(text)
 
 
 def has_directories(path: AnyPath) -> bool:
     """Whether directories are real there (local folders, file shares), not blob prefixes."""
-    return not is_remote(path) or path.protocol == SHARE_PROTOCOL
+    return not is_remote(path) or path.protocol in (SHARE_PROTOCOL, DBFS_PROTOCOL)
 
 
 def _key(path: ObjectStoragePath) -> str:
@@ -211,6 +225,9 @@ def _files(root: AnyPath) -> list[tuple[str, AnyPath]]:
         for key in root.fs.find(prefix, detail=False, withdirs=False):
             rel = key[len(prefix) :].lstrip("/")
             if rel and rel != EMPTY_MARKER:
+                if inside_datastore(rel) != rel or "" in rel.split("/"):
+                    # A blob named `a/../../x` would be copied out of the target folder.
+                    raise ValueError(f"{root}: refusing to copy the object named {key!r}")
                 found.append((rel, root / rel))
     else:
         for base, dirs, names in os.walk(root):
@@ -304,11 +321,12 @@ def _blob_version(info: dict) -> str:
     return f"{stamp}:{info.get('size')}"
 
 
-def version_token(path: AnyPath) -> str:
-    """A token that changes when the data changes: local as reuse.data_version; remote from
-    the ETag (else last-modified and size) of the blob or of every blob under the prefix."""
+def version_token(path: AnyPath, root: AnyPath | None = None) -> str:
+    """A token that changes when the data changes: local as reuse.data_version (by content;
+    links followed only inside `root`, the datastore); remote from the ETag (else
+    last-modified and size) of the blob or of every blob under the prefix."""
     if not is_remote(path):
-        return data_version(Path(path))
+        return data_version(Path(path), "/" if root is None else root)
     kind = reference_type(path)
     if kind == "file":
         return "blob:" + _blob_version(path.fs.info(_key(path)))
@@ -345,6 +363,14 @@ class LocalStore(Store):
     def output_exists(self, text: str) -> bool:
         return reference_type(location(text)) is not None
 
+    def manifest(self, datastore: str, where: str, known: dict | None = None) -> dict | None:
+        """As Store.manifest; an output on object storage by its ETag listing (open_store
+        replaces this with output_manifest, which knows every datastore's root)."""
+        if is_remote(location(where)):
+            token = version_token(location(where))
+            return None if token == "missing" else {"signature": token, "digest": token}
+        return super().manifest(datastore, where, known)
+
 
 class RemoteStore(LocalStore):
     """Records and claims as blobs under `<container>/azureml/_reuse/` (or files under
@@ -359,6 +385,7 @@ class RemoteStore(LocalStore):
     """
 
     def __init__(self, root: ObjectStoragePath):
+        self.root = root
         self.dir = root / REUSE_DIR
         self.fs = root.fs
         self._bodies: dict[str, bytes] = {}
@@ -366,9 +393,15 @@ class RemoteStore(LocalStore):
     def _k(self, path: ObjectStoragePath) -> str:
         return _key(path)
 
-    def read_record(self, fp: str, log=None, roots: list[str] | None = None) -> dict | None:
+    def read_record(self, fp: str, log=None, roots=None, expect=None) -> dict | None:
         self.fs.invalidate_cache()
-        return super().read_record(fp, log, roots)
+        return super().read_record(fp, log, roots, expect)
+
+    def checked_dir(self):
+        return self.dir  # object storage has no links; keys are built from hex and port names
+
+    def _make_dir(self) -> None:
+        pass
 
     def write_record(self, fp: str, record: dict) -> None:
         data = json.dumps(record, sort_keys=True, indent=1).encode()
@@ -401,7 +434,7 @@ class RemoteStore(LocalStore):
             return None
         return time.time() - modified.timestamp()
 
-    def _drop_claim(self, fp: str) -> None:
+    def _drop_claim(self, fp: str, seen: dict | None = None) -> None:
         try:
             self.fs.rm_file(self._k(self.claim_path(fp)))
         except FileNotFoundError:
@@ -441,6 +474,44 @@ def record_roots(datastores: dict) -> list[str]:
     return roots
 
 
+def output_manifest(
+    datastores: dict, datastore: str, where: str, step: str, known: dict | None = None
+) -> dict | None:
+    """{"signature", "digest"} of an output as it is now, None when nothing is there.
+
+    Local: the signature is one stat per file (inode, size, mtime_ns, ctime_ns); when it
+    equals `known`'s, `known`'s content digest stands, else the files are read (SHA-256,
+    through the worker's digest cache). Object storage: the ETag listing is both (the
+    service gives every write a new ETag, so any rewrite counts as a change). Raises
+    LinkOutside when a local output leads out of its datastore."""
+    target = location(where)
+    if is_remote(target):
+        token = version_token(target)
+        return None if token == "missing" else {"signature": token, "digest": token}
+    root = str(datastore_root(datastores, datastore, step))
+    try:
+        sig = local_signature(root, where)
+    except FileNotFoundError:
+        return None
+    if isinstance(known, dict) and known.get("signature") == sig and known.get("digest"):
+        return {"signature": sig, "digest": known["digest"]}
+    return {"signature": sig, "digest": local_digest(root, where)}
+
+
+def local_target(datastores: dict, datastore: str, where: str, step: str, what: str) -> Path:
+    """A local path a run is about to write or delete, checked: it must not lead out of its
+    datastore through a link (StepError naming the step, the datastore and the link)."""
+    root = datastore_root(datastores, datastore, step)
+    try:
+        within(root, where)
+    except LinkOutside as exc:
+        raise StepError(
+            f"step {step!r}: {what} on datastore {datastore!r}: {exc}; refusing to follow"
+            " it (remove the link)"
+        ) from None
+    return Path(where)
+
+
 def open_store(datastores: dict, name: str, step: str) -> Store:
     """The records and claims of a datastore. A record names its outputs as (datastore, path)
     too; read back, they are located on this worker's roots (a shared folder may be mounted
@@ -448,4 +519,7 @@ def open_store(datastores: dict, name: str, step: str) -> Store:
     root = datastore_root(datastores, name, step)
     store = RemoteStore(root) if is_remote(root) else LocalStore(root)
     store.locate = lambda ds, path: str(datastore_path(datastores, ds, path, step))
+    store.manifest = lambda ds, where, known=None: output_manifest(
+        datastores, ds, where, step, known
+    )
     return store

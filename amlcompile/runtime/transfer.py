@@ -7,7 +7,14 @@ from airflow.sdk import BaseOperator
 from .binding import StepError
 from .planner import plan_of, upstream_output
 from .reusable import ReusableStep
-from .storage import copy_tree, datastore_path, location, reference_type
+from .storage import (
+    copy_tree,
+    datastore_path,
+    is_remote,
+    local_target,
+    location,
+    reference_type,
+)
 
 REFERENCE_TYPES = (None, "file", "directory")
 
@@ -143,8 +150,16 @@ class AmlDataTransferOperator(ReusableStep, BaseOperator):
         step, spec = self.step, self.transfer
         (source_port,) = step["inputs"]
         (dest_port,) = step["outputs"]
-        source = location(self.worker_location(self.input_refs(context, plan)[source_port["name"]]))
+        source_ref = self.input_refs(context, plan)[source_port["name"]]
+        source = location(self.worker_location(source_ref))
         dest_ref = self.output_refs(context, fp)[dest_port["name"]]
+        # Neither end is followed through a link out of its datastore.
+        for (ds, _), where, what in (
+            (source_ref, source, f"source {source}"),
+            (dest_ref, location(self.worker_location(dest_ref)), "destination"),
+        ):
+            if not is_remote(where):
+                local_target(self.datastores, ds, str(where), step["name"], f"the {what}")
         copy_checked(
             source,
             location(self.worker_location(dest_ref)),

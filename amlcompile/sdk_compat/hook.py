@@ -63,12 +63,31 @@ class Unavailable:
             raise AttributeError(item)
         return Unavailable(self._module, self._name, f"{self._path}.{item}")
 
+    # `isinstance(step, AutoMLStep)` and `issubclass(...)` work as with a class: true only
+    # for what this name made (Python asks the type of the second argument for these).
+    def __instancecheck__(self, obj) -> bool:
+        return isinstance(obj, UnavailableResult) and obj._origin._path == self._path
+
+    def __subclasscheck__(self, cls) -> bool:
+        return isinstance(cls, type) and self._base() in cls.__mro__
+
+    def _base(self) -> type:
+        """The one stand-in class a user's `class MyStep(<this name>)` derives from."""
+        base = _BASES.get(self._path)
+        if base is None:
+            base = _BASES[self._path] = type(self._name, (UnavailableResult,), {})
+            base._unavailable = self
+        return base
+
     def __mro_entries__(self, bases):
         # `class MyStep(HyperDriveStep)`: a class of the user's that fails where it is used.
-        return (UnavailableResult,)
+        return (self._base(),)
 
     def __repr__(self) -> str:
         return f"<{self._module}.{self._path}: not available in amlcompile>"
+
+
+_BASES: dict[str, type] = {}
 
 
 class UnavailableResult:
@@ -77,7 +96,9 @@ class UnavailableResult:
 
     def __init__(self, origin=None, where=None, *args, **kwargs):
         if not isinstance(origin, Unavailable):  # made through a user subclass
-            origin, where = Unavailable("azureml", type(self).__name__), caller_location()
+            base = getattr(type(self), "_unavailable", None)
+            origin = base or Unavailable("azureml", type(self).__name__)
+            where = caller_location()
         self._origin = origin
         self._where = where
 

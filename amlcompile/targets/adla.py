@@ -12,6 +12,14 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
     spec = s.adla
     if spec is None:
         raise LoweringError(f"{s.location}: step {s.name!r} is not an AdlaStep")
+    stores = {d.name: d for d in p.datastores}
+    payload = step_payload(p, s)
+    for port in [*payload.get("inputs", []), *payload.get("outputs", [])]:
+        if stores[port["datastore"]].kind == "dbfs":
+            raise LoweringError(
+                f"{s.location}: step {s.name!r}: Data Lake Analytics cannot read DBFS"
+                f" datastore {port['datastore']!r}"
+            )
     adla = {
         "script": spec.script,
         "params": [[k, token(v)] for k, v in spec.params],
@@ -23,7 +31,7 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         task_id=s.name,
         operator=OPERATOR,
         kwargs={
-            "step": step_payload(p, s),
+            "step": payload,
             "adla": {k: v for k, v in adla.items() if v not in (None, [])},
             "account": compute.account_name or compute.name,
         },

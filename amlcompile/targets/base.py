@@ -69,6 +69,8 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
         elif isinstance(port.source, ir.UrlSource):
             # Downloaded by the step's task into its record datastore (runtime/downloads.py).
             entry.update(urls=list(port.source.urls), datastore=record_datastore)
+            if port.source.param is not None:
+                entry["param"] = port.source.param  # other URLs, chosen at trigger time
         else:
             entry.update(datastore=port.source.datastore, path=port.source.path)
             if port.source.param is not None:

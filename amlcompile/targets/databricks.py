@@ -7,7 +7,7 @@ from ..ir import models as ir
 from .base import LoweringError, OperatorRef, TaskSpec, doc_md, step_payload, token
 
 OPERATOR = OperatorRef("{runtime}.databricks", "AmlDatabricksOperator")
-READABLE = {"azure_blob", "adls_gen2", "local"}
+READABLE = {"azure_blob", "adls_gen2", "local", "dbfs"}
 
 
 def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpec:
@@ -21,9 +21,9 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         if ds.kind not in READABLE:
             raise LoweringError(
                 f"{s.location}: step {s.name!r}: Databricks cannot read {ds.kind} datastore"
-                f" {ds.name!r} (use Azure Blob or ADLS Gen2)"
+                f" {ds.name!r} (use Azure Blob, ADLS Gen2 or DBFS)"
             )
-        if ds.kind != "local" and not ds.account_name:
+        if ds.kind in ("azure_blob", "adls_gen2") and not ds.account_name:
             raise LoweringError(
                 f"{s.location}: step {s.name!r}: datastore {ds.name!r} needs account_name in"
                 " the project config (Databricks addresses it by storage account)"

@@ -125,6 +125,12 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         | {port["datastore"] for port in payload.get("outputs", [])}
     )
     stores = {d.name: d for d in p.datastores}
+    for ds_name in used:
+        if stores[ds_name].kind == "dbfs":
+            raise LoweringError(
+                f"{s.location}: step {s.name!r}: a pod cannot mount DBFS datastore {ds_name!r};"
+                " only a DatabricksStep (or a step on the Airflow worker) reads DBFS"
+            )
     volumes, mounts, mount_paths = [], [], {}
     for i, ds_name in enumerate(used):
         volume = f"ds-{i}-{dns_label(ds_name, 40)}"

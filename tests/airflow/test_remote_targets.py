@@ -154,3 +154,63 @@ def test_databricks_notebook_success_then_failure_leaves_no_record(
     assert {s["task_id"]: s["state"] for s in failed.steps}["nb"] == "failed"
     records = list((project.root / ".amlcompile").rglob("azureml/_reuse/*.json"))
     assert len(records) == 1  # only the successful run's fingerprint became reusable
+
+
+DBFS_PIPELINE = """\
+from azureml.core import Datastore, Workspace
+from azureml.core.compute import ComputeTarget, DatabricksCompute
+from azureml.data.data_reference import DataReference
+from azureml.pipeline.core import Pipeline, PipelineData
+from azureml.pipeline.steps import DatabricksStep
+
+ws = Workspace.from_config()
+dbx = ComputeTarget.attach(ws, "dbx", DatabricksCompute.attach_configuration(
+    workspace_name="w"))
+try:
+    dbfs_ds = Datastore.get(workspace=ws, datastore_name="dbfs_datastore")
+except Exception:
+    dbfs_ds = Datastore.register_dbfs(ws, datastore_name="dbfs_datastore")
+step_1_input = DataReference(datastore=dbfs_ds, path_on_datastore="FileStore",
+                             data_reference_name="input")
+step_1_output = PipelineData("output", datastore=dbfs_ds)
+nb = DatabricksStep(name="DBFSReferenceWithExisting", inputs=[step_1_input],
+                    outputs=[step_1_output], notebook_path="/Shared/nb",
+                    notebook_params={"myparam": "testparam"}, run_name="dbfs",
+                    compute_target=dbx, existing_cluster_id="0101-abc", allow_reuse=True)
+pipeline = Pipeline(workspace=ws, steps=[nb])
+"""
+
+
+def test_dbfs_datastore_in_and_out_of_a_databricks_step_then_reuse_by_dbfs_version(
+    project, monkeypatch, databricks_standin
+):
+    """The Databricks notebook sample's DBFS pipeline, unmodified: the job gets `dbfs:/`
+    URIs, the reuse record lives on DBFS, a rerun is reused, a changed input reruns."""
+    project.write(
+        "amlcompile.toml",
+        '[compute.dbx]\nkind = "databricks"\nconn_id = "databricks_standin"\n'
+        '[datastores.dbfs_datastore]\nkind = "dbfs"\nconn_id = "databricks_standin"\n',
+    )
+    project.write("pipe.py", DBFS_PIPELINE)
+    databricks_standin.dbfs["/FileStore/data.csv"] = b"a,b\n1,2\n"  # data already on DBFS
+    databricks_standin._mkdirs("/FileStore")
+    monkeypatch.chdir(project.root)
+    monkeypatch.setenv("AMLCOMPILE_REUSE_POKE_SECONDS", "1")
+    compiled = select(str(project.root / "pipe.py"))
+    result = run_compiled(compiled, parse_params(compiled.pipeline, []))
+    assert result.succeeded, result.log_file.read_text()[-3000:]
+    (job,) = databricks_standin.submitted()
+    params = job["notebook_task"]["base_parameters"]
+    assert params["input"] == "dbfs:/FileStore"
+    assert params["output"].startswith("dbfs:/azureml/fp/")
+    records = [k for k in databricks_standin.dbfs if k.startswith("/azureml/_reuse/")]
+    assert len(records) == 1, sorted(databricks_standin.dbfs)
+
+    again = run_compiled(compiled, parse_params(compiled.pipeline, []))
+    assert again.succeeded, again.log_file.read_text()[-3000:]
+    assert len(databricks_standin.submitted()) == 1, again.log_file.read_text()[-6000:]
+
+    databricks_standin._put_file("/FileStore/data.csv", b"a,b\n3,4\n")  # someone changes it
+    third = run_compiled(compiled, parse_params(compiled.pipeline, []))
+    assert third.succeeded, third.log_file.read_text()[-3000:]
+    assert len(databricks_standin.submitted()) == 2

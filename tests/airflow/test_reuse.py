@@ -195,3 +195,51 @@ time.sleep(6)
         next(s["state"] for s in r.steps if s["task_id"] == "b") for r in results.values()
     )
     assert states == ["skipped", "success"]
+
+
+@pytest.mark.airflow
+def test_a_run_killed_whole_does_not_hold_the_next_one(mutation_project):
+    """Issue 16: `kill -9` of a whole `amlcompile run` while b computes left b's claim behind,
+    and the next run waited five minutes for it to go stale. The claim names its owner's
+    host, boot and process: that process is gone, so the next run takes the claim at once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    p = mutation_project
+    started = p.root / "b-started"
+    p.write(
+        "src_b/b.py",
+        COPY
+        + f"""
+import os, time
+if not os.path.exists({str(started)!r}):
+    open({str(started)!r}, "w").close()
+    time.sleep(600)
+""",
+    )
+    reuse_dir = p.root / ".amlcompile/datastores/workspaceblobstore/azureml/_reuse"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "amlcompile.cli", "run", "pipe.py", "--local"],
+        cwd=p.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 400
+        while not (started.exists() and list(reuse_dir.glob("*.claim"))):
+            assert first.poll() is None, "the first run ended before b started"
+            assert time.monotonic() < deadline, "b never started"
+            time.sleep(1)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the whole run: CLI, Airflow, task, program
+        first.wait()
+    assert list(reuse_dir.glob("*.claim")), "the killed run's claim is left behind"
+    begun = time.monotonic()
+    assert "b" in ran(p)
+    took = time.monotonic() - begun
+    print(f"the run after the killed one took {took:.0f} s")
+    assert took < 200, f"the next run took {took:.0f} s: it waited for the dead run's claim"
+    assert not list(reuse_dir.glob("*.claim"))

@@ -206,3 +206,140 @@ def test_url_inputs_are_downloaded_and_reused_by_etag(project):
         assert "metric greeting: bonjour" in changed.stdout
     finally:
         server.shutdown()
+
+
+PARAM_PIPELINE = """\
+from azureml.core import Workspace, Dataset
+from azureml.data.dataset_consumption_config import DatasetConsumptionConfig
+from azureml.pipeline.core import Pipeline, PipelineParameter
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+file_param = PipelineParameter(name="file_ds_param",
+                               default_value=Dataset.File.from_files("BASE/data/greeting.txt"))
+file_input = DatasetConsumptionConfig("file_dataset", file_param).as_mount()
+table_param = PipelineParameter(
+    name="tabular_ds_param",
+    default_value=Dataset.Tabular.from_delimited_files("BASE/data/table.csv"))
+table_input = DatasetConsumptionConfig("tabular_dataset", table_param)
+step = PythonScriptStep(
+    "read.py", name="read", source_directory="src",
+    arguments=["--greeting", file_input, "--table", table_input],
+    inputs=[file_input, table_input],
+)
+pipeline = Pipeline(ws, steps=[step])
+"""
+
+PARAM_READ = """\
+from azureml.core import Run
+run = Run.get_context()
+run.log("greeting", open(run.input_datasets["file_dataset"]).read())
+run.log("total", int(run.input_datasets["tabular_dataset"].to_pandas_dataframe()["n"].sum()))
+"""
+
+
+@pytest.mark.airflow
+def test_dataset_parameters_with_url_defaults_take_other_urls_at_trigger_time(project):
+    """The dataset-and-pipelineparameter sample's pattern: a PipelineParameter whose default
+    is a URL dataset is a string Param; the run downloads the URL given at trigger time."""
+    files = _Files()
+    files.files["/data/greeting.txt"] = (b"hello", '"v1"')
+    files.files["/data/table.csv"] = (b"n\n1\n2\n", '"t1"')
+    files.files["/other/greeting.txt"] = (b"ahoj", '"o1"')
+    files.files["/other/iris.csv"] = (b"n\n10\n20\n", '"o2"')
+    server = _serve(files)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        project.write("src/read.py", PARAM_READ)
+        project.write("pipe.py", PARAM_PIPELINE.replace("BASE", base))
+        env = {"NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+        first = amlcompile_cli("run", "pipe.py", cwd=project.root, env=env)
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        assert "metric greeting: hello" in first.stdout and "metric total: 3" in first.stdout
+
+        other = amlcompile_cli(
+            "run",
+            "pipe.py",
+            "--param",
+            f"file_ds_param={base}/other/greeting.txt",
+            "--param",
+            f"tabular_ds_param={base}/other/iris.csv",
+            cwd=project.root,
+            env=env,
+        )
+        assert other.returncode == 0, other.stdout[-3000:] + other.stderr[-3000:]
+        assert "metric greeting: ahoj" in other.stdout and "metric total: 30" in other.stdout
+        assert "reused" not in other.stdout
+
+        bad = amlcompile_cli(
+            "run", "pipe.py", "--param", "file_ds_param=file:///etc/passwd", cwd=project.root
+        )
+        assert bad.returncode != 0
+        text = bad.stdout + bad.stderr
+        assert "dataset parameter 'file_ds_param': 'file:///etc/passwd' is not an http(s) URL" in (
+            text + "".join(p.read_text() for p in project.root.rglob("*.log"))
+        )
+    finally:
+        server.shutdown()
+
+
+TABLE_PIPELINE = """\
+from azureml.core import Workspace
+from azureml.data import OutputFileDatasetConfig
+from azureml.pipeline.core import Pipeline, PipelineData
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+prepped = OutputFileDatasetConfig("prepped")
+scored = PipelineData("scored", datastore=ws.get_default_datastore())
+prep = PythonScriptStep("prep.py", name="prep", source_directory="src",
+                        arguments=["--out", prepped])
+score = PythonScriptStep("score.py", name="score", source_directory="src",
+                         arguments=["--out", scored],
+                         inputs=[prepped.read_delimited_files().as_input("table")],
+                         outputs=[scored])
+report = PythonScriptStep("report.py", name="report", source_directory="src",
+                          inputs=[scored.as_dataset().parse_parquet_files().as_named_input("s")])
+pipeline = Pipeline(ws, steps=[report])
+"""
+
+TABLE_SCRIPTS = {
+    "src/prep.py": (
+        "import argparse, os\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--out')\n"
+        "out = p.parse_args().out\n"
+        "os.makedirs(out, exist_ok=True)\n"
+        "open(os.path.join(out, 'a.csv'), 'w').write('n,m\\n1,2\\n3,4\\n')\n"
+        "open(os.path.join(out, 'b.csv'), 'w').write('n,m\\n5,6\\n')\n"
+    ),
+    "src/score.py": (
+        "import argparse, os\n"
+        "from azureml.core import Run\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--out')\n"
+        "out = p.parse_args().out\n"
+        "df = Run.get_context().input_datasets['table'].to_pandas_dataframe()\n"
+        "Run.get_context().log('rows', len(df))\n"
+        "os.makedirs(out, exist_ok=True)\n"
+        "df.assign(total=df.n + df.m).to_parquet(os.path.join(out, 's.parquet'))\n"
+    ),
+    "src/report.py": (
+        "from azureml.core import Run\n"
+        "df = Run.get_context().input_datasets['s'].to_pandas_dataframe()\n"
+        "Run.get_context().log('total', int(df.total.sum()))\n"
+    ),
+}
+
+
+@pytest.mark.airflow
+def test_step_outputs_read_as_tables_by_the_next_step(project):
+    """OutputFileDatasetConfig.read_delimited_files() and PipelineData.as_dataset()
+    .parse_parquet_files(): the consumer reads the producer's files with
+    to_pandas_dataframe()."""
+    pytest.importorskip("pyarrow")
+    for path, text in TABLE_SCRIPTS.items():
+        project.write(path, text)
+    project.write("pipe.py", TABLE_PIPELINE)
+    result = amlcompile_cli("run", "pipe.py", cwd=project.root)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "metric rows: 3" in result.stdout
+    assert "metric total: 21" in result.stdout

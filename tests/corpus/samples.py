@@ -172,7 +172,10 @@ SAMPLES["aml-pipelines-setup-schedule-for-a-published-pipeline"] = {
         "publish_run_train/train.py",
     ],
     "entry": "aml-pipelines-setup-schedule-for-a-published-pipeline.ipynb",
-    "dags": {TIMESTAMPED: _dag({"Training_Step": POD})},
+    "dags": {
+        TIMESTAMPED: _dag({"Training_Step": POD}),
+        TIMESTAMPED[:-1] + "__datastore_watch$": _watch_dag(),
+    },
 }
 
 # aml-pipelines-setup-versioned-pipeline-endpoints: the same one-step pipeline, published as
@@ -350,8 +353,7 @@ SAMPLES["aml-pipelines-data-transfer"] = {
 # as tabular datasets; 7 PythonScriptSteps on AmlCompute "cpu-cluster" (STANDARD_DS12_V2) through
 # PipelineData(...).as_dataset() / .parse_parquet_files(), ending in an AutoMLStep (no
 # equivalent) whose training data is the split step's output; Pipeline(steps=[automl]) submitted
-# to "NYCTaxi_Tutorial_Pipelines". Expected outcome: the build reports AutoMLStep as having no
-# equivalent, with the notebook's file:line (exit 2). Intended graph below.
+# to "NYCTaxi_Tutorial_Pipelines". Intended graph below; see build_fails_with for where it stops.
 SAMPLES["nyc-taxi-data-regression-model-building"] = {
     "repo": NOTEBOOKS,
     "base": NYC,
@@ -389,7 +391,13 @@ SAMPLES["nyc-taxi-data-regression-model-building"] = {
             ],
         ),
     },
-    "build_fails_with": ["AutoMLStep", "nyc-taxi-data-regression-model-building.ipynb"],
+    # As published it stops before its pipeline: cell 6 calls DataFrame.append, which pandas 2
+    # removed (the SDK on pandas 2 stops there too). The build says so at the cell and line,
+    # as a user error; past it, the AutoMLStep would be refused (no equivalent).
+    "build_fails_with": [
+        "nyc-taxi-data-regression-model-building.ipynb:cell 6:24",
+        "'DataFrame' object has no attribute 'append'",
+    ],
 }
 
 # MLOpsPython: ml_service/pipelines/diabetes_regression_build_train_pipeline.py builds its
@@ -494,21 +502,7 @@ SKIPPED = {
 
 # Samples that do not build yet, each with the first thing in the way (measured 2026-11-27).
 # strict xfail: a sample that starts passing fails the suite until it is taken off this list.
-_NOT_YET = {
-    "aml-pipelines-setup-schedule-for-a-published-pipeline": (
-        "its last cells look up PipelineEndpoint 'ScheduledPipelineEndpoint' made by another"
-        " notebook; the build says so with the cell and line (as the SDK would fail)"
-    ),
-    "aml-pipelines-use-databricks-as-compute-target": "Datastore.register_dbfs is missing",
-    "aml-pipelines-showcasing-dataset-and-pipelineparameter": (
-        "builds; a dataset PipelineParameter whose default is an https URL dataset becomes an"
-        " empty path parameter (a URL chosen at trigger time is not supported yet)"
-    ),
-    "nyc-taxi-data-regression-model-building": (
-        "the notebook calls DataFrame.append (removed in pandas 2) before its AutoMLStep: a"
-        " defect of the sample itself; azureml.opendatasets would also need the network"
-    ),
-}
+_NOT_YET: dict[str, str] = {}
 KNOWN_FAILING: dict[tuple[str, str], str] = {
     (name, mode): why for name, why in _NOT_YET.items() for mode in ("unmodified", "migrated")
 }

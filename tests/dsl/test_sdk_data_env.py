@@ -155,9 +155,11 @@ def test_output_file_dataset_bad_input(project):
     probs = problems_of(project, 'o = OutputFileDatasetConfig("o", destination="x")\n')
     assert f"/pipe.py:{line_of(project, 'o = ')}: " in probs[0]
     assert "destination must be (datastore, 'path')" in probs[0]
-    probs = problems_of(project, 'o = OutputFileDatasetConfig("o")\nt = o.read_delimited_files()\n')
+    probs = problems_of(
+        project, 'o = OutputFileDatasetConfig("o")\nt = o.read_delimited_files(separator="")\n'
+    )
     assert f"/pipe.py:{line_of(project, 't = ')}: " in probs[0]
-    assert "as a tabular dataset is not supported yet" in probs[0]
+    assert "read_delimited_files: separator must be text" in probs[0]
 
 
 def test_output_name_names_the_port(project):

@@ -110,6 +110,43 @@ pipeline = Pipeline(ws, steps=[a])
     assert entry["datastore"] == "workspaceblobstore"  # downloaded to the record datastore
 
 
+def test_dataset_parameters_with_url_defaults_are_string_params_of_urls(project):
+    p = compile_one(
+        project,
+        """
+fp = PipelineParameter("file_ds_param",
+                       default_value=Dataset.File.from_files("https://example.org/t.csv"))
+tp = PipelineParameter(
+    "tabular_ds_param",
+    default_value=Dataset.Tabular.from_delimited_files("https://example.org/t.csv"))
+f_in = DatasetConsumptionConfig("file_dataset", fp).as_mount()
+t_in = DatasetConsumptionConfig("tabular_dataset", tp)
+a = PythonScriptStep("a.py", source_directory="src", arguments=["--f", f_in, "--t", t_in],
+                     inputs=[f_in, t_in])
+pipeline = Pipeline(ws, steps=[a])
+""",
+    )
+    params = {x.name: x for x in p.parameters}
+    assert params["file_ds_param"].type == "string"
+    assert params["file_ds_param"].default == "https://example.org/t.csv"
+    files, table = p.steps[0].inputs
+    assert files.name == "file_dataset" and table.name == "tabular_dataset"
+    assert files.source == ir.UrlSource(urls=("https://example.org/t.csv",), param="file_ds_param")
+    assert table.source.param == "tabular_ds_param" and table.tabular.format == "delimited"
+    assert step_payload(p, p.steps[0])["inputs"][0]["param"] == "file_ds_param"
+
+
+def test_submitted_datasets_become_param_values():
+    from amlcompile.dsl import DataPath, Dataset, Datastore
+    from amlcompile.dsl.dataset import trigger_value
+
+    url = Dataset.File.from_files(["https://a.org/x.csv", "https://a.org/y.csv"])
+    assert trigger_value(url) == "https://a.org/x.csv https://a.org/y.csv"
+    assert trigger_value(DataPath(Datastore(None, "ws"), "in/x.csv")) == "in/x.csv"
+    assert trigger_value(Dataset.File.from_files(("ws", "in/d/"))) == "in/d"
+    assert trigger_value(20) == 20
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
@@ -123,3 +160,31 @@ def test_non_http_urls_are_refused(project, url, expected):
     probs = problems_of(project, f"d = Dataset.File.from_files({url!r})\n")
     assert f"/pipe.py:{line_of(project, 'd = ')}: " in probs[0], probs
     assert expected in probs[0], probs
+
+
+def test_step_outputs_read_as_tables_carry_the_reading_on_the_consumer_port(project):
+    project.script("src/c.py")
+    p = compile_one(
+        project,
+        """
+out = OutputFileDatasetConfig("prepped")
+pd_out = PipelineData("scored", datastore=ds)
+a = PythonScriptStep("a.py", source_directory="src", arguments=["--out", out])
+b = PythonScriptStep("b.py", source_directory="src", outputs=[pd_out],
+                     inputs=[out.read_delimited_files(separator=";", path_glob="*.csv")
+                             .keep_columns(["x"]).as_input("table")])
+c = PythonScriptStep("c.py", source_directory="src",
+                     inputs=[pd_out.as_dataset().parse_parquet_files()])
+pipeline = Pipeline(ws, steps=[c])
+""",
+    )
+    steps = {s.name: s for s in p.steps}
+    (table,) = steps["b"].inputs
+    assert table.name == "table" and isinstance(table.source, ir.StepOutputSource)
+    assert table.tabular == ir.TabularSpec(
+        format="delimited", separator=";", files=("*.csv",), transforms=(("keep_columns", ("x",)),)
+    )
+    (scored,) = steps["c"].inputs
+    assert scored.name == "scored" and scored.tabular.format == "parquet"
+    assert scored.tabular.files == ("**/*.parquet",)
+    assert step_payload(p, steps["b"])["inputs"][0]["tabular"]["separator"] == ";"

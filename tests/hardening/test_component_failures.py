@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amlcompile.runtime.reuse import Store
+from tests.support.records import record_for
 
 # Runs `code` with a small file-size limit; SIGXFSZ ignored so writes fail with EFBIG, as on
 # a full disk, instead of killing the process.
@@ -181,8 +182,6 @@ def test_planner_recomputes_a_step_whose_record_was_truncated(tmp_path):
     from amlcompile.runtime.reuse import fingerprint
 
     root = tmp_path / "ds"
-    out = root / "azureml" / "fp" / "x" / "o"
-    out.mkdir(parents=True)
     datastores = {"ds": {"kind": "local", "path": str(root), "conn_id": None}}
     steps = [
         {
@@ -192,11 +191,13 @@ def test_planner_recomputes_a_step_whose_record_was_truncated(tmp_path):
             "allow_reuse": True,
             "record_datastore": "ds",
             "inputs": [],
+            "outputs": [{"name": "o", "datastore": "ds"}],
         }
     ]
     fp = fingerprint("static", {}, {})
+    (root / "azureml" / "fp" / fp / "o").mkdir(parents=True)
     store = Store(root)
-    store.write_record(fp, {"fingerprint": fp, "outputs": {"o": str(out)}})
+    record_for(store, fp, {"o": ("ds", f"azureml/fp/{fp}/o")})
     assert compute_plan(steps, datastores, {}, False)["s"]["reuse"] is True
     text = store.record_path(fp).read_text()
     store.record_path(fp).write_text(text[: len(text) // 2])

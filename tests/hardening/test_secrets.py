@@ -4,6 +4,7 @@ examples/. Config keys and values that look like secrets are refused, naming onl
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -130,3 +131,157 @@ def test_secret_looking_config_is_refused_naming_the_key_only(tmp_path, toml, ke
 def test_connection_ids_and_env_names_are_fine(tmp_path, toml):
     (tmp_path / "amlcompile.toml").write_text(toml + "\n")
     load(tmp_path)
+
+
+# Spellings of secret keys, matched by word parts whatever the case and separators.
+SECRET_SPELLINGS = [
+    "accountKey",
+    "STORAGE_ACCOUNTKEY",
+    "AccountKey",
+    "SASToken",
+    "sas-url",
+    "clientSecretValue",
+    "ConnectionString",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "conn_str",
+    "apiKey",
+    "x-api-key",
+    "DB_PASS",
+    "PASSWORD_HASH",
+    "AIRFLOW_CONN_BLOB",
+    "appInsightsInstrumentationKey",
+    "privateKey",
+    "ServicePrincipalCredential",
+    "GITHUB_PAT",
+]
+
+
+@pytest.mark.parametrize("name", SECRET_SPELLINGS)
+@pytest.mark.parametrize(
+    "table", ["datastores.blob", "environments.e.environment_variables", "compute.gpu"]
+)
+def test_secret_keys_are_recognised_by_word_parts(tmp_path, name, table):
+    (tmp_path / "amlcompile.toml").write_text(f'[{table}]\n"{name}" = "hunter2-planted"\n')
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path)
+    message = str(exc.value)
+    assert message.startswith(f"{tmp_path / 'amlcompile.toml'}: {table}.{name}: "), message
+    assert "Airflow connection" in message and "hunter2-planted" not in message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "k8s_secret_name",
+        "password_env",
+        "token_file",
+        "KEY_VAULT_NAME",
+        "monkey",
+        "TURKEY",
+        "keyboard_layout",
+        "PASS_THROUGH",
+        "passport_country",
+        "compat_mode",
+    ],
+)
+def test_names_that_only_refer_to_secrets_or_merely_contain_the_letters_are_fine(tmp_path, name):
+    (tmp_path / "amlcompile.toml").write_text(
+        f'[environments.e.environment_variables]\n"{name}" = "v"\n'
+    )
+    load(tmp_path)
+
+
+PIPELINE_WITH_ENV = """\
+import os
+from amlcompile import *
+ws = Workspace.from_config()
+rc = RunConfiguration()
+rc.environment = Environment.get(ws, "e") if "e" in ws._config.environments else rc.environment
+step = PythonScriptStep("a.py", source_directory="src", runconfig=rc,
+                        arguments=[os.environ.get(os.environ.get("LEAK_FROM", ""), "-")])
+p = Pipeline(ws, steps=[step])
+"""
+
+
+def _env_project(tmp_path, toml: str = "") -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tmp_path / "amlcompile.toml").write_text(toml)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("print('hi')\n")
+    (tmp_path / "pipe.py").write_text(PIPELINE_WITH_ENV)
+    return tmp_path
+
+
+def test_config_env_secret_with_another_spelling_never_reaches_the_dag(tmp_path):
+    """The issue's case: STORAGE_ACCOUNTKEY in an environment's variables was written into
+    the DAG. Now the config is refused, naming the key, and nothing is written."""
+    value = "c3RvcmFnZS1hY2NvdW50LWtleQ-planted=="
+    project = _env_project(
+        tmp_path, f'[environments.e.environment_variables]\nSTORAGE_ACCOUNTKEY = "{value}"\n'
+    )
+    result = amlcompile_cli("build", "pipe.py", cwd=project)
+    assert result.returncode == 2
+    assert "environments.e.environment_variables.STORAGE_ACCOUNTKEY" in result.stderr
+    assert value not in result.stderr + result.stdout
+    assert not (project / "dags_out").exists()
+
+
+@pytest.mark.parametrize(
+    "toml, variable, named",
+    [
+        # a variable whose name looks secret, wherever the pipeline copied its value
+        ("", "DATABRICKS_TOKEN", "the environment variable $DATABRICKS_TOKEN"),
+        ("", "STORAGE_ACCOUNTKEY", "the environment variable $STORAGE_ACCOUNTKEY"),
+        # a variable the config names for a credential, whatever its name
+        ('[airflow]\npassword_env = "AF_LOGIN"\n', "AF_LOGIN", "airflow.password_env in"),
+        ('[airflow]\ntoken_env = "AF_BEARER"\n', "AF_BEARER", "airflow.token_env in"),
+    ],
+)
+def test_a_secret_value_in_any_generated_file_refuses_the_write(tmp_path, toml, variable, named):
+    value = f"planted-{variable.lower()}-0123456789"
+    project = _env_project(tmp_path, toml)
+    (project / "dags_out").mkdir()
+    (project / "dags_out" / "mine.txt").write_text("left alone\n")
+    env = {variable: value, "LEAK_FROM": variable}
+    result = amlcompile_cli("build", "pipe.py", cwd=project, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert named in result.stderr and "p.py would contain the value of" in result.stderr
+    assert value not in result.stderr + result.stdout
+    assert sorted(p.name for p in (project / "dags_out").iterdir()) == ["mine.txt"]
+    # the same build without the secret in it writes
+    result = amlcompile_cli("build", "pipe.py", cwd=project, env={variable: value})
+    assert result.returncode == 0, result.stderr
+    assert leaks(files_under(project / "dags_out"), {variable: value}) == []
+
+
+def test_a_secret_in_a_snapshot_file_refuses_the_write(tmp_path):
+    """Snapshots ship with dags_out/: a `.env` holding a live secret is refused, naming it."""
+    value = "planted-databricks-token-42"
+    project = _env_project(tmp_path)
+    (project / "src" / ".env").write_text(f"DATABRICKS_TOKEN={value}\n")
+    result = amlcompile_cli("build", "pipe.py", cwd=project, env={"DATABRICKS_TOKEN": value})
+    assert result.returncode == 2
+    assert "/.env would contain the value of the environment variable $DATABRICKS_TOKEN" in (
+        result.stderr
+    )
+    assert value not in result.stderr + result.stdout
+    (project / "src" / ".amlignore").write_text(".env\n")
+    result = amlcompile_cli("build", "pipe.py", cwd=project, env={"DATABRICKS_TOKEN": value})
+    assert result.returncode == 0, result.stderr
+
+
+def test_scan_names_the_file_and_label_never_the_value():
+    from amlcompile.credentials import SecretInOutput, scan
+
+    value = "tok'en\\value-1234"
+    secrets = {"the environment variable $X_TOKEN": value}
+    scan({"a.py": b"print('fine')\n"}, secrets)
+    for rel, data in [
+        ("a.py", f"x = {value!r}".encode()),  # as a Python literal escapes it
+        ("b.json", json.dumps({"v": value}).encode()),  # as JSON escapes it
+        (f"snapshots/{value}.txt", b""),  # in a file's name
+    ]:
+        with pytest.raises(SecretInOutput) as info:
+            scan({rel: data}, secrets)
+        assert "value of the environment variable $X_TOKEN" in str(info.value)
+        assert "value-1234" not in str(info.value).replace(rel, "")

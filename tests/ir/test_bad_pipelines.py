@@ -158,7 +158,10 @@ def test_syntax_error_in_user_file_names_the_line(project):
     project.write("pipe.py", "from amlcompile import Pipeline\nx = (\n")
     with pytest.raises(BuildError) as info:
         check([project.root / "pipe.py"])
-    assert "SyntaxError" in str(info.value)
+    # Where the parser stopped: the line and column, not line 0 (issue 19).
+    assert str(info.value) == (
+        f"{project.root / 'pipe.py'}:2: syntax error: '(' was never closed (column 5)"
+    )
 
 
 def test_failed_build_leaves_dags_out_untouched(project):
@@ -206,3 +209,59 @@ pipeline = Pipeline(ws, steps=[reader])
         " arguments of steps 'a', 'b': list it in outputs= of the step that writes it and in"
         " inputs= of the steps that read it (as SDK v1 requires)"
     ] or probs == [p.replace("'a', 'b'", "'b', 'a'") for p in probs]
+
+
+def test_two_producers_of_one_output_nobody_reads(project):
+    """SPEC 6: two producers of one output are refused even when no step reads it."""
+    probs = problems_of(
+        project,
+        """
+out = PipelineData("out", datastore=ds)
+a = PythonScriptStep(name="a", script_name="a.py", source_directory="scripts",
+                     arguments=["--out", out], outputs=[out])
+b = PythonScriptStep(name="b", script_name="b.py", source_directory="scripts",
+                     arguments=["--out", out], outputs=[out])
+p = Pipeline(ws, steps=[a, b])
+""",
+    )
+    assert probs == [
+        f"pipe.py:{line_of(project, 'out = PipelineData')}: PipelineData 'out' has more than"
+        " one producer: 'a', 'b'"
+    ]
+
+
+def test_cycle_made_by_run_after_is_reported_at_the_call_that_closes_it(project):
+    probs = problems_of(
+        project,
+        """
+a = PythonScriptStep(name="a", script_name="a.py", source_directory="scripts")
+b = PythonScriptStep(name="b", script_name="b.py", source_directory="scripts")
+c = PythonScriptStep(name="c", script_name="a.py", source_directory="scripts")
+b.run_after(a)
+c.run_after(b)
+a.run_after(c)  # closes the cycle
+p = Pipeline(ws, steps=[a, b, c])
+""",
+    )
+    cycles = [p for p in probs if "cycle between steps" in p]
+    assert len(cycles) == 1, probs
+    assert cycles[0].startswith(f"pipe.py:{line_of(project, 'closes the cycle')}: "), cycles
+    assert "a -> b -> c -> a" in cycles[0] or "c -> a -> b -> c" in cycles[0], cycles
+
+
+def test_cycle_through_data_and_run_after_is_reported_at_the_run_after_call(project):
+    probs = problems_of(
+        project,
+        """
+x = PipelineData("x", datastore=ds)
+a = PythonScriptStep(name="a", script_name="a.py", source_directory="scripts",
+                     arguments=["--out", x], outputs=[x])
+b = PythonScriptStep(name="b", script_name="b.py", source_directory="scripts",
+                     arguments=["--in", x], inputs=[x])
+a.run_after(b)  # closes the cycle
+p = Pipeline(ws, steps=[a, b])
+""",
+    )
+    cycles = [p for p in probs if "cycle between steps" in p]
+    assert len(cycles) == 1, probs
+    assert cycles[0].startswith(f"pipe.py:{line_of(project, 'closes the cycle')}: "), cycles

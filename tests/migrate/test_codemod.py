@@ -97,7 +97,9 @@ def test_databricks_adla_transfer_names(fixtures):
 
 def test_report_names_file_line_and_what_to_do(fixtures):
     proc = amlcompile_cli("migrate", fixtures / "untranslatable")
-    assert proc.returncode == 0, proc.stderr
+    # Migrated, but what is left would fail the build: its own exit code.
+    assert proc.returncode == 4, proc.stderr
+    assert "12 items left to do by hand would fail the build (exit code 4)" in proc.stderr
     out = proc.stdout
     pipeline = fixtures / "untranslatable" / "pipeline.py"
     script = fixtures / "untranslatable" / "scripts" / "register.py"
@@ -129,9 +131,13 @@ def test_second_migration_changes_nothing(fixtures):
     second = migrate_paths([fixtures])
     assert second.changed == []
     assert snapshot(fixtures) == after_first
-    proc = amlcompile_cli("migrate", "--check", fixtures)
+    proc = amlcompile_cli("migrate", "--check", fixtures / "sequence")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "0 file(s) would migrate" in proc.stdout
+    assert "0 files would migrate" in proc.stdout
+    # The untranslatable fixture keeps items to do by hand: exit 4, even with nothing to change.
+    proc = amlcompile_cli("migrate", "--check", fixtures)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "0 files would migrate" in proc.stdout
 
 
 def test_check_writes_nothing_and_fails_when_something_would_change(fixtures):
@@ -152,6 +158,29 @@ def test_diff_prints_unified_diffs(fixtures):
     assert f"--- {target} (SDK v1)\n+++ {target} (amlcompile)\n" in proc.stdout
     assert "-from azureml.pipeline.core import Pipeline, StepSequence\n" in proc.stdout
     assert "+from amlcompile import Pipeline, StepSequence\n" in proc.stdout
+
+
+def test_diff_alone_previews_and_writes_nothing(fixtures):
+    target = fixtures / "sequence" / "pipeline.py"
+    before = snapshot(fixtures)
+    mtime = target.stat().st_mtime_ns
+    proc = amlcompile_cli("migrate", "--diff", target)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"--- {target} (SDK v1)\n+++ {target} (amlcompile)\n" in proc.stdout
+    assert "+from amlcompile import Pipeline, StepSequence\n" in proc.stdout
+    assert f"would migrate {target} (" in proc.stdout
+    assert "1 file would migrate, 0 unchanged, 0 errors" in proc.stdout
+    assert snapshot(fixtures) == before and target.stat().st_mtime_ns == mtime
+    assert not [p for p in fixtures.rglob(".*.migrate")]
+
+
+def test_import_star_advice_alone_does_not_fail(tmp_path):
+    star = tmp_path / "star.py"
+    star.write_text("from azureml.core import *\nws = Workspace.from_config()\n")
+    proc = amlcompile_cli("migrate", star)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "import *: names amlcompile lacks are not reported" in proc.stdout
+    assert star.read_text().startswith("from amlcompile import *\n")
 
 
 def test_syntax_error_is_reported_and_not_rewritten(tmp_path):

@@ -299,6 +299,6 @@ def test_deploy_uploads_first_and_says_what_a_first_deploy_waits_for(tmp_path, m
     assert result.known == ["P"]
     assert client.seen_upload_first is True  # the data was there before the DAG file
     assert lines[0] == "uploaded 2 files (3.1 MB) to workspaceblobstore, 0 unchanged"
-    assert lines[1].startswith("waiting for Airflow to find 1 new DAG file(s): it knows no DAG in")
+    assert lines[1].startswith("waiting for Airflow to find 1 new DAG file: it knows no DAG in")
     assert "[dag_processor] refresh_interval (300 s by default" in lines[1]
     assert "--reserialize" in lines[1]

@@ -265,6 +265,33 @@ def test_azure_body_is_mapped_and_typed_by_the_params():
     }
 
 
+def test_dataset_assignments_take_urls_and_data_paths_and_explain_saved_ids():
+    params = {"file_ds_param": {"type": "string"}, "data": {"type": "string"}}
+    body = {
+        "DataSetDefinitionValueAssignments": {
+            "file_ds_param": "https://example.com/iris.csv",
+            "data": {"DataPath": {"DataStoreName": "ws", "RelativePath": "in/x.csv"}},
+        }
+    }
+    conf, _, _ = plugin.conf_from_azure_body(body, params, "P")
+    assert conf == {"file_ds_param": "https://example.com/iris.csv", "data": "in/x.csv"}
+    saved = {
+        "DataSetDefinitionValueAssignments": {
+            "file_ds_param": {"SavedDataSetReference": {"Id": "x"}}
+        }
+    }
+    with pytest.raises(plugin.BodyError) as err:
+        plugin.conf_from_azure_body(saved, params, "P")
+    assert str(err.value).startswith(
+        "the request body: DataSetDefinitionValueAssignments.file_ds_param: a"
+        " SavedDataSetReference names a dataset registered in Azure ML"
+    )
+    with pytest.raises(plugin.BodyError, match="expected URL text"):
+        plugin.conf_from_azure_body({"DataSetDefinitionValueAssignments": {"data": 3}}, params)
+    with pytest.raises(plugin.BodyError, match="must be a JSON object"):
+        plugin.conf_from_azure_body({"DataSetDefinitionValueAssignments": []}, params)
+
+
 def test_the_plugin_file_imports_neither_airflow_nor_amlcompile():
     code = (
         "import runpy, sys; runpy.run_path(sys.argv[1]);"

@@ -410,7 +410,7 @@ def test_a_failed_reuse_planner_is_explained(airflow_server, project):
     reason = "must be true or false, not 'maybe'"
     assert "the reuse planner (amlcompile_reuse_plan) failed: " in r.stdout, r.stdout
     assert reason in r.stdout
-    assert "step(s) did not run (upstream_failed)" in r.stdout
+    assert "did not run (upstream_failed)" in r.stdout
     status = cli(airflow_server, project, "status", "Fail_On_Request", "bad-option")
     assert status.returncode == 0, status.stderr
     assert reason in status.stdout

@@ -104,6 +104,25 @@ def test_unavailable_name_imports_and_fails_where_used(tmp_path, monkeypatch):
     assert "not available in amlcompile" in str(problem)
 
 
+def test_unavailable_names_work_in_isinstance_and_issubclass_as_classes_do():
+    with hook.installed(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from azureml.pipeline.steps import AutoMLStep, HyperDriveStep, PythonScriptStep
+
+        step = PythonScriptStep(name="s", script_name="a.py")
+        assert not isinstance(step, AutoMLStep)
+        assert isinstance(step, (AutoMLStep, PythonScriptStep))
+        made = AutoMLStep(name="x")
+        assert isinstance(made, AutoMLStep) and not isinstance(made, HyperDriveStep)
+
+        class Mine(HyperDriveStep):  # a user's subclass of an unavailable class
+            pass
+
+        assert issubclass(Mine, HyperDriveStep) and not issubclass(int, HyperDriveStep)
+        assert not issubclass(Mine, AutoMLStep)
+        assert isinstance(Mine(), HyperDriveStep) and not isinstance(Mine(), AutoMLStep)
+
+
 def test_run_after_after_the_pipeline_is_not_in_its_graph(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     body = (
