@@ -102,7 +102,25 @@ def _check(paths: list[Path | str]) -> list[Compiled]:
         )
     if problems:
         raise BuildError(problems)
+    _warn_unmatched_step_settings(compiled)
     return compiled
+
+
+def _warn_unmatched_step_settings(compiled: list[Compiled]) -> None:
+    """A `[dag.steps.NAME]` of the config that names no step built: a typo, most likely."""
+    import warnings
+
+    if not compiled:
+        return
+    cfg = compiled[0].config
+    names = {n for c in compiled for s in c.pipeline.steps for n in (s.name, s.display_name) if n}
+    for key in sorted(set(cfg.dag.steps) - names):
+        warnings.warn(
+            f"{cfg.source or 'config'}: dag.steps.{key}: no step of the pipelines built is"
+            f" named {key!r}; these settings apply to nothing",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _with_failure_mode(p: ir.Pipeline, pipeline) -> ir.Pipeline:

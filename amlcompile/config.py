@@ -11,9 +11,9 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .credentials import secret_name
 
@@ -147,6 +147,55 @@ class WorkspaceConfig(_Model):
     location: str = "local"
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.I)
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(value) -> float:
+    """Seconds from a number of seconds or text like "90s", "5m", "2h", "1h30m", "1d"."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or text like '90s', '5m', '1h30m'")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        parts = _DURATION.findall(text)
+        if not text or "".join(n + u for n, u in parts).lower() != text.lower():
+            raise ValueError(
+                f"{value!r} is not a duration: write seconds (300) or text like '90s', '5m',"
+                " '2h', '1h30m', '1d'"
+            )
+        seconds = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
+    else:
+        raise ValueError("a duration is a number of seconds or text like '90s', '5m', '1h30m'")
+    if not 0 < seconds <= 366 * 86400:
+        raise ValueError(f"{value!r}: a duration must be above 0 and at most a year")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class TaskSettingsConfig(_Model):
+    """What Airflow runs a task with: its owner, retries and time limit (`[dag]` for every
+    step, `[dag.steps.NAME]` for one step)."""
+
+    owner: str | None = Field(default=None, min_length=1, max_length=500)
+    retries: int | None = Field(default=None, ge=0, le=100)
+    retry_delay: Duration | None = None
+    execution_timeout: Duration | None = None
+
+
+class DagConfig(TaskSettingsConfig):
+    """`[dag]`: what every generated DAG file carries (see docs/compute-targets.md)."""
+
+    max_active_runs: int = Field(default=16, ge=1, le=10000)  # Airflow's own default
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list)
+    # Lines of a step's output kept in its XCom (return_value "log_tail"); 0 keeps none.
+    xcom_log_tail: int = Field(default=20, ge=0, le=1000)
+    steps: dict[str, TaskSettingsConfig] = Field(default_factory=dict)
+
+
 class ProjectConfig(_Model):
     root: Path = Path(".")
     source: str | None = None  # which file the config came from, for messages
@@ -162,6 +211,7 @@ class ProjectConfig(_Model):
     kubernetes: KubernetesConfig = KubernetesConfig()
     airflow: AirflowConfig = AirflowConfig()
     workspace: WorkspaceConfig = WorkspaceConfig()
+    dag: DagConfig = DagConfig()
 
     @property
     def state_dir(self) -> Path:

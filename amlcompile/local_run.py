@@ -482,8 +482,10 @@ def plan_without_airflow(c: Compiled, conf: dict, dags: Path, out: Console):
     Airflow starts. When every step would be reused, a RunResult of reused steps (no Airflow
     run); otherwise the upload lines made here (None when the child must make them: remote
     datastores, which need Airflow's connections)."""
+    from .ir.validate import topological_order
     from .render.dag import datastores_table
-    from .targets import plan_task
+    from .runtime.binding import expand_step
+    from .targets.base import step_payload
 
     p = c.pipeline
     if conf.get(REGENERATE_PARAM):
@@ -500,7 +502,9 @@ def plan_without_airflow(c: Compiled, conf: dict, dags: Path, out: Console):
     if manifest:
         with out.working("checking and making the pipeline's uploads..."):
             perform(manifest, [p.name], progress=lines.append)  # UploadError: one clear line
-    steps = plan_task(p).kwargs["steps"]
+    # What the DAG file's STEPS table holds, in its order, as the planner task expands it.
+    by_name = {s.name: s for s in p.steps}
+    steps = [expand_step(step_payload(p, by_name[n])) for n in topological_order(p)]
     if not all(s["allow_reuse"] for s in steps) or any(
         port.get("urls") for s in steps for port in s["inputs"]
     ):

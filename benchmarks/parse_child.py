@@ -43,25 +43,45 @@ def _load(file: Path):
     return bag
 
 
+def _steps_table(generated: Path) -> dict | None:
+    """The generated file's STEPS table (a literal), or None for files without one."""
+    import ast
+
+    for node in ast.parse(generated.read_text()).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [
+            "STEPS"
+        ]:
+            return ast.literal_eval(node.value)
+    return None
+
+
 def variants(generated: Path) -> dict:
     """The floor and the dag-factory equivalent of a generated DAG: same operators, same
-    run-time arguments (step, steps, datastores, trigger_rule), same edges; nothing else."""
+    run-time arguments (step, steps, datastores, trigger_rule), same edges; nothing else.
+
+    A generated file with a STEPS table (one entry per step, read by the planner and each
+    step task) gets a floor that writes that table once too, as a hand-written file would."""
     import yaml
 
     (dag,) = _load(generated).dags.values()
+    table = _steps_table(generated)
     imports, lines, tasks, datastores = {}, [], {}, None
     for t in dag.tasks:
         cls = type(t)
         imports.setdefault(cls.__module__, set()).add(cls.__name__)
         kwargs = {"task_id": t.task_id}
+        source = {}
         for attr in ("steps", "step"):
             if hasattr(t, attr):
                 kwargs[attr] = getattr(t, attr)
+                if table is not None:  # the table's own entry, as the generated file has it
+                    kwargs[attr] = table if attr == "steps" else table[t.task_id]
+                    source[attr] = "STEPS" if attr == "steps" else f"STEPS[{t.task_id!r}]"
         datastores = t.datastores
         rule = getattr(t.trigger_rule, "value", t.trigger_rule)
         if rule != "all_success":
             kwargs["trigger_rule"] = rule
-        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        args = ", ".join(f"{k}={source.get(k, repr(v))}" for k, v in kwargs.items())
         lines.append(f"    {t.task_id} = {cls.__name__}({args}, datastores=DATASTORES)")
         upstream = sorted(t.upstream_task_ids)
         tasks[t.task_id] = {
@@ -81,6 +101,7 @@ def variants(generated: Path) -> dict:
         *[f"from {m} import {', '.join(sorted(n))}" for m, n in sorted(imports.items())],
         "",
         f"DATASTORES = {datastores!r}",
+        *([f"STEPS = {table!r}"] if table is not None else []),
         "",
         f"with DAG(dag_id={dag.dag_id!r}, schedule=None, catchup=False,"
         " params={'regenerate_outputs': False}):",

@@ -93,6 +93,7 @@ class _Capture:
         self.p = pipeline
         self.ws = pipeline.workspace
         self.cfg = self.ws._config
+        self.config_steps_used: set[str] = set()  # [dag.steps.NAME] keys that matched a step
         self.root: Path = self.cfg.root
         self.name = name
         self.problems: list[Problem] = []
@@ -694,8 +695,12 @@ class _Capture:
                     where,
                 )
         definition = getattr(s, "_definition_location", None)
+        original = str(s.name) if s._explicit_name and s.name is not None else None
+        display = original if original != name and text_problem(original) is None else None
         return ir.Step(
             name=name,
+            display_name=display,
+            settings=self.task_settings(s, name, original),
             kind=kind,
             location=self.loc(definition or where),
             compute=self.compute_name(s),
@@ -716,6 +721,31 @@ class _Capture:
             packages=runenv.packages,
             **special,
         )
+
+    def task_settings(
+        self, s: PipelineStep, name: str, original: str | None
+    ) -> ir.TaskSettings | None:
+        """The step's Airflow task settings: its own (step keywords, @step(...)), then
+        `[dag.steps.NAME]` of the config (by task id or the step's own name) over them."""
+        from pydantic import ValidationError
+
+        from ..config import TaskSettingsConfig
+
+        given = dict(getattr(s, "_airflow_settings", None) or {})
+        if given:
+            try:
+                given = TaskSettingsConfig(**given).model_dump(exclude_none=True)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    key = ".".join(str(p) for p in err["loc"])
+                    self.problem(f"step {name!r}: {key}: {err['msg']}", s._location)
+                given = {}
+        steps = self.cfg.dag.steps
+        key = name if name in steps else original if original in steps else None
+        if key is not None:
+            self.config_steps_used.add(key)
+            given.update(steps[key].model_dump(exclude_none=True))
+        return ir.TaskSettings(**given) if given else None
 
     def run_environment(self, s: PipelineStep, name: str, env: list):
         """The step's runconfig: its variables join `env`; image and packages are returned."""
@@ -825,7 +855,7 @@ class _Capture:
         if self.p.description is not None:
             self.check_text(self.p.description, "the pipeline description", where)
         for k, v in self.p.tags.items():
-            tag = f"{k}:{v}"
+            tag = str(k) if v is None else f"{k}:{v}"
             if self.check_text(tag, f"tag {str(k)!r}", where) and len(tag) > TAG_MAX_LEN:
                 self.problem(
                     f"tag {str(k)!r}: '<key>:<value>' is {len(tag)} characters long; Airflow"
@@ -867,6 +897,7 @@ class _Capture:
             if entry is not None and entry.queue:
                 fields["queue"] = entry.queue
             computes.append(ir.ComputeTarget(name=cname, **fields))
+        dag = self.cfg.dag
         pipe = ir.Pipeline(
             name=sanitize_id(self.name),
             description=self.p.description,
@@ -877,7 +908,19 @@ class _Capture:
             datastores=datastores,
             computes=tuple(computes),
             default_datastore=default_ds,
-            tags=tuple(sorted((str(k), str(v)) for k, v in self.p.tags.items())),
+            tags=tuple(sorted((str(k), str(v)) for k, v in self.p.tags.items() if v is not None)),
+            task_defaults=ir.TaskSettings(
+                owner=dag.owner or self.cfg.project_id,
+                retries=dag.retries if dag.retries is not None else 0,
+                retry_delay=dag.retry_delay if dag.retry_delay is not None else 300.0,
+                execution_timeout=dag.execution_timeout,
+            ),
+            max_active_runs=dag.max_active_runs,
+            # Plain tags: the pipeline's (a list of tags) and [dag] tags of the config.
+            extra_tags=tuple(
+                sorted({*(str(k) for k, v in self.p.tags.items() if v is None), *dag.tags})
+            ),
+            xcom_log_tail=dag.xcom_log_tail,
         )
         return pipe
 

@@ -71,9 +71,19 @@ class StepOutputs:
 
 class StepDefinition:
     def __init__(
-        self, fn, compute=None, source_directory=None, allow_reuse=True, environment=None, name=None
+        self,
+        fn,
+        compute=None,
+        source_directory=None,
+        allow_reuse=True,
+        environment=None,
+        name=None,
+        airflow=None,
     ):
         functools.update_wrapper(self, fn)
+        # Airflow task settings (owner, retries, retry_delay, execution_timeout); checked,
+        # with the step's file and line, when the pipeline is captured.
+        self.airflow = dict(airflow or {})
         self.fn = fn
         self.compute = compute
         self.source_directory = source_directory
@@ -139,6 +149,7 @@ class StepDefinition:
             allow_reuse=self.allow_reuse,
         )
         step._explicit_name = False  # derived from the function: repeated calls get suffixes
+        step._airflow_settings = dict(self.airflow)
         step._location = caller_location()
         step._definition_location = (self.file, self.line)
         step._generated = (step.script_name, self.entry_script())
@@ -407,12 +418,36 @@ class _ModuleSource:
 
 
 def step(
-    fn=None, *, compute=None, source_directory=None, allow_reuse=True, environment=None, name=None
+    fn=None,
+    *,
+    compute=None,
+    source_directory=None,
+    allow_reuse=True,
+    environment=None,
+    name=None,
+    owner=None,
+    retries=None,
+    retry_delay=None,
+    execution_timeout=None,
 ):
-    """Turn a plain function into a reusable step definition."""
+    """Turn a plain function into a reusable step definition.
+
+    owner, retries, retry_delay and execution_timeout (seconds, or text like "5m", "2h")
+    are the Airflow task's own, over the `[dag]` defaults of amlcompile.toml.
+    """
+    airflow = {
+        k: v
+        for k, v in {
+            "owner": owner,
+            "retries": retries,
+            "retry_delay": retry_delay,
+            "execution_timeout": execution_timeout,
+        }.items()
+        if v is not None
+    }
 
     def wrap(f):
-        return StepDefinition(f, compute, source_directory, allow_reuse, environment, name)
+        return StepDefinition(f, compute, source_directory, allow_reuse, environment, name, airflow)
 
     return wrap(fn) if fn is not None else wrap
 

@@ -9,6 +9,13 @@ from .location import caller_location
 from .warnings import ignored
 
 
+def tag_dict(tags) -> dict:
+    """Tags as given: a dict ({"team": "ml"} → "team:ml") or a list of plain tags."""
+    if isinstance(tags, (list, tuple, set, frozenset)):
+        return {str(t): None for t in tags}
+    return dict(tags or {})
+
+
 class Pipeline:
     def __init__(
         self,
@@ -23,7 +30,7 @@ class Pipeline:
         **kwargs,
     ):
         self.name = kwargs.pop("name", None)  # amlcompile extension: the DAG id
-        self.tags = dict(kwargs.pop("tags", None) or {})
+        self.tags = tag_dict(kwargs.pop("tags", None))
         self.parameters_from_function = kwargs.pop("_parameters", None)
         if kwargs:
             raise TypeError(

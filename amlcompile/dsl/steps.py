@@ -8,6 +8,11 @@ from . import session
 from .location import caller_location
 from .warnings import ignored, ordered
 
+# amlcompile extensions every step takes as keywords (PythonScriptStep(..., retries=2)), or
+# through `step.airflow_settings(...)`: the Airflow task's owner, retries, retry_delay and
+# execution_timeout (seconds, or text like "5m", "2h").
+AIRFLOW_SETTINGS = ("owner", "retries", "retry_delay", "execution_timeout")
+
 
 class PipelineStep:
     """Common base: name, inputs, outputs, ordering, creation site."""
@@ -64,6 +69,21 @@ class PipelineStep:
                 data.__dict__.setdefault("_consumers", []).append(self)
         session.note_step(self)
 
+    def airflow_settings(self, **settings):
+        """This step's Airflow task settings (owner, retries, retry_delay, execution_timeout),
+        over the `[dag]` defaults of amlcompile.toml; `[dag.steps.NAME]` there overrides them.
+        Returns the step, for chaining."""
+        unknown = sorted(set(settings) - set(AIRFLOW_SETTINGS))
+        if unknown:
+            raise TypeError(
+                f"airflow_settings got unexpected arguments: {', '.join(unknown)}"
+                f" (one of {', '.join(AIRFLOW_SETTINGS)})"
+            )
+        current = dict(getattr(self, "_airflow_settings", None) or {})
+        current.update({k: v for k, v in settings.items() if v is not None})
+        self._airflow_settings = current
+        return self
+
     def run_after(self, step):
         """Run this step after `step`, with no data between them."""
         if not isinstance(step, PipelineStep):
@@ -99,6 +119,7 @@ class PythonScriptStep(PipelineStep):
         # `target=` is the SDK's old name for compute_target (used by the seed's compareStep).
         if "target" in kwargs and compute_target is None:
             compute_target = kwargs.pop("target")
+        airflow = {k: kwargs.pop(k) for k in AIRFLOW_SETTINGS if k in kwargs}
         if kwargs:
             raise TypeError(
                 unexpected_arguments(
@@ -121,6 +142,7 @@ class PythonScriptStep(PipelineStep):
             ignored("PythonScriptStep", runconfig_pipeline_params="set")
         self.script_name = script_name
         self.hash_paths = list(ordered(hash_paths, "PythonScriptStep", "hash_paths") or [])
+        self._airflow_settings = airflow
 
 
 class CommandStep(PipelineStep):

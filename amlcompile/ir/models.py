@@ -217,8 +217,22 @@ class TransferSpec(Frozen):
     destination_reference_type: Literal["file", "directory"] | None = None
 
 
+class TaskSettings(Frozen):
+    """What Airflow runs a task with (scheduling knobs: never in the reuse fingerprint)."""
+
+    owner: str | None = None
+    retries: int | None = None
+    retry_delay: float | None = None  # seconds
+    execution_timeout: float | None = None  # seconds
+
+    def given(self) -> dict:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class Step(Frozen):
     name: str  # also the Airflow task id
+    display_name: str | None = None  # the step's own name, when the task id had to differ
+    settings: TaskSettings | None = None  # per-step overrides of the DAG's default_args
     kind: Literal["python_script", "command", "databricks", "adla", "data_transfer"]
     location: SourceLocation
     compute: str
@@ -300,6 +314,11 @@ class Pipeline(Frozen):
     # Azure ML's continue_on_step_failure, from submit/publish/Schedule.create; the SDK's
     # default (False) stops the whole run at the first failed step.
     continue_on_step_failure: bool = False
+    # What an Airflow engineer sets on a DAG: default_args, max_active_runs, more tags.
+    task_defaults: TaskSettings = TaskSettings()
+    max_active_runs: int | None = None
+    extra_tags: tuple[str, ...] = ()
+    xcom_log_tail: int = 20  # output lines of a step kept in its XCom
 
     def step(self, name: str) -> Step:
         return self._steps_by_name[name]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import keyword
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 
@@ -18,7 +20,7 @@ from .bundle import runtime_import
 from .check import Output
 from .pyliteral import LIMIT, by_width, literal, literal_nested, one_line, width
 
-_RESERVED = {"dag", "DAG", "Param", "DATASTORES"}
+_RESERVED = {"dag", "DAG", "Param", "Asset", "DATASTORES", "STEPS", "COMPUTE_ARGS"}
 
 
 def template_dir() -> Path:
@@ -130,6 +132,115 @@ def datastores_table(p: ir.Pipeline) -> dict:
     }
 
 
+def _duration(seconds: float) -> str:
+    """A timedelta as source, in the largest unit that states it exactly."""
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size and float(seconds) % size == 0:
+            return f"datetime.timedelta({unit}={int(seconds // size)})"
+    value = int(seconds) if float(seconds).is_integer() else seconds
+    return f"datetime.timedelta(seconds={value!r})"
+
+
+def _settings(settings: ir.TaskSettings | None) -> list[tuple[str, str]]:
+    """Airflow task settings as (keyword, source) pairs, in a fixed order."""
+    if settings is None:
+        return []
+    out = []
+    for key, value in settings.given().items():
+        if key in ("retry_delay", "execution_timeout"):
+            out.append((key, _duration(value)))
+        else:
+            out.append((key, literal(value)))
+    return out
+
+
+def _json_text(value) -> str:
+    """A value as JSON spells it (true, null, "text"), for the trigger form's descriptions."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _groups(ordered: list[TaskSpec]) -> tuple[dict[str, str], list[dict]]:
+    """The operator arguments the steps of one compute target share: one table entry per
+    target (COMPUTE_ARGS), named after it; steps of a target whose shared arguments differ
+    (another image, other datastores) get an entry of their own ("gpu #2")."""
+    by_content: dict[str, str] = {}
+    group_of: dict[str, str] = {}
+    tables: list[dict] = []
+    taken: set[str] = set()
+    for t in ordered:
+        if t.group is None:
+            continue
+        common = {k: v for k, v in t.kwargs.items() if k != "step" and k not in t.own}
+        key = json.dumps(
+            [t.group, sorted(common.items()), sorted(t.shared.items())], sort_keys=True
+        )
+        if key not in by_content:
+            name, n = t.group, 1
+            while name in taken:
+                n += 1
+                name = f"{t.group} #{n}"
+            taken.add(name)
+            by_content[key] = name
+            tables.append(
+                {"name": name, "shared": sorted(t.shared.items()), "kwargs": sorted(common.items())}
+            )
+        group_of[t.task_id] = by_content[key]
+    return group_of, tables
+
+
+def _asset_uri(ds: ir.Datastore, path: str) -> str | None:
+    """The Airflow Asset URI of a path on a datastore, or None when there is none to give.
+
+    Local folders are file:// URIs; Azure Blob and ADLS Gen2 the wasbs:// and abfss:// forms
+    OpenLineage uses (with the account when the config names it, else the connection id);
+    Azure Files the https form of the share. Non-ASCII and reserved characters are
+    percent-encoded (Airflow keeps URIs ASCII), and URIs over Airflow's 1,500 characters
+    are left out.
+    """
+    rel = quote(path.strip("/"), safe="/-_.~")
+    if ds.kind == "local":
+        root = quote(ds.path.rstrip("/"), safe="/-_.~")
+        uri = f"file://{root}/{rel}" if rel else f"file://{root}"
+    else:
+        container = quote(ds.path, safe="-_.~")
+        host = ds.account_name or ds.conn_id or ds.name
+        host = quote(host, safe="-_.~")
+        if ds.kind == "azure_blob":
+            uri = f"wasbs://{container}@{host}" + (
+                ".blob.core.windows.net" if ds.account_name else ""
+            )
+        elif ds.kind == "adls_gen2":
+            uri = f"abfss://{container}@{host}" + (
+                ".dfs.core.windows.net" if ds.account_name else ""
+            )
+        else:
+            suffix = ".file.core.windows.net" if ds.account_name else ""
+            uri = f"https://{host}{suffix}/{container}"
+        uri = f"{uri}/{rel}" if rel else uri
+    return uri if len(uri) <= 1500 else None
+
+
+def _lineage(p: ir.Pipeline, s: ir.Step) -> tuple[list[str], list[str]]:
+    """(inlets, outlets) as Asset URIs: the datastore paths a step reads (DataReference,
+    datasets) and the fixed destinations it writes. PipelineData has no fixed place (it is
+    where the fingerprint or the run says), nor does a path chosen at trigger time."""
+    stores = {d.name: d for d in p.datastores}
+    inlets = []
+    for port in s.inputs:
+        src = port.source
+        if isinstance(src, ir.DatastoreSource) and src.param is None and src.datastore in stores:
+            uri = _asset_uri(stores[src.datastore], src.path)
+            if uri:
+                inlets.append(uri)
+    outlets = []
+    for o in s.outputs:
+        if o.path is not None and o.datastore in stores:
+            uri = _asset_uri(stores[o.datastore], o.path)
+            if uri:
+                outlets.append(uri)
+    return sorted(set(inlets)), sorted(set(outlets))
+
+
 def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) -> bytes:
     """The DAG file of `p` (UTF-8), checked to compile."""
     env, name = _environment(template)
@@ -160,50 +271,93 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
         doc += ["", p.description]
     schedule, start_date = _schedule_source(p.schedule)
     watch = _watch(p, imports)
+    group_of, groups = _groups(ordered)
+    steps_by_name = {s.name: s for s in p.steps}
+    task_rows = []
+    any_assets = False
+    for t in ordered:
+        s = steps_by_name.get(t.task_id) if not t.before_roots else None
+        inlets, outlets = _lineage(p, s) if s is not None else ([], [])
+        any_assets = any_assets or bool(inlets or outlets)
+        grouped = t.task_id in group_of
+        own = {k: v for k, v in t.kwargs.items() if k != "step" and (not grouped or k in t.own)}
+        task_rows.append(
+            {
+                "var": variables[t.task_id],
+                "operator": t.operator.name,
+                "task_id": t.task_id,
+                "display_name": s.display_name if s is not None else None,
+                "step": "step" in t.kwargs,
+                "kwargs": sorted(own.items()),
+                "shared": [] if grouped else sorted(t.shared.items()),
+                "group": group_of.get(t.task_id),
+                "settings": _settings(s.settings if s is not None else None),
+                "inlets": inlets,
+                "outlets": outlets,
+                # A step task's doc_md is its operator's, from the STEPS entry (step_doc).
+                "doc_md": None if "step" in t.kwargs else t.doc_md,
+            }
+        )
+    defaults = _settings(p.task_defaults)
+    time_imports = bool(
+        start_date
+        or watch
+        or any(k in ("retry_delay", "execution_timeout") for k, _ in defaults)
+        or any(r["settings"] for r in task_rows)
+    )
+    user_tags = [f"{k}:{v}" for k, v in p.tags]
     pieces = env.get_template(name).generate(
         header=header(__version__, p.source_file),
         version=__version__,  # for replacement templates (--template)
         schedule=schedule,
         start_date=start_date,
         watch=watch,
-        time_imports=bool(start_date or watch),
+        time_imports=time_imports,
+        pendulum_import=bool(start_date or watch),
+        asset_import=any_assets,
         source_file=p.source_file,
         dag_id=p.name,
         description=p.description,
         docstring=f"Airflow DAG for the pipeline {p.name}"
         + (f": {p.description}" if p.description else "."),
-        tags=sorted({"amlcompile", *[f"{k}:{v}" for k, v in p.tags]}),
+        tags=sorted({"amlcompile", *user_tags, *p.extra_tags}),
+        default_args=defaults,
+        max_active_runs=p.max_active_runs,
         params=[
             {
                 "name": x.name,
                 "default": x.default,
-                "type": x.type,
-                "description": x.description or f"pipeline parameter (default {x.default!r})",
+                # A parameter with a default may be left empty in the trigger form (null):
+                # the run then takes the default (the planner's param_defaults).
+                "type": [x.type, "null"],
+                "description": x.description
+                or f"pipeline parameter (default {_json_text(x.default)})",
             }
             for x in p.parameters
         ]
         + [
             {
+                # No JSON schema: Airflow validates each task's copy of every DAG Param when
+                # it serializes the DAG (jsonschema, ~0.3 ms per task and schema). Without
+                # one the trigger form still shows a switch (the type of the default); the
+                # planner refuses a value that is not true, false or empty.
                 "name": REGENERATE_PARAM,
                 "default": False,
-                "type": "boolean",
+                "type": None,
                 "description": "run every step even when a reusable result exists",
             },
         ],
         datastores=datastores_table(p),
+        # Keyed by task id, which is the step's name: the runtime puts the name back.
+        steps=[
+            (t.task_id, {k: v for k, v in t.kwargs["step"].items() if k != "name"})
+            for t in ordered
+            if "step" in t.kwargs
+        ],
+        groups=groups,
         doc_md="\n".join(doc),
         imports=sorted((m, sorted(n)) for m, n in imports.items()),
-        tasks=[
-            {
-                "var": variables[t.task_id],
-                "operator": t.operator.name,
-                "task_id": t.task_id,
-                "kwargs": sorted(t.kwargs.items()),
-                "shared": sorted(t.shared.items()),
-                "doc_md": t.doc_md,
-            }
-            for t in ordered
-        ],
+        tasks=task_rows,
         edges=edges,
     )
     # Streamed to bytes: the file is never held as one text, nor as a list of its pieces.

@@ -52,7 +52,7 @@ class AdlaJobOperator(ReusableStep, BashOperator):
 
     def __init__(self, *, step: dict, datastores: dict, adla: dict, account: str, **kwargs):
         super().__init__(bash_command=SUBMIT_AND_WAIT, append_env=True, **kwargs)
-        self.step = step
+        self.take_step(step)
         self.datastores = datastores
         self.adla = adla
         self.account = account

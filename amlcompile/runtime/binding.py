@@ -74,8 +74,46 @@ def input_path(port: dict, params: dict, step: str) -> str:
     return path
 
 
-def render_token(token: dict, params: dict, ports: dict[str, str], step: str) -> str:
-    """One argument as the string the program receives (never parsed by a shell)."""
+# What a step payload leaves out when it is the default (the DAG file's STEPS table is lean).
+STEP_DEFAULTS = {"params": [], "arguments": [], "inputs": [], "outputs": [], "env": []}
+
+
+def expand_step(step: dict, name: str | None = None) -> dict:
+    """A step payload as the DAG file's STEPS table writes it (keyed by the step's name,
+    defaults left out) → with every key the runtime reads: the name, empty lists,
+    allow_reuse=True, the record datastore (its first output's, when not written). A new
+    dict: the table is left as it is."""
+    full = {**STEP_DEFAULTS, "allow_reuse": True, **step}
+    if name is not None:
+        full.setdefault("name", name)
+    if "record_datastore" not in full and full["outputs"]:
+        full["record_datastore"] = full["outputs"][0]["datastore"]
+    return full
+
+
+def step_doc(step: dict) -> str:
+    """A step task's doc_md, from its payload: what it is, where the DSL defined it, its reuse
+    settings and code snapshot (shown in the task's Docs panel)."""
+    reuse = "reuse allowed" if step["allow_reuse"] else "reuse disabled (allow_reuse=False)"
+    source = step.get("source") or {}
+    parts = [
+        f"**{step['name']}**: {step['kind'].replace('_', ' ')}",
+        f"defined at `{source.get('location')}`",
+        reuse,
+        f"code snapshot `{step.get('snapshot')}`",
+    ]
+    if step.get("hash_paths"):
+        parts.append("hash_paths " + ", ".join(f"`{h}`" for h in step["hash_paths"]))
+    if step.get("version"):
+        parts.append(f"version `{step['version']}`")
+    return "; ".join(parts)
+
+
+def render_token(token, params: dict, ports: dict[str, str], step: str) -> str:
+    """One argument as the string the program receives (never parsed by a shell): a plain
+    value is a literal; {"param": name} and {"port": name} are bound at run time."""
+    if not isinstance(token, dict):
+        return as_text(token, "an argument", step)
     if "literal" in token:
         return as_text(token["literal"], "an argument", step)
     if "param" in token:

@@ -29,7 +29,7 @@ class AmlDatabricksOperator(ReusableStep, DatabricksSubmitRunOperator):
 
     def __init__(self, *, step: dict, datastores: dict, databricks: dict, **kwargs):
         super().__init__(**kwargs)
-        self.step = step
+        self.take_step(step)
         self.datastores = datastores
         self.databricks = databricks
 

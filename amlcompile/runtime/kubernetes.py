@@ -13,6 +13,7 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 
 from .binding import render_token, safe_segment, snapshot_folder
 from .metrics import METRICS_XCOM_KEY, STEPLIB, collect, step_env, tabular_inputs
+from .planner import run_params
 from .reusable import ReusableStep
 from .storage import copy_tree, datastore_root, location, reference_type
 
@@ -33,8 +34,15 @@ class AmlPodOperator(ReusableStep, KubernetesPodOperator):
     template_ext = ()
 
     def __init__(self, *, step: dict, datastores: dict, mount_paths: dict, **kwargs):
+        # The entrypoint, when it is plain text: a script, or a command string for bash. A
+        # command list (with parameters or data in it) is bound at run time (bind).
+        if "cmds" not in kwargs:
+            if step.get("script") is not None:
+                kwargs["cmds"] = ["python", step["script"]]
+            elif step.get("shell_command") is not None:
+                kwargs["cmds"] = ["bash", "-c", step["shell_command"]]
         super().__init__(**kwargs)
-        self.step = step
+        self.take_step(step)
         self.datastores = datastores
         self.mount_paths = mount_paths
 
@@ -44,7 +52,7 @@ class AmlPodOperator(ReusableStep, KubernetesPodOperator):
 
     def bind(self, context, plan: dict, fp: str) -> None:
         """Arguments, command, environment and the staging init container of this run."""
-        step, params = self.step, dict(context["params"])
+        step, params = self.step, run_params(context)
         ports, stage = {}, []
         snapshot_ref = (step["record_datastore"], f"azureml/snapshots/{step['snapshot']}")
         stage += [self.pod_path(snapshot_ref), CODE_DIR]

@@ -16,7 +16,7 @@ from airflow.sdk import BaseOperator
 
 from .binding import StepError, input_path, render_token, safe_segment, snapshot_folder
 from .metrics import METRICS_XCOM_KEY, collect, step_env, tabular_inputs
-from .planner import upstream_output
+from .planner import run_params, upstream_output
 from .reusable import ReusableStep
 from .storage import (
     bind_input,
@@ -51,10 +51,14 @@ class LocalStepOperator(ReusableStep, BaseOperator):
     template_fields = ()
     ui_color = "#dbeafe"
 
-    def __init__(self, *, step: dict, datastores: dict, **kwargs):
+    def __init__(self, *, step: dict, datastores: dict, xcom_log_tail: int = 20, **kwargs):
+        """xcom_log_tail: how many of the step's last output lines its XCom keeps (the
+        return value's "log_tail"; 0: none). A failure's message carries the last 20 lines
+        whatever it says. See docs/security.md."""
         super().__init__(**kwargs)
-        self.step = step
+        self.take_step(step)
         self.datastores = datastores
+        self.xcom_log_tail = xcom_log_tail
         self._proc = None
 
     # ---- binding ----
@@ -85,7 +89,7 @@ class LocalStepOperator(ReusableStep, BaseOperator):
                 source = datastore_root(self.datastores, datastore, step["name"]) / rel
             else:
                 root = datastore_root(self.datastores, port["datastore"], step["name"])
-                source = root / input_path(port, context["params"], step["name"])
+                source = root / input_path(port, run_params(context), step["name"])
                 if not is_remote(source):  # never read through a link out of the datastore
                     what = f"input {port['name']!r} ({source})"
                     ds = port["datastore"]
@@ -153,7 +157,7 @@ class LocalStepOperator(ReusableStep, BaseOperator):
             )
             env = step_env(env, inputs, metrics_file, tabular_inputs(step))
             self.log.info("step %s: running %s", step["name"], argv[1:] if argv else argv)
-            tail: deque[str] = deque(maxlen=20)
+            tail: deque[str] = deque(maxlen=max(20, self.xcom_log_tail))
             self._proc = subprocess.Popen(
                 argv,
                 cwd=workdir,
@@ -174,10 +178,14 @@ class LocalStepOperator(ReusableStep, BaseOperator):
             metrics = self._push_metrics(context, collect(metrics_file))
             if code != 0:
                 raise StepError(
-                    f"step {step['name']!r} failed: {_exit_reason(code)}\n" + "\n".join(tail)
+                    f"step {step['name']!r} failed: {_exit_reason(code)}\n"
+                    + "\n".join(list(tail)[-20:])
                 )
             self._upload(outputs, staging)
-            return {"outputs": outputs, "metrics": metrics, "log_tail": list(tail)}
+            result = {"outputs": outputs, "metrics": metrics}
+            if self.xcom_log_tail > 0:
+                result["log_tail"] = list(tail)[-self.xcom_log_tail :]
+            return result
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             shutil.rmtree(staging_dir(workdir), ignore_errors=True)

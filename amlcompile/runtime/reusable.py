@@ -15,11 +15,11 @@ import threading
 
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
-from .binding import StepError, input_path
+from .binding import StepError, expand_step, input_path, step_doc
 from .digests import LinkOutside
 from .downloads import fetch, url_file_name
 from .metrics import METRICS_XCOM_KEY
-from .planner import output_relpath, plan_of, upstream_manifest
+from .planner import output_relpath, plan_of, run_params, upstream_manifest
 from .reuse import (
     CLAIM_STALE_SECONDS,
     CONTINUE_PARAM,
@@ -48,6 +48,13 @@ class ReusableStep:
 
     step: dict
     datastores: dict
+
+    def take_step(self, step: dict) -> None:
+        """The step payload, from the DAG file's STEPS table (keyed by task id, defaults left
+        out), in full; the task's doc_md from it unless the file gives one."""
+        self.step = expand_step(step, self.task_id)
+        if self.doc_md is None:
+            self.doc_md = step_doc(self.step)
 
     # ---- where data is, as (datastore, path on it) ----
     def output_refs(self, context, fp: str) -> dict[str, tuple[str, str]]:
@@ -93,7 +100,7 @@ class ReusableStep:
             elif port.get("urls"):
                 refs[port["name"]] = self.url_input_ref(port, plan)
             else:
-                path = input_path(port, context["params"], self.step["name"])
+                path = input_path(port, run_params(context), self.step["name"])
                 refs[port["name"]] = (port["datastore"], path)
         return refs
 
@@ -234,7 +241,7 @@ class ReusableStep:
         goes into the record too, anything else only into the task's XCom.
         """
         step = self.step
-        params = dict(context["params"])
+        params = run_params(context)
         plan = plan_of(context)
         entry = plan.get(step["name"]) or {}
         self.stop_after_failure(context, entry)

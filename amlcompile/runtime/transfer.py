@@ -139,7 +139,7 @@ class AmlDataTransferOperator(ReusableStep, BaseOperator):
 
     def __init__(self, *, step: dict, datastores: dict, transfer: dict, **kwargs):
         super().__init__(**kwargs)
-        self.step = step
+        self.take_step(step)
         self.datastores = datastores
         self.transfer = transfer
 

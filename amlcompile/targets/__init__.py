@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 from ..config import ProjectConfig
 from ..ir import models as ir
-from ..ir.validate import topological_order
 from ..runtime.reuse import PLAN_TASK_ID
 from . import adla, databricks, kubernetes, local, transfer
-from .base import LoweringError, OperatorRef, TaskSpec, plan_entry
+from .base import LoweringError, OperatorRef, TaskSpec
 
 # Step kinds that run on a service of their own, whatever the compute kind says.
 BY_STEP_KIND = {
@@ -53,19 +52,26 @@ def lower_step(p: ir.Pipeline, s: ir.Step, ctx: LoweringContext) -> TaskSpec:
 
 
 def plan_task(p: ir.Pipeline) -> TaskSpec:
-    """The reuse planner: first task of every run, upstream of the pipeline's root steps."""
-    order = topological_order(p)
+    """The reuse planner: first task of every run, upstream of the pipeline's root steps.
+
+    It reads the DAG file's STEPS table (every step's payload, in topological order), the
+    same objects the step tasks are given: nothing of a step is written twice."""
     return TaskSpec(
         task_id=PLAN_TASK_ID,
         operator=OperatorRef("{runtime}.planner", "ReusePlanOperator"),
         kwargs={
-            "steps": [plan_entry(p, p.step(name)) for name in order],
             # The DAG's default; a run's conf may say otherwise (see runtime/planner.py).
             "continue_on_step_failure": p.continue_on_step_failure,
+            # What a parameter left empty (null) in the trigger form stands for.
+            **(
+                {"param_defaults": {x.name: x.default for x in p.parameters}}
+                if p.parameters
+                else {}
+            ),
         },
         doc_md="Computes every step's fingerprint and skips the steps whose results can be"
         " reused (Azure ML's allow_reuse), all at once at the start of the run.",
-        shared={"datastores": "DATASTORES"},
+        shared={"steps": "STEPS", "datastores": "DATASTORES"},
         before_roots=True,
     )
 

@@ -14,7 +14,7 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         raise LoweringError(f"{s.location}: step {s.name!r} is not an AdlaStep")
     stores = {d.name: d for d in p.datastores}
     payload = step_payload(p, s)
-    for port in [*payload["inputs"], *payload["outputs"]]:
+    for port in [*payload.get("inputs", []), *payload.get("outputs", [])]:
         if stores[port["datastore"]].kind == "dbfs":
             raise LoweringError(
                 f"{s.location}: step {s.name!r}: Data Lake Analytics cannot read DBFS"
@@ -37,4 +37,6 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         },
         doc_md=doc_md(s, f"Azure Data Lake Analytics ({compute.account_name or compute.name})"),
         shared={"datastores": "DATASTORES"},
+        group=compute.name,
+        own=("adla",),
     )

@@ -28,6 +28,10 @@ class TaskSpec:
     # kwargs whose value is a module-level constant of the DAG file, by constant name
     shared: dict[str, str] = field(default_factory=dict)
     before_roots: bool = False  # runs first, upstream of every step without upstream steps
+    # The compute target whose steps share one table of arguments in the DAG file
+    # (COMPUTE_ARGS[group]): every kwarg but `step` and those named in `own` goes there.
+    group: str | None = None
+    own: tuple[str, ...] = ()  # kwargs that differ from step to step of a group
 
 
 def token(arg: ir.LiteralArg | ir.ParamArg | ir.PortArg) -> dict:
@@ -38,12 +42,21 @@ def token(arg: ir.LiteralArg | ir.ParamArg | ir.PortArg) -> dict:
     return {"port": arg.port}
 
 
+def compact_token(arg: ir.LiteralArg | ir.ParamArg | ir.PortArg):
+    """A token as the STEPS table writes it: a literal as its plain value."""
+    return arg.value if isinstance(arg, ir.LiteralArg) else token(arg)
+
+
 def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
-    """The runtime's view of a step: ports and typed argument tokens."""
+    """The runtime's view of a step: ports and typed argument tokens. Defaults are left out
+    (empty lists, allow_reuse=True, mount mode, unknown git state): the runtime's
+    binding.expand_step puts them back."""
     record_datastore = s.outputs[0].datastore if s.outputs else p.default_datastore
     inputs = []
     for port in s.inputs:
-        entry: dict = {"name": port.name, "mode": port.mode}
+        entry: dict = {"name": port.name}
+        if port.mode != "mount":
+            entry["mode"] = port.mode
         if isinstance(port.source, ir.StepOutputSource):
             producer = p.step(port.source.step)
             out = next(o for o in producer.outputs if o.name == port.source.output)
@@ -67,33 +80,44 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
         if port.tabular is not None:  # read as a table by the step (Run.input_datasets)
             entry["tabular"] = port.tabular.model_dump(mode="json")
         inputs.append(entry)
+    source: dict = {"location": str(s.location)}
+    if s.snapshot.git_commit is not None:
+        source["git_commit"] = s.snapshot.git_commit
+    if s.snapshot.git_dirty is not None:
+        source["git_dirty"] = s.snapshot.git_dirty
     payload = {
-        "name": s.name,
+        "name": s.name,  # left out of the STEPS table, whose keys are the names
         "kind": s.kind,
         "fingerprint": static_fingerprint(s),
         "params": params_used(s),
         "record_datastore": record_datastore,
-        "source": {
-            "location": str(s.location),
-            "git_commit": s.snapshot.git_commit,
-            "git_dirty": s.snapshot.git_dirty,
-        },
+        "source": source,
         "snapshot": s.snapshot.id,
-        "arguments": [token(a) for a in s.arguments],
+        "arguments": [compact_token(a) for a in s.arguments],
         "inputs": inputs,
         "outputs": [
             {"name": o.name, "datastore": o.datastore, **({"path": o.path} if o.path else {})}
             for o in s.outputs
         ],
-        "env": [[k, token(v)] for k, v in s.environment_variables],
-        "allow_reuse": s.allow_reuse,
+        "env": [[k, compact_token(v)] for k, v in s.environment_variables],
     }
+    for key in ("params", "arguments", "inputs", "outputs", "env"):
+        if not payload[key]:
+            del payload[key]
+    if s.outputs:  # the runtime takes the first output's datastore
+        del payload["record_datastore"]
+    if not s.allow_reuse:
+        payload["allow_reuse"] = False
+    if s.version:
+        payload["version"] = s.version
+    if s.hash_paths:
+        payload["hash_paths"] = list(s.hash_paths)
     if s.kind == "python_script":
         payload["script"] = s.script
     elif s.shell_command is not None:
         payload["shell_command"] = s.shell_command
-    else:
-        payload["command"] = [token(a) for a in s.command or ()]
+    elif s.command is not None:
+        payload["command"] = [compact_token(a) for a in s.command]
     return payload
 
 
@@ -167,38 +191,18 @@ def static_fingerprint(s: ir.Step) -> str:
     )
 
 
-def plan_entry(p: ir.Pipeline, s: ir.Step) -> dict:
-    """What the planner needs of a step to compute its fingerprint at the start of a run."""
-    payload = step_payload(p, s)
-    entry = {
-        k: payload[k] for k in ("name", "fingerprint", "params", "allow_reuse", "record_datastore")
-    } | {
-        "inputs": [
-            {
-                k: v
-                for k, v in port.items()
-                if k in ("name", "step", "output", "datastore", "path", "param", "urls")
-            }
-            for port in payload["inputs"]
-        ]
-    }
-    if s.allow_reuse and payload["outputs"]:
-        # Where its outputs belong: a record is checked against these, never trusted to say.
-        entry["outputs"] = payload["outputs"]
-    return entry
-
-
 def doc_md(s: ir.Step, target: str) -> str:
-    reuse = "allowed" if s.allow_reuse else "disabled (allow_reuse=False)"
-    lines = [
-        f"**{s.name}** ({s.kind.replace('_', ' ')} on {target})",
-        "",
-        f"- defined at `{one_line(str(s.location))}`",
-        f"- reuse: {reuse}",
-        f"- code snapshot: `{s.snapshot.id}` ({len(s.snapshot.files)} files)",
+    """What the task's Docs panel says: the step, where it runs, where it was defined, its
+    reuse settings and code snapshot."""
+    reuse = "reuse allowed" if s.allow_reuse else "reuse disabled (allow_reuse=False)"
+    parts = [
+        f"**{s.name}**: {s.kind.replace('_', ' ')} on {target}",
+        f"defined at `{one_line(str(s.location))}`",
+        reuse,
+        f"code snapshot `{s.snapshot.id}` ({len(s.snapshot.files)} files)",
     ]
     if s.hash_paths:
-        lines.append("- hash_paths: " + ", ".join(f"`{h}`" for h in s.hash_paths))
+        parts.append("hash_paths " + ", ".join(f"`{h}`" for h in s.hash_paths))
     if s.version:
-        lines.append(f"- version: `{s.version}`")
-    return "\n".join(lines)
+        parts.append(f"version `{s.version}`")
+    return "; ".join(parts)

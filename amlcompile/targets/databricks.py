@@ -16,7 +16,7 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         raise LoweringError(f"{s.location}: step {s.name!r} is not a DatabricksStep")
     stores = {d.name: d for d in p.datastores}
     payload = step_payload(p, s)
-    for port in [*payload["inputs"], *payload["outputs"]]:
+    for port in [*payload.get("inputs", []), *payload.get("outputs", [])]:
         ds = stores[port["datastore"]]
         if ds.kind not in READABLE:
             raise LoweringError(
@@ -52,4 +52,6 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         },
         doc_md=doc_md(s, f"Databricks ({compute.name})"),
         shared={"datastores": "DATASTORES"},
+        group=compute.name,
+        own=("databricks",),
     )

@@ -116,18 +116,13 @@ def volume_for(ds: ir.Datastore, name: str, ctx) -> dict:
 
 def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpec:
     payload = step_payload(p, s)
-    # The entrypoint is fixed here when it is plain text; a command list with parameters or
-    # data in it, the arguments and the environment are bound by AmlPodOperator at run time.
-    if s.kind == "python_script":
-        cmds = ["python", s.script]
-    elif s.shell_command is not None:
-        cmds = ["bash", "-c", s.shell_command]
-    else:
-        cmds = []
+    # The entrypoint (python SCRIPT, or bash -c COMMAND) is AmlPodOperator's, from the step;
+    # a command list with parameters or data in it, the arguments and the environment are
+    # bound by AmlPodOperator at run time.
     used = sorted(
-        {payload["record_datastore"]}
-        | {port["datastore"] for port in payload["inputs"]}
-        | {port["datastore"] for port in payload["outputs"]}
+        {payload.get("record_datastore", s.outputs[0].datastore if s.outputs else "")}
+        | {port["datastore"] for port in payload.get("inputs", [])}
+        | {port["datastore"] for port in payload.get("outputs", [])}
     )
     stores = {d.name: d for d in p.datastores}
     for ds_name in used:
@@ -158,11 +153,10 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         spec["tolerations"] = GPU_TOLERATIONS
     elif gpu_resource is not None:
         spec["tolerations"] = gpu_tolerations(gpu_resource)
+    # The pod's name comes from the task id (KubernetesPodOperator makes it a DNS label).
     kwargs = {
         "step": payload,
-        "name": dns_label(s.name) or "step",
         "image": s.image or ctx.config.default_image,
-        "cmds": cmds,
         "namespace": ctx.config.kubernetes.namespace,
         "kubernetes_conn_id": ctx.config.kubernetes.conn_id,
         "mount_paths": mount_paths,
@@ -179,4 +173,6 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         kwargs=kwargs,
         doc_md=doc_md(s, f"Kubernetes ({compute.name}, {size})"),
         shared={"datastores": "DATASTORES"},
+        group=compute.name,
+        # A step's own image (its environment) or datastores (volumes) split the group.
     )

@@ -9,10 +9,14 @@ OPERATOR = OperatorRef("{runtime}.operators", "LocalStepOperator")
 
 
 def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpec:
+    kwargs: dict = {"step": step_payload(p, s)}
+    if p.xcom_log_tail != 20:  # [dag] xcom_log_tail (the operator's default is 20)
+        kwargs["xcom_log_tail"] = p.xcom_log_tail
     return TaskSpec(
         task_id=s.name,
         operator=OPERATOR,
-        kwargs={"step": step_payload(p, s)},
+        kwargs=kwargs,
         doc_md=doc_md(s, f"the Airflow worker ({compute.name})"),
         shared={"datastores": "DATASTORES"},
+        group=compute.name,
     )

@@ -24,4 +24,6 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         },
         doc_md=doc_md(s, f"a data copy ({compute.name})"),
         shared={"datastores": "DATASTORES"},
+        group=compute.name,
+        own=("transfer",),
     )

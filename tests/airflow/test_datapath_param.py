@@ -47,6 +47,10 @@ def test_datapath_parameter_chooses_the_input_at_trigger_time(project, monkeypat
     assert result.succeeded and "read: beta" in step["result"]["log_tail"]
     result, step = run("input_data=in/b.txt")
     assert step["state"] == "skipped"  # same path, same data: reused
+    # Left empty in the trigger form (null; the Param allows it): the default, planned as such.
+    result = run_compiled(compiled, {"input_data": None, "regenerate_outputs": None})
+    step = {s["task_id"]: s for s in result.steps}["read"]
+    assert result.succeeded and step["state"] == "skipped"  # in/a.txt again: reused
     result, step = run("input_data=../../etc/passwd")
     assert not result.succeeded
     assert "must be a relative path inside its datastore" in result.log_file.read_text()

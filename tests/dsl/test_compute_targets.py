@@ -184,8 +184,9 @@ p = Pipeline(ws, steps=[copy])
     assert step.kind == "data_transfer" and step.snapshot.files == ()
     assert step.outputs[0].path == "imports/day1"
     kwargs = spec_of(compiled, "copy")
+    # The STEPS table leaves defaults out (mount mode); runtime/binding.expand_step.
     assert kwargs["step"]["inputs"] == [
-        {"name": "src", "mode": "mount", "datastore": "lake", "path": "exports/day1"}
+        {"name": "src", "datastore": "lake", "path": "exports/day1"}
     ]
     assert kwargs["step"]["outputs"] == [
         {"name": "destination", "datastore": "workspaceblobstore", "path": "imports/day1"}

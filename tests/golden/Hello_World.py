@@ -2,6 +2,7 @@
 # Change the pipeline and run `amlcompile build` again.
 'Airflow DAG for the pipeline Hello_World.'
 
+import datetime
 import sys
 from pathlib import Path
 
@@ -23,59 +24,34 @@ DATASTORES = {
     },
 }
 
-with DAG(
-    dag_id='Hello_World',
-    description=None,
-    schedule=None,
-    catchup=False,
-    tags=['amlcompile'],
-    params={
-        'greeting': Param(
-            'Hello',
-            type='string',
-            description="pipeline parameter (default 'Hello')",
-        ),
-        'regenerate_outputs': Param(
-            False,
-            type='boolean',
-            description='run every step even when a reusable result exists',
-        ),
+# Every step as the runtime sees it (code, arguments, data), by name; its task's doc_md is made
+# from it. The reuse planner reads them all.
+STEPS = {
+    'Hello_World': {
+        'kind': 'python_script',
+        'fingerprint': '1fc62eb7b8125ce69cc95cedc24a42898faf45f982e114b8da7678d845da310f',
+        'params': ['greeting'],
+        'record_datastore': 'workspaceblobstore',
+        'source': {'location': 'examples/hello_world_aml_compute/pipeline.py:51'},
+        'snapshot': 'bd0d606a4ffddb89d9f3',
+        'arguments': ['--greeting', {'param': 'greeting'}],
+        'allow_reuse': False,
+        'hash_paths': ['hello_world.ipynb'],
+        'script': 'hello_world.py',
     },
-    doc_md=(
-        'Compiled by amlcompile from `examples/hello_world_aml_compute/pipeline.py` '
-        '(pipeline defined at `examples/hello_world_aml_compute/pipeline.py:59`).'
-    ),
-) as dag:
-    amlcompile_reuse_plan = ReusePlanOperator(
-        task_id='amlcompile_reuse_plan',
-        continue_on_step_failure=False,
-        steps=[
-            {
-                'name': 'Hello_World',
-                'fingerprint': '1fc62eb7b8125ce69cc95cedc24a42898faf45f982e114b8da7678d845da310f',
-                'params': ['greeting'],
-                'allow_reuse': False,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [],
-            },
-        ],
-        datastores=DATASTORES,
-        doc_md=(
-            "Computes every step's fingerprint and skips the steps whose results can be "
-            "reused (Azure ML's allow_reuse), all at once at the start of the run."
-        ),
-    )
-    Hello_World = AmlPodOperator(
-        task_id='Hello_World',
-        cmds=['python', 'hello_world.py'],
-        get_logs=True,
-        image='python:3.11-slim',
-        kubernetes_conn_id='kubernetes_default',
-        mount_paths={'workspaceblobstore': '/mnt/amlcompile/ds-0-workspaceblobstore'},
-        name='hello-world',
-        namespace='default',
-        on_finish_action='delete_pod',
-        pod_template_dict={
+}
+
+# Operator arguments the steps on each compute target share (`**COMPUTE_ARGS[...]` below).
+COMPUTE_ARGS = {
+    'aml-compute': {
+        'datastores': DATASTORES,
+        'get_logs': True,
+        'image': 'python:3.11-slim',
+        'kubernetes_conn_id': 'kubernetes_default',
+        'mount_paths': {'workspaceblobstore': '/mnt/amlcompile/ds-0-workspaceblobstore'},
+        'namespace': 'default',
+        'on_finish_action': 'delete_pod',
+        'pod_template_dict': {
             'apiVersion': 'v1',
             'kind': 'Pod',
             'spec': {
@@ -114,36 +90,55 @@ with DAG(
                 ],
             },
         },
-        pool='amlcompile-aml-compute',
-        step={
-            'name': 'Hello_World',
-            'kind': 'python_script',
-            'fingerprint': '1fc62eb7b8125ce69cc95cedc24a42898faf45f982e114b8da7678d845da310f',
-            'params': ['greeting'],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/hello_world_aml_compute/pipeline.py:51',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': 'bd0d606a4ffddb89d9f3',
-            'arguments': [{'literal': '--greeting'}, {'param': 'greeting'}],
-            'inputs': [],
-            'outputs': [],
-            'env': [],
-            'allow_reuse': False,
-            'script': 'hello_world.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**Hello_World** (python script on Kubernetes (aml-compute, STANDARD_NC6))\n'
-            '\n'
-            '- defined at `examples/hello_world_aml_compute/pipeline.py:51`\n'
-            '- reuse: disabled (allow_reuse=False)\n'
-            '- code snapshot: `bd0d606a4ffddb89d9f3` (3 files)\n'
-            '- hash_paths: `hello_world.ipynb`'
+        'pool': 'amlcompile-aml-compute',
+        'trigger_rule': 'none_failed',
+    },
+}
+
+with DAG(
+    dag_id='Hello_World',
+    description=None,
+    schedule=None,
+    catchup=False,
+    max_active_runs=16,
+    tags=['amlcompile'],
+    default_args={
+        'owner': 'examples',
+        'retries': 0,
+        'retry_delay': datetime.timedelta(minutes=5),
+    },
+    params={
+        'greeting': Param(
+            'Hello',
+            type=['string', 'null'],
+            description='pipeline parameter (default "Hello")',
         ),
+        'regenerate_outputs': Param(
+            False,
+            description='run every step even when a reusable result exists',
+        ),
+    },
+    doc_md=(
+        'Compiled by amlcompile from `examples/hello_world_aml_compute/pipeline.py` '
+        '(pipeline defined at `examples/hello_world_aml_compute/pipeline.py:59`).'
+    ),
+) as dag:
+    amlcompile_reuse_plan = ReusePlanOperator(
+        task_id='amlcompile_reuse_plan',
+        continue_on_step_failure=False,
+        param_defaults={'greeting': 'Hello'},
+        datastores=DATASTORES,
+        steps=STEPS,
+        doc_md=(
+            "Computes every step's fingerprint and skips the steps whose results can be "
+            "reused (Azure ML's allow_reuse), all at once at the start of the run."
+        ),
+    )
+    Hello_World = AmlPodOperator(
+        task_id='Hello_World',
+        task_display_name='Hello World',
+        step=STEPS['Hello_World'],
+        **COMPUTE_ARGS['aml-compute'],
     )
 
     amlcompile_reuse_plan >> Hello_World

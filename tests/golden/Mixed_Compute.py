@@ -2,10 +2,11 @@
 # Change the pipeline and run `amlcompile build` again.
 'Airflow DAG for the pipeline Mixed_Compute: One pipeline on all five compute targets'
 
+import datetime
 import sys
 from pathlib import Path
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Asset, Param
 
 # The runtime travels beside this file (in _amlcompile/): importable whatever the DAG bundle.
 if str(Path(__file__).resolve().parent) not in sys.path:
@@ -27,209 +28,112 @@ DATASTORES = {
     },
 }
 
-with DAG(
-    dag_id='Mixed_Compute',
-    description='One pipeline on all five compute targets',
-    schedule=None,
-    catchup=False,
-    tags=['amlcompile'],
-    params={
-        'epochs': Param(
-            3,
-            type='integer',
-            description='pipeline parameter (default 3)',
-        ),
-        'regenerate_outputs': Param(
-            False,
-            type='boolean',
-            description='run every step even when a reusable result exists',
-        ),
+# Every step as the runtime sees it (code, arguments, data), by name; its task's doc_md is made
+# from it. The reuse planner reads them all.
+STEPS = {
+    'copy_raw': {
+        'kind': 'data_transfer',
+        'fingerprint': '04e694119c5aa20c8c880f11b0306393dde4022e62e2c46e15e33b3614367a2a',
+        'source': {'location': 'examples/mixed_compute/pipeline.py:63'},
+        'snapshot': 'e967136f1e3bf4f9106f',
+        'inputs': [{'name': 'raw', 'datastore': 'workspaceblobstore', 'path': 'mixed/raw'}],
+        'outputs': [{'name': 'raw_copy', 'datastore': 'workspaceblobstore'}],
     },
-    doc_md=(
-        'Compiled by amlcompile from `examples/mixed_compute/pipeline.py` (pipeline '
-        'defined at `examples/mixed_compute/pipeline.py:111`).\n'
-        '\n'
-        'One pipeline on all five compute targets'
-    ),
-) as dag:
-    amlcompile_reuse_plan = ReusePlanOperator(
-        task_id='amlcompile_reuse_plan',
-        continue_on_step_failure=False,
-        steps=[
+    'prep': {
+        'kind': 'python_script',
+        'fingerprint': '98c83a8004b03774eabbf5690f007146d16e5676d79642d79dc39e56f934c247',
+        'source': {'location': 'examples/mixed_compute/pipeline.py:70'},
+        'snapshot': '89a98ac5c54899199e10',
+        'arguments': ['--raw', {'port': 'raw_copy'}, '--features', {'port': 'features'}],
+        'inputs': [
             {
-                'name': 'copy_raw',
-                'fingerprint': '04e694119c5aa20c8c880f11b0306393dde4022e62e2c46e15e33b3614367a2a',
-                'params': [],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [{'name': 'raw', 'datastore': 'workspaceblobstore', 'path': 'mixed/raw'}],
-                'outputs': [{'name': 'raw_copy', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'prep',
-                'fingerprint': '98c83a8004b03774eabbf5690f007146d16e5676d79642d79dc39e56f934c247',
-                'params': [],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'raw_copy',
-                        'step': 'copy_raw',
-                        'output': 'raw_copy',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'features', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'train',
-                'fingerprint': 'ee6e00f4b5917ad809eb453b6aeeb9d80be122e0c586bba7d88add0293ec70b0',
-                'params': ['epochs'],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'features',
-                        'step': 'prep',
-                        'output': 'features',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'model', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'score',
-                'fingerprint': 'ea17ba78f76535a5f8de1af7cc760eca1946c2591a3734b41d946a73fc5f4e07',
-                'params': ['epochs'],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'model',
-                        'step': 'train',
-                        'output': 'model',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'scores', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'summarize',
-                'fingerprint': '7b901c6193a00a87471f300b68c88b3610a524213cd243fe20fdd9f599d6091d',
-                'params': ['epochs'],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'scores',
-                        'step': 'score',
-                        'output': 'scores',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'report', 'datastore': 'workspaceblobstore'}],
+                'name': 'raw_copy',
+                'step': 'copy_raw',
+                'output': 'raw_copy',
+                'datastore': 'workspaceblobstore',
             },
         ],
-        datastores=DATASTORES,
-        doc_md=(
-            "Computes every step's fingerprint and skips the steps whose results can be "
-            "reused (Azure ML's allow_reuse), all at once at the start of the run."
-        ),
-    )
-    copy_raw = AmlDataTransferOperator(
-        task_id='copy_raw',
-        step={
-            'name': 'copy_raw',
-            'kind': 'data_transfer',
-            'fingerprint': '04e694119c5aa20c8c880f11b0306393dde4022e62e2c46e15e33b3614367a2a',
-            'params': [],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/mixed_compute/pipeline.py:63',
-                'git_commit': None,
-                'git_dirty': None,
+        'outputs': [{'name': 'features', 'datastore': 'workspaceblobstore'}],
+        'script': 'prep.py',
+    },
+    'train': {
+        'kind': 'python_script',
+        'fingerprint': 'ee6e00f4b5917ad809eb453b6aeeb9d80be122e0c586bba7d88add0293ec70b0',
+        'params': ['epochs'],
+        'source': {'location': 'examples/mixed_compute/pipeline.py:78'},
+        'snapshot': '89a98ac5c54899199e10',
+        'arguments': [
+            '--features',
+            {'port': 'features'},
+            '--model',
+            {'port': 'model'},
+            '--epochs',
+            {'param': 'epochs'},
+        ],
+        'inputs': [
+            {
+                'name': 'features',
+                'step': 'prep',
+                'output': 'features',
+                'datastore': 'workspaceblobstore',
             },
-            'snapshot': 'e967136f1e3bf4f9106f',
-            'arguments': [],
-            'inputs': [
-                {
-                    'name': 'raw',
-                    'mode': 'mount',
-                    'datastore': 'workspaceblobstore',
-                    'path': 'mixed/raw',
-                },
-            ],
-            'outputs': [{'name': 'raw_copy', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'command': [],
-        },
-        transfer={'source_reference_type': 'directory'},
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**copy_raw** (data transfer on a data copy (adf))\n'
-            '\n'
-            '- defined at `examples/mixed_compute/pipeline.py:63`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `e967136f1e3bf4f9106f` (0 files)'
-        ),
-    )
-    prep = LocalStepOperator(
-        task_id='prep',
-        step={
-            'name': 'prep',
-            'kind': 'python_script',
-            'fingerprint': '98c83a8004b03774eabbf5690f007146d16e5676d79642d79dc39e56f934c247',
-            'params': [],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/mixed_compute/pipeline.py:70',
-                'git_commit': None,
-                'git_dirty': None,
+        ],
+        'outputs': [{'name': 'model', 'datastore': 'workspaceblobstore'}],
+        'script': 'train.py',
+    },
+    'score': {
+        'kind': 'databricks',
+        'fingerprint': 'ea17ba78f76535a5f8de1af7cc760eca1946c2591a3734b41d946a73fc5f4e07',
+        'params': ['epochs'],
+        'source': {'location': 'examples/mixed_compute/pipeline.py:87'},
+        'snapshot': '2784a021a70f972cfcbf',
+        'inputs': [
+            {
+                'name': 'model',
+                'step': 'train',
+                'output': 'model',
+                'datastore': 'workspaceblobstore',
             },
-            'snapshot': '89a98ac5c54899199e10',
-            'arguments': [
-                {'literal': '--raw'},
-                {'port': 'raw_copy'},
-                {'literal': '--features'},
-                {'port': 'features'},
-            ],
-            'inputs': [
-                {
-                    'name': 'raw_copy',
-                    'mode': 'mount',
-                    'step': 'copy_raw',
-                    'output': 'raw_copy',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'features', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': 'prep.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**prep** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/mixed_compute/pipeline.py:70`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `89a98ac5c54899199e10` (2 files)'
-        ),
-    )
-    train = AmlPodOperator(
-        task_id='train',
-        cmds=['python', 'train.py'],
-        get_logs=True,
-        image='python:3.11-slim',
-        kubernetes_conn_id='kubernetes_default',
-        mount_paths={'workspaceblobstore': '/mnt/amlcompile/ds-0-workspaceblobstore'},
-        name='train',
-        namespace='default',
-        on_finish_action='delete_pod',
-        pod_template_dict={
+        ],
+        'outputs': [{'name': 'scores', 'datastore': 'workspaceblobstore'}],
+    },
+    'summarize': {
+        'kind': 'adla',
+        'fingerprint': '7b901c6193a00a87471f300b68c88b3610a524213cd243fe20fdd9f599d6091d',
+        'params': ['epochs'],
+        'source': {'location': 'examples/mixed_compute/pipeline.py:100'},
+        'snapshot': '88a64420f73d20baf1d3',
+        'inputs': [
+            {
+                'name': 'scores',
+                'step': 'score',
+                'output': 'scores',
+                'datastore': 'workspaceblobstore',
+            },
+        ],
+        'outputs': [{'name': 'report', 'datastore': 'workspaceblobstore'}],
+    },
+}
+
+# Operator arguments the steps on each compute target share (`**COMPUTE_ARGS[...]` below).
+COMPUTE_ARGS = {
+    'adf': {
+        'datastores': DATASTORES,
+        'trigger_rule': 'none_failed',
+    },
+    'local': {
+        'datastores': DATASTORES,
+        'trigger_rule': 'none_failed',
+    },
+    'gpu-cluster': {
+        'datastores': DATASTORES,
+        'get_logs': True,
+        'image': 'python:3.11-slim',
+        'kubernetes_conn_id': 'kubernetes_default',
+        'mount_paths': {'workspaceblobstore': '/mnt/amlcompile/ds-0-workspaceblobstore'},
+        'namespace': 'default',
+        'on_finish_action': 'delete_pod',
+        'pod_template_dict': {
             'apiVersion': 'v1',
             'kind': 'Pod',
             'spec': {
@@ -268,53 +172,87 @@ with DAG(
                 ],
             },
         },
-        pool='amlcompile-gpu-cluster',
-        step={
-            'name': 'train',
-            'kind': 'python_script',
-            'fingerprint': 'ee6e00f4b5917ad809eb453b6aeeb9d80be122e0c586bba7d88add0293ec70b0',
-            'params': ['epochs'],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/mixed_compute/pipeline.py:78',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '89a98ac5c54899199e10',
-            'arguments': [
-                {'literal': '--features'},
-                {'port': 'features'},
-                {'literal': '--model'},
-                {'port': 'model'},
-                {'literal': '--epochs'},
-                {'param': 'epochs'},
-            ],
-            'inputs': [
-                {
-                    'name': 'features',
-                    'mode': 'mount',
-                    'step': 'prep',
-                    'output': 'features',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'model', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': 'train.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**train** (python script on Kubernetes (gpu-cluster, Standard_NC6s_v3))\n'
-            '\n'
-            '- defined at `examples/mixed_compute/pipeline.py:78`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `89a98ac5c54899199e10` (2 files)'
+        'pool': 'amlcompile-gpu-cluster',
+        'trigger_rule': 'none_failed',
+    },
+    'databricks': {
+        'datastores': DATASTORES,
+        'databricks_conn_id': 'databricks_default',
+        'trigger_rule': 'none_failed',
+    },
+    'adla': {
+        'datastores': DATASTORES,
+        'account': 'mladla',
+        'trigger_rule': 'none_failed',
+    },
+}
+
+with DAG(
+    dag_id='Mixed_Compute',
+    description='One pipeline on all five compute targets',
+    schedule=None,
+    catchup=False,
+    max_active_runs=16,
+    tags=['amlcompile'],
+    default_args={
+        'owner': 'examples',
+        'retries': 0,
+        'retry_delay': datetime.timedelta(minutes=5),
+    },
+    params={
+        'epochs': Param(
+            3,
+            type=['integer', 'null'],
+            description='pipeline parameter (default 3)',
         ),
+        'regenerate_outputs': Param(
+            False,
+            description='run every step even when a reusable result exists',
+        ),
+    },
+    doc_md=(
+        'Compiled by amlcompile from `examples/mixed_compute/pipeline.py` (pipeline '
+        'defined at `examples/mixed_compute/pipeline.py:111`).\n'
+        '\n'
+        'One pipeline on all five compute targets'
+    ),
+) as dag:
+    amlcompile_reuse_plan = ReusePlanOperator(
+        task_id='amlcompile_reuse_plan',
+        continue_on_step_failure=False,
+        param_defaults={'epochs': 3},
+        datastores=DATASTORES,
+        steps=STEPS,
+        doc_md=(
+            "Computes every step's fingerprint and skips the steps whose results can be "
+            "reused (Azure ML's allow_reuse), all at once at the start of the run."
+        ),
+    )
+    copy_raw = AmlDataTransferOperator(
+        task_id='copy_raw',
+        step=STEPS['copy_raw'],
+        transfer={'source_reference_type': 'directory'},
+        **COMPUTE_ARGS['adf'],
+        inlets=[
+            Asset(uri=(
+                'file://<PROJECT>/.amlcompile/datastores/workspaceblob'
+                'store/mixed/raw'
+            )),
+        ],
+    )
+    prep = LocalStepOperator(
+        task_id='prep',
+        step=STEPS['prep'],
+        **COMPUTE_ARGS['local'],
+    )
+    train = AmlPodOperator(
+        task_id='train',
+        step=STEPS['train'],
+        **COMPUTE_ARGS['gpu-cluster'],
     )
     score = AmlDatabricksOperator(
         task_id='score',
+        step=STEPS['score'],
         databricks={
             'task': 'python_script_name',
             'python_script_name': 'score.py',
@@ -326,88 +264,17 @@ with DAG(
             },
             'libraries': [{'pypi': {'package': 'scikit-learn'}}],
         },
-        databricks_conn_id='databricks_default',
-        step={
-            'name': 'score',
-            'kind': 'databricks',
-            'fingerprint': 'ea17ba78f76535a5f8de1af7cc760eca1946c2591a3734b41d946a73fc5f4e07',
-            'params': ['epochs'],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/mixed_compute/pipeline.py:87',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '2784a021a70f972cfcbf',
-            'arguments': [],
-            'inputs': [
-                {
-                    'name': 'model',
-                    'mode': 'mount',
-                    'step': 'train',
-                    'output': 'model',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'scores', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'command': [],
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**score** (databricks on Databricks (databricks))\n'
-            '\n'
-            '- defined at `examples/mixed_compute/pipeline.py:87`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `2784a021a70f972cfcbf` (1 files)'
-        ),
+        **COMPUTE_ARGS['databricks'],
     )
     summarize = AdlaJobOperator(
         task_id='summarize',
-        account='mladla',
+        step=STEPS['summarize'],
         adla={
             'script': 'summarize.usql',
             'params': [['epochs', {'param': 'epochs'}], ['threshold', {'literal': '0.5'}]],
             'degree_of_parallelism': 4,
         },
-        step={
-            'name': 'summarize',
-            'kind': 'adla',
-            'fingerprint': '7b901c6193a00a87471f300b68c88b3610a524213cd243fe20fdd9f599d6091d',
-            'params': ['epochs'],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/mixed_compute/pipeline.py:100',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '88a64420f73d20baf1d3',
-            'arguments': [],
-            'inputs': [
-                {
-                    'name': 'scores',
-                    'mode': 'mount',
-                    'step': 'score',
-                    'output': 'scores',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'report', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'command': [],
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**summarize** (adla on Azure Data Lake Analytics (mladla))\n'
-            '\n'
-            '- defined at `examples/mixed_compute/pipeline.py:100`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `88a64420f73d20baf1d3` (1 files)'
-        ),
+        **COMPUTE_ARGS['adla'],
     )
 
     amlcompile_reuse_plan >> copy_raw

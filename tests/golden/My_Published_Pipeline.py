@@ -2,10 +2,11 @@
 # Change the pipeline and run `amlcompile build` again.
 'Airflow DAG for the pipeline My_Published_Pipeline: My Published Pipeline Description'
 
+import datetime
 import sys
 from pathlib import Path
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Asset, Param
 
 # The runtime travels beside this file (in _amlcompile/): importable whatever the DAG bundle.
 if str(Path(__file__).resolve().parent) not in sys.path:
@@ -23,21 +24,130 @@ DATASTORES = {
     },
 }
 
+# Every step as the runtime sees it (code, arguments, data), by name; its task's doc_md is made
+# from it. The reuse planner reads them all.
+STEPS = {
+    'prep': {
+        'kind': 'python_script',
+        'fingerprint': 'afc2c3ca2ae4d26c9d33efefc67045809dcbfb0790a29a02165f3149d516e854',
+        'source': {'location': 'examples/seed_compare_models/pipeline.py:57'},
+        'snapshot': '0cb39f6bea5c698ace06',
+        'arguments': ['--input', {'port': 'test_data'}, '--output', {'port': 'prepared_data'}],
+        'inputs': [
+            {
+                'name': 'test_data',
+                'datastore': 'workspaceblobstore',
+                'path': '20newsgroups/20news.pkl',
+            },
+        ],
+        'outputs': [{'name': 'prepared_data', 'datastore': 'workspaceblobstore'}],
+        'script': 'prep.py',
+    },
+    'train': {
+        'kind': 'python_script',
+        'fingerprint': 'fc3accae9793112ecfbaece288128b1a6ebf8af773b5f4f383c3f35f12d5e7c8',
+        'source': {'location': 'examples/seed_compare_models/pipeline.py:67'},
+        'snapshot': '0cb39f6bea5c698ace06',
+        'arguments': ['--input', {'port': 'prepared_data'}, '--output', {'port': 'output_data1'}],
+        'inputs': [
+            {
+                'name': 'prepared_data',
+                'step': 'prep',
+                'output': 'prepared_data',
+                'datastore': 'workspaceblobstore',
+            },
+        ],
+        'outputs': [{'name': 'output_data1', 'datastore': 'workspaceblobstore'}],
+        'script': 'train.py',
+    },
+    'extract': {
+        'kind': 'python_script',
+        'fingerprint': '0bb23c7b2eb5684f4d229dc47c8498f04838fd2f5ac349505a3f39b07a60d17c',
+        'source': {'location': 'examples/seed_compare_models/pipeline.py:76'},
+        'snapshot': '0cb39f6bea5c698ace06',
+        'arguments': ['--input', {'port': 'output_data1'}, '--output', {'port': 'comp_data1'}],
+        'inputs': [
+            {
+                'name': 'output_data1',
+                'step': 'train',
+                'output': 'output_data1',
+                'datastore': 'workspaceblobstore',
+            },
+        ],
+        'outputs': [{'name': 'comp_data1', 'datastore': 'workspaceblobstore'}],
+        'script': 'extract.py',
+    },
+    'compare': {
+        'kind': 'python_script',
+        'fingerprint': 'd97a1c41fd9b1c58aff23783123873af4af56d68453f6db79b324c932e7277f0',
+        'params': ['pipeline_arg'],
+        'source': {'location': 'examples/seed_compare_models/pipeline.py:85'},
+        'snapshot': '0cb39f6bea5c698ace06',
+        'arguments': [
+            '--comp_data1',
+            {'port': 'comp_data1'},
+            '--comp_data2',
+            {'port': 'comp_data2'},
+            '--test_data',
+            {'port': 'prepared_data'},
+            '--output_data',
+            {'port': 'out_data3'},
+            '--param1',
+            {'param': 'pipeline_arg'},
+        ],
+        'inputs': [
+            {
+                'name': 'comp_data1',
+                'step': 'extract',
+                'output': 'comp_data1',
+                'datastore': 'workspaceblobstore',
+            },
+            {
+                'name': 'comp_data2',
+                'step': 'train',
+                'output': 'output_data1',
+                'datastore': 'workspaceblobstore',
+            },
+            {
+                'name': 'prepared_data',
+                'step': 'prep',
+                'output': 'prepared_data',
+                'datastore': 'workspaceblobstore',
+            },
+        ],
+        'outputs': [{'name': 'out_data3', 'datastore': 'workspaceblobstore'}],
+        'script': 'compare.py',
+    },
+}
+
+# Operator arguments the steps on each compute target share (`**COMPUTE_ARGS[...]` below).
+COMPUTE_ARGS = {
+    'local': {
+        'datastores': DATASTORES,
+        'trigger_rule': 'none_failed',
+    },
+}
+
 with DAG(
     dag_id='My_Published_Pipeline',
     description='My Published Pipeline Description',
     schedule=None,
     catchup=False,
+    max_active_runs=16,
     tags=['amlcompile'],
+    default_args={
+        'owner': 'examples',
+        'retries': 0,
+        'retry_delay': datetime.timedelta(minutes=5),
+    },
     params={
         'pipeline_arg': Param(
             10,
-            type='integer',
+            type=['integer', 'null'],
             description='pipeline parameter (default 10)',
         ),
         'regenerate_outputs': Param(
             False,
-            type='boolean',
             description='run every step even when a reusable result exists',
         ),
     },
@@ -51,84 +161,9 @@ with DAG(
     amlcompile_reuse_plan = ReusePlanOperator(
         task_id='amlcompile_reuse_plan',
         continue_on_step_failure=False,
-        steps=[
-            {
-                'name': 'prep',
-                'fingerprint': 'afc2c3ca2ae4d26c9d33efefc67045809dcbfb0790a29a02165f3149d516e854',
-                'params': [],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'test_data',
-                        'datastore': 'workspaceblobstore',
-                        'path': '20newsgroups/20news.pkl',
-                    },
-                ],
-                'outputs': [{'name': 'prepared_data', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'train',
-                'fingerprint': 'fc3accae9793112ecfbaece288128b1a6ebf8af773b5f4f383c3f35f12d5e7c8',
-                'params': [],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'prepared_data',
-                        'step': 'prep',
-                        'output': 'prepared_data',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'output_data1', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'extract',
-                'fingerprint': '0bb23c7b2eb5684f4d229dc47c8498f04838fd2f5ac349505a3f39b07a60d17c',
-                'params': [],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'output_data1',
-                        'step': 'train',
-                        'output': 'output_data1',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'comp_data1', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'compare',
-                'fingerprint': 'd97a1c41fd9b1c58aff23783123873af4af56d68453f6db79b324c932e7277f0',
-                'params': ['pipeline_arg'],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'comp_data1',
-                        'step': 'extract',
-                        'output': 'comp_data1',
-                        'datastore': 'workspaceblobstore',
-                    },
-                    {
-                        'name': 'comp_data2',
-                        'step': 'train',
-                        'output': 'output_data1',
-                        'datastore': 'workspaceblobstore',
-                    },
-                    {
-                        'name': 'prepared_data',
-                        'step': 'prep',
-                        'output': 'prepared_data',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'out_data3', 'datastore': 'workspaceblobstore'}],
-            },
-        ],
+        param_defaults={'pipeline_arg': 10},
         datastores=DATASTORES,
+        steps=STEPS,
         doc_md=(
             "Computes every step's fingerprint and skips the steps whose results can be "
             "reused (Azure ML's allow_reuse), all at once at the start of the run."
@@ -136,198 +171,29 @@ with DAG(
     )
     prep = LocalStepOperator(
         task_id='prep',
-        step={
-            'name': 'prep',
-            'kind': 'python_script',
-            'fingerprint': 'afc2c3ca2ae4d26c9d33efefc67045809dcbfb0790a29a02165f3149d516e854',
-            'params': [],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/seed_compare_models/pipeline.py:57',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '0cb39f6bea5c698ace06',
-            'arguments': [
-                {'literal': '--input'},
-                {'port': 'test_data'},
-                {'literal': '--output'},
-                {'port': 'prepared_data'},
-            ],
-            'inputs': [
-                {
-                    'name': 'test_data',
-                    'mode': 'mount',
-                    'datastore': 'workspaceblobstore',
-                    'path': '20newsgroups/20news.pkl',
-                },
-            ],
-            'outputs': [{'name': 'prepared_data', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': 'prep.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**prep** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/seed_compare_models/pipeline.py:57`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `0cb39f6bea5c698ace06` (4 files)'
-        ),
+        step=STEPS['prep'],
+        **COMPUTE_ARGS['local'],
+        inlets=[
+            Asset(uri=(
+                'file://<PROJECT>/.amlcompile/datastores/workspaceblob'
+                'store/20newsgroups/20news.pkl'
+            )),
+        ],
     )
     train = LocalStepOperator(
         task_id='train',
-        step={
-            'name': 'train',
-            'kind': 'python_script',
-            'fingerprint': 'fc3accae9793112ecfbaece288128b1a6ebf8af773b5f4f383c3f35f12d5e7c8',
-            'params': [],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/seed_compare_models/pipeline.py:67',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '0cb39f6bea5c698ace06',
-            'arguments': [
-                {'literal': '--input'},
-                {'port': 'prepared_data'},
-                {'literal': '--output'},
-                {'port': 'output_data1'},
-            ],
-            'inputs': [
-                {
-                    'name': 'prepared_data',
-                    'mode': 'mount',
-                    'step': 'prep',
-                    'output': 'prepared_data',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'output_data1', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': 'train.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**train** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/seed_compare_models/pipeline.py:67`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `0cb39f6bea5c698ace06` (4 files)'
-        ),
+        step=STEPS['train'],
+        **COMPUTE_ARGS['local'],
     )
     extract = LocalStepOperator(
         task_id='extract',
-        step={
-            'name': 'extract',
-            'kind': 'python_script',
-            'fingerprint': '0bb23c7b2eb5684f4d229dc47c8498f04838fd2f5ac349505a3f39b07a60d17c',
-            'params': [],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/seed_compare_models/pipeline.py:76',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '0cb39f6bea5c698ace06',
-            'arguments': [
-                {'literal': '--input'},
-                {'port': 'output_data1'},
-                {'literal': '--output'},
-                {'port': 'comp_data1'},
-            ],
-            'inputs': [
-                {
-                    'name': 'output_data1',
-                    'mode': 'mount',
-                    'step': 'train',
-                    'output': 'output_data1',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'comp_data1', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': 'extract.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**extract** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/seed_compare_models/pipeline.py:76`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `0cb39f6bea5c698ace06` (4 files)'
-        ),
+        step=STEPS['extract'],
+        **COMPUTE_ARGS['local'],
     )
     compare = LocalStepOperator(
         task_id='compare',
-        step={
-            'name': 'compare',
-            'kind': 'python_script',
-            'fingerprint': 'd97a1c41fd9b1c58aff23783123873af4af56d68453f6db79b324c932e7277f0',
-            'params': ['pipeline_arg'],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/seed_compare_models/pipeline.py:85',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '0cb39f6bea5c698ace06',
-            'arguments': [
-                {'literal': '--comp_data1'},
-                {'port': 'comp_data1'},
-                {'literal': '--comp_data2'},
-                {'port': 'comp_data2'},
-                {'literal': '--test_data'},
-                {'port': 'prepared_data'},
-                {'literal': '--output_data'},
-                {'port': 'out_data3'},
-                {'literal': '--param1'},
-                {'param': 'pipeline_arg'},
-            ],
-            'inputs': [
-                {
-                    'name': 'comp_data1',
-                    'mode': 'mount',
-                    'step': 'extract',
-                    'output': 'comp_data1',
-                    'datastore': 'workspaceblobstore',
-                },
-                {
-                    'name': 'comp_data2',
-                    'mode': 'mount',
-                    'step': 'train',
-                    'output': 'output_data1',
-                    'datastore': 'workspaceblobstore',
-                },
-                {
-                    'name': 'prepared_data',
-                    'mode': 'mount',
-                    'step': 'prep',
-                    'output': 'prepared_data',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'out_data3', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': 'compare.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**compare** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/seed_compare_models/pipeline.py:85`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `0cb39f6bea5c698ace06` (4 files)'
-        ),
+        step=STEPS['compare'],
+        **COMPUTE_ARGS['local'],
     )
 
     amlcompile_reuse_plan >> prep

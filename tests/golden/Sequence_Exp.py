@@ -2,10 +2,11 @@
 # Change the pipeline and run `amlcompile build` again.
 'Airflow DAG for the pipeline Sequence_Exp.'
 
+import datetime
 import sys
 from pathlib import Path
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Asset, Param
 
 # The runtime travels beside this file (in _amlcompile/): importable whatever the DAG bundle.
 if str(Path(__file__).resolve().parent) not in sys.path:
@@ -23,26 +24,176 @@ DATASTORES = {
     },
 }
 
+# Every step as the runtime sees it (code, arguments, data), by name; its task's doc_md is made
+# from it. The reuse planner reads them all.
+STEPS = {
+    'validate': {
+        'kind': 'command',
+        'fingerprint': '8c8272704f3cc056866c56a95f3af5c50eed1b5ffc86c7b612b724c852db7330',
+        'record_datastore': 'workspaceblobstore',
+        'source': {'location': 'examples/step_sequence/pipeline.py:47'},
+        'snapshot': '67aa9866b04c03ad4b46',
+        'inputs': [
+            {
+                'name': 'corpus',
+                'mode': 'download',
+                'datastore': 'workspaceblobstore',
+                'path': 'step_sequence/corpus',
+                'path_on_compute': 'corpus',
+            },
+        ],
+        'shell_command': 'python validate_corpus.py corpus',
+    },
+    'tokenize_corpus': {
+        'kind': 'python_script',
+        'fingerprint': '5691c7c5619ccb5032e3aaa686b3ead356ff9e6e579d312eae0949e76a1427c1',
+        'source': {'location': 'examples/step_sequence/pipeline.py:52'},
+        'snapshot': '67aa9866b04c03ad4b46',
+        'arguments': ['--corpus', {'port': 'corpus'}, '--output', {'port': 'tokens'}],
+        'inputs': [
+            {'name': 'corpus', 'datastore': 'workspaceblobstore', 'path': 'step_sequence/corpus'},
+        ],
+        'outputs': [{'name': 'tokens', 'datastore': 'workspaceblobstore'}],
+        'script': 'tokenize_corpus.py',
+    },
+    'charstats': {
+        'kind': 'python_script',
+        'fingerprint': '3cc663269238845e118c497efb6785884ce8e7a3ec16481eda560cf12a63ca7a',
+        'source': {'location': 'examples/step_sequence/pipeline.py:55'},
+        'snapshot': '67aa9866b04c03ad4b46',
+        'arguments': ['--corpus', {'port': 'corpus'}, '--output', {'port': 'stats'}],
+        'inputs': [
+            {'name': 'corpus', 'datastore': 'workspaceblobstore', 'path': 'step_sequence/corpus'},
+        ],
+        'outputs': [{'name': 'stats', 'datastore': 'workspaceblobstore'}],
+        'script': 'charstats.py',
+    },
+    'count': {
+        'kind': 'command',
+        'fingerprint': 'b2b29f10a1f5e407da309357481dac9b93858b4404d6a3376f4755a2e052acb6',
+        'params': ['min_length'],
+        'source': {'location': 'examples/step_sequence/pipeline.py:60'},
+        'snapshot': '67aa9866b04c03ad4b46',
+        'inputs': [
+            {
+                'name': 'tokens',
+                'step': 'tokenize_corpus',
+                'output': 'tokens',
+                'datastore': 'workspaceblobstore',
+            },
+        ],
+        'outputs': [{'name': 'counts', 'datastore': 'workspaceblobstore'}],
+        'command': [
+            'python',
+            'count.py',
+            '--tokens',
+            {'port': 'tokens'},
+            '--min_length',
+            {'param': 'min_length'},
+            '--output',
+            {'port': 'counts'},
+        ],
+    },
+    'top_words': {
+        'kind': 'python_script',
+        'fingerprint': '536866c17d83bad6057b1ba9fef678ea22e7d409f5438373f2549394d0354707',
+        'params': ['top_n'],
+        'source': {'location': 'examples/step_sequence/pipeline.py:66'},
+        'snapshot': '67aa9866b04c03ad4b46',
+        'arguments': [
+            '--counts',
+            {'port': 'counts'},
+            '--top_n',
+            {'param': 'top_n'},
+            '--output',
+            {'port': 'top_words'},
+        ],
+        'inputs': [
+            {
+                'name': 'counts',
+                'step': 'count',
+                'output': 'counts',
+                'datastore': 'workspaceblobstore',
+            },
+        ],
+        'outputs': [{'name': 'top_words', 'datastore': 'workspaceblobstore'}],
+        'script': 'top_words.py',
+    },
+    'summary': {
+        'kind': 'python_script',
+        'fingerprint': '80cb8e11ec3ed9af395d4ff209f3a395547cc6d345206ef94e5a67837da12da5',
+        'source': {'location': 'examples/step_sequence/pipeline.py:70'},
+        'snapshot': '67aa9866b04c03ad4b46',
+        'arguments': [
+            '--top_words',
+            {'port': 'top_words'},
+            '--stats',
+            {'port': 'stats'},
+            '--output',
+            {'port': 'summary'},
+        ],
+        'inputs': [
+            {
+                'name': 'top_words',
+                'step': 'top_words',
+                'output': 'top_words',
+                'datastore': 'workspaceblobstore',
+            },
+            {
+                'name': 'stats',
+                'step': 'charstats',
+                'output': 'stats',
+                'datastore': 'workspaceblobstore',
+            },
+        ],
+        'outputs': [{'name': 'summary', 'datastore': 'workspaceblobstore'}],
+        'script': 'summary.py',
+    },
+    'announce': {
+        'kind': 'command',
+        'fingerprint': 'b8b2326ec8c86da296927cc1e33cb35107682fe3a3e4d916221ec095712cfb64',
+        'params': ['top_n'],
+        'record_datastore': 'workspaceblobstore',
+        'source': {'location': 'examples/step_sequence/pipeline.py:76'},
+        'snapshot': '67aa9866b04c03ad4b46',
+        'env': [['AML_PARAMETER_top_n', {'param': 'top_n'}]],
+        'shell_command': 'python announce.py',
+    },
+}
+
+# Operator arguments the steps on each compute target share (`**COMPUTE_ARGS[...]` below).
+COMPUTE_ARGS = {
+    'local': {
+        'datastores': DATASTORES,
+        'trigger_rule': 'none_failed',
+    },
+}
+
 with DAG(
     dag_id='Sequence_Exp',
     description=None,
     schedule=None,
     catchup=False,
+    max_active_runs=16,
     tags=['amlcompile'],
+    default_args={
+        'owner': 'examples',
+        'retries': 0,
+        'retry_delay': datetime.timedelta(minutes=5),
+    },
     params={
         'min_length': Param(
             5,
-            type='integer',
+            type=['integer', 'null'],
             description='pipeline parameter (default 5)',
         ),
         'top_n': Param(
             3,
-            type='integer',
+            type=['integer', 'null'],
             description='pipeline parameter (default 3)',
         ),
         'regenerate_outputs': Param(
             False,
-            type='boolean',
             description='run every step even when a reusable result exists',
         ),
     },
@@ -54,115 +205,9 @@ with DAG(
     amlcompile_reuse_plan = ReusePlanOperator(
         task_id='amlcompile_reuse_plan',
         continue_on_step_failure=False,
-        steps=[
-            {
-                'name': 'validate',
-                'fingerprint': '8c8272704f3cc056866c56a95f3af5c50eed1b5ffc86c7b612b724c852db7330',
-                'params': [],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'corpus',
-                        'datastore': 'workspaceblobstore',
-                        'path': 'step_sequence/corpus',
-                    },
-                ],
-            },
-            {
-                'name': 'tokenize_corpus',
-                'fingerprint': '5691c7c5619ccb5032e3aaa686b3ead356ff9e6e579d312eae0949e76a1427c1',
-                'params': [],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'corpus',
-                        'datastore': 'workspaceblobstore',
-                        'path': 'step_sequence/corpus',
-                    },
-                ],
-                'outputs': [{'name': 'tokens', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'charstats',
-                'fingerprint': '3cc663269238845e118c497efb6785884ce8e7a3ec16481eda560cf12a63ca7a',
-                'params': [],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'corpus',
-                        'datastore': 'workspaceblobstore',
-                        'path': 'step_sequence/corpus',
-                    },
-                ],
-                'outputs': [{'name': 'stats', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'count',
-                'fingerprint': 'b2b29f10a1f5e407da309357481dac9b93858b4404d6a3376f4755a2e052acb6',
-                'params': ['min_length'],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'tokens',
-                        'step': 'tokenize_corpus',
-                        'output': 'tokens',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'counts', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'top_words',
-                'fingerprint': '536866c17d83bad6057b1ba9fef678ea22e7d409f5438373f2549394d0354707',
-                'params': ['top_n'],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'counts',
-                        'step': 'count',
-                        'output': 'counts',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'top_words', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'summary',
-                'fingerprint': '80cb8e11ec3ed9af395d4ff209f3a395547cc6d345206ef94e5a67837da12da5',
-                'params': [],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'top_words',
-                        'step': 'top_words',
-                        'output': 'top_words',
-                        'datastore': 'workspaceblobstore',
-                    },
-                    {
-                        'name': 'stats',
-                        'step': 'charstats',
-                        'output': 'stats',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'summary', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'announce',
-                'fingerprint': 'b8b2326ec8c86da296927cc1e33cb35107682fe3a3e4d916221ec095712cfb64',
-                'params': ['top_n'],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [],
-            },
-        ],
+        param_defaults={'min_length': 5, 'top_n': 3},
         datastores=DATASTORES,
+        steps=STEPS,
         doc_md=(
             "Computes every step's fingerprint and skips the steps whose results can be "
             "reused (Azure ML's allow_reuse), all at once at the start of the run."
@@ -170,306 +215,56 @@ with DAG(
     )
     validate = LocalStepOperator(
         task_id='validate',
-        step={
-            'name': 'validate',
-            'kind': 'command',
-            'fingerprint': '8c8272704f3cc056866c56a95f3af5c50eed1b5ffc86c7b612b724c852db7330',
-            'params': [],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/step_sequence/pipeline.py:47',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '67aa9866b04c03ad4b46',
-            'arguments': [],
-            'inputs': [
-                {
-                    'name': 'corpus',
-                    'mode': 'download',
-                    'datastore': 'workspaceblobstore',
-                    'path': 'step_sequence/corpus',
-                    'path_on_compute': 'corpus',
-                },
-            ],
-            'outputs': [],
-            'env': [],
-            'allow_reuse': True,
-            'shell_command': 'python validate_corpus.py corpus',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**validate** (command on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/step_sequence/pipeline.py:47`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
-        ),
+        step=STEPS['validate'],
+        **COMPUTE_ARGS['local'],
+        inlets=[
+            Asset(uri=(
+                'file://<PROJECT>/.amlcompile/datastores/workspaceblob'
+                'store/step_sequence/corpus'
+            )),
+        ],
     )
     tokenize_corpus = LocalStepOperator(
         task_id='tokenize_corpus',
-        step={
-            'name': 'tokenize_corpus',
-            'kind': 'python_script',
-            'fingerprint': '5691c7c5619ccb5032e3aaa686b3ead356ff9e6e579d312eae0949e76a1427c1',
-            'params': [],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/step_sequence/pipeline.py:52',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '67aa9866b04c03ad4b46',
-            'arguments': [
-                {'literal': '--corpus'},
-                {'port': 'corpus'},
-                {'literal': '--output'},
-                {'port': 'tokens'},
-            ],
-            'inputs': [
-                {
-                    'name': 'corpus',
-                    'mode': 'mount',
-                    'datastore': 'workspaceblobstore',
-                    'path': 'step_sequence/corpus',
-                },
-            ],
-            'outputs': [{'name': 'tokens', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': 'tokenize_corpus.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**tokenize_corpus** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/step_sequence/pipeline.py:52`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
-        ),
+        step=STEPS['tokenize_corpus'],
+        **COMPUTE_ARGS['local'],
+        inlets=[
+            Asset(uri=(
+                'file://<PROJECT>/.amlcompile/datastores/workspaceblob'
+                'store/step_sequence/corpus'
+            )),
+        ],
     )
     charstats = LocalStepOperator(
         task_id='charstats',
-        step={
-            'name': 'charstats',
-            'kind': 'python_script',
-            'fingerprint': '3cc663269238845e118c497efb6785884ce8e7a3ec16481eda560cf12a63ca7a',
-            'params': [],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/step_sequence/pipeline.py:55',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '67aa9866b04c03ad4b46',
-            'arguments': [
-                {'literal': '--corpus'},
-                {'port': 'corpus'},
-                {'literal': '--output'},
-                {'port': 'stats'},
-            ],
-            'inputs': [
-                {
-                    'name': 'corpus',
-                    'mode': 'mount',
-                    'datastore': 'workspaceblobstore',
-                    'path': 'step_sequence/corpus',
-                },
-            ],
-            'outputs': [{'name': 'stats', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': 'charstats.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**charstats** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/step_sequence/pipeline.py:55`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
-        ),
+        step=STEPS['charstats'],
+        **COMPUTE_ARGS['local'],
+        inlets=[
+            Asset(uri=(
+                'file://<PROJECT>/.amlcompile/datastores/workspaceblob'
+                'store/step_sequence/corpus'
+            )),
+        ],
     )
     count = LocalStepOperator(
         task_id='count',
-        step={
-            'name': 'count',
-            'kind': 'command',
-            'fingerprint': 'b2b29f10a1f5e407da309357481dac9b93858b4404d6a3376f4755a2e052acb6',
-            'params': ['min_length'],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/step_sequence/pipeline.py:60',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '67aa9866b04c03ad4b46',
-            'arguments': [],
-            'inputs': [
-                {
-                    'name': 'tokens',
-                    'mode': 'mount',
-                    'step': 'tokenize_corpus',
-                    'output': 'tokens',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'counts', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'command': [
-                {'literal': 'python'},
-                {'literal': 'count.py'},
-                {'literal': '--tokens'},
-                {'port': 'tokens'},
-                {'literal': '--min_length'},
-                {'param': 'min_length'},
-                {'literal': '--output'},
-                {'port': 'counts'},
-            ],
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**count** (command on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/step_sequence/pipeline.py:60`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
-        ),
+        step=STEPS['count'],
+        **COMPUTE_ARGS['local'],
     )
     top_words = LocalStepOperator(
         task_id='top_words',
-        step={
-            'name': 'top_words',
-            'kind': 'python_script',
-            'fingerprint': '536866c17d83bad6057b1ba9fef678ea22e7d409f5438373f2549394d0354707',
-            'params': ['top_n'],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/step_sequence/pipeline.py:66',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '67aa9866b04c03ad4b46',
-            'arguments': [
-                {'literal': '--counts'},
-                {'port': 'counts'},
-                {'literal': '--top_n'},
-                {'param': 'top_n'},
-                {'literal': '--output'},
-                {'port': 'top_words'},
-            ],
-            'inputs': [
-                {
-                    'name': 'counts',
-                    'mode': 'mount',
-                    'step': 'count',
-                    'output': 'counts',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'top_words', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': 'top_words.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**top_words** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/step_sequence/pipeline.py:66`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
-        ),
+        step=STEPS['top_words'],
+        **COMPUTE_ARGS['local'],
     )
     summary = LocalStepOperator(
         task_id='summary',
-        step={
-            'name': 'summary',
-            'kind': 'python_script',
-            'fingerprint': '80cb8e11ec3ed9af395d4ff209f3a395547cc6d345206ef94e5a67837da12da5',
-            'params': [],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/step_sequence/pipeline.py:70',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '67aa9866b04c03ad4b46',
-            'arguments': [
-                {'literal': '--top_words'},
-                {'port': 'top_words'},
-                {'literal': '--stats'},
-                {'port': 'stats'},
-                {'literal': '--output'},
-                {'port': 'summary'},
-            ],
-            'inputs': [
-                {
-                    'name': 'top_words',
-                    'mode': 'mount',
-                    'step': 'top_words',
-                    'output': 'top_words',
-                    'datastore': 'workspaceblobstore',
-                },
-                {
-                    'name': 'stats',
-                    'mode': 'mount',
-                    'step': 'charstats',
-                    'output': 'stats',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'summary', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': 'summary.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**summary** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/step_sequence/pipeline.py:70`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
-        ),
+        step=STEPS['summary'],
+        **COMPUTE_ARGS['local'],
     )
     announce = LocalStepOperator(
         task_id='announce',
-        step={
-            'name': 'announce',
-            'kind': 'command',
-            'fingerprint': 'b8b2326ec8c86da296927cc1e33cb35107682fe3a3e4d916221ec095712cfb64',
-            'params': ['top_n'],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/step_sequence/pipeline.py:76',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '67aa9866b04c03ad4b46',
-            'arguments': [],
-            'inputs': [],
-            'outputs': [],
-            'env': [['AML_PARAMETER_top_n', {'param': 'top_n'}]],
-            'allow_reuse': True,
-            'shell_command': 'python announce.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**announce** (command on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/step_sequence/pipeline.py:76`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `67aa9866b04c03ad4b46` (7 files)'
-        ),
+        step=STEPS['announce'],
+        **COMPUTE_ARGS['local'],
     )
 
     amlcompile_reuse_plan >> validate

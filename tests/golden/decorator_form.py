@@ -5,10 +5,11 @@
     'prepare, train, evaluate.'
 )
 
+import datetime
 import sys
 from pathlib import Path
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Asset, Param
 
 # The runtime travels beside this file (in _amlcompile/): importable whatever the DAG bundle.
 if str(Path(__file__).resolve().parent) not in sys.path:
@@ -26,36 +27,140 @@ DATASTORES = {
     },
 }
 
+# Every step as the runtime sees it (code, arguments, data), by name; its task's doc_md is made
+# from it. The reuse planner reads them all.
+STEPS = {
+    'prepare': {
+        'kind': 'python_script',
+        'fingerprint': '2a9ea1f31ef7f39a9a17eb3ec1ea333f14f615c5402867414bbd573381797e63',
+        'params': ['normalize'],
+        'source': {'location': 'examples/decorator_form/pipeline.py:25'},
+        'snapshot': '06568b280887d7f45d80',
+        'arguments': [
+            '--raw',
+            {'port': 'measurements'},
+            '--prepared',
+            {'port': 'prepared'},
+            '--test_every',
+            4,
+            '--normalize',
+            {'param': 'normalize'},
+        ],
+        'inputs': [
+            {
+                'name': 'measurements',
+                'datastore': 'workspaceblobstore',
+                'path': 'decorator_form/measurements.csv',
+            },
+        ],
+        'outputs': [{'name': 'prepared', 'datastore': 'workspaceblobstore'}],
+        'script': '_amlcompile_step_prepare.py',
+    },
+    'train': {
+        'kind': 'python_script',
+        'fingerprint': '9c2ca339ef506d1b080541ecfc1ef8038cda5c8e70793d7fa334ba5a16acf2dd',
+        'params': ['epochs', 'learning_rate'],
+        'source': {'location': 'examples/decorator_form/pipeline.py:43'},
+        'snapshot': 'e6784f4a3d36e4b314e9',
+        'arguments': [
+            '--prepared',
+            {'port': 'prepared'},
+            '--model',
+            {'port': 'model'},
+            '--epochs',
+            {'param': 'epochs'},
+            '--learning_rate',
+            {'param': 'learning_rate'},
+        ],
+        'inputs': [
+            {
+                'name': 'prepared',
+                'step': 'prepare',
+                'output': 'prepared',
+                'datastore': 'workspaceblobstore',
+            },
+        ],
+        'outputs': [{'name': 'model', 'datastore': 'workspaceblobstore'}],
+        'script': '_amlcompile_step_train.py',
+    },
+    'evaluate': {
+        'kind': 'python_script',
+        'fingerprint': 'ee049a0b3c5d52147c5d0eddea09d84a42b2fa78f507e09f7eee040a22582cb7',
+        'params': ['run_label'],
+        'source': {'location': 'examples/decorator_form/pipeline.py:61'},
+        'snapshot': 'c1e0bc3f736850e25088',
+        'arguments': [
+            '--prepared',
+            {'port': 'prepared'},
+            '--model',
+            {'port': 'model'},
+            '--report',
+            {'port': 'report'},
+            '--run_label',
+            {'param': 'run_label'},
+        ],
+        'inputs': [
+            {
+                'name': 'prepared',
+                'step': 'prepare',
+                'output': 'prepared',
+                'datastore': 'workspaceblobstore',
+            },
+            {
+                'name': 'model',
+                'step': 'train',
+                'output': 'model',
+                'datastore': 'workspaceblobstore',
+            },
+        ],
+        'outputs': [{'name': 'report', 'datastore': 'workspaceblobstore'}],
+        'script': '_amlcompile_step_evaluate.py',
+    },
+}
+
+# Operator arguments the steps on each compute target share (`**COMPUTE_ARGS[...]` below).
+COMPUTE_ARGS = {
+    'local': {
+        'datastores': DATASTORES,
+        'trigger_rule': 'none_failed',
+    },
+}
+
 with DAG(
     dag_id='decorator_form',
     description='Fit a line to uploaded measurements: prepare, train, evaluate.',
     schedule=None,
     catchup=False,
+    max_active_runs=16,
     tags=['amlcompile'],
+    default_args={
+        'owner': 'examples',
+        'retries': 0,
+        'retry_delay': datetime.timedelta(minutes=5),
+    },
     params={
         'epochs': Param(
             200,
-            type='integer',
+            type=['integer', 'null'],
             description='pipeline parameter (default 200)',
         ),
         'learning_rate': Param(
             0.1,
-            type='number',
+            type=['number', 'null'],
             description='pipeline parameter (default 0.1)',
         ),
         'normalize': Param(
             True,
-            type='boolean',
-            description='pipeline parameter (default True)',
+            type=['boolean', 'null'],
+            description='pipeline parameter (default true)',
         ),
         'run_label': Param(
             'baseline',
-            type='string',
-            description="pipeline parameter (default 'baseline')",
+            type=['string', 'null'],
+            description='pipeline parameter (default "baseline")',
         ),
         'regenerate_outputs': Param(
             False,
-            type='boolean',
             description='run every step even when a reusable result exists',
         ),
     },
@@ -69,62 +174,14 @@ with DAG(
     amlcompile_reuse_plan = ReusePlanOperator(
         task_id='amlcompile_reuse_plan',
         continue_on_step_failure=False,
-        steps=[
-            {
-                'name': 'prepare',
-                'fingerprint': '2a9ea1f31ef7f39a9a17eb3ec1ea333f14f615c5402867414bbd573381797e63',
-                'params': ['normalize'],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'measurements',
-                        'datastore': 'workspaceblobstore',
-                        'path': 'decorator_form/measurements.csv',
-                    },
-                ],
-                'outputs': [{'name': 'prepared', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'train',
-                'fingerprint': '9c2ca339ef506d1b080541ecfc1ef8038cda5c8e70793d7fa334ba5a16acf2dd',
-                'params': ['epochs', 'learning_rate'],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'prepared',
-                        'step': 'prepare',
-                        'output': 'prepared',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'model', 'datastore': 'workspaceblobstore'}],
-            },
-            {
-                'name': 'evaluate',
-                'fingerprint': 'ee049a0b3c5d52147c5d0eddea09d84a42b2fa78f507e09f7eee040a22582cb7',
-                'params': ['run_label'],
-                'allow_reuse': True,
-                'record_datastore': 'workspaceblobstore',
-                'inputs': [
-                    {
-                        'name': 'prepared',
-                        'step': 'prepare',
-                        'output': 'prepared',
-                        'datastore': 'workspaceblobstore',
-                    },
-                    {
-                        'name': 'model',
-                        'step': 'train',
-                        'output': 'model',
-                        'datastore': 'workspaceblobstore',
-                    },
-                ],
-                'outputs': [{'name': 'report', 'datastore': 'workspaceblobstore'}],
-            },
-        ],
+        param_defaults={
+            'epochs': 200,
+            'learning_rate': 0.1,
+            'normalize': True,
+            'run_label': 'baseline',
+        },
         datastores=DATASTORES,
+        steps=STEPS,
         doc_md=(
             "Computes every step's fingerprint and skips the steps whose results can be "
             "reused (Azure ML's allow_reuse), all at once at the start of the run."
@@ -132,153 +189,24 @@ with DAG(
     )
     prepare = LocalStepOperator(
         task_id='prepare',
-        step={
-            'name': 'prepare',
-            'kind': 'python_script',
-            'fingerprint': '2a9ea1f31ef7f39a9a17eb3ec1ea333f14f615c5402867414bbd573381797e63',
-            'params': ['normalize'],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/decorator_form/pipeline.py:25',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': '06568b280887d7f45d80',
-            'arguments': [
-                {'literal': '--raw'},
-                {'port': 'measurements'},
-                {'literal': '--prepared'},
-                {'port': 'prepared'},
-                {'literal': '--test_every'},
-                {'literal': 4},
-                {'literal': '--normalize'},
-                {'param': 'normalize'},
-            ],
-            'inputs': [
-                {
-                    'name': 'measurements',
-                    'mode': 'mount',
-                    'datastore': 'workspaceblobstore',
-                    'path': 'decorator_form/measurements.csv',
-                },
-            ],
-            'outputs': [{'name': 'prepared', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': '_amlcompile_step_prepare.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**prepare** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/decorator_form/pipeline.py:25`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `06568b280887d7f45d80` (0 files)'
-        ),
+        step=STEPS['prepare'],
+        **COMPUTE_ARGS['local'],
+        inlets=[
+            Asset(uri=(
+                'file://<PROJECT>/.amlcompile/datastores/workspaceblob'
+                'store/decorator_form/measurements.csv'
+            )),
+        ],
     )
     train = LocalStepOperator(
         task_id='train',
-        step={
-            'name': 'train',
-            'kind': 'python_script',
-            'fingerprint': '9c2ca339ef506d1b080541ecfc1ef8038cda5c8e70793d7fa334ba5a16acf2dd',
-            'params': ['epochs', 'learning_rate'],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/decorator_form/pipeline.py:43',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': 'e6784f4a3d36e4b314e9',
-            'arguments': [
-                {'literal': '--prepared'},
-                {'port': 'prepared'},
-                {'literal': '--model'},
-                {'port': 'model'},
-                {'literal': '--epochs'},
-                {'param': 'epochs'},
-                {'literal': '--learning_rate'},
-                {'param': 'learning_rate'},
-            ],
-            'inputs': [
-                {
-                    'name': 'prepared',
-                    'mode': 'mount',
-                    'step': 'prepare',
-                    'output': 'prepared',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'model', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': '_amlcompile_step_train.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**train** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/decorator_form/pipeline.py:43`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `e6784f4a3d36e4b314e9` (0 files)'
-        ),
+        step=STEPS['train'],
+        **COMPUTE_ARGS['local'],
     )
     evaluate = LocalStepOperator(
         task_id='evaluate',
-        step={
-            'name': 'evaluate',
-            'kind': 'python_script',
-            'fingerprint': 'ee049a0b3c5d52147c5d0eddea09d84a42b2fa78f507e09f7eee040a22582cb7',
-            'params': ['run_label'],
-            'record_datastore': 'workspaceblobstore',
-            'source': {
-                'location': 'examples/decorator_form/pipeline.py:61',
-                'git_commit': None,
-                'git_dirty': None,
-            },
-            'snapshot': 'c1e0bc3f736850e25088',
-            'arguments': [
-                {'literal': '--prepared'},
-                {'port': 'prepared'},
-                {'literal': '--model'},
-                {'port': 'model'},
-                {'literal': '--report'},
-                {'port': 'report'},
-                {'literal': '--run_label'},
-                {'param': 'run_label'},
-            ],
-            'inputs': [
-                {
-                    'name': 'prepared',
-                    'mode': 'mount',
-                    'step': 'prepare',
-                    'output': 'prepared',
-                    'datastore': 'workspaceblobstore',
-                },
-                {
-                    'name': 'model',
-                    'mode': 'mount',
-                    'step': 'train',
-                    'output': 'model',
-                    'datastore': 'workspaceblobstore',
-                },
-            ],
-            'outputs': [{'name': 'report', 'datastore': 'workspaceblobstore'}],
-            'env': [],
-            'allow_reuse': True,
-            'script': '_amlcompile_step_evaluate.py',
-        },
-        trigger_rule='none_failed',
-        datastores=DATASTORES,
-        doc_md=(
-            '**evaluate** (python script on the Airflow worker (local))\n'
-            '\n'
-            '- defined at `examples/decorator_form/pipeline.py:61`\n'
-            '- reuse: allowed\n'
-            '- code snapshot: `c1e0bc3f736850e25088` (0 files)'
-        ),
+        step=STEPS['evaluate'],
+        **COMPUTE_ARGS['local'],
     )
 
     amlcompile_reuse_plan >> prepare

@@ -330,9 +330,9 @@ def expected_refusals(spec: PipelineSpec) -> list[str]:
     return why
 
 
-def _token(spec: PipelineSpec, a: tuple) -> dict:
-    if a[0] == "lit":
-        return {"literal": a[1]}
+def _token(spec: PipelineSpec, a: tuple):
+    if a[0] == "lit":  # a literal is its plain value in the STEPS table
+        return a[1]
     if a[0] == "param":
         return {"param": spec.params[a[1]][0]}
     return {"port": None}  # ports are checked by where they lead, not by their name
@@ -375,9 +375,7 @@ def expected_dag(spec: PipelineSpec) -> dict:
         elif s.kind == "shell":
             entry["shell_command"] = s.command
         else:
-            entry["command"] = [{"literal": "python"}, {"literal": "x.py"}] + [
-                _token(spec, a) for a in s.args
-            ]
+            entry["command"] = ["python", "x.py"] + [_token(spec, a) for a in s.args]
         steps[ids[i]] = entry
     downstream = {d for _, d in edges}
     edges |= {(PLAN, t) for t in ids if t not in downstream}

@@ -128,5 +128,5 @@ pipeline = Pipeline(ws, steps=[a])
     project.write("src/a.py", "print(1)\n")
     files, _ = render_files(check([project.root / "pipe.py"]))
     source = next(data for name, (data, _) in files.items() if "/" not in name).decode()
-    assert "'shared': True" in source and "queue='worker2'" in source
+    assert "'shared': True" in source and "'queue': 'worker2'" in source  # COMPUTE_ARGS
     assert "'/mnt/shared/blobstore'" in source  # the embedded default only

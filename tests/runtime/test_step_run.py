@@ -214,3 +214,25 @@ def test_tabular_reading_modes(tmp_path):
     spec = {"format": "delimited", "files": ["*.csv"], "header": "first_file", "include_path": True}
     frame = TabularDataset("c", str(tmp_path / "csv"), spec).to_pandas_dataframe()
     assert frame.to_dict("list") == {"Path": ["/1.csv", "/2.csv"], "k": ["a", "b"], "v": [1, 2]}
+
+
+def test_xcom_keeps_the_configured_output_tail(tmp_path, monkeypatch):
+    """docs/security.md: a local step's XCom keeps its last N output lines ([dag]
+    xcom_log_tail, default 20; 0 keeps none)."""
+    from amlcompile.runtime import binding, operators
+
+    (tmp_path / "snap").mkdir()
+    (tmp_path / "snap" / "s.py").write_text("for i in range(30):\n    print('line', i)\n")
+    monkeypatch.setattr(binding, "SNAPSHOTS", tmp_path)
+
+    class TI:
+        def xcom_push(self, **kwargs):
+            pass
+
+    step = {"kind": "python_script", "script": "s.py", "snapshot": "snap"}
+    for kwargs, expected in (({}, 20), ({"xcom_log_tail": 3}, 3), ({"xcom_log_tail": 0}, 0)):
+        op = operators.LocalStepOperator(task_id="s", step=step, datastores={}, **kwargs)
+        result = op._compute({"run_id": "r", "ti": TI(), "params": {}}, {}, {}, "fp")
+        tail = result.get("log_tail", [])
+        assert len(tail) == expected
+        assert tail == [f"line {i}" for i in range(30 - expected, 30)]
