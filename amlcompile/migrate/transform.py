@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from .names import AMLCOMPILE, ATTRIBUTE_ADVICE, STEP_RUN, Target, target_for
+from .names import ADVICE, AMLCOMPILE, ATTRIBUTE_ADVICE, STEP_RUN, Target, target_for
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,12 @@ class _Rewriter(cst.CSTTransformer):
                 self.changes.append(Note(line, f"{name}: import removed (Airflow's UI shows runs)"))
                 continue
             if target.module is None:
-                self.problems.append(Note(line, f"{name} ({module}): {target.advice}"))
+                # A feature with no equivalent (names.ADVICE) fails the build or a step; any
+                # other name left imports at build time (a placeholder) and fails only where
+                # a pipeline uses it, reported there by build.
+                self.problems.append(
+                    Note(line, f"{name} ({module}): {target.advice}", blocking=name in ADVICE)
+                )
                 groups.setdefault(None, []).append(alias)
                 continue
             if target.kind == "version":

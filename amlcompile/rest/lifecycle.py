@@ -440,8 +440,28 @@ def dsl_location(dag_file: Path, stack_trace: str) -> tuple[str, int, str | None
                 found = _STEP_LOCATION.search(lines[j])
                 if found:
                     return found[1], dag_line, step
+            found = _table_location(lines, step)  # the task takes its step from STEPS
+            if found:
+                return found, dag_line, step
     if pipeline is not None:
         return pipeline[1], dag_line, None
+    return None
+
+
+def _table_location(lines: list[str], step: str) -> str | None:
+    """The DSL location in a step's entry of the DAG file's STEPS table (`    'name': {`
+    up to the next entry of the table)."""
+    key = f"    {step!r}: {{"
+    try:
+        start = lines.index(key)
+    except ValueError:
+        return None
+    for line in lines[start + 1 :]:
+        if line.startswith("    ") and not line.startswith("     "):  # the next entry, or `}`
+            break
+        found = _STEP_LOCATION.search(line)
+        if found:
+            return found[1]
     return None
 
 
