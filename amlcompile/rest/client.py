@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -108,6 +109,13 @@ class AirflowClient:
             path = f"{path}?{urllib.parse.urlencode(params, doseq=True)}"
         self._ensure_token()
         status, data = self._send(method, path, body, accept_json=accept_json)
+        # A busy Airflow answers 5xx now and then (SQLite's "database is locked" surfaces as
+        # "Database error"): a request that is safe to repeat is tried twice more.
+        for pause in (1.0, 3.0):
+            if status < 500 or method == "POST":
+                break
+            time.sleep(pause)
+            status, data = self._send(method, path, body, accept_json=accept_json)
         refused = status == 401 or (status == 403 and self._token_given)
         if refused and (self._credentials.username and self._credentials.password):
             # The token expired, or the given one ($AIRFLOW_TOKEN) is refused (401, or 403 for
