@@ -398,7 +398,9 @@ _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
 _TASK_START = re.compile(r"^\s+(\w+) = \w+\($")
 _TASK_ID = re.compile(r"^\s+task_id='((?:[^'\\]|\\.)*)',$")
 _STEP_LOCATION = re.compile(r"'location': '([^']+:\d+)'")
-_PIPELINE_LOCATION = re.compile(r"pipeline defined at (?:'\s*')?`([^`]+:\d+)`")
+# The DAG's doc_md says "(pipeline defined at `file:line`)", cut across source lines anywhere.
+_GAP = r"(?:\s|'\s*')+"
+_PIPELINE_LOCATION = re.compile(rf"pipeline{_GAP}defined{_GAP}at{_GAP}`([^`]+:\d+)`")
 
 
 def dsl_location(dag_file: Path, stack_trace: str) -> tuple[str, int, str | None] | None:
@@ -443,8 +445,35 @@ def dsl_location(dag_file: Path, stack_trace: str) -> tuple[str, int, str | None
             found = _table_location(lines, step)  # the task takes its step from STEPS
             if found:
                 return found, dag_line, step
+    entry = _table_entry(lines, dag_line)  # a line of a step's STEPS entry
+    if entry is not None:
+        found = _table_location(lines, entry)
+        if found:
+            return found, dag_line, entry
     if pipeline is not None:
         return pipeline[1], dag_line, None
+    return None
+
+
+_TABLE_KEY = re.compile(r"^    '((?:[^'\\]|\\.)*)': \{$")
+
+
+def _table_entry(lines: list[str], dag_line: int) -> str | None:
+    """The step whose STEPS entry holds line `dag_line` (1-based), or None."""
+    for i in range(min(dag_line, len(lines)) - 1, -1, -1):
+        if lines[i].startswith("STEPS = {"):
+            return None
+        match = _TABLE_KEY.match(lines[i])
+        if match:
+            # inside the table only if a `STEPS = {` comes before, with no other top level
+            for j in range(i - 1, -1, -1):
+                if lines[j].startswith("STEPS = {"):
+                    return match[1]
+                if lines[j] and not lines[j].startswith(" "):
+                    return None
+            return None
+        if lines[i] and not lines[i].startswith(" "):
+            return None
     return None
 
 

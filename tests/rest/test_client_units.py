@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -378,3 +379,27 @@ def test_trigger_refuses_a_paused_dag_unless_unpause():
     client.paused = True
     run, created = lifecycle.trigger(client, "d", {"a": 1}, unpause=True)
     assert created and not client.paused and client.triggered == [None]
+
+
+def test_dag_file_lines_map_to_the_step_through_the_steps_table():
+    """A generated DAG names each step once, in its STEPS table: a failing line in a step's
+    entry or in its task maps to that step's DSL line; elsewhere to the pipeline's."""
+    golden = Path(__file__).resolve().parents[1] / "golden" / "Mixed_Compute.py"
+    lines = golden.read_text().splitlines()
+
+    def trace(n):
+        return f'  File "/dags/Mixed_Compute.py", line {n}, in <module>\n'
+
+    entry = lines.index("    'prep': {") + 2
+    task = next(i for i, x in enumerate(lines, 1) if x.strip() == "task_id='prep',")
+    for n in (entry, task):
+        assert lifecycle.dsl_location(golden, trace(n)) == (
+            "examples/mixed_compute/pipeline.py:70",
+            n,
+            "prep",
+        )
+    assert lifecycle.dsl_location(golden, trace(3)) == (
+        "examples/mixed_compute/pipeline.py:111",
+        3,
+        None,
+    )
