@@ -54,7 +54,24 @@ def _header(value) -> str:
     )
 
 
-class TabularDataset(FileDataset):
+class _Transforms:
+    """The SDK's row and column transformations of a tabular dataset: recorded (each returns
+    a new object through the class's own `_with`), applied when the step reads the table."""
+
+    def take(self, count):
+        return self._with("take", _count("take", count))
+
+    def skip(self, count):
+        return self._with("skip", _count("skip", count))
+
+    def keep_columns(self, columns, validate=False):
+        return self._with("keep_columns", _columns("keep_columns", columns))
+
+    def drop_columns(self, columns):
+        return self._with("drop_columns", _columns("drop_columns", columns))
+
+
+class TabularDataset(_Transforms, FileDataset):
     """Files on one datastore read as one table. Transformations (`take`, `skip`,
     `keep_columns`, `drop_columns`) are recorded and applied when the step reads it."""
 
@@ -80,18 +97,6 @@ class TabularDataset(FileDataset):
         new._transforms = (*self._transforms, (op, arg))
         new._location = caller_location()
         return new
-
-    def take(self, count):
-        return self._with("take", _count("take", count))
-
-    def skip(self, count):
-        return self._with("skip", _count("skip", count))
-
-    def keep_columns(self, columns, validate=False):
-        return self._with("keep_columns", _columns("keep_columns", columns))
-
-    def drop_columns(self, columns):
-        return self._with("drop_columns", _columns("drop_columns", columns))
 
     def as_named_input(self, name):
         return TabularConsumptionConfig(name, self)
@@ -248,7 +253,7 @@ def from_sql_query(query, validate=True, set_column_types=None, query_timeout=30
     )
 
 
-class OutputTabularView(PipelineDataInput):
+class OutputTabularView(_Transforms, PipelineDataInput):
     """A step's output read as a table by the step that consumes it:
     `OutputFileDatasetConfig.read_delimited_files()` / `read_parquet_files()` and
     `PipelineData.as_dataset().parse_delimited_files()` / `parse_parquet_files()`. As an
@@ -265,18 +270,6 @@ class OutputTabularView(PipelineDataInput):
         return OutputTabularView(
             self.data, self._reading, (*self._transforms, (op, arg)), self.name
         )
-
-    def take(self, count):
-        return self._with("take", _count("take", count))
-
-    def skip(self, count):
-        return self._with("skip", _count("skip", count))
-
-    def keep_columns(self, columns, validate=False):
-        return self._with("keep_columns", _columns("keep_columns", columns))
-
-    def drop_columns(self, columns):
-        return self._with("drop_columns", _columns("drop_columns", columns))
 
     def as_input(self, name=None):
         return OutputTabularView(self.data, self._reading, self._transforms, name or self.name)
