@@ -5,7 +5,7 @@ azureml-pipeline-steps (they conflict with Airflow, so never in the project venv
 
     python3.11 -m venv /tmp/azureml-ref
     /tmp/azureml-ref/bin/pip install "azureml-pipeline-core==1.62.*" \
-        "azureml-pipeline-steps==1.62.*" "azureml-core<2"
+        "azureml-pipeline-steps==1.62.*" "azureml-core<2" "azureml-train-core==1.62.*"
     /tmp/azureml-ref/bin/python tools/sdk_signatures.py
 
 The test tests/dsl/test_sdk_signatures.py reads the JSON; it needs no Azure package.
@@ -85,6 +85,56 @@ TARGETS = [
     ),
     ("PipelineEndpoint.publish", "azureml.pipeline.core", "PipelineEndpoint.publish"),
     ("PublishedPipeline.submit", "azureml.pipeline.core", "PublishedPipeline.submit"),
+    # Issue 17: batch scoring, model search, multi-node training.
+    ("ParallelRunStep.__init__", "azureml.pipeline.steps", "ParallelRunStep.__init__"),
+    ("ParallelRunConfig.__init__", "azureml.pipeline.steps", "ParallelRunConfig.__init__"),
+    ("HyperDriveStep.__init__", "azureml.pipeline.steps", "HyperDriveStep.__init__"),
+    ("HyperDriveConfig.__init__", "azureml.train.hyperdrive", "HyperDriveConfig.__init__"),
+    (
+        "GridParameterSampling.__init__",
+        "azureml.train.hyperdrive",
+        "GridParameterSampling.__init__",
+    ),
+    (
+        "RandomParameterSampling.__init__",
+        "azureml.train.hyperdrive",
+        "RandomParameterSampling.__init__",
+    ),
+    (
+        "BayesianParameterSampling.__init__",
+        "azureml.train.hyperdrive",
+        "BayesianParameterSampling.__init__",
+    ),
+    ("BanditPolicy.__init__", "azureml.train.hyperdrive", "BanditPolicy.__init__"),
+    (
+        "MedianStoppingPolicy.__init__",
+        "azureml.train.hyperdrive",
+        "MedianStoppingPolicy.__init__",
+    ),
+    (
+        "TruncationSelectionPolicy.__init__",
+        "azureml.train.hyperdrive",
+        "TruncationSelectionPolicy.__init__",
+    ),
+    (
+        "NoTerminationPolicy.__init__",
+        "azureml.train.hyperdrive",
+        "NoTerminationPolicy.__init__",
+    ),
+    ("TrainingOutput.__init__", "azureml.pipeline.core", "TrainingOutput.__init__"),
+    ("MpiStep.__init__", "azureml.pipeline.steps", "MpiStep.__init__"),
+    ("ScriptRunConfig.__init__", "azureml.core", "ScriptRunConfig.__init__"),
+    ("MpiConfiguration.__init__", "azureml.core.runconfig", "MpiConfiguration.__init__"),
+    (
+        "PyTorchConfiguration.__init__",
+        "azureml.core.runconfig",
+        "PyTorchConfiguration.__init__",
+    ),
+    (
+        "TensorflowConfiguration.__init__",
+        "azureml.core.runconfig",
+        "TensorflowConfiguration.__init__",
+    ),
 ]
 
 KINDS = {
@@ -118,7 +168,12 @@ def _parameters(func) -> list[dict]:
 def main() -> int:
     versions = {
         dist: importlib.metadata.version(dist)
-        for dist in ("azureml-core", "azureml-pipeline-core", "azureml-pipeline-steps")
+        for dist in (
+            "azureml-core",
+            "azureml-pipeline-core",
+            "azureml-pipeline-steps",
+            "azureml-train-core",
+        )
     }
     table = {}
     for key, module, path in TARGETS:

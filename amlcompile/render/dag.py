@@ -250,17 +250,26 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
     )
     by_id = {t.task_id: t for t in tasks}
     first = [t for t in tasks if t.before_roots]
-    ordered = first + [by_id[n] for n in topological_order(p) if n in by_id]
+    ordered = list(first)
+    entry = {}  # step name → its first task (where the step's upstream edges go)
+    pairs = []
+    for n in topological_order(p):
+        if n in by_id:
+            chain = [*by_id[n].before, by_id[n]]
+            ordered += chain
+            entry[n] = chain[0].task_id
+            pairs += [(a.task_id, b.task_id) for a, b in zip(chain, chain[1:], strict=False)]
     imports: dict[str, set[str]] = {}
     for t in ordered:
         imports.setdefault(runtime_import(t.operator.module), set()).add(t.operator.name)
     imported = {n for names in imports.values() for n in names}
     variables = _variables([t.task_id for t in ordered], imported)
     position = {t.task_id: i for i, t in enumerate(ordered)}
-    pairs = [(e.upstream, e.downstream) for e in p.edges()]
-    has_upstream = {down for _, down in pairs}
+    step_pairs = [(e.upstream, e.downstream) for e in p.edges()]
+    has_upstream = {down for _, down in step_pairs}
     roots = [s.name for s in p.steps if s.name not in has_upstream and s.name in by_id]
-    pairs += [(t.task_id, root) for t in first for root in roots]
+    pairs += [(up, entry.get(down, down)) for up, down in step_pairs]
+    pairs += [(t.task_id, entry[root]) for t in first for root in roots]
     pairs.sort(key=lambda e: (position[e[0]], position[e[1]]))
     edges = [(variables[up], variables[down]) for up, down in pairs]
     doc = [
@@ -276,8 +285,10 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
     task_rows = []
     any_assets = False
     for t in ordered:
-        s = steps_by_name.get(t.task_id) if not t.before_roots else None
-        inlets, outlets = _lineage(p, s) if s is not None else ([], [])
+        step_name = t.of_step or t.task_id
+        s = steps_by_name.get(step_name) if not t.before_roots else None
+        main = s is not None and t.of_step is None
+        inlets, outlets = _lineage(p, s) if main else ([], [])
         any_assets = any_assets or bool(inlets or outlets)
         grouped = t.task_id in group_of
         own = {k: v for k, v in t.kwargs.items() if k != "step" and (not grouped or k in t.own)}
@@ -286,8 +297,10 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
                 "var": variables[t.task_id],
                 "operator": t.operator.name,
                 "task_id": t.task_id,
-                "display_name": s.display_name if s is not None else None,
-                "step": "step" in t.kwargs,
+                "display_name": t.display_name or (s.display_name if main else None),
+                # The STEPS entry the task is given (a step's other tasks get the step's).
+                "step": step_name if "step" in t.kwargs else None,
+                "expand": (t.expand[0], variables[t.expand[1]]) if t.expand else None,
                 "kwargs": sorted(own.items()),
                 "shared": [] if grouped else sorted(t.shared.items()),
                 "group": group_of.get(t.task_id),
@@ -352,7 +365,7 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
         steps=[
             (t.task_id, {k: v for k, v in t.kwargs["step"].items() if k != "name"})
             for t in ordered
-            if "step" in t.kwargs
+            if "step" in t.kwargs and t.of_step is None
         ],
         groups=groups,
         doc_md="\n".join(doc),

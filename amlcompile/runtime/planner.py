@@ -77,7 +77,11 @@ class ReusePlanOperator(BaseOperator):
             self.log.info("step %s: reused from run %s", name, origin.get("run_id"))
         context["ti"].xcom_push(key=PLAN_XCOM_KEY, value=plan)
         if reused:
-            raise DownstreamTasksSkipped(tasks=reused)
+            # A step run as several tasks (mini-batches, trials) is skipped with all of them.
+            helpers = {s["name"]: s.get("helper_tasks") or () for s in steps}
+            raise DownstreamTasksSkipped(
+                tasks=[t for name in reused for t in (*helpers.get(name, ()), name)]
+            )
         return None
 
     def run_continues_on_failure(self, context) -> bool:

@@ -44,10 +44,14 @@ def lower_step(p: ir.Pipeline, s: ir.Step, ctx: LoweringContext) -> TaskSpec:
             f" compute target {compute.name!r} ({compute.kind})"
         )
     spec = lowerer(p, s, compute, ctx)
-    # The planner marks reused steps *skipped*: their downstream steps must still run.
-    spec.kwargs["trigger_rule"] = "none_failed"
-    if compute.queue:  # CeleryExecutor: only workers listening to this queue run the step
-        spec.kwargs["queue"] = compute.queue
+    for task in (*spec.before, spec):
+        # The planner marks reused steps *skipped*: their downstream steps must still run.
+        task.kwargs.setdefault("trigger_rule", "none_failed")
+        if compute.queue:  # CeleryExecutor: only workers listening to this queue run the step
+            task.kwargs["queue"] = compute.queue
+    if spec.before:
+        # The planner skips a reused step's other tasks with it.
+        spec.kwargs["step"]["helper_tasks"] = [t.task_id for t in spec.before]
     return spec
 
 

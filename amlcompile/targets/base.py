@@ -32,6 +32,17 @@ class TaskSpec:
     # (COMPUTE_ARGS[group]): every kwarg but `step` and those named in `own` goes there.
     group: str | None = None
     own: tuple[str, ...] = ()  # kwargs that differ from step to step of a group
+    # A step Airflow runs as several tasks (a ParallelRunStep's mini-batches, a HyperDriveStep's
+    # trials): the step's other tasks, in order. The step's upstream edges go to the first of
+    # them; the chain ends in this task, which is named after the step and carries its outputs.
+    before: list[TaskSpec] = field(default_factory=list)
+    # A mapped task (dynamic task mapping): `.partial(**kwargs).expand(keyword=<task>.output)`,
+    # as (keyword, task id of a task that returns the list to map over).
+    expand: tuple[str, str] | None = None
+    # For a task in another task's `before`: the step it belongs to (its `step=` is that step's
+    # STEPS entry) and what the UI calls it.
+    of_step: str | None = None
+    display_name: str | None = None
 
 
 def token(arg: ir.LiteralArg | ir.ParamArg | ir.PortArg) -> dict:
