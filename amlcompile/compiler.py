@@ -52,6 +52,16 @@ class BuildResult:
 
 def check(paths: list[Path | str]) -> list[Compiled]:
     """Discover and validate; raises BuildError with every problem of every pipeline."""
+    compiled, problems = check_each(paths)
+    if problems:
+        raise BuildError(problems)
+    _warn_unmatched_step_settings(compiled)
+    return compiled
+
+
+def check_each(paths: list[Path | str]) -> tuple[list[Compiled], list[Problem]]:
+    """Discover and validate, pipeline by pipeline: those that compile, and the problems of
+    the others (`run NAME` needs only its own pipeline to compile)."""
     snapshot_mod.use_cache_dir(cache_dir(paths))
     try:
         return _check(paths)
@@ -67,7 +77,7 @@ def cache_dir(paths: list[Path | str]) -> Path:
     return config_mod.find_root(start) / config_mod.STATE_DIR / "cache"
 
 
-def _check(paths: list[Path | str]) -> list[Compiled]:
+def _check(paths: list[Path | str]) -> tuple[list[Compiled], list[Problem]]:
     found = discover([Path(p) for p in paths])
     problems: list[Problem] = list(found.problems)
     compiled: list[Compiled] = []
@@ -100,10 +110,7 @@ def _check(paths: list[Path | str]) -> list[Compiled]:
                 " Pipeline objects and submitted or published pipelines)"
             )
         )
-    if problems:
-        raise BuildError(problems)
-    _warn_unmatched_step_settings(compiled)
-    return compiled
+    return compiled, problems
 
 
 def _warn_unmatched_step_settings(compiled: list[Compiled]) -> None:

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import credentials
-from .compiler import Compiled, check, owner_of, render_files
+from .compiler import Compiled, check, check_each, owner_of, render_files
 from .console import Console, elapsed, safe
 from .embedded import EVENTS_ENV
-from .exceptions import AmlCompileError
+from .exceptions import AmlCompileError, BuildError
 from .ir import models as ir
 from .render import writer
 from .runtime.binding import safe_segment
@@ -96,10 +96,20 @@ def select(target: str) -> Compiled:
             names = ", ".join(c.pipeline.name for c in compiled)
             raise RunError(f"{target} holds several pipelines ({names}); give one name")
         return compiled[0]
-    compiled = check([Path.cwd()])
+    # By name: only that pipeline must compile; another file's errors are no reason to refuse
+    # (they are reported when the name is not found: it may be the pipeline that failed).
+    compiled, problems = check_each([Path.cwd()])
     for c in compiled:
         if c.pipeline.name == target:
+            if problems:
+                print(
+                    f"note: {len(problems)} problem(s) in other pipeline files here; run"
+                    " `amlcompile check .` to see them",
+                    file=sys.stderr,
+                )
             return c
+    if problems:
+        raise BuildError(problems)
     names = ", ".join(sorted(c.pipeline.name for c in compiled)) or "none"
     raise RunError(f"no pipeline file or pipeline named {target!r} (pipelines here: {names})")
 

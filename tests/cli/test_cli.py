@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.conftest import amlcompile_cli
 
 GOOD = """\
@@ -288,6 +290,27 @@ def test_run_by_name_skips_tests_venvs_and_packages(project):
     assert result.stderr.splitlines() == [
         "error: no pipeline file or pipeline named 'nothing_by_this_name' (pipelines here: good)"
     ]
+
+
+def test_run_by_name_needs_only_that_pipeline_to_compile(project):
+    """Another pipeline file's error does not stop `run NAME`; it is named when the pipeline
+    asked for is not among those that compiled (it may be the one that failed)."""
+    from amlcompile.exceptions import BuildError
+    from amlcompile.local_run import select
+
+    project.script("src/a.py")
+    project.write("good.py", GOOD)
+    project.write(
+        "broken.py",
+        "from amlcompile import *\nws = Workspace.from_config()\n"
+        "broken = Pipeline(ws, steps=[PythonScriptStep('missing.py',"
+        " source_directory='src')])\n",
+    )
+    assert select("good").pipeline.name == "good"
+    with pytest.raises(BuildError, match="broken.py:3"):
+        select("broken")
+    result = amlcompile_cli("check", ".", cwd=project.root)
+    assert result.returncode != 0 and "broken.py:3" in result.stderr
 
 
 def test_run_by_name_from_this_repository_root():
