@@ -541,6 +541,16 @@ def bench_graphs(
                     f"{_median(over):.2f}×",
                 )
             )
+            load = _pairs([x["load_cpu"] for x in gen], [x["load_cpu"] for x in floor])
+            cells += f" {_spread(load)}× |"
+            if n >= 1000:
+                targets.append(
+                    (
+                        f"per-task parse (load) {shape} {n}: ≤ 1.5× the hand-written floor",
+                        _median(load) <= 1.5,
+                        f"{_median(load):.2f}×",
+                    )
+                )
             kb = f"{gen[0]['serialized_bytes'] // 1024} / {floor[0]['serialized_bytes'] // 1024}"
             walls = "/".join(f"{_median([x['seconds'] for x in v]):.2f}" for v in parse[shape, n])
             parse_rows.append(f"| {shape} | {n} {cells} {kb} | {walls} |")
@@ -559,12 +569,14 @@ def bench_graphs(
         f" {_dist_version('dag-factory')} loading the equivalent YAML (same operators and"
         " arguments, `dependencies:`), through a 3-line loader file. Serialized size is"
         " the JSON of the serialized DAG. Targets: ≤ 1.05× the floor; ≥ 2× faster than"
-        " dag-factory at 1,000 steps.",
+        " dag-factory at 1,000 steps. **Load only** is the CPU time of loading the file into"
+        " the DagBag without serializing it: what each task's process pays when it starts"
+        " (target ≤ 1.5× the floor from 1,000 steps).",
         "",
         "| shape | steps | generated | floor | generated ÷ floor | dag-factory |"
-        " dag-factory ÷ generated | serialized KB (generated / floor) |"
-        " wall s (generated/floor/dag-factory) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        " dag-factory ÷ generated | load only: generated ÷ floor |"
+        " serialized KB (generated / floor) | wall s (generated/floor/dag-factory) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *parse_rows,
     ]
     return [
