@@ -448,6 +448,7 @@ class ScriptRunConfig:
     ):
         ignored(
             "ScriptRunConfig",
+            _telemetry_values=_telemetry_values,
             resume_from=resume_from,
             docker_runtime_config=docker_runtime_config,
         )

@@ -260,6 +260,7 @@ class CommandStep(PipelineStep):
     ):
         from .environment import ScriptRunConfig
 
+        src = None
         if isinstance(runconfig, ScriptRunConfig):  # the SDK's CommandStep(runconfig=src)
             src = runconfig
             command = command if command is not None else src.step_command()
@@ -282,6 +283,9 @@ class CommandStep(PipelineStep):
         )
         if runconfig_pipeline_params:
             ignored("CommandStep", runconfig_pipeline_params="set")
+        duration = getattr(src, "max_run_duration_seconds", None) if src is not None else None
+        if duration not in (None, 2592000):  # the SDK's limit on the run: the task's timeout
+            self.airflow_settings(execution_timeout=duration)
         self.command = ordered(command, "CommandStep", "command")
         if isinstance(command, (list, tuple)):
             from .data import PipelineData

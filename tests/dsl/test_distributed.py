@@ -201,3 +201,14 @@ def test_mpi_step_takes_the_sdk_arguments_by_position(project):
     assert step.runconfig.mpi.node_count == 2
     with pytest.raises(TypeError, match="nodes"):
         MpiStep("s", "src", "train.py", nodes=2)
+
+
+def test_max_run_duration_is_the_tasks_timeout(project):
+    compiled = compile_one(
+        project,
+        """
+src = ScriptRunConfig("src", script="train.py", max_run_duration_seconds=600)
+p = Pipeline(ws, steps=[CommandStep(name="s", runconfig=src)])
+""",
+    )
+    assert compiled.pipeline.step("s").settings.execution_timeout == 600
