@@ -226,13 +226,27 @@ class AmlJobOperator(AmlPodOperator, KubernetesJobOperator):
         self.service = self.service_dict(job)
 
     def run_workload(self, context) -> None:
+        """The Service, then the Job (the provider's execute: create, wait, logs of every
+        pod); the Service is deleted whatever the Job's outcome."""
         namespace = self.service["metadata"]["namespace"]
         self.client.create_namespaced_service(namespace=namespace, body=self.service)
         try:
             KubernetesJobOperator.execute(self, context)
         finally:
-            try:
-                name = self.service["metadata"]["name"]
-                self.client.delete_namespaced_service(name=name, namespace=namespace)
-            except Exception:  # the Job's outcome matters more than a leftover Service
-                self.log.warning("could not delete Service %s", self.service, exc_info=True)
+            self.delete_service()
+
+    def delete_service(self) -> None:
+        service = getattr(self, "service", None)
+        if service is None:
+            return
+        try:
+            self.client.delete_namespaced_service(
+                name=service["metadata"]["name"], namespace=service["metadata"]["namespace"]
+            )
+        except Exception:  # the Job's outcome matters more than a leftover Service
+            self.log.warning("could not delete Service %s", service["metadata"], exc_info=True)
+        self.service = None
+
+    def on_kill(self) -> None:
+        KubernetesJobOperator.on_kill(self)  # deletes the Job and its pods
+        self.delete_service()

@@ -41,6 +41,29 @@ for name in ("torch", "tf", "single"):
         kubernetes_validate.validate(task.service, version, strict=True)
         entry.update(job=job, service=task.service)
     out[name] = entry
+
+# The Service's lifecycle around the Job: created first, deleted even when the Job fails.
+calls = []
+
+class Client:
+    def create_namespaced_service(self, namespace, body):
+        calls.append(["create", namespace, body["metadata"]["name"]])
+    def delete_namespaced_service(self, name, namespace):
+        calls.append(["delete", namespace, name])
+
+def failing_job(self, context):
+    calls.append(["job", self.name])
+    raise RuntimeError("job failed")
+
+task = bag.dags["dist"].get_task("torch")
+task.bind({"params": {}, "run_id": "r1"}, {"torch": {"fingerprint": "f" * 64}}, "f" * 64)
+task.__dict__["client"] = Client()
+KubernetesJobOperator.execute = failing_job
+try:
+    task.run_workload({"run_id": "r1"})
+except RuntimeError:
+    calls.append(["raised"])
+out["lifecycle"] = calls
 print(json.dumps(out))
 """
 
@@ -146,3 +169,9 @@ def test_job_and_service_are_built_by_the_provider_and_valid(project, tmp_path):
     assert tf_launch["tf_addresses"] == [f"{tf_name}-{i}.{tf_name}:2222" for i in range(3)]
     assert tf_launch["parameter_server_count"] == 1
     assert {p["port"] for p in tf["service"]["spec"]["ports"]} == {29500, 2222}
+
+    lifecycle = run["lifecycle"]
+    assert [c[0] for c in lifecycle] == ["create", "job", "delete", "raised"]
+    job = lifecycle[0][2]
+    assert lifecycle[1][1] == job[len("job-") :]  # the provider puts "job-" in front
+    assert lifecycle[2] == ["delete", "ml-jobs", job]

@@ -53,14 +53,17 @@ print(f"rank {rank} of {world} met rank 0")
 
 PIPELINE = """\
 from azureml.core import Workspace, ScriptRunConfig
+from azureml.core.compute import AmlCompute, ComputeTarget
 from azureml.core.runconfig import PyTorchConfiguration
 from azureml.pipeline.core import Pipeline, PipelineData
 from azureml.pipeline.steps import CommandStep, MpiStep
 ws = Workspace.from_config()
+gpu = ComputeTarget.create(ws, "gpu", AmlCompute.provisioning_configuration(
+    vm_size="STANDARD_NC6S_V3", max_nodes=2))
 a = PipelineData("a", datastore=ws.get_default_datastore())
 b = PipelineData("b", datastore=ws.get_default_datastore())
-src = ScriptRunConfig("src", command=["python", "meet.py", "--out", a],
-                      distributed_job_config=PyTorchConfiguration("Gloo", node_count=2))
+src = ScriptRunConfig("src", command=["python", "meet.py", "--out", a], compute_target=gpu,
+                      distributed_job_config=PyTorchConfiguration("Gloo", LAYOUT))
 torch = CommandStep(name="torch", runconfig=src, outputs=[a])
 mpi = MpiStep(name="mpi", source_directory="src", script_name="meet.py", arguments=["--out", b],
               node_count=1, process_count_per_node=2, outputs=[b], inputs=[a])
@@ -70,9 +73,12 @@ pipe = Pipeline(ws, steps=[torch, mpi], name="dist")
 
 @pytest.mark.airflow
 def test_two_ranks_meet_through_the_generated_dag(project):
+    """`amlcompile run --local` of AmlCompute steps (and a step on the worker): the ranks
+    are real processes of the embedded Airflow's worker; a second run on another layout of
+    the same kind reuses the results (node counts are scheduling)."""
     project.write("src/meet.py", RENDEZVOUS)
-    project.write("pipe.py", PIPELINE)
-    result = run_compiled(select(str(project.root / "pipe.py")), {})
+    project.write("pipe.py", PIPELINE.replace("LAYOUT", "node_count=2"))
+    result = run_compiled(select(str(project.root / "pipe.py")), {}, force_local=True)
     states = {s["task_id"]: s["state"] for s in result.steps}
     assert result.state == "success", (states, result.log_file.read_text()[-3000:])
     outputs = {s["task_id"]: (s.get("result") or {}).get("outputs") or {} for s in result.steps}
@@ -88,6 +94,12 @@ def test_two_ranks_meet_through_the_generated_dag(project):
     mpi = json.loads(open(os.path.join(mpi_out, "rank1.json")).read())
     assert mpi["OMPI_COMM_WORLD_RANK"] == "1" and mpi["LOCAL_RANK"] == "1"
     assert mpi["master_said"] == 0
+
+    project.write("pipe.py", PIPELINE.replace("LAYOUT", "process_count=2, node_count=1"))
+    again = run_compiled(select(str(project.root / "pipe.py")), {}, force_local=True)
+    assert again.state == "success"
+    assert {s["task_id"]: s["state"] for s in again.steps} == {"torch": "skipped", "mpi": "skipped"}
+    assert not again.airflow  # every step reusable: answered from the records
 
 
 def _launch(tmp_path, config: dict, script: str) -> subprocess.CompletedProcess:

@@ -152,6 +152,13 @@ def test_node_count_is_scheduling_but_the_kind_is_not(project):
             "process_count 3 is not a multiple of node_count 2",
         ),
         (
+            "cfg = PyTorchConfiguration('Mpi', node_count=2)\n"
+            's = CommandStep(name="s", runconfig=ScriptRunConfig("src", script="train.py",'
+            " compute_target=gpu, distributed_job_config=cfg))",
+            "cfg = PyTorchConfiguration(",
+            "communication_backend must be 'Nccl' or 'Gloo', got 'Mpi'",
+        ),
+        (
             "cfg = TensorflowConfiguration(worker_count=2.5)\n"
             's = CommandStep(name="s", runconfig=ScriptRunConfig("src", script="train.py",'
             " compute_target=gpu, distributed_job_config=cfg))",
