@@ -219,3 +219,35 @@ p = Pipeline(ws, steps=[CommandStep(name="s", runconfig=src)])
 """,
     )
     assert compiled.pipeline.step("s").settings.execution_timeout == 600
+
+
+def test_generated_dag_is_ruff_clean(project):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from amlcompile.compiler import build
+
+    write(
+        project,
+        """
+mpi = MpiStep(name="mpi", source_directory="src", script_name="train.py", compute_target=gpu,
+              node_count=2, process_count_per_node=2)
+tf = CommandStep(name="tf", runconfig=ScriptRunConfig("src", script="train.py",
+                 distributed_job_config=TensorflowConfiguration(2, 1)))
+p = Pipeline(ws, steps=[mpi, tf], name="dist")
+""",
+    )
+    out = project.root / "dags_out"
+    build([project.root / "pipe.py"], out_dir=out)
+    (dag,) = out.glob("*.py")
+    text = dag.read_text()
+    assert "AmlJobOperator(" in text and "LocalStepOperator(" in text
+    ruff = shutil.which("ruff") or os.path.join(os.path.dirname(sys.executable), "ruff")
+    result = subprocess.run(
+        [ruff, "check", "--isolated", "--select", "E,F,W,I,B,UP", "--line-length", "100", dag],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
