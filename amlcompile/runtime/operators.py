@@ -208,21 +208,31 @@ class LocalStepOperator(ReusableStep, BaseOperator):
 LAUNCH_CONFIG_ENV = "AMLCOMPILE_DISTRIBUTED"
 
 
-def free_port() -> int:
-    """A TCP port free on this machine now (the OS picks it; released for the step)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports free on this machine now (the OS picks them, all held
+    until the last is chosen, then released for the step's processes)."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def local_launch(distributed: dict, argv: list[str]) -> tuple[list[str], str]:
     """(argv, launcher configuration) of a distributed step whose every process runs on this
     worker: rank 0 listens on 127.0.0.1 at a free port; TensorFlow tasks get a port each."""
     config = {"node_count": 1, "process_count_per_node": 1, **distributed}
-    config.update(master_addr="127.0.0.1", master_port=free_port())
-    if config["kind"] == "tensorflow":
-        world = config["node_count"] * config["process_count_per_node"]
-        config["tf_addresses"] = [f"127.0.0.1:{free_port()}" for _ in range(world)]
+    world = config["node_count"] * config["process_count_per_node"]
+    tensorflow = config["kind"] == "tensorflow"
+    master, *tasks = free_ports(1 + (world if tensorflow else 0))
+    config.update(master_addr="127.0.0.1", master_port=master)
+    if tensorflow:
+        config["tf_addresses"] = [f"127.0.0.1:{port}" for port in tasks]
     launcher = str(STEPLIB / "amlcompile_launch.py")
     return [sys.executable, launcher, "--", *argv], json.dumps(config, sort_keys=True)
 

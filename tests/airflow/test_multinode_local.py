@@ -155,3 +155,13 @@ def test_a_pod_runs_the_ranks_of_its_node(monkeypatch):
         "1",
         "8",
     )
+
+
+def test_local_launch_gives_tensorflow_tasks_distinct_ports():
+    from amlcompile.runtime.operators import local_launch
+
+    argv, raw = local_launch({"kind": "tensorflow", "node_count": 3}, ["python", "x.py"])
+    config = json.loads(raw)
+    assert argv[1].endswith("amlcompile_launch.py") and argv[2:] == ["--", "python", "x.py"]
+    ports = [config["master_port"]] + [int(a.split(":")[1]) for a in config["tf_addresses"]]
+    assert len(set(ports)) == 4 and config["master_addr"] == "127.0.0.1"
