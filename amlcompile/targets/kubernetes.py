@@ -173,8 +173,6 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         operator, own = JOB_OPERATOR, ("pool_slots",)
         if compute.max_nodes:  # the step holds node_count of the target's nodes at once
             kwargs["pool_slots"] = s.distributed.node_count
-        d = s.distributed
-        where += f", {d.node_count} pods x {d.process_count_per_node} processes, {d.kind}"
     return TaskSpec(
         task_id=s.name,
         operator=operator,

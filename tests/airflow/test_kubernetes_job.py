@@ -33,7 +33,7 @@ for name in ("torch", "tf", "single"):
     plan = {name: {"fingerprint": "f" * 64}}
     task.bind(context, plan, "f" * 64)
     entry = {"operator": type(task).__name__, "pool_slots": task.pool_slots,
-             "is_job": isinstance(task, KubernetesJobOperator)}
+             "is_job": isinstance(task, KubernetesJobOperator), "doc": task.doc_md}
     if entry["is_job"]:
         task.__dict__["hook"] = Hook()
         job = ApiClient().sanitize_for_serialization(task.build_job_request_obj(None))
@@ -118,8 +118,10 @@ def test_job_and_service_are_built_by_the_provider_and_valid(project, tmp_path):
     }
     assert steps["single"].distributed is None
     run = airflow_python(JOB.replace("DAGS", repr(str(out))), tmp_path / "home", out)
+    assert "distributed" not in run["single"].pop("doc")
     assert run["single"] == {"operator": "AmlPodOperator", "pool_slots": 1, "is_job": False}
     torch = run["torch"]
+    assert "distributed (pytorch): 2 nodes x 2 processes" in torch["doc"]
     assert torch["operator"] == "AmlJobOperator" and torch["pool_slots"] == 2
     job, service = torch["job"], torch["service"]
     name = job["metadata"]["name"]
