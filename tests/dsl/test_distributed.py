@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from amlcompile.compiler import check, render_files
-from amlcompile.exceptions import BuildError
+from amlcompile.exceptions import BuildError, UserErrorException
 
 HEADER = """\
 from azureml.core import Workspace, ScriptRunConfig
@@ -251,3 +251,26 @@ p = Pipeline(ws, steps=[mpi, tf], name="dist")
         text=True,
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_mpi_step_environment_keywords_are_honoured_or_warned(project, monkeypatch):
+    from amlcompile.dsl import warnings as warn_mod
+
+    monkeypatch.setattr(warn_mod, "_seen", set())
+    with pytest.warns(warn_mod.AzureOnlyArgumentWarning, match="use_gpu"):
+        compiled = compile_one(
+            project,
+            """
+s = MpiStep(name="s", source_directory="src", script_name="train.py", compute_target=gpu,
+            node_count=2, environment_variables={"NCCL_DEBUG": "INFO"}, use_gpu=True,
+            conda_packages=["numpy"])
+p = Pipeline(ws, steps=[s])
+""",
+        )
+    step = compiled.pipeline.step("s")
+    assert ("NCCL_DEBUG", "INFO") in [(k, v.value) for k, v in step.environment_variables]
+    assert "conda:numpy" in step.packages
+    with pytest.raises(UserErrorException, match="distributed_backend must be 'mpi'"):
+        from amlcompile import MpiStep
+
+        MpiStep("s", "src", "train.py", distributed_backend="nccl")
