@@ -165,3 +165,34 @@ def test_local_launch_gives_tensorflow_tasks_distinct_ports():
     assert argv[1].endswith("amlcompile_launch.py") and argv[2:] == ["--", "python", "x.py"]
     ports = [config["master_port"]] + [int(a.split(":")[1]) for a in config["tf_addresses"]]
     assert len(set(ports)) == 4 and config["master_addr"] == "127.0.0.1"
+
+
+def test_a_stopped_launcher_stops_its_ranks(tmp_path):
+    """What Airflow's on_kill does to a local distributed step: SIGTERM to the launcher."""
+    import signal
+
+    config = {"kind": "mpi", "node_count": 2, "master_addr": "127.0.0.1", "master_port": 1}
+    (tmp_path / "step.py").write_text(
+        "import os, time\n"
+        "name = f\"pid{os.environ['RANK']}\"\n"
+        "with open(name + '.tmp', 'w') as f:\n"
+        "    f.write(str(os.getpid()))\n"
+        "os.replace(name + '.tmp', name)\n"
+        "time.sleep(120)\n"
+    )
+    env = {**os.environ, "AMLCOMPILE_DISTRIBUTED": json.dumps(config)}
+    proc = subprocess.Popen(
+        [sys.executable, amlcompile_launch.__file__, "--", sys.executable, "step.py"],
+        cwd=tmp_path,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while not all((tmp_path / f"pid{r}").exists() for r in (0, 1)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    pids = [int((tmp_path / f"pid{r}").read_text()) for r in (0, 1)]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
