@@ -24,12 +24,15 @@ from .environment import (
     CondaDependencies,
     DockerConfiguration,
     Environment,
+    MpiConfiguration,
+    PyTorchConfiguration,
     RunConfiguration,
     ScriptRunConfig,
+    TensorflowConfiguration,
 )
 from .pipeline import Pipeline
 from .schedule import Schedule, ScheduleRecurrence
-from .steps import CommandStep, PythonScriptStep, StepSequence
+from .steps import CommandStep, MpiStep, PythonScriptStep, StepSequence
 from .tabular import PromoteHeadersBehavior, TabularDataset
 from .transfer import DataTransferStep
 from .workspace import Datastore, Workspace
@@ -37,6 +40,10 @@ from .workspace import Datastore, Workspace
 __all__ = [
     "RunConfiguration",
     "ScriptRunConfig",
+    "MpiConfiguration",
+    "PyTorchConfiguration",
+    "TensorflowConfiguration",
+    "MpiStep",
     "OutputFileDatasetConfig",
     "FileDataset",
     "TabularDataset",

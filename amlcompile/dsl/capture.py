@@ -14,6 +14,7 @@ from ..runtime.reuse import CONTINUE_PARAM, PLAN_TASK_ID, REGENERATE_PARAM
 from ..text import did_you_mean, did_you_mean_file
 from . import capture_kinds as kinds
 from .adla import AdlaStep
+from .capture_distributed import distributed_spec
 from .compute import ComputeTarget
 from .data import (
     DataPath,
@@ -627,6 +628,7 @@ class _Capture:
             if t is not None:
                 env.append((f"AML_PARAMETER_{k}", t))
         runenv = self.run_environment(s, name, env)
+        distributed = distributed_spec(self, s, name)
 
         source_dir, generated = self.source_dir(s, name)
         script = None
@@ -719,6 +721,7 @@ class _Capture:
             run_after=tuple(after),
             image=runenv.image,
             packages=runenv.packages,
+            distributed=distributed,
             **special,
         )
 

@@ -315,8 +315,6 @@ class RunConfiguration:
             "RunConfiguration",
             script=script,
             arguments=arguments,
-            framework=framework,
-            communicator=communicator,
             _history_enabled=_history_enabled,
             _path=_path,
             _name=_name,
@@ -327,6 +325,13 @@ class RunConfiguration:
             self.environment.python.conda_dependencies = conda_dependencies
         self.target = None
         self.node_count = 1
+        # Distributed training (SDK v1's framework / communicator and their sections): read
+        # by distribution(); see docs/compute-targets.md "Multi-node training".
+        self.framework = framework or "Python"
+        self.communicator = communicator or "None"
+        self.mpi = MpiConfiguration()
+        self.pytorch = PyTorchConfiguration()
+        self.tensorflow = TensorflowConfiguration()
         self.docker = DockerConfiguration()
         self.amlcompute = AzureOnlySection("RunConfiguration.amlcompute")
         self.history = AzureOnlySection("RunConfiguration.history")
@@ -443,11 +448,10 @@ class ScriptRunConfig:
     ):
         ignored(
             "ScriptRunConfig",
+            _telemetry_values=_telemetry_values,
             resume_from=resume_from,
             docker_runtime_config=docker_runtime_config,
         )
-        if distributed_job_config is not None:
-            unsupported("ScriptRunConfig", distributed_job_config="multi-node training")
         self.source_directory = source_directory
         self.script = script
         self.arguments = list(ordered(arguments, "ScriptRunConfig", "arguments") or [])
@@ -457,6 +461,9 @@ class ScriptRunConfig:
             self.run_config.environment = environment
         self.run_config.target = compute_target
         self.compute_target = compute_target
+        self.distributed_job_config = distributed_job_config
+        if distributed_job_config is not None:
+            _apply_distribution(self.run_config, distributed_job_config)
         self.max_run_duration_seconds = max_run_duration_seconds
         self._location = caller_location()
 
@@ -474,3 +481,130 @@ class ScriptRunConfig:
                 " command= to be a step's command"
             )
         return ["python", self.script, *self.arguments]
+
+
+# ---- distributed training: SDK v1's distributed job configurations ----
+
+
+class MpiConfiguration:
+    """An MPI (Horovod, mpi4py) job: `node_count` nodes of `process_count_per_node` ranks."""
+
+    _kind = "mpi"
+
+    def __init__(self, process_count_per_node=1, node_count=1):
+        self.process_count_per_node = process_count_per_node
+        self.node_count = node_count
+        self._location = caller_location()
+
+
+class PyTorchConfiguration:
+    """A torch.distributed job: `process_count` processes in all (default: one per node) on
+    `node_count` nodes. The backend is the script's choice in `init_process_group`: the
+    processes get the same environment for Nccl and Gloo."""
+
+    _kind = "pytorch"
+
+    def __init__(self, communication_backend="Nccl", process_count=None, node_count=1):
+        self.communication_backend = communication_backend
+        self.process_count = process_count
+        self.node_count = node_count
+        self._location = caller_location()
+
+
+class TensorflowConfiguration:
+    """A parameter-server TensorFlow job: one process (and node) per worker and per parameter
+    server, each given its TF_CONFIG."""
+
+    _kind = "tensorflow"
+
+    def __init__(self, worker_count=1, parameter_server_count=1):
+        self.worker_count = worker_count
+        self.parameter_server_count = parameter_server_count
+        self._location = caller_location()
+
+
+def _apply_distribution(run_config, config) -> None:
+    """What SDK v1's ScriptRunConfig does with `distributed_job_config`: the run
+    configuration's framework, communicator, node count and section."""
+    kind = getattr(config, "_kind", None)
+    if kind is None:
+        raise UserErrorException(
+            "distributed_job_config must be an MpiConfiguration, PyTorchConfiguration or"
+            f" TensorflowConfiguration, got {type(config).__name__}"
+        )
+    run_config._distribution_site = getattr(config, "_location", None)
+    if kind == "mpi":
+        run_config.communicator = "IntelMpi"
+        run_config.mpi = config
+        run_config.node_count = config.node_count
+    elif kind == "pytorch":
+        run_config.framework = "PyTorch"
+        run_config.communicator = str(config.communication_backend or "Nccl").capitalize()
+        run_config.pytorch = config
+        run_config.node_count = config.node_count
+    else:
+        run_config.framework = "TensorFlow"
+        run_config.communicator = "ParameterServer"
+        run_config.tensorflow = config
+        w, ps = config.worker_count, config.parameter_server_count
+        both = isinstance(w, int) and isinstance(ps, int)
+        run_config.node_count = w + ps if both else w
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A step's distribution as written (validated by capture): kind and process layout."""
+
+    kind: str  # "mpi", "pytorch" or "tensorflow"
+    node_count: object
+    process_count_per_node: object = 1
+    process_count: object = None  # pytorch: all processes
+    backend: object = None  # pytorch: Nccl or Gloo
+    worker_count: object = None  # tensorflow
+    parameter_server_count: object = None  # tensorflow
+    where: tuple[str, int] | None = None
+
+
+def distribution(runconfig) -> Distribution | None:
+    """The distributed training a step's RunConfiguration asks for; None for one process."""
+    rc = runconfig
+    if rc is None or not hasattr(rc, "communicator"):
+        return None
+    where = getattr(rc, "_distribution_site", None)
+    communicator = str(rc.communicator or "None")
+    framework = str(rc.framework or "Python")
+    if communicator == "ParameterServer" or framework == "TensorFlow":
+        tf = rc.tensorflow
+        return Distribution(
+            "tensorflow",
+            rc.node_count,
+            worker_count=tf.worker_count,
+            parameter_server_count=tf.parameter_server_count,
+            where=where or getattr(tf, "_location", None),
+        )
+    if framework == "PyTorch" or communicator in ("Nccl", "Gloo"):
+        pt = rc.pytorch
+        return Distribution(
+            "pytorch",
+            rc.node_count,
+            process_count=pt.process_count,
+            backend=pt.communication_backend
+            if communicator not in ("Nccl", "Gloo")
+            else communicator,
+            where=where or getattr(pt, "_location", None),
+        )
+    mpi = rc.mpi
+    if communicator in ("IntelMpi", "Mpi", "OpenMpi") or rc.node_count != 1:
+        # SDK v1 started the script on every node with no communicator too: the same
+        # processes as MPI's, each told its rank.
+        return Distribution(
+            "mpi",
+            rc.node_count,
+            process_count_per_node=mpi.process_count_per_node,
+            where=where or getattr(mpi, "_location", None),
+        )
+    if mpi.process_count_per_node != 1:
+        return Distribution(
+            "mpi", rc.node_count, process_count_per_node=mpi.process_count_per_node, where=where
+        )
+    return None

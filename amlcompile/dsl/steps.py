@@ -145,6 +145,102 @@ class PythonScriptStep(PipelineStep):
         self._airflow_settings = airflow
 
 
+class MpiStep(PythonScriptStep):
+    """SDK v1's MpiStep (deprecated there for CommandStep): a PythonScriptStep whose script
+    runs as `node_count` x `process_count_per_node` MPI ranks. Its environment keywords
+    (environment_definition, custom_docker_image, pip_packages, conda_packages,
+    environment_variables) make the step's runconfig."""
+
+    _ENV_KWARGS = (
+        "environment_definition",
+        "custom_docker_image",
+        "pip_packages",
+        "conda_packages",
+        "environment_variables",
+        "use_gpu",
+        "use_docker",
+        "image_registry_details",
+        "user_managed",
+        "conda_dependencies_file_path",
+        "pip_requirements_file_path",
+        "distributed_backend",
+        "pip_requirements_file",
+        "conda_dependencies_file",
+    )
+
+    def __init__(
+        self,
+        name=None,
+        source_directory=None,
+        script_name=None,
+        arguments=None,
+        compute_target=None,
+        node_count=None,
+        process_count_per_node=None,
+        inputs=None,
+        outputs=None,
+        allow_reuse=True,
+        version=None,
+        hash_paths=None,
+        **kwargs,
+    ):
+        from .environment import MpiConfiguration, RunConfiguration
+
+        env = {k: kwargs.pop(k) for k in self._ENV_KWARGS if k in kwargs}
+        airflow = {k: kwargs.pop(k) for k in AIRFLOW_SETTINGS if k in kwargs}
+        if kwargs:
+            raise TypeError(
+                unexpected_arguments(
+                    "MpiStep", kwargs, [*parameter_names(MpiStep), *self._ENV_KWARGS]
+                )
+            )
+        runconfig = RunConfiguration()
+        definition = env.pop("environment_definition", None)
+        if definition is not None:
+            runconfig.environment = definition
+        environment = runconfig.environment
+        if env.get("custom_docker_image"):
+            environment.docker.base_image = env.pop("custom_docker_image")
+        deps = environment.python.conda_dependencies
+        for p in env.pop("pip_packages", None) or []:
+            deps.add_pip_package(p)
+        for p in env.pop("conda_packages", None) or []:
+            deps.add_conda_package(p)
+        variables = env.pop("environment_variables", None)
+        if variables:
+            environment.environment_variables = {
+                **environment.environment_variables,
+                **dict(variables),
+            }
+        backend = env.pop("distributed_backend", None)
+        if backend not in (None, "mpi"):
+            raise UserErrorException(f"MpiStep: distributed_backend must be 'mpi', got {backend!r}")
+        ignored("MpiStep", **env)
+        runconfig.communicator = "IntelMpi"
+        runconfig.mpi = MpiConfiguration(
+            process_count_per_node=1 if process_count_per_node is None else process_count_per_node,
+            node_count=1 if node_count is None else node_count,
+        )
+        runconfig.node_count = runconfig.mpi.node_count
+        runconfig._distribution_site = caller_location()
+        super().__init__(
+            script_name,
+            name=name,
+            arguments=arguments,
+            compute_target=compute_target,
+            runconfig=runconfig,
+            inputs=inputs,
+            outputs=outputs,
+            source_directory=source_directory,
+            allow_reuse=allow_reuse,
+            version=version,
+            hash_paths=hash_paths,
+            **airflow,
+        )
+        self.node_count = node_count
+        self.process_count_per_node = process_count_per_node
+
+
 class CommandStep(PipelineStep):
     _kind = "command"
 
@@ -164,6 +260,7 @@ class CommandStep(PipelineStep):
     ):
         from .environment import ScriptRunConfig
 
+        src = None
         if isinstance(runconfig, ScriptRunConfig):  # the SDK's CommandStep(runconfig=src)
             src = runconfig
             command = command if command is not None else src.step_command()
@@ -186,6 +283,9 @@ class CommandStep(PipelineStep):
         )
         if runconfig_pipeline_params:
             ignored("CommandStep", runconfig_pipeline_params="set")
+        duration = getattr(src, "max_run_duration_seconds", None) if src is not None else None
+        if duration not in (None, 2592000):  # the SDK's limit on the run: the task's timeout
+            self.airflow_settings(execution_timeout=duration)
         self.command = ordered(command, "CommandStep", "command")
         if isinstance(command, (list, tuple)):
             from .data import PipelineData

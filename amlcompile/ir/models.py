@@ -217,6 +217,24 @@ class TransferSpec(Frozen):
     destination_reference_type: Literal["file", "directory"] | None = None
 
 
+class DistributedSpec(Frozen):
+    """Distributed training: the step's script runs as `node_count` x
+    `process_count_per_node` processes that find each other (docs/compute-targets.md).
+
+    The kind decides what the processes are told (MPI ranks, torch.distributed's variables,
+    TF_CONFIG) and is part of the reuse fingerprint; the counts are scheduling and are not."""
+
+    kind: Literal["mpi", "pytorch", "tensorflow"]
+    node_count: int = 1
+    process_count_per_node: int = 1
+    parameter_server_count: int = 0  # tensorflow: the last ranks are parameter servers
+    backend: str | None = None  # pytorch: "nccl" or "gloo" (AMLCOMPILE_TORCH_BACKEND)
+
+    @property
+    def world_size(self) -> int:
+        return self.node_count * self.process_count_per_node
+
+
 class TaskSettings(Frozen):
     """What Airflow runs a task with (scheduling knobs: never in the reuse fingerprint)."""
 
@@ -254,6 +272,7 @@ class Step(Frozen):
     databricks: DatabricksSpec | None = None
     adla: AdlaSpec | None = None
     transfer: TransferSpec | None = None
+    distributed: DistributedSpec | None = None  # more than one process (multi-node training)
 
     def tokens(self) -> list[LiteralArg | ParamArg | PortArg]:
         """Every argument token of the step, wherever the step kind keeps it."""

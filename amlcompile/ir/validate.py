@@ -170,6 +170,39 @@ def _compute_rules(p: Pipeline) -> list[Problem]:
                     s.location,
                 )
             )
+    problems.extend(_distributed_rules(p))
+    return problems
+
+
+def _distributed_rules(p: Pipeline) -> list[Problem]:
+    """Multi-process steps: script or command steps, on a local or AmlCompute target whose
+    max_nodes holds all their nodes at once."""
+    problems = []
+    computes = {c.name: c for c in p.computes}
+    for s in p.steps:
+        d = s.distributed
+        if d is None:
+            continue
+        c = computes.get(s.compute)
+        if s.kind not in ("python_script", "command"):
+            message = (
+                f"a {s.kind.replace('_', ' ')} step cannot be distributed ({d.kind},"
+                f" {d.world_size} processes): only script and command steps on AmlCompute"
+                " or local compute run several processes"
+            )
+        elif c is not None and c.kind not in ("local", "amlcompute"):
+            message = (
+                f"distributed training ({d.kind}) needs an AmlCompute or local compute target,"
+                f" not {c.name!r} ({c.kind})"
+            )
+        elif c is not None and c.max_nodes is not None and d.node_count > c.max_nodes:
+            message = (
+                f"runs on {d.node_count} nodes at once but compute target {c.name!r} has"
+                f" max_nodes {c.max_nodes}"
+            )
+        else:
+            continue
+        problems.append(Problem(f"step {s.name!r}: {message}", s.location))
     return problems
 
 

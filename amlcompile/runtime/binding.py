@@ -106,6 +106,12 @@ def step_doc(step: dict) -> str:
         parts.append("hash_paths " + ", ".join(f"`{h}`" for h in step["hash_paths"]))
     if step.get("version"):
         parts.append(f"version `{step['version']}`")
+    if step.get("distributed"):
+        d = step["distributed"]
+        parts.append(
+            f"distributed ({d['kind']}): {d.get('node_count', 1)} nodes x"
+            f" {d.get('process_count_per_node', 1)} processes"
+        )
     return "; ".join(parts)
 
 

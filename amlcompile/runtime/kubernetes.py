@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import re
 import tempfile
 from pathlib import Path
 
 from airflow.providers.cncf.kubernetes.backcompat.backwards_compat_converters import (
     convert_env_vars,
 )
+from airflow.providers.cncf.kubernetes.operators.job import KubernetesJobOperator
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
 from .binding import render_token, safe_segment, snapshot_folder
@@ -133,9 +137,116 @@ class AmlPodOperator(ReusableStep, KubernetesPodOperator):
     def execute(self, context):
         return self.run_reusable(context, self._run_pod)
 
+    def run_workload(self, context) -> None:
+        """Runs the bound pod (the provider's execute)."""
+        KubernetesPodOperator.execute(self, context)
+
     def _run_pod(self, context, plan, params, fp) -> dict:
         self.ship_snapshot()
         self.bind(context, plan, fp)
-        KubernetesPodOperator.execute(self, context)
+        self.run_workload(context)
         metrics = self.collect_metrics(context)
         return {"outputs": self.worker_outputs(context, fp), "metrics": metrics}
+
+
+# torch.distributed's conventional rendezvous port, and TensorFlow's per-task port.
+MASTER_PORT = 29500
+TF_PORT = 2222
+LAUNCHER = f"{LIB_DIR}/amlcompile_launch.py"
+
+
+class AmlJobOperator(AmlPodOperator, KubernetesJobOperator):
+    """A distributed step: a Kubernetes indexed Job of `node_count` pods of the target's size
+    (completionMode Indexed, parallelism = completions = node_count, no retries of single
+    pods: one failed pod fails the Job, whose other pods are then stopped) and a headless
+    Service named like the Job, so pod i is `<job>-<i>.<job>` in DNS. Each pod starts the
+    step through steplib's amlcompile_launch.py, which runs `process_count_per_node`
+    processes with their rank variables (JOB_COMPLETION_INDEX is the node rank); rank 0 of
+    pod 0 is MASTER_ADDR. Reuse, data binding and staging are AmlPodOperator's."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("completion_mode", "Indexed")
+        kwargs.setdefault("backoff_limit", 0)
+        kwargs.setdefault("wait_until_job_complete", True)
+        kwargs.setdefault("ttl_seconds_after_finished", 3600)
+        kwargs["random_name_suffix"] = False  # the name is per run and try (job_name)
+        super().__init__(**kwargs)
+        nodes = int(self.step["distributed"].get("node_count", 1))
+        self.completions = self.parallelism = nodes
+
+    def job_name(self, context) -> str:
+        """`job-<task>-<hash of dag, run, try>`: a DNS label that pod hostnames
+        (`<job>-<index>`) keep under 63 characters."""
+        ti = context.get("ti")
+        key = f"{self.dag_id}/{context['run_id']}/{getattr(ti, 'try_number', 1)}"
+        suffix = hashlib.sha256(key.encode()).hexdigest()[:10]
+        task = re.sub(r"[^a-z0-9-]+", "-", self.task_id.lower()).strip("-")[:36].strip("-")
+        return f"job-{task or 'step'}-{suffix}"
+
+    def launch_config(self, job: str) -> dict:
+        config = {"node_count": 1, "process_count_per_node": 1, **self.step["distributed"]}
+        config.update(master_addr=f"{job}-0.{job}", master_port=MASTER_PORT)
+        if config["kind"] == "tensorflow":
+            nodes = config["node_count"]
+            config["tf_addresses"] = [f"{job}-{i}.{job}:{TF_PORT}" for i in range(nodes)]
+        return config
+
+    def service_dict(self, job: str) -> dict:
+        """The headless Service giving the Job's pods their DNS names (also before they are
+        ready: the ranks look each other up while starting)."""
+        ports = [{"name": "rendezvous", "port": MASTER_PORT, "targetPort": MASTER_PORT}]
+        if self.step["distributed"]["kind"] == "tensorflow":
+            ports.append({"name": "tf", "port": TF_PORT, "targetPort": TF_PORT})
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": job,
+                "namespace": self.namespace or "default",
+                "labels": {"app.kubernetes.io/managed-by": "amlcompile"},
+            },
+            "spec": {
+                "clusterIP": "None",
+                "selector": {"job-name": job},
+                "publishNotReadyAddresses": True,
+                "ports": ports,
+            },
+        }
+
+    def bind(self, context, plan: dict, fp: str) -> None:
+        super().bind(context, plan, fp)
+        job = self.job_name(context)
+        self.name = job[len("job-") :]  # the provider puts "job-" in front
+        env = {e.name: e.value for e in self.env_vars}
+        env["AMLCOMPILE_DISTRIBUTED"] = json.dumps(self.launch_config(job), sort_keys=True)
+        self.env_vars = convert_env_vars(env)
+        if self.cmds[:2] != ["python", LAUNCHER]:
+            self.cmds = ["python", LAUNCHER, "--", *self.cmds]
+        self.pod_template_dict["spec"]["subdomain"] = job
+        self.service = self.service_dict(job)
+
+    def run_workload(self, context) -> None:
+        """The Service, then the Job (the provider's execute: create, wait, logs of every
+        pod); the Service is deleted whatever the Job's outcome."""
+        namespace = self.service["metadata"]["namespace"]
+        self.client.create_namespaced_service(namespace=namespace, body=self.service)
+        try:
+            KubernetesJobOperator.execute(self, context)
+        finally:
+            self.delete_service()
+
+    def delete_service(self) -> None:
+        service = getattr(self, "service", None)
+        if service is None:
+            return
+        try:
+            self.client.delete_namespaced_service(
+                name=service["metadata"]["name"], namespace=service["metadata"]["namespace"]
+            )
+        except Exception:  # the Job's outcome matters more than a leftover Service
+            self.log.warning("could not delete Service %s", service["metadata"], exc_info=True)
+        self.service = None
+
+    def on_kill(self) -> None:
+        KubernetesJobOperator.on_kill(self)  # deletes the Job and its pods
+        self.delete_service()

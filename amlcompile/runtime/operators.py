@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 from airflow.sdk import BaseOperator
 
 from .binding import StepError, input_path, render_token, safe_segment, snapshot_folder
-from .metrics import METRICS_XCOM_KEY, collect, step_env, tabular_inputs
+from .metrics import METRICS_XCOM_KEY, STEPLIB, collect, step_env, tabular_inputs
 from .planner import run_params, upstream_output
 from .reusable import ReusableStep
 from .storage import (
@@ -156,6 +157,8 @@ class LocalStepOperator(ReusableStep, BaseOperator):
                 }
             )
             env = step_env(env, inputs, metrics_file, tabular_inputs(step))
+            if step.get("distributed"):  # several processes on this worker (launcher)
+                argv, env[LAUNCH_CONFIG_ENV] = local_launch(step["distributed"], argv)
             self.log.info("step %s: running %s", step["name"], argv[1:] if argv else argv)
             tail: deque[str] = deque(maxlen=max(20, self.xcom_log_tail))
             self._proc = subprocess.Popen(
@@ -200,6 +203,38 @@ class LocalStepOperator(ReusableStep, BaseOperator):
     def on_kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
+
+
+LAUNCH_CONFIG_ENV = "AMLCOMPILE_DISTRIBUTED"
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports free on this machine now (the OS picks them, all held
+    until the last is chosen, then released for the step's processes)."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def local_launch(distributed: dict, argv: list[str]) -> tuple[list[str], str]:
+    """(argv, launcher configuration) of a distributed step whose every process runs on this
+    worker: rank 0 listens on 127.0.0.1 at a free port; TensorFlow tasks get a port each."""
+    config = {"node_count": 1, "process_count_per_node": 1, **distributed}
+    world = config["node_count"] * config["process_count_per_node"]
+    tensorflow = config["kind"] == "tensorflow"
+    master, *tasks = free_ports(1 + (world if tensorflow else 0))
+    config.update(master_addr="127.0.0.1", master_port=master)
+    if tensorflow:
+        config["tf_addresses"] = [f"127.0.0.1:{port}" for port in tasks]
+    launcher = str(STEPLIB / "amlcompile_launch.py")
+    return [sys.executable, launcher, "--", *argv], json.dumps(config, sort_keys=True)
 
 
 class _Echo:

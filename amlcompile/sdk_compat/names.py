@@ -75,7 +75,6 @@ ADVICE = {
     "TensorFlow": _ESTIMATOR,
     "PyTorch": _ESTIMATOR,
     "SKLearn": _ESTIMATOR,
-    "MpiStep": _ESTIMATOR,
     "ModuleStep": _MODULE,
     "Module": _MODULE,
     "ModuleVersion": _MODULE,

@@ -123,6 +123,8 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
         payload["version"] = s.version
     if s.hash_paths:
         payload["hash_paths"] = list(s.hash_paths)
+    if s.distributed is not None:  # the processes' layout (runtime/steplib/amlcompile_launch)
+        payload["distributed"] = s.distributed.model_dump(exclude_defaults=True)
     if s.kind == "python_script":
         payload["script"] = s.script
     elif s.shell_command is not None:
@@ -177,6 +179,8 @@ def static_fingerprint(s: ir.Step) -> str:
         }
     if s.transfer is not None:
         extra["transfer"] = s.transfer.model_dump()
+    if s.distributed is not None:  # what the processes are told; their counts are scheduling
+        extra["distributed"] = {"kind": s.distributed.kind, "backend": s.distributed.backend}
     tabular = sorted([i.name, i.tabular.model_dump(mode="json")] for i in s.inputs if i.tabular)
     if tabular:  # how a table is read decides what the step computes
         extra["tabular"] = tabular

@@ -16,6 +16,7 @@ from ..ir import vm_sizes
 from .base import LoweringError, OperatorRef, TaskSpec, doc_md, step_payload
 
 OPERATOR = OperatorRef("{runtime}.kubernetes", "AmlPodOperator")
+JOB_OPERATOR = OperatorRef("{runtime}.kubernetes", "AmlJobOperator")
 MOUNT_ROOT = "/mnt/amlcompile"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TOLERATIONS = [
@@ -167,12 +168,18 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
     if compute.max_nodes:
         kwargs["pool"] = pool_name(compute)
     size = compute.vm_size or "any size"
+    operator, own, where = OPERATOR, (), f"Kubernetes ({compute.name}, {size})"
+    if s.distributed is not None:  # an indexed Job of node_count pods (runtime/kubernetes.py)
+        operator, own = JOB_OPERATOR, ("pool_slots",)
+        if compute.max_nodes:  # the step holds node_count of the target's nodes at once
+            kwargs["pool_slots"] = s.distributed.node_count
     return TaskSpec(
         task_id=s.name,
-        operator=OPERATOR,
+        operator=operator,
         kwargs=kwargs,
-        doc_md=doc_md(s, f"Kubernetes ({compute.name}, {size})"),
+        doc_md=doc_md(s, where),
         shared={"datastores": "DATASTORES"},
         group=compute.name,
+        own=own,
         # A step's own image (its environment) or datastores (volumes) split the group.
     )

@@ -176,6 +176,7 @@ CALLS = {
         "out", **kw
     ),
     "RunConfiguration.__init__": lambda ws, kw: amlcompile.RunConfiguration(**kw),
+    "ScriptRunConfig.__init__": lambda ws, kw: amlcompile.ScriptRunConfig("src", "a.py", **kw),
     "Environment.__init__": lambda ws, kw: amlcompile.Environment("env", **kw),
     "CondaDependencies.create": lambda ws, kw: amlcompile.CondaDependencies.create(**kw),
 }

@@ -95,6 +95,21 @@ def test_databricks_adla_transfer_names(fixtures):
         assert name in amlcompile.__all__
 
 
+def test_distributed_training_names_migrate_to_amlcompile():
+    source = (
+        "from azureml.core.runconfig import MpiConfiguration, PyTorchConfiguration\n"
+        "from azureml.core.runconfig import TensorflowConfiguration\n"
+        "from azureml.pipeline.steps import MpiStep\n"
+    )
+    outcome = migrate_source(source, EXPORTED)
+    assert outcome.source == (
+        "from amlcompile import MpiConfiguration, PyTorchConfiguration\n"
+        "from amlcompile import TensorflowConfiguration\n"
+        "from amlcompile import MpiStep\n"
+    )
+    assert "MpiStep" not in ADVICE
+
+
 def test_report_names_file_line_and_what_to_do(fixtures):
     proc = amlcompile_cli("migrate", fixtures / "untranslatable")
     # Migrated, but what is left would fail the build: its own exit code.
