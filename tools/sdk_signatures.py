@@ -84,15 +84,6 @@ TARGETS = [
         "CondaDependencies.create",
     ),
     ("PipelineEndpoint.publish", "azureml.pipeline.core", "PipelineEndpoint.publish"),
-    ("ScriptRunConfig.__init__", "azureml.core", "ScriptRunConfig.__init__"),
-    ("MpiConfiguration.__init__", "azureml.core.runconfig", "MpiConfiguration.__init__"),
-    ("PyTorchConfiguration.__init__", "azureml.core.runconfig", "PyTorchConfiguration.__init__"),
-    (
-        "TensorflowConfiguration.__init__",
-        "azureml.core.runconfig",
-        "TensorflowConfiguration.__init__",
-    ),
-    ("MpiStep.__init__", "azureml.pipeline.steps", "MpiStep.__init__"),
     ("PublishedPipeline.submit", "azureml.pipeline.core", "PublishedPipeline.submit"),
     # Issue 17: batch scoring, model search, multi-node training.
     ("ParallelRunStep.__init__", "azureml.pipeline.steps", "ParallelRunStep.__init__"),
