@@ -8,7 +8,7 @@ given to publish, the experiment name given to submit, the module variable, the 
 task ids (step names through amlcompile's id rule: characters other than letters, digits, `_`,
 `.`, `-` become `_`, ends stripped; a step without a name is named after its script's stem),
 edges (data and run_after), parameters with their defaults, and the operator each step's compute
-gets (local → LocalStepOperator, amlcompute → AmlPodOperator, databricks →
+gets (local → LocalStepOperator, amlcompute → AmlPodOperator (AmlJobOperator for several nodes), databricks →
 AmlDatabricksOperator, adla → AdlaJobOperator, DataTransferStep → AmlDataTransferOperator).
 """
 
@@ -37,6 +37,7 @@ NYC = "how-to-use-azureml/machine-learning-pipelines/nyc-taxi-data-regression-mo
 
 # Operators, by compute kind.
 POD = "AmlPodOperator"
+JOB = "AmlJobOperator"  # amlcompute, node_count > 1: an indexed Job of N pods
 LOCAL = "LocalStepOperator"
 DATABRICKS = "AmlDatabricksOperator"
 ADLA = "AdlaJobOperator"
@@ -302,7 +303,8 @@ SAMPLES["aml-pipelines-use-adla-as-compute-target"] = {
 # Standard_NC6s_v3 (1 V100 GPU); Environment.get(ws, 'AzureML-TensorFlow-2.3-GPU') (a curated
 # environment); ScriptRunConfig(command=['python train.py --epochs 30'], MpiConfiguration
 # node_count=2) as CommandStep(name='train-mnist', runconfig=src); submitted to
-# "train-commandstep-pipeline". The script needs TensorFlow + Horovod: not run here.
+# "train-commandstep-pipeline" (two nodes: an indexed Job). The script needs TensorFlow + Horovod:
+# not run here.
 SAMPLES["aml-pipelines-with-commandstep"] = {
     "repo": NOTEBOOKS,
     "base": INTRO,
@@ -312,7 +314,11 @@ SAMPLES["aml-pipelines-with-commandstep"] = {
         "commandstep_train/conda_dependencies.yml",
     ],
     "entry": "aml-pipelines-with-commandstep.ipynb",
-    "dags": {"train-commandstep-pipeline": _dag({"train-mnist": POD}, notes="GPU: 1 (NC6s_v3)")},
+    "dags": {
+        "train-commandstep-pipeline": _dag(
+            {"train-mnist": JOB}, notes="GPU: 1 (NC6s_v3) per node, 2 nodes (MpiConfiguration)"
+        )
+    },
     # The user's decision: Azure's curated environment becomes an image they choose.
     "config": (
         '[environments."AzureML-TensorFlow-2.3-GPU"]\n'
