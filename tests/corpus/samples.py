@@ -8,8 +8,9 @@ given to publish, the experiment name given to submit, the module variable, the 
 task ids (step names through amlcompile's id rule: characters other than letters, digits, `_`,
 `.`, `-` become `_`, ends stripped; a step without a name is named after its script's stem),
 edges (data and run_after), parameters with their defaults, and the operator each step's compute
-gets (local → LocalStepOperator, amlcompute → AmlPodOperator (AmlJobOperator for several nodes), databricks →
-AmlDatabricksOperator, adla → AdlaJobOperator, DataTransferStep → AmlDataTransferOperator).
+gets (local → LocalStepOperator, amlcompute → AmlPodOperator or, for several nodes,
+AmlJobOperator, databricks → AmlDatabricksOperator, adla → AdlaJobOperator, DataTransferStep →
+AmlDataTransferOperator).
 """
 
 from __future__ import annotations
