@@ -15,7 +15,7 @@ import sys
 from ..dsl import session
 from ..dsl.warnings import ignored
 from ..exceptions import UserErrorException
-from ..rest import AirflowClient, RestError, lifecycle
+from ..rest.client import AirflowClient, RestError
 from . import build_time
 
 URL_ENV = "AMLCOMPILE_AIRFLOW_URL"
@@ -40,6 +40,14 @@ _STEP_STATUS = {
 }
 
 
+def _lifecycle():
+    """The deployed-pipeline operations, imported when a run object is used (not by a build
+    that merely imports these names)."""
+    from ..rest import lifecycle
+
+    return lifecycle
+
+
 def rest_configured(config) -> bool:
     return bool(os.environ.get(URL_ENV)) or "url" in config.airflow.model_fields_set
 
@@ -51,7 +59,7 @@ def client_for(workspace) -> AirflowClient:
 class StepRun:
     """One step of a PipelineRun (`get_steps()`)."""
 
-    def __init__(self, status: lifecycle.StepStatus):
+    def __init__(self, status):
         self.name = status.task_id
         self.state = status.state
         self.duration = status.duration
@@ -97,24 +105,26 @@ class PipelineRun:
         return _RUN_STATUS.get(state, str(state))
 
     def get_steps(self) -> list[StepRun]:
-        return [StepRun(s) for s in lifecycle.steps(self._client, self.dag_id, self.id)]
+        return [StepRun(s) for s in _lifecycle().steps(self._client, self.dag_id, self.id)]
 
     def wait_for_completion(self, show_output=True, timeout_seconds=None, raise_on_error=True):
         show = (lambda line: print(line, flush=True)) if show_output else (lambda line: None)
-        run = lifecycle.wait(self._client, self.dag_id, self.id, show=show, timeout=timeout_seconds)
+        run = _lifecycle().wait(
+            self._client, self.dag_id, self.id, show=show, timeout=timeout_seconds
+        )
         if show_output:
-            for line in lifecycle.run_report(self._client, self.dag_id, self.id):
+            for line in _lifecycle().run_report(self._client, self.dag_id, self.id):
                 print(line)
             print(f"run {self.id} of {self.dag_id}: {run['state']}", file=sys.stdout)
         status = _RUN_STATUS.get(run["state"], run["state"])
         if raise_on_error and run["state"] != "success":
-            reason = lifecycle.planner_failure(self._client, self.dag_id, self.id)
+            reason = _lifecycle().planner_failure(self._client, self.dag_id, self.id)
             why = f" (the reuse planner failed: {reason})" if reason else ""
             raise RestError(f"pipeline run {self.id} of {self.dag_id} finished {run['state']}{why}")
         return status
 
     def cancel(self) -> None:
-        lifecycle.cancel(self._client, self.dag_id, self.id)
+        _lifecycle().cancel(self._client, self.dag_id, self.id)
 
     def publish_pipeline(self, name, description=None, version=None, **kwargs):
         if name != self.dag_id:
@@ -140,7 +150,9 @@ def submit(
     from ..dsl.dataset import trigger_value
 
     values = {name: trigger_value(value) for name, value in (parameters or {}).items()}
-    run, _ = lifecycle.trigger(client, dag_id, values, run_id, regenerate, continue_on_step_failure)
+    run, _ = _lifecycle().trigger(
+        client, dag_id, values, run_id, regenerate, continue_on_step_failure
+    )
     return PipelineRun(client, dag_id, run["dag_run_id"], experiment_name)
 
 
@@ -166,7 +178,7 @@ class PublishedPipeline:
 
     @classmethod
     def _publish(cls, client, dag_id, description=None, version=None):
-        record = lifecycle.publish(client, dag_id, version, description)
+        record = _lifecycle().publish(client, dag_id, version, description)
         return cls(client, dag_id, record["version"], record["description"])
 
     @classmethod
@@ -175,7 +187,7 @@ class PublishedPipeline:
         if build is not None:  # a build looks up only what the script published in it
             return build_time.published_in_build(build, id)
         client = client_for(workspace)
-        record = lifecycle.published(client, id)
+        record = _lifecycle().published(client, id)
         if record is None:
             client.dag(id)  # a clear "no DAG" first
             raise RestError(f"pipeline {id!r} is deployed but not published (amlcompile publish)")
@@ -192,7 +204,7 @@ class PublishedPipeline:
         for dag in dags:
             if active_only and dag.get("is_paused"):
                 continue
-            record = lifecycle.published(client, dag["dag_id"])
+            record = _lifecycle().published(client, dag["dag_id"])
             if record is not None:
                 found.append(
                     cls(client, dag["dag_id"], record.get("version"), record.get("description"))
@@ -390,7 +402,7 @@ class PipelineEndpoint:
             url = build_time._UrlOnly(self._build_url or "")
             # A POST to its endpoint from the script is answered in the build (build_time.py).
             return PublishedPipeline(url, dag_id)
-        record = lifecycle.published(self._client, dag_id) or {}
+        record = _lifecycle().published(self._client, dag_id) or {}
         return PublishedPipeline(
             self._client, dag_id, record.get("version"), record.get("description")
         )
