@@ -673,11 +673,16 @@ class _Capture:
                 )
                 continue
             hash_digests.append((str(hp), snapshot_mod.path_digest(target)))
-        snap = (
-            snapshot_mod.take(source_dir, generated)
-            if (source_dir is None or source_dir.is_dir())
-            else snapshot_mod.take(None, generated)
-        )
+        # One snapshot per folder and generated scripts in a capture (the user's code has run:
+        # nothing changes the folders while the steps are captured).
+        snap_key = ("snapshot", source_dir, generated)
+        snap = self.shared.get(snap_key)
+        if snap is None:
+            snap = self.shared[snap_key] = (
+                snapshot_mod.take(source_dir, generated)
+                if (source_dir is None or source_dir.is_dir())
+                else snapshot_mod.take(None, generated)
+            )
 
         after = []
         for up, seq, site in self.run_after_calls(s):
@@ -821,12 +826,19 @@ class _Capture:
             if generated:
                 return None, generated
             return Path(s._location[0]).parent, generated
+        # Steps made in a loop share their folder: resolved (and found to exist) once.
+        key = ("source_dir", str(src), s._location[0])
+        found = self.shared.get(key)
+        if found is not None:
+            return found, generated
         path = Path(src)
         if not path.is_absolute():
             beside_script = Path(s._location[0]).parent / path
             path = beside_script if beside_script.exists() else Path.cwd() / path
         path = path.resolve()
-        if not path.is_dir():
+        if path.is_dir():
+            self.shared[key] = path
+        else:
             hint = ""
             if path.parent.is_dir():
                 siblings = [d.name for d in path.parent.iterdir() if d.is_dir()]
