@@ -129,6 +129,7 @@ def _client():
 
 
 def _cmd_deploy(args) -> int:
+    from . import credentials
     from .compiler import owner_of
     from .rest import lifecycle
 
@@ -160,6 +161,7 @@ def _cmd_deploy(args) -> int:
         progress=lambda line: print(line, flush=True),
         owner=owner_of(cfg),
         executor=cfg.airflow.executor,
+        secrets=credentials.known_secrets([cfg]),
     )
     c = result.changes
     for rel in c["removed"]:
