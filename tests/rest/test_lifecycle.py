@@ -212,6 +212,31 @@ def test_publish_trigger_with_conf_wait_and_status(airflow_server, project):
     assert "has no step 'nope'" in missing.stderr
 
 
+def test_reused_steps_carry_a_note_in_the_deployed_airflow(airflow_server, project):
+    """Airflow shows a reused step as skipped; the plugin's listener (in the scheduler) notes
+    on it which run it was reused from, as `amlcompile run` does, and `status` says the same."""
+    assert cli(airflow_server, project, "enable", DAG).returncode == 0
+    for run_id in ("noted_first", "noted_second"):
+        r = cli(
+            airflow_server, project, "trigger", DAG, "--param", "pipeline_arg=31",
+            "--run-id", run_id, "--wait",
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+    client = admin(airflow_server)
+    base = f"/api/v2/dags/{DAG}/dagRuns"
+    computed = client.get(f"{base}/noted_first/taskInstances/train")
+    assert computed["state"] == "success" and not computed.get("note")
+    reused = client.get(f"{base}/noted_second/taskInstances/train")
+    assert reused["state"] == "skipped"
+    assert reused["note"].startswith("Reused from run noted_first: not run, because its"), reused
+    status = cli(airflow_server, project, "status", DAG, "noted_second")
+    assert status.returncode == 0, status.stderr
+    line = next(x for x in status.stdout.splitlines() if x.strip().startswith("train "))
+    assert "reused from noted_first" in line, status.stdout
+    fingerprint = reused["note"].split("fingerprint ")[1].split()[0]
+    assert f"fingerprint {fingerprint} unchanged" in status.stdout
+
+
 def test_same_run_id_is_idempotent_other_conf_refused(airflow_server, project):
     # The run may exist already (the publish test starts it when it runs on this worker);
     # enabled, whatever ran before (a paused DAG is refused before its run ids are looked at).
