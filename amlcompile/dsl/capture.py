@@ -656,7 +656,7 @@ class _Capture:
             elif source_dir is None and (s.source_directory or self.p.default_source_directory):
                 pass  # its source_directory does not exist: said once, above
             elif script not in generated_names and (
-                source_dir is None or not (source_dir / script).is_file()
+                source_dir is None or not self.is_file(source_dir, script)
             ):
                 self.problem(
                     f"step {name!r}: script {script!r} not found in source_directory"
@@ -814,6 +814,15 @@ class _Capture:
                 base = sanitize_id(data.output_name or data.name)
                 ports[id(data)] = unique_name(base, set(ports.values()))
         self.output_ports[id(s)] = ports
+
+    def is_file(self, folder: Path, name: str) -> bool:
+        """Whether `folder/name` is a file; asked once per folder and name (steps made in a
+        loop run the same script)."""
+        key = ("is_file", folder, name)
+        found = self.shared.get(key)
+        if found is None:
+            found = self.shared[key] = (folder / name).is_file()
+        return found
 
     def source_dir(self, s: PipelineStep, name: str):
         generated = tuple([s._generated]) if getattr(s, "_generated", None) else ()
