@@ -188,7 +188,9 @@ def _plugins_path(cfg, folder) -> Path:
 def _plugin_line(folder: Path, what: str) -> str:
     line = f"plugin amlcompile_plugin.py in {folder}: {what}"
     if what != "unchanged":
-        line += " (restart Airflow's api-server to load it: plugins load when it starts)"
+        line += (
+            " (restart Airflow's api-server and scheduler to load it: plugins load when they start)"
+        )
     return line
 
 

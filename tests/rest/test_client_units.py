@@ -329,8 +329,8 @@ def test_install_plugin_command(tmp_path):
     assert done.returncode == 0, done.stderr
     folder = (tmp_path / "airflow" / "plugins").resolve()
     assert done.stdout.strip() == (
-        f"plugin amlcompile_plugin.py in {folder}: installed (restart Airflow's api-server to"
-        " load it: plugins load when it starts)"
+        f"plugin amlcompile_plugin.py in {folder}: installed (restart Airflow's api-server and"
+        " scheduler to load it: plugins load when they start)"
     )
     again = amlcompile_cli("install-plugin", cwd=tmp_path)
     assert again.stdout.strip() == f"plugin amlcompile_plugin.py in {folder}: unchanged"

@@ -122,7 +122,7 @@ def test_deploy_parses_every_dag_and_sizes_pools(airflow_server, project):
     # The fixture installed the plugin with `amlcompile install-plugin` before Airflow started;
     # deploy (plugins_folder in the config) finds it current.
     assert "plugin amlcompile_plugin.py in" in airflow_server.plugin_install
-    assert "installed (restart Airflow's api-server" in airflow_server.plugin_install
+    assert "installed (restart Airflow's api-server and scheduler" in airflow_server.plugin_install
     assert f"plugin amlcompile_plugin.py in {airflow_server.plugins}: unchanged" in r.stdout
     pool = admin(airflow_server).pool("amlcompile-aml-compute")
     assert pool["slots"] == 4
