@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ..dsl import session
 from ..dsl.warnings import ignored
 from ..exceptions import UserErrorException
-from ..rest.client import AirflowClient, RestError
 from . import build_time
+
+if TYPE_CHECKING:
+    from ..rest.client import AirflowClient
 
 URL_ENV = "AMLCOMPILE_AIRFLOW_URL"
 ENDPOINT_VARIABLE = "amlcompile_endpoint__"  # + endpoint name: versions and default
@@ -40,6 +43,19 @@ _STEP_STATUS = {
 }
 
 
+def _rest():
+    """The REST client, imported when a run object talks to Airflow (a build that merely
+    imports these names does not pay for urllib/http.client)."""
+    from ..rest import client
+
+    return client
+
+
+def _is_client(obj) -> bool:
+    rest = sys.modules.get(__package__.rpartition(".")[0] + ".rest.client")
+    return rest is not None and isinstance(obj, rest.AirflowClient)
+
+
 def _lifecycle():
     """The deployed-pipeline operations, imported when a run object is used (not by a build
     that merely imports these names)."""
@@ -53,7 +69,7 @@ def rest_configured(config) -> bool:
 
 
 def client_for(workspace) -> AirflowClient:
-    return AirflowClient.from_config(workspace._config)
+    return _rest().AirflowClient.from_config(workspace._config)
 
 
 class StepRun:
@@ -81,10 +97,10 @@ class PipelineRun:
 
     def __new__(cls, client=None, dag_id=None, run_id=None, experiment=None, **kwargs):
         build = session.current()
-        if build is not None and not isinstance(client, AirflowClient):
+        if build is not None and not _is_client(client):
             # SDK form `PipelineRun(experiment, run_id)` in a build: nothing has run.
             return build_time.looked_up_run(build, client, dag_id)
-        if not isinstance(client, AirflowClient):
+        if not _is_client(client):
             raise UserErrorException(
                 "PipelineRun(experiment, run_id): look runs up with `amlcompile status DAG RUN`"
                 " or PublishedPipeline.submit(...) / Experiment.submit(...), which return them"
@@ -120,7 +136,9 @@ class PipelineRun:
         if raise_on_error and run["state"] != "success":
             reason = _lifecycle().planner_failure(self._client, self.dag_id, self.id)
             why = f" (the reuse planner failed: {reason})" if reason else ""
-            raise RestError(f"pipeline run {self.id} of {self.dag_id} finished {run['state']}{why}")
+            raise _rest().RestError(
+                f"pipeline run {self.id} of {self.dag_id} finished {run['state']}{why}"
+            )
         return status
 
     def cancel(self) -> None:
@@ -190,7 +208,9 @@ class PublishedPipeline:
         record = _lifecycle().published(client, id)
         if record is None:
             client.dag(id)  # a clear "no DAG" first
-            raise RestError(f"pipeline {id!r} is deployed but not published (amlcompile publish)")
+            raise _rest().RestError(
+                f"pipeline {id!r} is deployed but not published (amlcompile publish)"
+            )
         return cls(client, id, record.get("version"), record.get("description"))
 
     @classmethod
@@ -303,7 +323,9 @@ class PipelineEndpoint:
         if build is not None:
             endpoints = build.client.setdefault("pipeline_endpoints", {})
             if name in endpoints:
-                raise RestError(f"pipeline endpoint {name!r} already exists; use add_default")
+                raise _rest().RestError(
+                    f"pipeline endpoint {name!r} already exists; use add_default"
+                )
             if not isinstance(pipeline, PublishedPipeline):
                 dag_id = build_time.endpoint_dag_id(build, pipeline, name)
             url = build_time._airflow_url(pipeline) if hasattr(pipeline, "workspace") else None
@@ -315,11 +337,11 @@ class PipelineEndpoint:
         client.dag(dag_id)
         try:
             cls.get(workspace, name=name)
-        except RestError as exc:
+        except _rest().RestError as exc:
             if exc.status != 404:
                 raise
         else:
-            raise RestError(f"pipeline endpoint {name!r} already exists; use add_default")
+            raise _rest().RestError(f"pipeline endpoint {name!r} already exists; use add_default")
         endpoint = cls(client, name, description, [dag_id], "0")
         endpoint._save(create=True)
         return endpoint
@@ -330,15 +352,15 @@ class PipelineEndpoint:
         if build is not None:
             found = build.client.get("pipeline_endpoints", {}).get(name or id)
             if found is None:
-                raise RestError(f"no pipeline endpoint {name or id!r}", 404)
+                raise _rest().RestError(f"no pipeline endpoint {name or id!r}", 404)
             return found
         client = client_for(workspace)
         key = ENDPOINT_VARIABLE + (name or id)
         try:
             var = client.get(f"/api/v2/variables/{key}")
-        except RestError as exc:
+        except _rest().RestError as exc:
             if exc.status == 404:
-                raise RestError(f"no pipeline endpoint {name or id!r}", 404) from None
+                raise _rest().RestError(f"no pipeline endpoint {name or id!r}", 404) from None
             raise
         data = json.loads(var["value"])
         return cls(client, data["name"], data.get("description"), data["versions"], data["default"])
