@@ -213,25 +213,26 @@ def test_publish_trigger_with_conf_wait_and_status(airflow_server, project):
 
 
 def test_reused_steps_carry_a_note_in_the_deployed_airflow(airflow_server, project):
-    """Airflow shows a reused step as skipped; the plugin's listener (in the scheduler) notes
+    """Airflow shows a reused step as skipped (`compare` reads the parameter: a value no other
+    test uses makes it run in the first run); the plugin's listener (in the scheduler) notes
     on it which run it was reused from, as `amlcompile run` does, and `status` says the same."""
     assert cli(airflow_server, project, "enable", DAG).returncode == 0
     for run_id in ("noted_first", "noted_second"):
         r = cli(
-            airflow_server, project, "trigger", DAG, "--param", "pipeline_arg=31",
+            airflow_server, project, "trigger", DAG, "--param", "pipeline_arg=7331",
             "--run-id", run_id, "--wait",
         )  # fmt: skip
         assert r.returncode == 0, r.stdout + r.stderr
     client = admin(airflow_server)
     base = f"/api/v2/dags/{DAG}/dagRuns"
-    computed = client.get(f"{base}/noted_first/taskInstances/train")
+    computed = client.get(f"{base}/noted_first/taskInstances/compare")
     assert computed["state"] == "success" and not computed.get("note")
-    reused = client.get(f"{base}/noted_second/taskInstances/train")
+    reused = client.get(f"{base}/noted_second/taskInstances/compare")
     assert reused["state"] == "skipped"
     assert reused["note"].startswith("Reused from run noted_first: not run, because its"), reused
     status = cli(airflow_server, project, "status", DAG, "noted_second")
     assert status.returncode == 0, status.stderr
-    line = next(x for x in status.stdout.splitlines() if x.strip().startswith("train "))
+    line = next(x for x in status.stdout.splitlines() if x.strip().startswith("compare "))
     assert "reused from noted_first" in line, status.stdout
     fingerprint = reused["note"].split("fingerprint ")[1].split()[0]
     assert f"fingerprint {fingerprint} unchanged" in status.stdout
