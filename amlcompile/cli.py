@@ -129,6 +129,7 @@ def _client():
 
 
 def _cmd_deploy(args) -> int:
+    from . import credentials
     from .compiler import owner_of
     from .rest import lifecycle
 
@@ -160,6 +161,7 @@ def _cmd_deploy(args) -> int:
         progress=lambda line: print(line, flush=True),
         owner=owner_of(cfg),
         executor=cfg.airflow.executor,
+        secrets=credentials.known_secrets([cfg]),
     )
     c = result.changes
     for rel in c["removed"]:
@@ -186,7 +188,9 @@ def _plugins_path(cfg, folder) -> Path:
 def _plugin_line(folder: Path, what: str) -> str:
     line = f"plugin amlcompile_plugin.py in {folder}: {what}"
     if what != "unchanged":
-        line += " (restart Airflow's api-server to load it: plugins load when it starts)"
+        line += (
+            " (restart Airflow's api-server and scheduler to load it: plugins load when they start)"
+        )
     return line
 
 

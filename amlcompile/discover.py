@@ -156,7 +156,8 @@ def _suggestion(exc: Exception) -> str:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     scopes = [tb.tb_frame.f_globals] if tb is not None else []
-    for scope in [*scopes, vars(amlcompile)]:
+    sdk = {head: getattr(amlcompile, head)} if head in amlcompile.__all__ else {}
+    for scope in [*scopes, sdk]:
         target = scope.get(head)
         for part in rest:
             target = getattr(target, part, None)

@@ -11,7 +11,6 @@ import functools
 import re
 from pathlib import Path
 
-from pathspec import GitIgnoreSpec
 
 # Never part of a snapshot: tool state, VCS data, caches, our own output.
 ALWAYS_IGNORED = [
@@ -114,6 +113,8 @@ def _parse(line: str):
     line = _unescape_slashes(_trim_trailing_spaces(line))
     if line is None:
         return None
+    from pathspec import GitIgnoreSpec  # only where a folder has ignore rules (~0.02 s)
+
     try:
         spec = GitIgnoreSpec.from_lines([line])
     except (ValueError, TypeError):

@@ -21,9 +21,14 @@ answered as Azure ML did: `{"error": {"code": "UserError", "message": ...}}` wit
 `GET /amlcompile/v1.0/executor` answers `{"executor": <[core] executor>}` to any signed-in user:
 `amlcompile deploy` checks it (local datastores on a distributed executor).
 
+A listener, in the scheduler, notes each step the reuse planner skipped when its run ends
+("Reused from run ...: not run, because its fingerprint ... matches"), as `amlcompile run`
+does: Airflow shows those steps as skipped, and a task cannot write notes itself.
+
 The functions above the Airflow section are plain Python; the amlcompile CLI uses them too.
 """
 
+import json
 import sys
 
 URL_PREFIX = "/amlcompile"
@@ -43,6 +48,11 @@ BODY_KEYS = (
     "ParameterAssignments",
     "RunSource",
 )
+# The reuse planner's task and the XCom key of its plan (amlcompile/runtime/reuse.py; a test
+# checks they agree): the listener below notes each step the plan reused.
+PLAN_TASK_ID = "amlcompile_reuse_plan"
+PLAN_XCOM_KEY = "amlcompile_plan"
+NOTE_MAX = 1000  # Airflow's task_instance_note.content
 # Airflow run states -> the SDK v1 status strings.
 RUN_STATUS = {
     None: "NotStarted",
@@ -195,6 +205,77 @@ def _detail_text(detail) -> str:
     return str(detail)
 
 
+def reuse_note(fingerprint, origin) -> str:
+    """Why a step was not run: the note on its task instance (`amlcompile run` and
+    `amlcompile status` say the same words)."""
+    run = str((origin or {}).get("run_id") or "an earlier run")
+    fp = str(fingerprint or "")[:12]
+    return (
+        f"Reused from run {run}: not run, because its fingerprint {fp} (code, arguments,"
+        " parameters, environment and input data) matches that run's completed result."
+    )
+
+
+def reused_notes(plan) -> dict:
+    """task id → note of each step the reuse plan (the planner's XCom) reused."""
+    if isinstance(plan, (str, bytes)):
+        try:
+            plan = json.loads(plan)
+        except ValueError:
+            return {}
+    if not isinstance(plan, dict):
+        return {}
+    return {
+        task_id: reuse_note(entry.get("fingerprint"), entry.get("reused_from"))[:NOTE_MAX]
+        for task_id, entry in plan.items()
+        if isinstance(entry, dict) and entry.get("reuse")
+    }
+
+
+def note_reused_steps(dag_run) -> int:
+    """Put the reuse note on each task instance of `dag_run` the planner skipped (a note
+    someone wrote is kept). Runs in the scheduler, in its session, when the run ends: a task
+    cannot write notes through Airflow 3's execution API."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+    from sqlalchemy.orm import object_session
+
+    session = object_session(dag_run)
+    if session is None:
+        return 0
+    plan = session.scalars(
+        select(XComModel.value).where(
+            XComModel.dag_id == dag_run.dag_id,
+            XComModel.run_id == dag_run.run_id,
+            XComModel.task_id == PLAN_TASK_ID,
+            XComModel.key == PLAN_XCOM_KEY,
+        )
+    ).first()
+    notes = reused_notes(plan)
+    if not notes:
+        return 0
+    noted = 0
+    # In the scheduler's own transaction (it commits; a savepoint would count as a commit
+    # there, which the scheduler refuses): notes are added beside its state changes.
+    tis = session.scalars(
+        select(TaskInstance).where(
+            TaskInstance.dag_id == dag_run.dag_id,
+            TaskInstance.run_id == dag_run.run_id,
+            TaskInstance.task_id.in_(sorted(notes)),
+            TaskInstance.state == "skipped",
+        )
+    ).all()
+    for ti in tis:
+        if ti.task_instance_note is None:
+            ti.note = notes[ti.task_id]
+            noted += 1
+        elif not ti.task_instance_note.content:
+            ti.task_instance_note.content = notes[ti.task_id]
+            noted += 1
+    return noted
+
+
 def make_app():
     """The FastAPI app Airflow's api-server mounts under URL_PREFIX (needs Airflow 3)."""
     from typing import Annotated, Any
@@ -318,10 +399,24 @@ class _LazyApp:
 # loading plugins): the amlcompile CLI imports this file for the functions above, and must
 # not pay seconds for importing Airflow.
 if "airflow" in sys.modules:
+    from airflow.listeners import hookimpl
     from airflow.plugins_manager import AirflowPlugin
+
+    class ReuseNotes:
+        """Listener (in the scheduler): when a run ends, each step the reuse planner skipped
+        gets a note saying it was reused and from which run, as `amlcompile run` notes it."""
+
+        @hookimpl
+        def on_dag_run_success(self, dag_run, msg):
+            note_reused_steps(dag_run)
+
+        @hookimpl
+        def on_dag_run_failed(self, dag_run, msg):
+            note_reused_steps(dag_run)
 
     class AmlcompilePlugin(AirflowPlugin):
         name = "amlcompile"
+        listeners = [ReuseNotes()]
         fastapi_apps = [
             {
                 "app": _LazyApp(),

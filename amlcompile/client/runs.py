@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ..dsl import session
 from ..dsl.warnings import ignored
 from ..exceptions import UserErrorException
-from ..rest import AirflowClient, RestError, lifecycle
 from . import build_time
+
+if TYPE_CHECKING:
+    from ..rest.client import AirflowClient
 
 URL_ENV = "AMLCOMPILE_AIRFLOW_URL"
 ENDPOINT_VARIABLE = "amlcompile_endpoint__"  # + endpoint name: versions and default
@@ -40,18 +43,39 @@ _STEP_STATUS = {
 }
 
 
+def _rest():
+    """The REST client, imported when a run object talks to Airflow (a build that merely
+    imports these names does not pay for urllib/http.client)."""
+    from ..rest import client
+
+    return client
+
+
+def _is_client(obj) -> bool:
+    rest = sys.modules.get(__package__.rpartition(".")[0] + ".rest.client")
+    return rest is not None and isinstance(obj, rest.AirflowClient)
+
+
+def _lifecycle():
+    """The deployed-pipeline operations, imported when a run object is used (not by a build
+    that merely imports these names)."""
+    from ..rest import lifecycle
+
+    return lifecycle
+
+
 def rest_configured(config) -> bool:
     return bool(os.environ.get(URL_ENV)) or "url" in config.airflow.model_fields_set
 
 
 def client_for(workspace) -> AirflowClient:
-    return AirflowClient.from_config(workspace._config)
+    return _rest().AirflowClient.from_config(workspace._config)
 
 
 class StepRun:
     """One step of a PipelineRun (`get_steps()`)."""
 
-    def __init__(self, status: lifecycle.StepStatus):
+    def __init__(self, status):
         self.name = status.task_id
         self.state = status.state
         self.duration = status.duration
@@ -73,10 +97,10 @@ class PipelineRun:
 
     def __new__(cls, client=None, dag_id=None, run_id=None, experiment=None, **kwargs):
         build = session.current()
-        if build is not None and not isinstance(client, AirflowClient):
+        if build is not None and not _is_client(client):
             # SDK form `PipelineRun(experiment, run_id)` in a build: nothing has run.
             return build_time.looked_up_run(build, client, dag_id)
-        if not isinstance(client, AirflowClient):
+        if not _is_client(client):
             raise UserErrorException(
                 "PipelineRun(experiment, run_id): look runs up with `amlcompile status DAG RUN`"
                 " or PublishedPipeline.submit(...) / Experiment.submit(...), which return them"
@@ -97,24 +121,28 @@ class PipelineRun:
         return _RUN_STATUS.get(state, str(state))
 
     def get_steps(self) -> list[StepRun]:
-        return [StepRun(s) for s in lifecycle.steps(self._client, self.dag_id, self.id)]
+        return [StepRun(s) for s in _lifecycle().steps(self._client, self.dag_id, self.id)]
 
     def wait_for_completion(self, show_output=True, timeout_seconds=None, raise_on_error=True):
         show = (lambda line: print(line, flush=True)) if show_output else (lambda line: None)
-        run = lifecycle.wait(self._client, self.dag_id, self.id, show=show, timeout=timeout_seconds)
+        run = _lifecycle().wait(
+            self._client, self.dag_id, self.id, show=show, timeout=timeout_seconds
+        )
         if show_output:
-            for line in lifecycle.run_report(self._client, self.dag_id, self.id):
+            for line in _lifecycle().run_report(self._client, self.dag_id, self.id):
                 print(line)
             print(f"run {self.id} of {self.dag_id}: {run['state']}", file=sys.stdout)
         status = _RUN_STATUS.get(run["state"], run["state"])
         if raise_on_error and run["state"] != "success":
-            reason = lifecycle.planner_failure(self._client, self.dag_id, self.id)
+            reason = _lifecycle().planner_failure(self._client, self.dag_id, self.id)
             why = f" (the reuse planner failed: {reason})" if reason else ""
-            raise RestError(f"pipeline run {self.id} of {self.dag_id} finished {run['state']}{why}")
+            raise _rest().RestError(
+                f"pipeline run {self.id} of {self.dag_id} finished {run['state']}{why}"
+            )
         return status
 
     def cancel(self) -> None:
-        lifecycle.cancel(self._client, self.dag_id, self.id)
+        _lifecycle().cancel(self._client, self.dag_id, self.id)
 
     def publish_pipeline(self, name, description=None, version=None, **kwargs):
         if name != self.dag_id:
@@ -140,7 +168,9 @@ def submit(
     from ..dsl.dataset import trigger_value
 
     values = {name: trigger_value(value) for name, value in (parameters or {}).items()}
-    run, _ = lifecycle.trigger(client, dag_id, values, run_id, regenerate, continue_on_step_failure)
+    run, _ = _lifecycle().trigger(
+        client, dag_id, values, run_id, regenerate, continue_on_step_failure
+    )
     return PipelineRun(client, dag_id, run["dag_run_id"], experiment_name)
 
 
@@ -166,7 +196,7 @@ class PublishedPipeline:
 
     @classmethod
     def _publish(cls, client, dag_id, description=None, version=None):
-        record = lifecycle.publish(client, dag_id, version, description)
+        record = _lifecycle().publish(client, dag_id, version, description)
         return cls(client, dag_id, record["version"], record["description"])
 
     @classmethod
@@ -175,10 +205,12 @@ class PublishedPipeline:
         if build is not None:  # a build looks up only what the script published in it
             return build_time.published_in_build(build, id)
         client = client_for(workspace)
-        record = lifecycle.published(client, id)
+        record = _lifecycle().published(client, id)
         if record is None:
             client.dag(id)  # a clear "no DAG" first
-            raise RestError(f"pipeline {id!r} is deployed but not published (amlcompile publish)")
+            raise _rest().RestError(
+                f"pipeline {id!r} is deployed but not published (amlcompile publish)"
+            )
         return cls(client, id, record.get("version"), record.get("description"))
 
     @classmethod
@@ -192,7 +224,7 @@ class PublishedPipeline:
         for dag in dags:
             if active_only and dag.get("is_paused"):
                 continue
-            record = lifecycle.published(client, dag["dag_id"])
+            record = _lifecycle().published(client, dag["dag_id"])
             if record is not None:
                 found.append(
                     cls(client, dag["dag_id"], record.get("version"), record.get("description"))
@@ -291,7 +323,9 @@ class PipelineEndpoint:
         if build is not None:
             endpoints = build.client.setdefault("pipeline_endpoints", {})
             if name in endpoints:
-                raise RestError(f"pipeline endpoint {name!r} already exists; use add_default")
+                raise _rest().RestError(
+                    f"pipeline endpoint {name!r} already exists; use add_default"
+                )
             if not isinstance(pipeline, PublishedPipeline):
                 dag_id = build_time.endpoint_dag_id(build, pipeline, name)
             url = build_time._airflow_url(pipeline) if hasattr(pipeline, "workspace") else None
@@ -303,11 +337,11 @@ class PipelineEndpoint:
         client.dag(dag_id)
         try:
             cls.get(workspace, name=name)
-        except RestError as exc:
+        except _rest().RestError as exc:
             if exc.status != 404:
                 raise
         else:
-            raise RestError(f"pipeline endpoint {name!r} already exists; use add_default")
+            raise _rest().RestError(f"pipeline endpoint {name!r} already exists; use add_default")
         endpoint = cls(client, name, description, [dag_id], "0")
         endpoint._save(create=True)
         return endpoint
@@ -318,15 +352,15 @@ class PipelineEndpoint:
         if build is not None:
             found = build.client.get("pipeline_endpoints", {}).get(name or id)
             if found is None:
-                raise RestError(f"no pipeline endpoint {name or id!r}", 404)
+                raise _rest().RestError(f"no pipeline endpoint {name or id!r}", 404)
             return found
         client = client_for(workspace)
         key = ENDPOINT_VARIABLE + (name or id)
         try:
             var = client.get(f"/api/v2/variables/{key}")
-        except RestError as exc:
+        except _rest().RestError as exc:
             if exc.status == 404:
-                raise RestError(f"no pipeline endpoint {name or id!r}", 404) from None
+                raise _rest().RestError(f"no pipeline endpoint {name or id!r}", 404) from None
             raise
         data = json.loads(var["value"])
         return cls(client, data["name"], data.get("description"), data["versions"], data["default"])
@@ -390,7 +424,7 @@ class PipelineEndpoint:
             url = build_time._UrlOnly(self._build_url or "")
             # A POST to its endpoint from the script is answered in the build (build_time.py).
             return PublishedPipeline(url, dag_id)
-        record = lifecycle.published(self._client, dag_id) or {}
+        record = _lifecycle().published(self._client, dag_id) or {}
         return PublishedPipeline(
             self._client, dag_id, record.get("version"), record.get("description")
         )

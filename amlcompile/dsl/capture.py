@@ -658,7 +658,7 @@ class _Capture:
             elif source_dir is None and (s.source_directory or self.p.default_source_directory):
                 pass  # its source_directory does not exist: said once, above
             elif script not in generated_names and (
-                source_dir is None or not (source_dir / script).is_file()
+                source_dir is None or not self.is_file(source_dir, script)
             ):
                 self.problem(
                     f"step {name!r}: script {script!r} not found in source_directory"
@@ -675,11 +675,16 @@ class _Capture:
                 )
                 continue
             hash_digests.append((str(hp), snapshot_mod.path_digest(target)))
-        snap = (
-            snapshot_mod.take(source_dir, generated)
-            if (source_dir is None or source_dir.is_dir())
-            else snapshot_mod.take(None, generated)
-        )
+        # One snapshot per folder and generated scripts in a capture (the user's code has run:
+        # nothing changes the folders while the steps are captured).
+        snap_key = ("snapshot", source_dir, generated)
+        snap = self.shared.get(snap_key)
+        if snap is None:
+            snap = self.shared[snap_key] = (
+                snapshot_mod.take(source_dir, generated)
+                if (source_dir is None or source_dir.is_dir())
+                else snapshot_mod.take(None, generated)
+            )
 
         after = []
         for up, seq, site in self.run_after_calls(s):
@@ -813,6 +818,15 @@ class _Capture:
                 ports[id(data)] = unique_name(base, set(ports.values()))
         self.output_ports[id(s)] = ports
 
+    def is_file(self, folder: Path, name: str) -> bool:
+        """Whether `folder/name` is a file; asked once per folder and name (steps made in a
+        loop run the same script)."""
+        key = ("is_file", folder, name)
+        found = self.shared.get(key)
+        if found is None:
+            found = self.shared[key] = (folder / name).is_file()
+        return found
+
     def source_dir(self, s: PipelineStep, name: str):
         generated = tuple([s._generated]) if getattr(s, "_generated", None) else ()
         for message, where in getattr(s, "_code_problems", ()):  # @step code: free names
@@ -824,12 +838,19 @@ class _Capture:
             if generated:
                 return None, generated
             return Path(s._location[0]).parent, generated
+        # Steps made in a loop share their folder: resolved (and found to exist) once.
+        key = ("source_dir", str(src), s._location[0])
+        found = self.shared.get(key)
+        if found is not None:
+            return found, generated
         path = Path(src)
         if not path.is_absolute():
             beside_script = Path(s._location[0]).parent / path
             path = beside_script if beside_script.exists() else Path.cwd() / path
         path = path.resolve()
-        if not path.is_dir():
+        if path.is_dir():
+            self.shared[key] = path
+        else:
             hint = ""
             if path.parent.is_dir():
                 siblings = [d.name for d in path.parent.iterdir() if d.is_dir()]

@@ -9,6 +9,7 @@ and `upload_files` is recorded (into dags_out/_amlcompile/uploads.json, see uplo
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,10 @@ def install_actions(actions) -> None:
 
 
 def actions():
-    # Importing any part of amlcompile runs amlcompile/__init__.py, which installs them.
+    if _actions is None:
+        # The package (amlcompile/__init__.py, always loaded before this module) imports the
+        # client layer on first use of an SDK name; a program that imported only dsl/ modules
+        # gets it here, through the package, so dsl/ still names nothing above it.
+        sys.modules[__name__.split(".")[0]]._dsl()
     assert _actions is not None, "amlcompile.client was not imported"
     return _actions

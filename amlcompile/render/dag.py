@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import keyword
+import os
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -42,10 +43,34 @@ def header(version: str, source_file: str) -> str:
     )
 
 
+class _TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates in the user's cache folder, keyed by the template's path and
+    checksummed by its text: compiling dag.py.j2 was ~0.07 s of every build. A cache that
+    cannot be read or written only costs that time."""
+
+    def __init__(self):
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        super().__init__(os.path.join(base, "amlcompile", "templates"), "%s.jinja")
+
+    def load_bytecode(self, bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, ValueError, EOFError, TypeError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket) -> None:
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
 def _environment(template: Path | None) -> tuple[jinja2.Environment, str]:
     folder, name = (template.parent, template.name) if template else (template_dir(), "dag.py.j2")
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
+        bytecode_cache=_TemplateCache(),
         autoescape=False,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

@@ -30,6 +30,7 @@ from ..render.writer import (
     check_ownership,
     is_generated_dag,
     read_manifests,
+    refuse_secrets,
 )
 from ..runtime.reuse import CONTINUE_PARAM, PLAN_TASK_ID, PLAN_XCOM_KEY, REGENERATE_PARAM
 from ..text import plural
@@ -256,10 +257,13 @@ def deploy(
     progress=print,
     owner: Owner | None = None,
     executor: str | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> DeployResult:
     """Make the build's uploads, copy dags_out/ into Airflow's DAGs folder as project
     `owner`, and wait until Airflow has parsed every DAG. `executor`: Airflow's [core]
-    executor when the project config says it (else asked of Airflow, see check_executor)."""
+    executor when the project config says it (else asked of Airflow, see check_executor).
+    `secrets`: as for `writer.apply` (label → value; `credentials.known_secrets([config])`,
+    as build and run pass): nothing is copied when a file holds one."""
     owner = owner or Owner("default")
     dag_files = sorted(p for p in dags_out.glob("*.py") if is_generated_dag(p))
     if not dag_files:
@@ -268,6 +272,7 @@ def deploy(
     dag_ids = [p.stem for p in dag_files]
     files, owned = _read_tree(dags_out, dags_folder)
     notes = check_ownership(dags_folder, files, owner)  # a clash stops before any upload
+    refuse_secrets(dags_folder, files, owner, secrets)  # and so does a secret in a file
     for line in notes:
         progress(f"note: {line}")
     # The data first: a DAG must not appear (and be triggered) before its inputs are there.
@@ -281,7 +286,7 @@ def deploy(
     errors_before = {e.get("filename"): e.get("timestamp") for e in client.import_errors()}
     for rel in sorted(owned):  # an empty snapshot (no files) is a folder all the same
         (dags_folder / rel).mkdir(parents=True, exist_ok=True)
-    changes = apply(dags_folder, files, owned, owner)
+    changes = apply(dags_folder, files, owned, owner, secrets)
     result = DeployResult(dags_folder, changes)
     written = {Path(rel).stem for rel in changes["written"] if "/" not in rel}
     support_changed = any(rel.startswith(SUPPORT_DIR + "/") for rel in changes["written"])

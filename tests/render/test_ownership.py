@@ -302,3 +302,27 @@ def test_deploy_uploads_first_and_says_what_a_first_deploy_waits_for(tmp_path, m
     assert lines[1].startswith("waiting for Airflow to find 1 new DAG file: it knows no DAG in")
     assert "[dag_processor] refresh_interval (300 s by default" in lines[1]
     assert "--reserialize" in lines[1]
+
+
+def test_deploy_refuses_a_file_holding_a_secret_the_config_names(tmp_path, monkeypatch, capsys):
+    """`deploy` scans what it copies for the secrets the project config names (as build and
+    run do), before any upload or copy: a value planted after the build is caught too."""
+    from amlcompile import cli
+    from amlcompile.rest import lifecycle
+
+    value = "planted-af-login-0123456789"
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "amlcompile.toml").write_text('[airflow]\npassword_env = "AF_LOGIN"\n')
+    name, data = "P", dag("P")[0] + f"# {value}\n".encode()
+    apply(project / "dags_out", {f"{name}.py": (data, False), **support()}, owned(), A, {})
+    dags = tmp_path / "airflow_dags"
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("AF_LOGIN", value)
+    monkeypatch.setattr(lifecycle.time, "sleep", lambda s: None)
+    monkeypatch.setattr(cli, "_client", lambda: (load(project), FakeAirflow(dags, tmp_path)))
+    assert cli.main(["deploy", "--dags-folder", str(dags)]) == 2
+    err = capsys.readouterr().err
+    assert "P.py would contain the value of airflow.password_env in" in err
+    assert "$AF_LOGIN" in err and value not in err
+    assert not (dags / "P.py").exists()

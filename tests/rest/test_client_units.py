@@ -4,6 +4,7 @@ half of the Airflow plugin (the Azure ML body mapping)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -328,8 +329,8 @@ def test_install_plugin_command(tmp_path):
     assert done.returncode == 0, done.stderr
     folder = (tmp_path / "airflow" / "plugins").resolve()
     assert done.stdout.strip() == (
-        f"plugin amlcompile_plugin.py in {folder}: installed (restart Airflow's api-server to"
-        " load it: plugins load when it starts)"
+        f"plugin amlcompile_plugin.py in {folder}: installed (restart Airflow's api-server and"
+        " scheduler to load it: plugins load when they start)"
     )
     again = amlcompile_cli("install-plugin", cwd=tmp_path)
     assert again.stdout.strip() == f"plugin amlcompile_plugin.py in {folder}: unchanged"
@@ -403,3 +404,24 @@ def test_dag_file_lines_map_to_the_step_through_the_steps_table():
         3,
         None,
     )
+
+
+def test_the_plugins_reuse_note_is_amlcompile_runs():
+    """The deployed Airflow's note on a reused step (the plugin's listener) says what
+    `amlcompile run` and `status` say, and reads the planner's own task and XCom key."""
+    from amlcompile.local_run import reuse_note
+    from amlcompile.runtime import reuse
+
+    assert (plugin.PLAN_TASK_ID, plugin.PLAN_XCOM_KEY) == (reuse.PLAN_TASK_ID, reuse.PLAN_XCOM_KEY)
+    origin = {"run_id": "manual__2026-11-27T10:00:00+00:00"}
+    plan = {
+        "train": {"reuse": True, "fingerprint": "0123456789abcdef", "reused_from": origin},
+        "score": {"reuse": False, "fingerprint": "fedcba9876543210"},
+        "old": {"reuse": True, "fingerprint": "aa", "reused_from": None},
+    }
+    notes = plugin.reused_notes(json.dumps(plan))
+    assert notes == plugin.reused_notes(plan)
+    assert sorted(notes) == ["old", "train"]
+    assert notes["train"] == reuse_note("0123456789abcdef", origin)
+    assert notes["old"] == reuse_note("aa", None)
+    assert plugin.reused_notes("not json") == {} and plugin.reused_notes(None) == {}

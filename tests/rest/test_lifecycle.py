@@ -122,7 +122,7 @@ def test_deploy_parses_every_dag_and_sizes_pools(airflow_server, project):
     # The fixture installed the plugin with `amlcompile install-plugin` before Airflow started;
     # deploy (plugins_folder in the config) finds it current.
     assert "plugin amlcompile_plugin.py in" in airflow_server.plugin_install
-    assert "installed (restart Airflow's api-server" in airflow_server.plugin_install
+    assert "installed (restart Airflow's api-server and scheduler" in airflow_server.plugin_install
     assert f"plugin amlcompile_plugin.py in {airflow_server.plugins}: unchanged" in r.stdout
     pool = admin(airflow_server).pool("amlcompile-aml-compute")
     assert pool["slots"] == 4
@@ -210,6 +210,32 @@ def test_publish_trigger_with_conf_wait_and_status(airflow_server, project):
     missing = cli(airflow_server, project, "logs", DAG, "first", "nope")
     assert missing.returncode == 2
     assert "has no step 'nope'" in missing.stderr
+
+
+def test_reused_steps_carry_a_note_in_the_deployed_airflow(airflow_server, project):
+    """Airflow shows a reused step as skipped (`compare` reads the parameter: a value no other
+    test uses makes it run in the first run); the plugin's listener (in the scheduler) notes
+    on it which run it was reused from, as `amlcompile run` does, and `status` says the same."""
+    assert cli(airflow_server, project, "enable", DAG).returncode == 0
+    for run_id in ("noted_first", "noted_second"):
+        r = cli(
+            airflow_server, project, "trigger", DAG, "--param", "pipeline_arg=7331",
+            "--run-id", run_id, "--wait",
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+    client = admin(airflow_server)
+    base = f"/api/v2/dags/{DAG}/dagRuns"
+    computed = client.get(f"{base}/noted_first/taskInstances/compare")
+    assert computed["state"] == "success" and not computed.get("note")
+    reused = client.get(f"{base}/noted_second/taskInstances/compare")
+    assert reused["state"] == "skipped"
+    assert reused["note"].startswith("Reused from run noted_first: not run, because its"), reused
+    status = cli(airflow_server, project, "status", DAG, "noted_second")
+    assert status.returncode == 0, status.stderr
+    line = next(x for x in status.stdout.splitlines() if x.strip().startswith("compare "))
+    assert "reused from noted_first" in line, status.stdout
+    fingerprint = reused["note"].split("fingerprint ")[1].split()[0]
+    assert f"fingerprint {fingerprint} unchanged" in status.stdout
 
 
 def test_same_run_id_is_idempotent_other_conf_refused(airflow_server, project):
