@@ -11,7 +11,6 @@ import functools
 import re
 from pathlib import Path
 
-
 # Never part of a snapshot: tool state, VCS data, caches, our own output.
 ALWAYS_IGNORED = [
     ".git/",
