@@ -312,7 +312,7 @@ def run_compiled(
         if entry["reused_from"] is not None and not entry.get("note"):
             entry["note"] = reuse_note(entry["fingerprint"], entry["reused_from"])
         steps.append(entry)
-    steps.sort(key=lambda s: order[s["task_id"]])
+    steps.sort(key=lambda s: _report_order(order, s["task_id"]))
     result = RunResult(c.pipeline, raw["state"], raw.get("run_id"), steps, log_file, raw)
     if planner is not None and planner.get("state") == "failed":
         result.planner_error = planner.get("error") or []
@@ -599,6 +599,15 @@ def load_run(state_dir: Path, dag_id: str, run_id: str) -> dict | None:
     except (OSError, ValueError):
         return None
     return body if isinstance(body, dict) else None
+
+
+def _report_order(order: dict[str, int], task_id: str) -> tuple[int, int]:
+    """A step's place in the report; a step's other tasks (`<step>__trials`, ...) just
+    before it."""
+    if task_id in order:
+        return (order[task_id], 1)
+    owners = [n for n in order if task_id.startswith(n + "__")]
+    return (order[max(owners, key=len)], 0) if owners else (len(order), 0)
 
 
 def status_lines(body: dict) -> list[str]:

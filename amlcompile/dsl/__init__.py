@@ -27,6 +27,19 @@ from .environment import (
     RunConfiguration,
     ScriptRunConfig,
 )
+from .hyperdrive import (
+    BanditPolicy,
+    BayesianParameterSampling,
+    GridParameterSampling,
+    HyperDriveConfig,
+    HyperDriveStep,
+    MedianStoppingPolicy,
+    NoTerminationPolicy,
+    PrimaryMetricGoal,
+    RandomParameterSampling,
+    TrainingOutput,
+    TruncationSelectionPolicy,
+)
 from .pipeline import Pipeline
 from .schedule import Schedule, ScheduleRecurrence
 from .steps import CommandStep, PythonScriptStep, StepSequence
@@ -35,6 +48,17 @@ from .transfer import DataTransferStep
 from .workspace import Datastore, Workspace
 
 __all__ = [
+    "BanditPolicy",
+    "BayesianParameterSampling",
+    "GridParameterSampling",
+    "HyperDriveConfig",
+    "HyperDriveStep",
+    "MedianStoppingPolicy",
+    "NoTerminationPolicy",
+    "PrimaryMetricGoal",
+    "RandomParameterSampling",
+    "TrainingOutput",
+    "TruncationSelectionPolicy",
     "RunConfiguration",
     "ScriptRunConfig",
     "OutputFileDatasetConfig",

@@ -217,6 +217,33 @@ class TransferSpec(Frozen):
     destination_reference_type: Literal["file", "directory"] | None = None
 
 
+class HyperDrivePolicy(Frozen):
+    """An early-termination policy, applied to the primary metric while a trial runs."""
+
+    kind: Literal["bandit", "median_stopping", "truncation_selection"]
+    evaluation_interval: int = 1
+    delay_evaluation: int = 0
+    slack_factor: float | None = None
+    slack_amount: float | None = None
+    truncation_percentage: int | None = None
+
+
+class HyperDriveSpec(Frozen):
+    """A HyperDriveStep: the trials (sampled at build, so the DAG is static), how the best is
+    chosen, and what each output holds."""
+
+    sampling: Literal["grid", "random"]
+    # Each trial's hyperparameters as (script argument, value), in the space's order.
+    trials: tuple[tuple[tuple[str, Scalar], ...], ...]
+    primary_metric_name: str
+    primary_metric_goal: Literal["maximize", "minimize"]
+    max_concurrent_runs: int | None = None
+    policy: HyperDrivePolicy | None = None
+    metrics_outputs: tuple[str, ...] = ()  # ports: every trial's metrics (JSON)
+    model_outputs: tuple[tuple[str, str | None], ...] = ()  # (port, model_file): best's outputs/
+    trial_outputs: tuple[str, ...] = ()  # ports each trial writes; the best trial's are kept
+
+
 class TaskSettings(Frozen):
     """What Airflow runs a task with (scheduling knobs: never in the reuse fingerprint)."""
 
@@ -233,7 +260,7 @@ class Step(Frozen):
     name: str  # also the Airflow task id
     display_name: str | None = None  # the step's own name, when the task id had to differ
     settings: TaskSettings | None = None  # per-step overrides of the DAG's default_args
-    kind: Literal["python_script", "command", "databricks", "adla", "data_transfer"]
+    kind: Literal["python_script", "command", "databricks", "adla", "data_transfer", "hyperdrive"]
     location: SourceLocation
     compute: str
     script: str | None = None  # python_script: path inside the snapshot
@@ -254,6 +281,7 @@ class Step(Frozen):
     databricks: DatabricksSpec | None = None
     adla: AdlaSpec | None = None
     transfer: TransferSpec | None = None
+    hyperdrive: HyperDriveSpec | None = None
 
     def tokens(self) -> list[LiteralArg | ParamArg | PortArg]:
         """Every argument token of the step, wherever the step kind keeps it."""

@@ -1,0 +1,66 @@
+"""HyperDriveStep: a task listing the trials to run (those with no reusable record), the
+trials as one mapped task (`.partial().expand(trial=...)`, at most max_concurrent_runs at a
+time), and the step's own task, which picks the best trial and writes the step's outputs.
+The tasks are in runtime/hyperdrive.py; trials run on the Airflow worker."""
+
+from __future__ import annotations
+
+from ..ir import models as ir
+from ..render.pyliteral import one_line
+from .base import LoweringError, OperatorRef, TaskSpec, doc_md, step_payload
+
+MODULE = "{runtime}.hyperdrive"
+
+
+def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpec:
+    if compute.kind != "local" and not ctx.force_local:
+        raise LoweringError(
+            f"{s.location}: step {s.name!r}: HyperDriveStep trials run on the Airflow worker:"
+            f" give it a LocalCompute, or build with --local (compute target {compute.name!r}"
+            f" is {compute.kind})"
+        )
+    hd = s.hyperdrive
+    assert hd is not None
+    payload = step_payload(p, s)
+    label = one_line(s.display_name or s.name)
+    shared = {"datastores": "DATASTORES"}
+    where = f"the Airflow worker ({compute.name})"
+    trials = TaskSpec(
+        task_id=f"{s.name}__trials",
+        operator=OperatorRef(MODULE, "HyperDriveTrialsOperator"),
+        kwargs={"step": payload},
+        doc_md=f"**{label}**: lists the {len(hd.trials)} trials of the search ({hd.sampling}"
+        " sampling) that have no reusable result; the mapped task runs those.",
+        shared=dict(shared),
+        of_step=s.name,
+        display_name=f"{label}: trials to run",
+    )
+    trial_kwargs: dict = {"step": payload}
+    if hd.max_concurrent_runs is not None:
+        trial_kwargs["max_active_tis_per_dagrun"] = hd.max_concurrent_runs
+    if p.xcom_log_tail != 20:
+        trial_kwargs["xcom_log_tail"] = p.xcom_log_tail
+    policy = hd.policy.kind.replace("_", " ") + " policy" if hd.policy else "no early termination"
+    trial = TaskSpec(
+        task_id=f"{s.name}__trial",
+        operator=OperatorRef(MODULE, "HyperDriveTrialOperator"),
+        kwargs=trial_kwargs,
+        doc_md=f"**{label}**: one trial per mapped instance, the script run with its"
+        f" hyperparameters as `--name value` arguments on {where}; {policy} on"
+        f" `{one_line(hd.primary_metric_name)}`.",
+        shared=dict(shared),
+        expand=("trial", trials.task_id),
+        of_step=s.name,
+        display_name=f"{label}: trial",
+    )
+    most = "highest" if hd.primary_metric_goal == "maximize" else "lowest"
+    best = TaskSpec(
+        task_id=s.name,
+        operator=OperatorRef(MODULE, "HyperDriveBestOperator"),
+        kwargs={"step": payload},
+        doc_md=doc_md(s, where) + f"; picks the trial with the {most}"
+        f" `{one_line(hd.primary_metric_name)}` of {len(hd.trials)} trials",
+        shared=dict(shared),
+    )
+    best.before = [trials, trial]
+    return best
