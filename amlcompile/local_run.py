@@ -303,6 +303,8 @@ def run_compiled(
             continue
         planned = plan.get(entry["task_id"]) or {}
         result = entry.get("result") or {}
+        if not isinstance(result, dict):  # a step's other task (a HyperDriveStep's trial list)
+            result = {}
         if planned.get("reuse") and not result:
             result = {"outputs": planned.get("outputs"), "reused_from": planned.get("reused_from")}
         entry["result"] = result
@@ -683,7 +685,7 @@ def print_result(r: RunResult, console=None, hints: bool = True) -> None:
             style = "reused"
         cell = out.style(f"{text:<16}", style)
         out.line(f"  {safe(s['task_id']):<{width}}  {cell} {duration:>7}")
-        result = s.get("result") or {}
+        result = s.get("result") if isinstance(s.get("result"), dict) else {}
         for name, path in sorted((result.get("outputs") or {}).items()):
             out.line(f"{pad}output {safe(name)}: {safe(path)}")
         if s.get("reused_from") and s.get("fingerprint"):

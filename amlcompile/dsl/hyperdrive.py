@@ -185,6 +185,7 @@ class GridParameterSampling(HyperParameterSampling):
     _kind = "grid"
 
     def __init__(self, parameter_space, properties=None):
+        ignored("GridParameterSampling", properties=properties)  # a grid has nothing to seed
         super().__init__(parameter_space, properties)
 
     def problems(self) -> list[str]:
