@@ -603,6 +603,13 @@ def load_run(state_dir: Path, dag_id: str, run_id: str) -> dict | None:
     return body if isinstance(body, dict) else None
 
 
+def _own_tasks(steps: list[dict]) -> list[dict]:
+    """The steps' own tasks of a run report: not a step's other tasks (`<step>__trials`,
+    its mapped trials), which follow the step's reuse."""
+    names = {s["task_id"] for s in steps}
+    return [s for s in steps if not any(s["task_id"].startswith(n + "__") for n in names)]
+
+
 def _report_order(order: dict[str, int], task_id: str) -> tuple[int, int]:
     """A step's place in the report; a step's other tasks (`<step>__trials`, ...) just
     before it."""
@@ -721,7 +728,7 @@ def print_result(r: RunResult, console=None, hints: bool = True) -> None:
     reused = sum(1 for s in r.steps if s.get("reused_from"))
     if reused and hints:
         out.line(
-            f"{reused} of {len(r.steps)} steps reused earlier results"
+            f"{reused} of {len(_own_tasks(r.steps))} steps reused earlier results"
             " (--regenerate-outputs reruns them)"
         )
     if not r.succeeded and r.log_file:
