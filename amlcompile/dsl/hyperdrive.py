@@ -140,7 +140,7 @@ class HyperParameterSampling:
 
     def __init__(self, parameter_space, properties=None):
         self._parameter_space = dict(parameter_space) if parameter_space is not None else {}
-        self._properties = dict(properties or {})
+        self._properties = dict(properties) if isinstance(properties, dict) else {}
         self._location = caller_location()
 
     @property
