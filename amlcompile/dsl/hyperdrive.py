@@ -241,12 +241,34 @@ class RandomParameterSampling(HyperParameterSampling):
 
 
 class BayesianParameterSampling(HyperParameterSampling):
-    """Accepted by name; a build refuses it (sequential rounds are not implemented yet)."""
+    """Sequential rounds: the trials of a round are proposed from the results of the rounds
+    before it (runtime/hyperdrive.propose), so they are chosen when the run gets there, not at
+    build. As in Azure ML: choice(), uniform() and quniform() only, no early termination."""
 
     _kind = "bayesian"
 
     def __init__(self, parameter_space, properties=None):
         super().__init__(parameter_space, properties)
+
+    @property
+    def seed(self):
+        return self._properties.get("seed", self._properties.get("rngseed", 0))
+
+    def problems(self) -> list[str]:
+        out = super().problems()
+        for name, expr in self._parameter_space.items():
+            if isinstance(expr, ParameterExpression) and expr.kind not in (
+                "choice",
+                "uniform",
+                "quniform",
+            ):
+                out.append(
+                    f"BayesianParameterSampling: hyperparameter {name!r} is {expr!r}; Bayesian"
+                    " sampling takes choice(), uniform() and quniform() (as Azure ML's)"
+                )
+        if type(self.seed) is not int:
+            out.append(f"BayesianParameterSampling: the seed must be an integer, got {self.seed!r}")
+        return out
 
 
 # ---- early termination ----
@@ -426,22 +448,24 @@ class HyperDriveConfig:
         elif not self.run_config.script:
             out.append(("HyperDriveConfig: the ScriptRunConfig has no script=", where))
         sampling = self.hyperparameter_sampling
-        if isinstance(sampling, BayesianParameterSampling):
+        if isinstance(sampling, BayesianParameterSampling) and not isinstance(
+            self.policy, NoTerminationPolicy | None
+        ):
             out.append(
                 (
-                    "BayesianParameterSampling is not supported yet: use"
-                    " RandomParameterSampling(space, properties={'seed': N}) or"
-                    " GridParameterSampling",
-                    sampling._location,
+                    "HyperDriveConfig: Bayesian sampling takes no early-termination policy"
+                    " (as in Azure ML): its rounds learn from complete trials",
+                    where,
                 )
             )
-        elif isinstance(sampling, HyperParameterSampling):
+        if isinstance(sampling, HyperParameterSampling):
             out += [(m, sampling._location) for m in sampling.problems()]
         else:
             out.append(
                 (
-                    "HyperDriveConfig: hyperparameter_sampling must be GridParameterSampling or"
-                    f" RandomParameterSampling, got {type(sampling).__name__}",
+                    "HyperDriveConfig: hyperparameter_sampling must be GridParameterSampling,"
+                    " RandomParameterSampling or BayesianParameterSampling, got"
+                    f" {type(sampling).__name__}",
                     where,
                 )
             )
@@ -590,7 +614,15 @@ def capture_spec(cap, s: HyperDriveStep, name: str, ports_out, port_of_output):
         cap.problem(f"step {name!r}: {message}", where)
     if problems:
         return None
-    trials = config.hyperparameter_sampling.trials(config.max_total_runs)
+    sampling = config.hyperparameter_sampling
+    bayesian = isinstance(sampling, BayesianParameterSampling)
+    trials = [] if bayesian else sampling.trials(config.max_total_runs)
+    space = ()
+    if bayesian:  # proposed round by round at run time (runtime/hyperdrive.propose)
+        space = tuple(
+            (argument_name(n), e.kind, tuple(cap.literal_arg(a).value for a in e.args))
+            for n, e in sampling.parameter_space.items()
+        )
     policy = config.policy
     if isinstance(policy, NoTerminationPolicy):
         policy = None
@@ -607,6 +639,9 @@ def capture_spec(cap, s: HyperDriveStep, name: str, ports_out, port_of_output):
         metrics_outputs=tuple(metrics_ports),
         model_outputs=tuple(model_ports),
         trial_outputs=tuple(trial_ports),
+        space=space,
+        max_total_runs=config.max_total_runs if bayesian else None,
+        seed=sampling.seed if bayesian else None,
     )
 
 

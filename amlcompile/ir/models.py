@@ -232,8 +232,9 @@ class HyperDriveSpec(Frozen):
     """A HyperDriveStep: the trials (sampled at build, so the DAG is static), how the best is
     chosen, and what each output holds."""
 
-    sampling: Literal["grid", "random"]
-    # Each trial's hyperparameters as (script argument, value), in the space's order.
+    sampling: Literal["grid", "random", "bayesian"]
+    # Each trial's hyperparameters as (script argument, value), in the space's order (grid and
+    # random; Bayesian trials are proposed round by round at run time from `space`).
     trials: tuple[tuple[tuple[str, Scalar], ...], ...]
     primary_metric_name: str
     primary_metric_goal: Literal["maximize", "minimize"]
@@ -242,6 +243,18 @@ class HyperDriveSpec(Frozen):
     metrics_outputs: tuple[str, ...] = ()  # ports: every trial's metrics (JSON)
     model_outputs: tuple[tuple[str, str | None], ...] = ()  # (port, model_file): best's outputs/
     trial_outputs: tuple[str, ...] = ()  # ports each trial writes; the best trial's are kept
+    # Bayesian: (script argument, choice | uniform | quniform, its arguments), the trial count
+    # and the proposals' seed.
+    space: tuple[tuple[str, str, tuple[Scalar, ...]], ...] = ()
+    max_total_runs: int | None = None
+    seed: int | None = None
+
+    def rounds(self) -> list[int]:
+        """Bayesian: how many trials each round proposes (max_concurrent_runs at a time, by
+        default 5 rounds)."""
+        total = self.max_total_runs or 0
+        size = self.max_concurrent_runs or max(1, -(-total // 5))
+        return [min(size, total - start) for start in range(0, total, size)]
 
 
 class TaskSettings(Frozen):

@@ -217,7 +217,7 @@ def _hyperdrive_rules(s: Step, bad) -> list[Problem]:
     if hd is None:
         bad("a HyperDriveStep without its search")
         return []
-    if not hd.trials:
+    if not hd.trials and hd.sampling != "bayesian":
         bad("the search has no trial (an empty search space?)")
     filled = {*hd.metrics_outputs, *(port for port, _ in hd.model_outputs)}
     for t in s.arguments:
@@ -226,7 +226,7 @@ def _hyperdrive_rules(s: Step, bad) -> list[Problem]:
                 f"output {t.port!r} holds the search's metrics or best model (a TrainingOutput):"
                 " it is written after the trials, so a trial's arguments cannot name it"
             )
-    names = [n for n, _ in hd.trials[0]] if hd.trials else []
+    names = [n for n, _ in hd.trials[0]] if hd.trials else [n for n, _, _ in hd.space]
     for n in sorted({n for n in names if names.count(n) > 1}):
         bad(f"hyperparameter {n!r} is given twice")
     return []

@@ -20,7 +20,10 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import random
+import re
 import statistics
 import tempfile
 import threading
@@ -46,6 +49,7 @@ from .storage import (
     remove_tree,
 )
 
+PROPOSED_XCOM_KEY = "amlcompile_proposed_trials"  # a Bayesian round's trials
 RUN_OUTPUTS = "run_outputs"  # a trial's ./outputs folder (targets/base.py TRIAL_RUN_OUTPUTS)
 POLL_SECONDS = float(os.environ.get("AMLCOMPILE_HYPERDRIVE_POLL_SECONDS", "0.1"))
 
@@ -174,11 +178,64 @@ class _Search:
 
     step: dict
     datastores: dict
-    suffix = ""  # the task id is the step's name and this (targets/hyperdrive.py)
+    helper = False  # a task of the step other than its own: `<step>__trials[_<round>]`, ...
 
     def take_step(self, step: dict) -> None:
         super().take_step(step)
-        self.step["name"] = self.task_id.removesuffix(self.suffix) if self.suffix else self.task_id
+        if self.helper:  # the step's name, from the task id targets/hyperdrive.py gave it
+            self.step["name"] = re.sub(r"__trials?(_\d+)?$", "", self.task_id)
+
+    def all_trials(self, context) -> list[tuple[int, list]]:
+        """(index, hyperparameters) of every trial of the search: fixed at build (grid,
+        random), else what the Bayesian rounds of this run proposed (their list tasks' XCom)."""
+        if "bayesian" not in self.search:
+            return list(enumerate(self.search["trials"]))
+        out = []
+        for r in range(len(self.search["bayesian"]["rounds"])):
+            task = f"{self.step['name']}__trials_{r}"
+            got = context["ti"].xcom_pull(task_ids=task, key=PROPOSED_XCOM_KEY) or []
+            out += [(t["index"], t["hyperparameters"]) for t in got]
+        return out
+
+    def trial_rows(self, context, plan: dict, trials) -> list[dict]:
+        """Every trial's result: completed (a record), early terminated, or not run."""
+        step, search = self.step, self.search
+        base = self.trial_base(plan)
+        trial_step = trial_payload(step)
+        store = open_store(self.datastores, step["record_datastore"], step["name"])
+        folder = live_folder(self.datastores, step, self.dag_id, context["run_id"])
+        name = search["primary_metric_name"]
+        rows = []
+        for index, hyper in trials:
+            fp = trial_fingerprint(base, hyper)
+            row = {
+                "trial": index,
+                "run_id": trial_id(step["name"], index),
+                "hyperparameters": hyper,
+                "fingerprint": fp,
+                "status": "not run",
+                "metric": None,
+                "metrics": {},
+            }
+            record = self.trial_record(store, trial_step, fp)
+            if record is not None:
+                summary = record.get("metrics") or {}
+                row.update(
+                    status="completed",
+                    metrics=summary.get("metrics") or {},
+                    refs=expected_outputs(trial_step, fp),
+                    produced_by=(record.get("produced_by") or {}).get("run_id"),
+                )
+            else:
+                status = folder / f"trial_{index}.status.json"
+                if status.exists():
+                    row["status"] = "early terminated"
+                    row["reason"] = json.loads(status.read_text()).get("reason")
+                row["metrics"] = read_metrics_file(folder / f"trial_{index}.jsonl")["metrics"]
+            values = primary_values(_entries_of({"metrics": row["metrics"]}), name)
+            row["metric"] = values[-1] if values else None
+            rows.append(row)
+        return rows
 
     @property
     def search(self) -> dict:
@@ -203,12 +260,54 @@ class HyperDriveTrialsOperator(_Search, ReusableStep, BaseOperator):
 
     template_fields = ()
     ui_color = "#ede9fe"
-    suffix = "__trials"
+    helper = True
 
-    def __init__(self, *, step: dict, datastores: dict, **kwargs):
+    def __init__(self, *, step: dict, datastores: dict, round: int | None = None, **kwargs):
+        """round: a Bayesian search's round (0, 1, ...), whose trials this task proposes."""
         super().__init__(**kwargs)
         self.take_step(step)
         self.datastores = datastores
+        self.round = round
+
+    def round_trials(self, context, plan: dict) -> list[tuple[int, list]]:
+        """A Bayesian round's trials: proposed from the completed trials of the rounds before
+        it, by a generator seeded with the search's seed and the round (the same results
+        give the same proposals, so a re-run reuses its trials)."""
+        bayes = self.search["bayesian"]
+        earlier = []
+        for r in range(self.round):
+            task = f"{self.step['name']}__trials_{r}"
+            got = context["ti"].xcom_pull(task_ids=task, key=PROPOSED_XCOM_KEY) or []
+            earlier += [(t["index"], t["hyperparameters"]) for t in got]
+        rows = self.trial_rows(context, plan, earlier)
+        history = [
+            (r["hyperparameters"], r["metric"])
+            for r in rows
+            if r["status"] == "completed" and r["metric"] is not None
+        ]
+        rng = random.Random(f"{bayes['seed']}/{self.round}")
+        proposals = propose(
+            bayes["space"],
+            history,
+            bayes["rounds"][self.round],
+            rng,
+            self.search["primary_metric_goal"],
+            exclude=[h for _, h in earlier],
+        )
+        offset = sum(bayes["rounds"][: self.round])
+        trials = [(offset + j, h) for j, h in enumerate(proposals)]
+        self.log.info(
+            "step %s: round %d proposes %s from %d completed trials",
+            self.step["name"],
+            self.round + 1,
+            [h for _, h in trials],
+            len(history),
+        )
+        context["ti"].xcom_push(
+            key=PROPOSED_XCOM_KEY,
+            value=[{"index": i, "hyperparameters": h} for i, h in trials],
+        )
+        return trials
 
     def execute(self, context):
         step = self.step
@@ -221,7 +320,12 @@ class HyperDriveTrialsOperator(_Search, ReusableStep, BaseOperator):
         regenerate = bool(run_params(context).get(REGENERATE_PARAM))
         consumed = None
         to_run = []
-        for index, hyper in enumerate(self.search["trials"]):
+        trials = (
+            self.round_trials(context, plan)
+            if self.round is not None
+            else enumerate(self.search["trials"])
+        )
+        for index, hyper in trials:
             fp = trial_fingerprint(base, hyper)
             (folder / f"trial_{index}.jsonl").unlink(missing_ok=True)
             (folder / f"trial_{index}.status.json").unlink(missing_ok=True)
@@ -272,7 +376,7 @@ class HyperDriveTrialOperator(_Search, LocalStepOperator):
 
     ui_color = "#ddd6fe"
     keep_metrics_file = True
-    suffix = "__trial"
+    helper = True
 
     def __init__(self, *, step: dict, datastores: dict, trial: dict, **kwargs):
         super().__init__(step=step, datastores=datastores, **kwargs)
@@ -395,48 +499,9 @@ class HyperDriveBestOperator(_Search, ReusableStep, BaseOperator):
     def execute(self, context):
         return self.run_reusable(context, self._pick)
 
-    def _trials(self, context, plan: dict) -> list[dict]:
-        step, search = self.step, self.search
-        base = self.trial_base(plan)
-        trial_step = trial_payload(step)
-        store = open_store(self.datastores, step["record_datastore"], step["name"])
-        folder = live_folder(self.datastores, step, self.dag_id, context["run_id"])
-        name = search["primary_metric_name"]
-        rows = []
-        for index, hyper in enumerate(search["trials"]):
-            fp = trial_fingerprint(base, hyper)
-            row = {
-                "trial": index,
-                "run_id": trial_id(step["name"], index),
-                "hyperparameters": hyper,
-                "fingerprint": fp,
-                "status": "not run",
-                "metric": None,
-                "metrics": {},
-            }
-            record = self.trial_record(store, trial_step, fp)
-            if record is not None:
-                summary = record.get("metrics") or {}
-                row.update(
-                    status="completed",
-                    metrics=summary.get("metrics") or {},
-                    refs=expected_outputs(trial_step, fp),
-                    produced_by=(record.get("produced_by") or {}).get("run_id"),
-                )
-            else:
-                status = folder / f"trial_{index}.status.json"
-                if status.exists():
-                    row["status"] = "early terminated"
-                    row["reason"] = json.loads(status.read_text()).get("reason")
-                row["metrics"] = read_metrics_file(folder / f"trial_{index}.jsonl")["metrics"]
-            values = primary_values(_entries_of({"metrics": row["metrics"]}), name)
-            row["metric"] = values[-1] if values else None
-            rows.append(row)
-        return rows
-
     def _pick(self, context, plan, params, fp) -> dict:
         step, search = self.step, self.search
-        rows = self._trials(context, plan)
+        rows = self.trial_rows(context, plan, self.all_trials(context))
         name = search["primary_metric_name"]
         done = [r for r in rows if r["status"] == "completed" and r["metric"] is not None]
         if not done:
@@ -509,3 +574,86 @@ def _trial_line(row: dict, metric: str) -> str:
     hyper = " ".join(f"{n} {v}" for n, v in row["hyperparameters"])
     value = "no value" if row["metric"] is None else f"{row['metric']:g}"
     return f"{row['status']}, {metric} {value} ({hyper})"
+
+
+# ---- Bayesian proposals (a Parzen-estimator search, standard library only) ----
+
+
+def _sample(kind: str, args: list, rng: random.Random):
+    if kind == "choice":
+        return rng.choice(list(args))
+    x = rng.uniform(args[0], args[1])
+    if kind == "quniform":
+        q = args[2]
+        x = round(x / q) * q
+        return int(x) if isinstance(q, int) and float(x).is_integer() else float(x)
+    return float(x)
+
+
+def _density(kind: str, args: list, value, points: list) -> float:
+    """A Parzen density of `points` at `value` for one hyperparameter (a smoothed histogram
+    for a choice, Gaussian kernels a fifth of the range wide otherwise, with a uniform prior
+    weighted as one point)."""
+    if kind == "choice":
+        options = list(args)
+        return (sum(1 for p in points if p == value) + 1) / (len(points) + len(options))
+    low, high = float(args[0]), float(args[1])
+    width = max(high - low, 1e-12)
+    sigma = width / 5
+    total = 1 / width
+    for p in points:
+        total += math.exp(-0.5 * ((float(value) - float(p)) / sigma) ** 2) / (
+            sigma * math.sqrt(2 * math.pi)
+        )
+    return total / (len(points) + 1)
+
+
+def propose(
+    space: list, history: list, count: int, rng: random.Random, goal: str, exclude=()
+) -> list[list]:
+    """`count` new trials ([[argument, value], ...]) for a Bayesian round. `history`:
+    (hyperparameters, metric) of the completed trials so far. With fewer than two, draws at
+    random; else the candidate (of 32 drawn around the best quarter of the trials) with the
+    highest ratio of the good trials' density to the others', per hyperparameter (TPE)."""
+    seen = {json.dumps(h) for h in exclude}
+    out: list[list] = []
+    ranked = sorted(history, key=lambda t: -t[1] if goal == "maximize" else t[1])
+    good = ranked[: max(1, math.ceil(len(ranked) / 4))]
+    rest = ranked[len(good) :]
+    for _ in range(count):
+        best, best_score = None, -math.inf
+        for attempt in range(64):
+            if len(history) < 2 or attempt >= 32:
+                candidate = [[n, _sample(k, a, rng)] for n, k, a in space]
+            else:
+                anchor = dict((n, v) for n, v in rng.choice(good)[0])
+                candidate = []
+                for n, k, a in space:
+                    v = anchor.get(n)
+                    if k == "choice":
+                        v = v if (v in a and rng.random() < 0.8) else rng.choice(list(a))
+                    else:
+                        low, high = float(a[0]), float(a[1])
+                        v = min(high, max(low, rng.gauss(float(v), (high - low) / 5)))
+                        if k == "quniform":
+                            q = a[2]
+                            v = round(v / q) * q
+                            v = int(v) if isinstance(q, int) and float(v).is_integer() else v
+                    candidate.append([n, v])
+            if json.dumps(candidate) in seen:
+                continue
+            if len(history) < 2:
+                best = candidate
+                break
+            score = 0.0
+            for (n, k, a), (_, v) in zip(space, candidate, strict=True):
+                g = _density(k, a, v, [dict((x, y) for x, y in h)[n] for h, _ in good])
+                b = _density(k, a, v, [dict((x, y) for x, y in h)[n] for h, _ in rest])
+                score += math.log(g) - math.log(b)
+            if score > best_score:
+                best, best_score = candidate, score
+        if best is None:  # the space is used up
+            break
+        seen.add(json.dumps(best))
+        out.append(best)
+    return out

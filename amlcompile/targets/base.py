@@ -237,6 +237,12 @@ def hyperdrive_payload(s: ir.Step) -> dict:
         "primary_metric_name": hd.primary_metric_name,
         "primary_metric_goal": hd.primary_metric_goal,
     }
+    if hd.sampling == "bayesian":  # the trials are proposed round by round
+        out["bayesian"] = {
+            "space": [[name, kind, list(args)] for name, kind, args in hd.space],
+            "seed": hd.seed,
+            "rounds": hd.rounds(),
+        }
     if hd.policy is not None:
         out["policy"] = {k: v for k, v in hd.policy.model_dump().items() if v is not None}
     for key in ("metrics_outputs", "trial_outputs"):

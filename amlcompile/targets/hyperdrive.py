@@ -25,42 +25,50 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
     label = one_line(s.display_name or s.name)
     shared = {"datastores": "DATASTORES"}
     where = f"the Airflow worker ({compute.name})"
-    trials = TaskSpec(
-        task_id=f"{s.name}__trials",
-        operator=OperatorRef(MODULE, "HyperDriveTrialsOperator"),
-        kwargs={"step": payload},
-        doc_md=f"**{label}**: lists the {len(hd.trials)} trials of the search ({hd.sampling}"
-        " sampling) that have no reusable result; the mapped task runs those.",
-        shared=dict(shared),
-        of_step=s.name,
-        display_name=f"{label}: trials to run",
-    )
     trial_kwargs: dict = {"step": payload}
     if hd.max_concurrent_runs is not None:
         trial_kwargs["max_active_tis_per_dagrun"] = hd.max_concurrent_runs
     if p.xcom_log_tail != 20:
         trial_kwargs["xcom_log_tail"] = p.xcom_log_tail
     policy = hd.policy.kind.replace("_", " ") + " policy" if hd.policy else "no early termination"
-    trial = TaskSpec(
-        task_id=f"{s.name}__trial",
-        operator=OperatorRef(MODULE, "HyperDriveTrialOperator"),
-        kwargs=trial_kwargs,
-        doc_md=f"**{label}**: one trial per mapped instance, the script run with its"
-        f" hyperparameters as `--name value` arguments on {where}; {policy} on"
-        f" `{one_line(hd.primary_metric_name)}`.",
-        shared=dict(shared),
-        expand=("trial", trials.task_id),
-        of_step=s.name,
-        display_name=f"{label}: trial",
-    )
+    # Grid and random: one list and one mapped task. Bayesian: a pair per round, each round's
+    # list task proposing its trials from the results of the rounds before it.
+    rounds = hd.rounds() if hd.sampling == "bayesian" else [len(hd.trials)]
+    before: list[TaskSpec] = []
+    for r, count in enumerate(rounds):
+        tag = f"_{r}" if hd.sampling == "bayesian" else ""
+        what = f" (round {r + 1} of {len(rounds)})" if tag else ""
+        trials = TaskSpec(
+            task_id=f"{s.name}__trials{tag}",
+            operator=OperatorRef(MODULE, "HyperDriveTrialsOperator"),
+            kwargs={"step": payload, **({"round": r} if tag else {})},
+            doc_md=f"**{label}**: lists the {count} trials{what} of the search ({hd.sampling}"
+            " sampling) that have no reusable result; the mapped task runs those.",
+            shared=dict(shared),
+            of_step=s.name,
+            display_name=f"{label}: trials to run{what}",
+        )
+        trial = TaskSpec(
+            task_id=f"{s.name}__trial{tag}",
+            operator=OperatorRef(MODULE, "HyperDriveTrialOperator"),
+            kwargs=dict(trial_kwargs),
+            doc_md=f"**{label}**: one trial per mapped instance{what}, the script run with its"
+            f" hyperparameters as `--name value` arguments on {where}; {policy} on"
+            f" `{one_line(hd.primary_metric_name)}`.",
+            shared=dict(shared),
+            expand=("trial", trials.task_id),
+            of_step=s.name,
+            display_name=f"{label}: trial{what}",
+        )
+        before += [trials, trial]
     most = "highest" if hd.primary_metric_goal == "maximize" else "lowest"
     best = TaskSpec(
         task_id=s.name,
         operator=OperatorRef(MODULE, "HyperDriveBestOperator"),
         kwargs={"step": payload},
         doc_md=doc_md(s, where) + f"; picks the trial with the {most}"
-        f" `{one_line(hd.primary_metric_name)}` of {len(hd.trials)} trials",
+        f" `{one_line(hd.primary_metric_name)}` of {sum(rounds)} trials",
         shared=dict(shared),
     )
-    best.before = [trials, trial]
+    best.before = before
     return best

@@ -142,3 +142,59 @@ def test_adding_grid_points_runs_only_the_new_trials(project):
     third = amlcompile_cli("run", "pipe.py", cwd=project.root)
     assert third.returncode == 0, third.stdout[-3000:]
     assert "every step reused" in third.stdout
+
+
+BAYES_TRAIN = """\
+import argparse
+from azureml.core import Run
+
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float)
+p.add_argument("--act")
+a = p.parse_args()
+score = 1 - abs(a.lr - 0.3) + (0.1 if a.act == "tanh" else 0)
+Run.get_context().log("score", score)
+print("trained", a.lr, a.act)
+"""
+
+BAYES = """\
+from azureml.core import Workspace, ScriptRunConfig
+from azureml.pipeline.core import Pipeline
+from azureml.pipeline.steps import HyperDriveStep
+from azureml.train.hyperdrive import (
+    BayesianParameterSampling, HyperDriveConfig, PrimaryMetricGoal, choice, uniform,
+)
+
+ws = Workspace.from_config()
+src = ScriptRunConfig(source_directory="src", script="train.py")
+space = BayesianParameterSampling({"--lr": uniform(0, 1), "--act": choice("relu", "tanh")})
+config = HyperDriveConfig(run_config=src, hyperparameter_sampling=space,
+                          primary_metric_name="score", primary_metric_goal="maximize",
+                          max_total_runs=TOTAL, max_concurrent_runs=2)
+tune = HyperDriveStep(name="tune", hyperdrive_config=config)
+pipeline = Pipeline(ws, steps=[tune])
+"""
+
+
+@pytest.mark.airflow
+def test_bayesian_rounds_propose_from_earlier_results_and_reuse_them(project):
+    project.write("src/train.py", BAYES_TRAIN)
+    project.write("pipe.py", BAYES.replace("TOTAL", "6"))
+    first = amlcompile_cli("run", "pipe.py", cwd=project.root)
+    out = first.stdout
+    assert first.returncode == 0, out[-4000:] + first.stderr[-3000:]
+    for r in range(3):  # three rounds of two trials, one after the other
+        assert re.search(rf"tune__trials_{r}\s+success", out), out[-3000:]
+    trained = set(re.findall(r"\| trained (\S+ \S+)", out))
+    assert len(trained) == 6, trained
+    status = amlcompile_cli("status", "pipeline", _run_id(out), cwd=project.root).stdout
+    assert len(re.findall(r"metric trial tune_\d: completed", status)) == 6, status
+    # Two more trials: the three rounds propose what they proposed (same seeds, same
+    # results), so only the fourth round's two trials run.
+    project.write("pipe.py", BAYES.replace("TOTAL", "8"))
+    second = amlcompile_cli("run", "pipe.py", cwd=project.root)
+    out = second.stdout
+    assert second.returncode == 0, out[-4000:] + second.stderr[-3000:]
+    again = set(re.findall(r"\| trained (\S+ \S+)", out))
+    assert len(again) == 2 and not again & trained, (again, trained)
+    assert re.search(r"tune\s+success", out)

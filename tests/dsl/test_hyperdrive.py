@@ -27,7 +27,7 @@ from azureml.pipeline.core import Pipeline, PipelineData, TrainingOutput
 from azureml.pipeline.steps import HyperDriveStep
 from azureml.train.hyperdrive import (
     BanditPolicy, BayesianParameterSampling, GridParameterSampling, HyperDriveConfig,
-    PrimaryMetricGoal, choice, uniform,
+    PrimaryMetricGoal, choice, loguniform, uniform,
 )
 ws = Workspace.from_config()
 src = ScriptRunConfig(source_directory="src", script="train.py")
@@ -159,11 +159,19 @@ def test_grid_of_a_range():
             "estimator= is the legacy form",
         ),
         (
-            'space = BayesianParameterSampling({"--lr": uniform(0, 1)})\nconfig ='
+            'space = BayesianParameterSampling({"--lr": loguniform(0, 1)})\nconfig ='
             " HyperDriveConfig(run_config=src, hyperparameter_sampling=space,"
             ' primary_metric_name="acc", primary_metric_goal="MINIMIZE", max_total_runs=3)\n',
             "BayesianParameterSampling({",
-            "BayesianParameterSampling is not supported yet",
+            "Bayesian sampling takes choice(), uniform() and quniform()",
+        ),
+        (
+            'space = BayesianParameterSampling({"--lr": uniform(0, 1)})\nconfig ='
+            " HyperDriveConfig(run_config=src, hyperparameter_sampling=space,"
+            ' primary_metric_name="acc", primary_metric_goal="MINIMIZE", max_total_runs=3,'
+            " policy=BanditPolicy(slack_factor=0.2))\n",
+            "config =",
+            "Bayesian sampling takes no early-termination policy",
         ),
         (
             'space = GridParameterSampling({"--lr": choice(1, 2)})\nconfig = HyperDriveConfig('
@@ -262,3 +270,64 @@ def test_sdk_imports_resolve_to_amlcompile(project):
         assert TrainingOutput is amlcompile.TrainingOutput
         assert PrimaryMetricGoal.MAXIMIZE == "MAXIMIZE"
         assert hd_choice is choice and lu is loguniform
+
+
+BAYES = (
+    HEAD
+    + """\
+space = BayesianParameterSampling({"--lr": uniform(0, 1), "--act": choice("relu", "tanh")})
+config = HyperDriveConfig(run_config=src, hyperparameter_sampling=space,
+                          primary_metric_name="acc", primary_metric_goal="MAXIMIZE",
+                          max_total_runs=5, max_concurrent_runs=2)
+step = HyperDriveStep(name="tune", hyperdrive_config=config)
+pipeline = Pipeline(ws, steps=[step])
+"""
+)
+
+
+def test_bayesian_search_is_a_list_and_a_mapped_task_per_round(project):
+    (compiled,) = check([_write(project, BAYES)])
+    hd = compiled.pipeline.step("tune").hyperdrive
+    assert hd.sampling == "bayesian" and hd.trials == () and hd.rounds() == [2, 2, 1]
+    files, _ = render_files([compiled])
+    src = files[f"{compiled.pipeline.name}.py"][0].decode()
+    for r in range(3):
+        assert f"tune__trials_{r} = HyperDriveTrialsOperator(" in src
+        assert f").expand(trial=tune__trials_{r}.output)" in src
+    assert "round=2," in src
+    assert "tune__trial_0 >> tune__trials_1" in src and "tune__trial_2 >> tune\n" in src
+
+
+def test_bayesian_proposals_are_seeded_new_and_inside_the_space():
+    import random
+
+    from amlcompile.runtime.hyperdrive import propose
+
+    space = [
+        ["--lr", "uniform", [0.0, 1.0]],
+        ["--n", "quniform", [1, 9, 2]],
+        ["--a", "choice", ["x", "y"]],
+    ]
+
+    def score(h):
+        d = dict(h)
+        return -abs(d["--lr"] - 0.3) + (0.2 if d["--a"] == "y" else 0.0)
+
+    history: list = []
+    for r in range(4):
+        seen = [h for h, _ in history]
+        got = propose(space, history, 3, random.Random(f"1/{r}"), "maximize", seen)
+        again = propose(space, history, 3, random.Random(f"1/{r}"), "maximize", seen)
+        assert got == again and len(got) == 3
+        for h in got:
+            d = dict(h)
+            # quniform is round(uniform(low, high) / q) * q, as the SDK documents
+            assert 0 <= d["--lr"] <= 1 and d["--n"] in (0, 2, 4, 6, 8, 10) and d["--a"] in "xy"
+        history += [(h, score(h)) for h in got]
+    assert len({repr(h) for h, _ in history}) == 12
+    # A space of choices only is used up, not repeated.
+    small = [["--a", "choice", ["x", "y"]]]
+    one = [([["--a", "x"]], 1.0)]
+    assert propose(small, one, 5, random.Random(0), "maximize", [[["--a", "x"]]]) == [
+        [["--a", "y"]]
+    ]
