@@ -370,7 +370,55 @@ def _entries_of(summary: dict) -> list:
     return out
 
 
-class HyperDriveTrialOperator(_Search, LocalStepOperator):
+class _Watching:
+    """A trial's early termination: a thread reading the trial's metrics file as the script
+    appends to it, comparing with the other trials' files beside it, and stopping the trial
+    (`stop_trial`) when the policy says so."""
+
+    trial: dict
+    search: dict
+    _stopped: str | None
+    _watch_stop: threading.Event
+
+    def stop_trial(self) -> None:
+        raise NotImplementedError
+
+    def start_watching(self, metrics_file: Path) -> None:
+        if not self.search.get("policy"):
+            return
+        self._watch_stop.clear()
+        threading.Thread(target=self._watch, args=(metrics_file,), daemon=True).start()
+
+    def _others(self, mine: Path) -> list[list[float]]:
+        name = self.search["primary_metric_name"]
+        return [
+            primary_values(read_entries(p), name)
+            for p in sorted(mine.parent.glob("trial_*.jsonl"))
+            if p.name != mine.name
+        ]
+
+    def _watch(self, metrics_file: Path) -> None:
+        name = self.search["primary_metric_name"]
+        goal = self.search["primary_metric_goal"]
+        policy = self.search["policy"]
+        seen = 0
+        while not self._watch_stop.wait(POLL_SECONDS):
+            mine = primary_values(read_entries(metrics_file), name)
+            for k in range(seen + 1, len(mine) + 1):
+                reason = should_stop(policy, goal, mine[:k], self._others(metrics_file))
+                if reason is None:
+                    continue
+                self._stopped = reason
+                status = {"status": "early_terminated", "reason": reason, "interval": k}
+                (metrics_file.with_name(f"trial_{self.trial['index']}.status.json")).write_text(
+                    json.dumps(status)
+                )
+                self.stop_trial()
+                return
+            seen = len(mine)
+
+
+class HyperDriveTrialOperator(_Watching, _Search, LocalStepOperator):
     """One trial: the step's script with the trial's hyperparameters, reusable on its own
     fingerprint, stopped early when the policy says so."""
 
@@ -425,44 +473,15 @@ class HyperDriveTrialOperator(_Search, LocalStepOperator):
             target.symlink_to(ports[RUN_OUTPUTS], target_is_directory=True)
 
     def process_started(self, metrics_file: Path) -> None:
-        if not self.search.get("policy"):
-            return
-        self._watch_stop.clear()
-        threading.Thread(target=self._watch, args=(metrics_file,), daemon=True).start()
+        self.start_watching(metrics_file)
 
     def process_ended(self) -> None:
         self._watch_stop.set()
 
-    def _others(self, mine: Path) -> list[list[float]]:
-        name = self.search["primary_metric_name"]
-        assert self._folder is not None
-        return [
-            primary_values(read_entries(p), name)
-            for p in sorted(self._folder.glob("trial_*.jsonl"))
-            if p.name != mine.name
-        ]
-
-    def _watch(self, metrics_file: Path) -> None:
-        name = self.search["primary_metric_name"]
-        goal = self.search["primary_metric_goal"]
-        policy = self.search["policy"]
-        seen = 0
-        while not self._watch_stop.wait(POLL_SECONDS):
-            mine = primary_values(read_entries(metrics_file), name)
-            for k in range(seen + 1, len(mine) + 1):
-                reason = should_stop(policy, goal, mine[:k], self._others(metrics_file))
-                if reason is None:
-                    continue
-                self._stopped = reason
-                status = {"status": "early_terminated", "reason": reason, "interval": k}
-                (metrics_file.with_name(f"trial_{self.trial['index']}.status.json")).write_text(
-                    json.dumps(status)
-                )
-                proc = self._proc
-                if proc is not None and proc.poll() is None:
-                    proc.terminate()
-                return
-            seen = len(mine)
+    def stop_trial(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
 
     def execute(self, context):
         index, hyper = self.trial["index"], self.trial["hyperparameters"]

@@ -23,11 +23,14 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
             f"{s.location}: step {s.name!r}: HyperDriveStep trials run on the Airflow worker"
             f" or on AmlCompute, not on compute target {compute.name!r} ({compute.kind})"
         )
-    if on_pods and hd.policy is not None:
+    record = s.outputs[0].datastore if s.outputs else p.default_datastore
+    kinds = {d.name: d.kind for d in p.datastores}
+    if on_pods and hd.policy is not None and kinds.get(record) != "local":
         raise LoweringError(
-            f"{s.location}: step {s.name!r}: early termination watches each trial's metrics"
-            " on the Airflow worker; trials on AmlCompute (pods) take no policy yet: use"
-            " NoTerminationPolicy(), a LocalCompute target, or build with --local"
+            f"{s.location}: step {s.name!r}: early termination of trials in pods reads their"
+            f" metrics on a local (shared) datastore, and {record!r} is {kinds.get(record)}:"
+            " write the step's first output to a local datastore, use NoTerminationPolicy(),"
+            " a LocalCompute target, or build with --local"
         )
     payload = step_payload(p, s)
     label = one_line(s.display_name or s.name)
