@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -610,13 +611,19 @@ def _own_tasks(steps: list[dict]) -> list[dict]:
     return [s for s in steps if not any(s["task_id"].startswith(n + "__") for n in names)]
 
 
-def _report_order(order: dict[str, int], task_id: str) -> tuple[int, int]:
-    """A step's place in the report; a step's other tasks (`<step>__trials`, ...) just
-    before it."""
+def _report_order(order: dict[str, int], task_id: str) -> tuple:
+    """A step's place in the report; a step's other tasks (`<step>__trials`, its mapped
+    `<step>__trial[3]`, Bayesian rounds `<step>__trials_1`, ...) just before it, round by
+    round, each mapped task's instances in order."""
     if task_id in order:
-        return (order[task_id], 1)
+        return (order[task_id], 1, 0, 0, 0)
     owners = [n for n in order if task_id.startswith(n + "__")]
-    return (order[max(owners, key=len)], 0) if owners else (len(order), 0)
+    if not owners:
+        return (len(order), 0, 0, 0, 0)
+    m = re.fullmatch(r"(.*?)(?:_(\d+))?(?:\[(\d+)\])?", task_id[len(max(owners, key=len)) + 2 :])
+    round_, index = (m.group(2), m.group(3)) if m else (None, None)
+    mapped = index is not None  # the list task of a round first, then its mapped instances
+    return (order[max(owners, key=len)], 0, int(round_ or 0), int(mapped), int(index or 0))
 
 
 def status_lines(body: dict) -> list[str]:
