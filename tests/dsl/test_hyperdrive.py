@@ -331,3 +331,25 @@ def test_bayesian_proposals_are_seeded_new_and_inside_the_space():
     assert propose(small, one, 5, random.Random(0), "maximize", [[["--a", "x"]]]) == [
         [["--a", "y"]]
     ]
+
+
+def test_a_trials_fingerprint_ignores_the_search_but_not_the_script(project):
+    """A trial is reused by any search that has it: its build-time fingerprint holds the
+    script, code, arguments and environment, not the space, sampler, policy or goal; the
+    search's own fingerprint holds them all."""
+    from amlcompile.targets.base import static_fingerprint, trial_static_fingerprint
+
+    def fingerprints(body: str) -> tuple[str, str]:
+        (compiled,) = check([_write(project, body)])
+        step = compiled.pipeline.step("tune")
+        return trial_static_fingerprint(step), static_fingerprint(step)
+
+    trial, search = fingerprints(GOOD)
+    wider = GOOD.replace("choice(0.1, 0.2)", "choice(0.1, 0.2, 0.3)").replace(
+        "slack_amount=0.2", "slack_amount=0.3"
+    )
+    trial2, search2 = fingerprints(wider.replace("MAXIMIZE", "MINIMIZE"))
+    assert trial2 == trial and search2 != search
+    project.script("src/train.py", "print('changed')\n")
+    (compiled,) = check([project.root / "pipe.py"])
+    assert trial_static_fingerprint(compiled.pipeline.step("tune")) != trial
