@@ -198,3 +198,21 @@ def test_bayesian_rounds_propose_from_earlier_results_and_reuse_them(project):
     again = set(re.findall(r"\| trained (\S+ \S+)", out))
     assert len(again) == 2 and not again & trained, (again, trained)
     assert re.search(r"tune\s+success", out)
+
+
+@pytest.mark.airflow
+def test_allow_reuse_false_runs_every_trial_again(project):
+    project.write("src/train.py", BAYES_TRAIN)
+    body = (
+        BAYES.replace("BayesianParameterSampling", "GridParameterSampling")
+        .replace("uniform(0, 1)", "choice(0.1, 0.3)")
+        .replace("max_total_runs=TOTAL", "max_total_runs=10")
+        .replace("hyperdrive_config=config)", "hyperdrive_config=config, allow_reuse=False)")
+    )
+    project.write("pipe.py", body)
+    for attempt in (1, 2):
+        proc = amlcompile_cli("run", "pipe.py", cwd=project.root)
+        out = proc.stdout
+        assert proc.returncode == 0, out[-4000:] + proc.stderr[-3000:]
+        assert len(set(re.findall(r"\| trained (\S+ \S+)", out))) == 4, (attempt, out[-3000:])
+        assert "metric best_hyperparameters: --lr 0.3 --act tanh" in out
