@@ -141,10 +141,12 @@ def should_stop(policy: dict | None, goal: str, mine: list[float], others: list[
             limit = best / (1 + factor) if maximize else best * (1 + factor)
         else:
             limit = best - amount if maximize else best + amount
-        if (now < limit) if maximize else (now > limit):
+        # Azure ML's rule: the trial's best value so far against the best trial's at k.
+        mine_best = max(mine) if maximize else min(mine)
+        if (mine_best < limit) if maximize else (mine_best > limit):
             return (
-                f"bandit policy at interval {k}: {now:g} is not within the slack of the best"
-                f" trial's {best:g} (limit {limit:g})"
+                f"bandit policy at interval {k}: best so far {mine_best:g} is not within the"
+                f" slack of the best trial's {best:g} (limit {limit:g})"
             )
         return None
     if kind == "median_stopping":

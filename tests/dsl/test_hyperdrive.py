@@ -223,6 +223,8 @@ def test_bandit_compares_with_the_best_trial_at_the_same_interval():
     # best at interval 2 is 0.88: limit 0.8
     assert should_stop(factor, "maximize", [0.5, 0.79], [[0.6, 0.88], [0.1]]) is not None
     assert should_stop(factor, "maximize", [0.5, 0.81], [[0.6, 0.88], [0.1]]) is None
+    # the trial's best value so far counts, as in Azure ML's definition
+    assert should_stop(factor, "maximize", [0.85, 0.5], [[0.6, 0.88], [0.1]]) is None
     # nothing to compare with yet
     assert should_stop(factor, "maximize", [0.1], []) is None
     amount = {**bandit, "slack_amount": 0.2}
