@@ -301,11 +301,13 @@ def run(dag_id: str, conf: dict) -> dict:
                     XComModel.dag_id == dag_id,
                     XComModel.run_id == dagrun.run_id,
                     XComModel.task_id == ti.task_id,
+                    XComModel.map_index == ti.map_index,  # a mapped task's instance
                     XComModel.key == "return_value",
                 )
             ).first()
             value = _decode(xcom.value) if xcom is not None else None
-            metrics = _step_metrics(session, dag_id, dagrun.run_id, ti.task_id)
+            metrics = _step_metrics(session, dag_id, dagrun.run_id, ti.task_id, ti.map_index)
+            key = _key(ti.task_id, ti.map_index)
             duration = (
                 (ti.end_date - ti.start_date).total_seconds()
                 if (ti.end_date and ti.start_date)
@@ -313,15 +315,15 @@ def run(dag_id: str, conf: dict) -> dict:
             )
             steps.append(
                 {
-                    "task_id": ti.task_id,
+                    "task_id": key,
                     "state": state_name(ti.state),
                     "duration": duration,
                     "result": value,
                     "metrics": metrics,
                     "try_number": ti.try_number,
-                    "error": watcher.errors.get(ti.task_id),
-                    "log": watcher.logs.get(ti.task_id),
-                    "note": watcher.notes.get(ti.task_id),
+                    "error": watcher.errors.get(key),
+                    "log": watcher.logs.get(key),
+                    "note": watcher.notes.get(key),
                 }
             )
     return {
@@ -352,7 +354,7 @@ def upload(dags_folder: str, dag_id: str) -> list[str]:
     return lines
 
 
-def _step_metrics(session, dag_id: str, run_id: str, task_id: str) -> dict:
+def _step_metrics(session, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
     """What the step logged through amlcompile_run.Run (XCom `amlcompile_metrics`)."""
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
@@ -362,6 +364,7 @@ def _step_metrics(session, dag_id: str, run_id: str, task_id: str) -> dict:
             XComModel.dag_id == dag_id,
             XComModel.run_id == run_id,
             XComModel.task_id == task_id,
+            XComModel.map_index == map_index,
             XComModel.key == "amlcompile_metrics",
         )
     ).first()

@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -313,6 +314,8 @@ def run_compiled(
             continue
         planned = plan.get(entry["task_id"]) or {}
         result = entry.get("result") or {}
+        if not isinstance(result, dict):  # a step's other task (a HyperDriveStep's trial list)
+            result = {}
         if planned.get("reuse") and not result:
             result = {"outputs": planned.get("outputs"), "reused_from": planned.get("reused_from")}
         entry["result"] = result
@@ -322,7 +325,7 @@ def run_compiled(
         if entry["reused_from"] is not None and not entry.get("note"):
             entry["note"] = reuse_note(entry["fingerprint"], entry["reused_from"])
         steps.append(entry)
-    steps.sort(key=lambda s: order[s["task_id"]])
+    steps.sort(key=lambda s: _report_order(order, s["task_id"]))
     result = RunResult(c.pipeline, raw["state"], raw.get("run_id"), steps, log_file, raw)
     if planner is not None and planner.get("state") == "failed":
         result.planner_error = planner.get("error") or []
@@ -611,6 +614,28 @@ def load_run(state_dir: Path, dag_id: str, run_id: str) -> dict | None:
     return body if isinstance(body, dict) else None
 
 
+def _own_tasks(steps: list[dict]) -> list[dict]:
+    """The steps' own tasks of a run report: not a step's other tasks (`<step>__trials`,
+    its mapped trials), which follow the step's reuse."""
+    names = {s["task_id"] for s in steps}
+    return [s for s in steps if not any(s["task_id"].startswith(n + "__") for n in names)]
+
+
+def _report_order(order: dict[str, int], task_id: str) -> tuple:
+    """A step's place in the report; a step's other tasks (`<step>__trials`, its mapped
+    `<step>__trial[3]`, Bayesian rounds `<step>__trials_1`, ...) just before it, round by
+    round, each mapped task's instances in order."""
+    if task_id in order:
+        return (order[task_id], 1, 0, 0, 0)
+    owners = [n for n in order if task_id.startswith(n + "__")]
+    if not owners:
+        return (len(order), 0, 0, 0, 0)
+    m = re.fullmatch(r"(.*?)(?:_(\d+))?(?:\[(\d+)\])?", task_id[len(max(owners, key=len)) + 2 :])
+    round_, index = (m.group(2), m.group(3)) if m else (None, None)
+    mapped = index is not None  # the list task of a round first, then its mapped instances
+    return (order[max(owners, key=len)], 0, int(round_ or 0), int(mapped), int(index or 0))
+
+
 def status_lines(body: dict) -> list[str]:
     """`amlcompile status` of an embedded run: the same report `amlcompile run` ended with."""
     buf = io.StringIO()
@@ -684,7 +709,7 @@ def print_result(r: RunResult, console=None, hints: bool = True) -> None:
             style = "reused"
         cell = out.style(f"{text:<16}", style)
         out.line(f"  {safe(s['task_id']):<{width}}  {cell} {duration:>7}")
-        result = s.get("result") or {}
+        result = s.get("result") if isinstance(s.get("result"), dict) else {}
         for name, path in sorted((result.get("outputs") or {}).items()):
             out.line(f"{pad}output {safe(name)}: {safe(path)}")
         if s.get("reused_from") and s.get("fingerprint"):
@@ -720,7 +745,7 @@ def print_result(r: RunResult, console=None, hints: bool = True) -> None:
     reused = sum(1 for s in r.steps if s.get("reused_from"))
     if reused and hints:
         out.line(
-            f"{reused} of {len(r.steps)} steps reused earlier results"
+            f"{reused} of {len(_own_tasks(r.steps))} steps reused earlier results"
             " (--regenerate-outputs reruns them)"
         )
     if not r.succeeded and r.log_file:

@@ -30,6 +30,19 @@ from .environment import (
     ScriptRunConfig,
     TensorflowConfiguration,
 )
+from .hyperdrive import (
+    BanditPolicy,
+    BayesianParameterSampling,
+    GridParameterSampling,
+    HyperDriveConfig,
+    HyperDriveStep,
+    MedianStoppingPolicy,
+    NoTerminationPolicy,
+    PrimaryMetricGoal,
+    RandomParameterSampling,
+    TrainingOutput,
+    TruncationSelectionPolicy,
+)
 from .pipeline import Pipeline
 from .schedule import Schedule, ScheduleRecurrence
 from .steps import CommandStep, MpiStep, PythonScriptStep, StepSequence
@@ -38,6 +51,17 @@ from .transfer import DataTransferStep
 from .workspace import Datastore, Workspace
 
 __all__ = [
+    "BanditPolicy",
+    "BayesianParameterSampling",
+    "GridParameterSampling",
+    "HyperDriveConfig",
+    "HyperDriveStep",
+    "MedianStoppingPolicy",
+    "NoTerminationPolicy",
+    "PrimaryMetricGoal",
+    "RandomParameterSampling",
+    "TrainingOutput",
+    "TruncationSelectionPolicy",
     "RunConfiguration",
     "ScriptRunConfig",
     "MpiConfiguration",

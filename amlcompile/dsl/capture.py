@@ -31,6 +31,7 @@ from .environment import (
     warn_packages_in_image,
     warn_packages_not_installed,
 )
+from .hyperdrive import HyperDriveStep, capture_spec
 from .steps import CommandStep, PipelineStep, StepSequence
 from .transfer import DataTransferStep
 from .url_dataset import UrlReference
@@ -654,7 +655,8 @@ class _Capture:
             if not self.check_text(script, f"step {name!r}: script_name", where):
                 pass
             elif not script:
-                self.problem(f"step {name!r}: script_name is empty", where)
+                if not isinstance(s, HyperDriveStep):  # its config says what is missing
+                    self.problem(f"step {name!r}: script_name is empty", where)
             elif source_dir is None and (s.source_directory or self.p.default_source_directory):
                 pass  # its source_directory does not exist: said once, above
             elif script not in generated_names and (
@@ -665,6 +667,10 @@ class _Capture:
                     f" {str(source_dir)!r}" + did_you_mean_file(source_dir, script),
                     where,
                 )
+            if isinstance(s, HyperDriveStep):  # a script run once per trial (dsl/hyperdrive.py)
+                kind = "hyperdrive"
+                spec = capture_spec(self, s, name, ports_out, lambda o: port_of.get(id(o)))
+                special = {"hyperdrive": spec} if spec is not None else {}
         hash_digests = []
         for hp in s.hash_paths:
             target = Path(hp) if Path(hp).is_absolute() else (source_dir or Path.cwd()) / hp

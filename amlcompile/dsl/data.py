@@ -112,7 +112,6 @@ class PipelineData:
             data_type=data_type,
             is_directory=is_directory,
             pipeline_output_name=pipeline_output_name,
-            training_output=training_output,
         )
         self._location = caller_location()
 

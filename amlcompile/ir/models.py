@@ -235,6 +235,46 @@ class DistributedSpec(Frozen):
         return self.node_count * self.process_count_per_node
 
 
+class HyperDrivePolicy(Frozen):
+    """An early-termination policy, applied to the primary metric while a trial runs."""
+
+    kind: Literal["bandit", "median_stopping", "truncation_selection"]
+    evaluation_interval: int = 1
+    delay_evaluation: int = 0
+    slack_factor: float | None = None
+    slack_amount: float | None = None
+    truncation_percentage: int | None = None
+
+
+class HyperDriveSpec(Frozen):
+    """A HyperDriveStep: the trials (sampled at build, so the DAG is static), how the best is
+    chosen, and what each output holds."""
+
+    sampling: Literal["grid", "random", "bayesian"]
+    # Each trial's hyperparameters as (script argument, value), in the space's order (grid and
+    # random; Bayesian trials are proposed round by round at run time from `space`).
+    trials: tuple[tuple[tuple[str, Scalar], ...], ...]
+    primary_metric_name: str
+    primary_metric_goal: Literal["maximize", "minimize"]
+    max_concurrent_runs: int | None = None
+    policy: HyperDrivePolicy | None = None
+    metrics_outputs: tuple[str, ...] = ()  # ports: every trial's metrics (JSON)
+    model_outputs: tuple[tuple[str, str | None], ...] = ()  # (port, model_file): best's outputs/
+    trial_outputs: tuple[str, ...] = ()  # ports each trial writes; the best trial's are kept
+    # Bayesian: (script argument, choice | uniform | quniform, its arguments), the trial count
+    # and the proposals' seed.
+    space: tuple[tuple[str, str, tuple[Scalar, ...]], ...] = ()
+    max_total_runs: int | None = None
+    seed: int | None = None
+
+    def rounds(self) -> list[int]:
+        """Bayesian: how many trials each round proposes (max_concurrent_runs at a time, by
+        default 5 rounds)."""
+        total = self.max_total_runs or 0
+        size = self.max_concurrent_runs or max(1, -(-total // 5))
+        return [min(size, total - start) for start in range(0, total, size)]
+
+
 class TaskSettings(Frozen):
     """What Airflow runs a task with (scheduling knobs: never in the reuse fingerprint)."""
 
@@ -251,7 +291,7 @@ class Step(Frozen):
     name: str  # also the Airflow task id
     display_name: str | None = None  # the step's own name, when the task id had to differ
     settings: TaskSettings | None = None  # per-step overrides of the DAG's default_args
-    kind: Literal["python_script", "command", "databricks", "adla", "data_transfer"]
+    kind: Literal["python_script", "command", "databricks", "adla", "data_transfer", "hyperdrive"]
     location: SourceLocation
     compute: str
     script: str | None = None  # python_script: path inside the snapshot
@@ -273,6 +313,7 @@ class Step(Frozen):
     adla: AdlaSpec | None = None
     transfer: TransferSpec | None = None
     distributed: DistributedSpec | None = None  # more than one process (multi-node training)
+    hyperdrive: HyperDriveSpec | None = None
 
     def tokens(self) -> list[LiteralArg | ParamArg | PortArg]:
         """Every argument token of the step, wherever the step kind keeps it."""

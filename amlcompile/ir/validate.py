@@ -240,7 +240,29 @@ def _kind_rules(s: Step) -> list[Problem]:
         bad("an ADLA step without its script")
     if s.kind == "data_transfer" and (len(s.inputs) != 1 or len(s.outputs) != 1):
         bad("a data transfer needs exactly one source and one destination")
+    if s.kind == "hyperdrive":
+        out += _hyperdrive_rules(s, bad)
     return out
+
+
+def _hyperdrive_rules(s: Step, bad) -> list[Problem]:
+    hd = s.hyperdrive
+    if hd is None:
+        bad("a HyperDriveStep without its search")
+        return []
+    if not hd.trials and hd.sampling != "bayesian":
+        bad("the search has no trial (an empty search space?)")
+    filled = {*hd.metrics_outputs, *(port for port, _ in hd.model_outputs)}
+    for t in s.arguments:
+        if getattr(t, "port", None) in filled:
+            bad(
+                f"output {t.port!r} holds the search's metrics or best model (a TrainingOutput):"
+                " it is written after the trials, so a trial's arguments cannot name it"
+            )
+    names = [n for n, _ in hd.trials[0]] if hd.trials else [n for n, _, _ in hd.space]
+    for n in sorted({n for n in names if names.count(n) > 1}):
+        bad(f"hyperparameter {n!r} is given twice")
+    return []
 
 
 def _cycles(p: Pipeline, order_sites: OrderSites) -> list[Problem]:

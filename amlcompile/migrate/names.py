@@ -62,6 +62,21 @@ SPEC_NAMES = frozenset(
 )
 
 EXCEPTION_NAMES = frozenset({"UserErrorException"})
+HYPERDRIVE = "amlcompile.hyperdrive"
+HYPERDRIVE_EXPRESSIONS = frozenset(
+    {
+        "choice",
+        "randint",
+        "uniform",
+        "quniform",
+        "loguniform",
+        "qloguniform",
+        "normal",
+        "qnormal",
+        "lognormal",
+        "qlognormal",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,8 @@ def target_for(name: str, exported: frozenset[str]) -> Target:
         return Target(None, name, kind="widget")
     if name in EXCEPTION_NAMES:
         return Target(EXCEPTIONS, name)
+    if name in HYPERDRIVE_EXPRESSIONS:  # azureml.train.hyperdrive's choice, uniform, ...
+        return Target(HYPERDRIVE, name)
     if name in SPEC_NAMES or (name in exported and name not in ADVICE):
         return Target(AMLCOMPILE, name)
     return Target(None, name, ADVICE.get(name, DEFAULT_ADVICE))

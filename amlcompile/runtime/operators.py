@@ -19,6 +19,7 @@ from .binding import StepError, input_path, render_token, safe_segment, snapshot
 from .metrics import METRICS_XCOM_KEY, STEPLIB, collect, step_env, tabular_inputs
 from .planner import run_params, upstream_output
 from .reusable import ReusableStep
+from .steplib.amlcompile_run import read_metrics_file
 from .storage import (
     bind_input,
     copy_tree,
@@ -136,7 +137,7 @@ class LocalStepOperator(ReusableStep, BaseOperator):
         step = self.step
         snapshot = snapshot_folder(step)
         workdir = Path(tempfile.mkdtemp(prefix=f"amlcompile-{safe_segment(step['name'])}-"))
-        metrics_file = workdir.with_name(workdir.name + ".metrics.jsonl")
+        metrics_file = self.metrics_path(context, workdir)
         try:
             shutil.copytree(snapshot, workdir, dirs_exist_ok=True)
             ports = self._inputs(context, plan, workdir)
@@ -144,6 +145,7 @@ class LocalStepOperator(ReusableStep, BaseOperator):
             outputs, staging = self._outputs(context, fp, workdir)
             ports.update(outputs)
             ports.update({name: str(path) for name, path in staging.items()})
+            self.prepare_workdir(workdir, ports)
             argv = self._argv(params, ports)
             env = dict(os.environ)
             for key, token in step["env"]:
@@ -171,6 +173,7 @@ class LocalStepOperator(ReusableStep, BaseOperator):
                 errors="replace",
             )
             assert self._proc.stdout is not None
+            self.process_started(metrics_file)
             echo = _Echo(self.task_id)
             for line in self._proc.stdout:
                 line = line.rstrip("\n")
@@ -178,7 +181,8 @@ class LocalStepOperator(ReusableStep, BaseOperator):
                 self.log.info("%s", line)
                 echo(line)
             code = self._proc.wait()
-            metrics = self._push_metrics(context, collect(metrics_file))
+            self.process_ended()
+            metrics = self._push_metrics(context, self.read_metrics(metrics_file))
             if code != 0:
                 raise StepError(
                     f"step {step['name']!r} failed: {_exit_reason(code)}\n"
@@ -192,7 +196,30 @@ class LocalStepOperator(ReusableStep, BaseOperator):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             shutil.rmtree(staging_dir(workdir), ignore_errors=True)
-            metrics_file.unlink(missing_ok=True)
+            if not self.keep_metrics_file:
+                metrics_file.unlink(missing_ok=True)
+
+    # ---- hooks for steps that run the script in their own way (runtime/hyperdrive.py) ----
+    keep_metrics_file = False  # the file outlives the task (others read it)
+
+    def metrics_path(self, context, workdir: Path) -> Path:
+        """Where the step's `Run.log` calls go, one JSON line each, as they are made."""
+        return workdir.with_name(workdir.name + ".metrics.jsonl")
+
+    def prepare_workdir(self, workdir: Path, ports: dict) -> None:
+        """Called with the step's folder and its ports bound, before the program starts."""
+
+    def process_started(self, metrics_file: Path) -> None:
+        """Called once the program runs (`self._proc`)."""
+
+    def process_ended(self) -> None:
+        """Called once the program has ended, before its exit code is looked at."""
+
+    def read_metrics(self, metrics_file: Path) -> dict:
+        if self.keep_metrics_file:
+            summary = read_metrics_file(metrics_file)
+            return summary if (summary["metrics"] or summary["tags"] or "parent" in summary) else {}
+        return collect(metrics_file)
 
     # ---- metrics logged through amlcompile_run.Run (runtime/metrics.py) ----
     def _push_metrics(self, context, metrics: dict) -> dict:

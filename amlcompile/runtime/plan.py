@@ -81,6 +81,8 @@ def compute_plan(
         fp = fingerprint(s["fingerprint"], used, inputs)
         # "static": what the step was when planned; its task checks it still is (see reusable).
         entry: dict = {"fingerprint": fp, "static": s["fingerprint"], "reuse": False}
+        if s.get("hyperdrive"):  # a trial's fingerprint: this and its hyperparameters
+            entry["trial_base"] = fingerprint(s["hyperdrive"]["trial_fingerprint"], used, inputs)
         if downloads:  # where the step's task downloads its URL inputs (runtime/downloads.py)
             entry["downloads"] = downloads
         if s["allow_reuse"] and not regenerate:

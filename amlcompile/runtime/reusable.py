@@ -233,6 +233,11 @@ class ReusableStep:
             )
 
     # ---- the reuse protocol ----
+    def plan_entry(self, plan: dict) -> dict:
+        """The step's entry of the run's reuse plan (its fingerprint); a HyperDriveStep trial
+        derives its own from it (runtime/hyperdrive.py)."""
+        return plan.get(self.step["name"]) or {}
+
     def run_reusable(self, context, compute) -> dict:
         """Reuse a record, wait for another run computing the same fingerprint, or claim it,
         compute and write the record last.
@@ -243,7 +248,7 @@ class ReusableStep:
         step = self.step
         params = run_params(context)
         plan = plan_of(context)
-        entry = plan.get(step["name"]) or {}
+        entry = self.plan_entry(plan)
         self.stop_after_failure(context, entry)
         fp = entry.get("fingerprint")
         if fp is None:

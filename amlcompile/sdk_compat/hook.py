@@ -165,6 +165,11 @@ class SdkModule(types.ModuleType):
 def resolve(module: str, name: str):
     import amlcompile
 
+    if module == "azureml.train.hyperdrive" or module.startswith("azureml.train.hyperdrive."):
+        from ..dsl import hyperdrive  # the parameter expressions: choice, uniform, ...
+
+        if name in hyperdrive.EXPRESSIONS:
+            return hyperdrive.EXPRESSIONS[name]
     if name in _SPECIAL:
         where, attr = _SPECIAL[name]
         return getattr(__import__(where, fromlist=[attr]), attr)

@@ -29,9 +29,9 @@ AUTH_NAMES = frozenset(
 # `RunDetails(run).show()` (a notebook widget) → `run.wait_for_completion(show_output=True)`.
 WIDGET_NAMES = frozenset({"RunDetails"})
 
-_HYPERDRIVE = (
-    "no amlcompile equivalent: run the search inside a PythonScriptStep (for example with"
-    " Optuna) or as one step per trial, and pick the best run in a following step"
+_HYPERDRIVE_RUN = (
+    "HyperDriveStep runs in Airflow: its trials are the step's mapped tasks; read each trial's"
+    " hyperparameters and metric with `amlcompile status` or the step's metrics_output"
 )
 _AUTOML = (
     "no amlcompile equivalent: train in a PythonScriptStep with your own model search"
@@ -62,9 +62,7 @@ _DEPLOY = "deployment (web services) is outside amlcompile: deploy the model wit
 
 # name → what to do, for names amlcompile does not provide.
 ADVICE = {
-    "HyperDriveStep": _HYPERDRIVE,
-    "HyperDriveStepRun": _HYPERDRIVE,
-    "HyperDriveConfig": _HYPERDRIVE,
+    "HyperDriveStepRun": _HYPERDRIVE_RUN,
     "AutoMLStep": _AUTOML,
     "AutoMLStepRun": _AUTOML,
     "AutoMLConfig": _AUTOML,

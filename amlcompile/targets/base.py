@@ -125,7 +125,9 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
         payload["hash_paths"] = list(s.hash_paths)
     if s.distributed is not None:  # the processes' layout (runtime/steplib/amlcompile_launch)
         payload["distributed"] = s.distributed.model_dump(exclude_defaults=True)
-    if s.kind == "python_script":
+    if s.hyperdrive is not None:  # the trials and how the best is chosen (runtime/hyperdrive.py)
+        payload["hyperdrive"] = hyperdrive_payload(s)
+    if s.kind in ("python_script", "hyperdrive"):
         payload["script"] = s.script
     elif s.shell_command is not None:
         payload["shell_command"] = s.shell_command
@@ -181,6 +183,8 @@ def static_fingerprint(s: ir.Step) -> str:
         extra["transfer"] = s.transfer.model_dump()
     if s.distributed is not None:  # what the processes are told; their counts are scheduling
         extra["distributed"] = {"kind": s.distributed.kind, "backend": s.distributed.backend}
+    if s.hyperdrive is not None:  # the trials, the goal and the policy decide the best trial
+        extra["hyperdrive"] = s.hyperdrive.model_dump(mode="json")
     tabular = sorted([i.name, i.tabular.model_dump(mode="json")] for i in s.inputs if i.tabular)
     if tabular:  # how a table is read decides what the step computes
         extra["tabular"] = tabular
@@ -204,6 +208,53 @@ def static_fingerprint(s: ir.Step) -> str:
             "image": s.image,
         }
     )
+
+
+# The port a HyperDriveStep's trial keeps its `./outputs` folder in, when an output of the step
+# is the best trial's model (TrainingOutput("Model")); runtime/hyperdrive.py RUN_OUTPUTS.
+TRIAL_RUN_OUTPUTS = "run_outputs"
+
+
+def trial_static_fingerprint(s: ir.Step) -> str:
+    """The build-time part of a HyperDriveStep trial's fingerprint: the script, its code,
+    arguments, environment and the outputs a trial writes, but not the search (its space,
+    sampler, policy, goal), so a trial is reused by any search that has it."""
+    hd = s.hyperdrive
+    assert hd is not None
+    outputs = [o for o in s.outputs if o.name in hd.trial_outputs]
+    if hd.model_outputs:
+        port = hd.model_outputs[0][0]
+        ds = next(o.datastore for o in s.outputs if o.name == port)
+        outputs.append(ir.OutputPort(name=TRIAL_RUN_OUTPUTS, datastore=ds))
+    trial = s.model_copy(
+        update={"kind": "python_script", "hyperdrive": None, "outputs": tuple(outputs)}
+    )
+    return digest({"hyperdrive_trial": static_fingerprint(trial)})
+
+
+def hyperdrive_payload(s: ir.Step) -> dict:
+    hd = s.hyperdrive
+    assert hd is not None
+    out: dict = {
+        "trial_fingerprint": trial_static_fingerprint(s),
+        "trials": [[[name, value] for name, value in t] for t in hd.trials],
+        "primary_metric_name": hd.primary_metric_name,
+        "primary_metric_goal": hd.primary_metric_goal,
+    }
+    if hd.sampling == "bayesian":  # the trials are proposed round by round
+        out["bayesian"] = {
+            "space": [[name, kind, list(args)] for name, kind, args in hd.space],
+            "seed": hd.seed,
+            "rounds": hd.rounds(),
+        }
+    if hd.policy is not None:
+        out["policy"] = {k: v for k, v in hd.policy.model_dump().items() if v is not None}
+    for key in ("metrics_outputs", "trial_outputs"):
+        if getattr(hd, key):
+            out[key] = list(getattr(hd, key))
+    if hd.model_outputs:
+        out["model_outputs"] = [list(m) for m in hd.model_outputs]
+    return out
 
 
 def doc_md(s: ir.Step, target: str) -> str:

@@ -179,6 +179,11 @@ CALLS = {
     "ScriptRunConfig.__init__": lambda ws, kw: amlcompile.ScriptRunConfig("src", "a.py", **kw),
     "Environment.__init__": lambda ws, kw: amlcompile.Environment("env", **kw),
     "CondaDependencies.create": lambda ws, kw: amlcompile.CondaDependencies.create(**kw),
+    "HyperDriveConfig.__init__": lambda ws, kw: amlcompile.HyperDriveConfig(
+        amlcompile.GridParameterSampling({}), "acc", "MAXIMIZE", 1, **kw
+    ),
+    "GridParameterSampling.__init__": lambda ws, kw: amlcompile.GridParameterSampling({}, **kw),
+    "TrainingOutput.__init__": lambda ws, kw: amlcompile.TrainingOutput("Metrics", **kw),
 }
 # A value that means something for arguments where a plain string does not fit.
 SAMPLES = {

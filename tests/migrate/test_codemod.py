@@ -76,9 +76,16 @@ def test_migrated_imports_are_names_amlcompile_exports(fixtures):
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module == "amlcompile":
                 for alias in node.names:
-                    assert alias.name in SPEC_NAMES | {"__version__"}, (f, alias.name)
+                    # SPEC 2.1, or a name added since (HyperDriveStep, TrainingOutput, ...)
+                    known = SPEC_NAMES | set(amlcompile.__all__) | {"__version__"}
+                    assert alias.name in known, (f, alias.name)
                     if alias.name in amlcompile.__all__ or alias.name == "__version__":
                         assert hasattr(amlcompile, alias.name)
+            if isinstance(node, ast.ImportFrom) and node.module == "amlcompile.hyperdrive":
+                import amlcompile.hyperdrive
+
+                for alias in node.names:
+                    assert alias.name in amlcompile.hyperdrive.__all__, (f, alias.name)
             if isinstance(node, ast.ImportFrom) and node.module == "amlcompile_run":
                 assert [a.name for a in node.names] == ["Run"]
 
@@ -114,13 +121,13 @@ def test_report_names_file_line_and_what_to_do(fixtures):
     proc = amlcompile_cli("migrate", fixtures / "untranslatable")
     # Migrated, but what is left would fail the build: its own exit code.
     assert proc.returncode == 4, proc.stderr
-    # 12 items reported; 10 of them are features with no equivalent (names.ADVICE)
-    assert "10 items left to do by hand would fail the build (exit code 4)" in proc.stderr
+    # 8 items reported, all features with no equivalent (names.ADVICE); HyperDriveStep and
+    # its configuration are translated (amlcompile, amlcompile.hyperdrive for choice()).
+    assert "8 items left to do by hand would fail the build (exit code 4)" in proc.stderr
     out = proc.stdout
     pipeline = fixtures / "untranslatable" / "pipeline.py"
     script = fixtures / "untranslatable" / "scripts" / "register.py"
     expected = {
-        f"{pipeline}:3: HyperDriveStep (azureml.pipeline.steps): ": ADVICE["HyperDriveStep"],
         f"{pipeline}:3: ParallelRunStep (azureml.pipeline.steps): ": ADVICE["ParallelRunStep"],
         f"{pipeline}:4: AutoMLStep (azureml.pipeline.steps): ": ADVICE["AutoMLStep"],
         f"{pipeline}:4: EstimatorStep (azureml.pipeline.steps): ": ADVICE["EstimatorStep"],
@@ -135,8 +142,10 @@ def test_report_names_file_line_and_what_to_do(fixtures):
     assert "migrated " + str(pipeline) in out
     # What cannot be translated keeps its azureml import; what can moves to amlcompile.
     text = pipeline.read_text()
-    assert "from azureml.pipeline.steps import HyperDriveStep, ParallelRunStep" in text
-    assert "from amlcompile import PythonScriptStep\n" in text
+    assert "from azureml.pipeline.steps import ParallelRunStep, ParallelRunConfig" in text
+    assert "from amlcompile import HyperDriveStep, PythonScriptStep\n" in text
+    assert "from amlcompile.hyperdrive import choice\n" in text
+    assert "HyperDriveStep (azureml" not in out
     assert script.read_text().startswith("from amlcompile_run import Run\n")
 
 

@@ -107,20 +107,20 @@ def test_unavailable_name_imports_and_fails_where_used(tmp_path, monkeypatch):
 def test_unavailable_names_work_in_isinstance_and_issubclass_as_classes_do():
     with hook.installed(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from azureml.pipeline.steps import AutoMLStep, HyperDriveStep, PythonScriptStep
+        from azureml.pipeline.steps import AutoMLStep, KustoStep, PythonScriptStep
 
         step = PythonScriptStep(name="s", script_name="a.py")
         assert not isinstance(step, AutoMLStep)
         assert isinstance(step, (AutoMLStep, PythonScriptStep))
         made = AutoMLStep(name="x")
-        assert isinstance(made, AutoMLStep) and not isinstance(made, HyperDriveStep)
+        assert isinstance(made, AutoMLStep) and not isinstance(made, KustoStep)
 
-        class Mine(HyperDriveStep):  # a user's subclass of an unavailable class
+        class Mine(KustoStep):  # a user's subclass of an unavailable class
             pass
 
-        assert issubclass(Mine, HyperDriveStep) and not issubclass(int, HyperDriveStep)
+        assert issubclass(Mine, KustoStep) and not issubclass(int, KustoStep)
         assert not issubclass(Mine, AutoMLStep)
-        assert isinstance(Mine(), HyperDriveStep) and not isinstance(Mine(), AutoMLStep)
+        assert isinstance(Mine(), KustoStep) and not isinstance(Mine(), AutoMLStep)
 
 
 def test_run_after_after_the_pipeline_is_not_in_its_graph(tmp_path, monkeypatch):
