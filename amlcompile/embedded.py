@@ -301,6 +301,7 @@ def run(dag_id: str, conf: dict) -> dict:
                     XComModel.dag_id == dag_id,
                     XComModel.run_id == dagrun.run_id,
                     XComModel.task_id == ti.task_id,
+                    XComModel.map_index == ti.map_index,
                     XComModel.key == "return_value",
                 )
             ).first()
@@ -311,17 +312,18 @@ def run(dag_id: str, conf: dict) -> dict:
                 if (ti.end_date and ti.start_date)
                 else None
             )
+            key = _key(ti.task_id, ti.map_index)  # a mapped task's instances: `task[3]`
             steps.append(
                 {
-                    "task_id": ti.task_id,
+                    "task_id": key,
                     "state": state_name(ti.state),
                     "duration": duration,
                     "result": value,
                     "metrics": metrics,
                     "try_number": ti.try_number,
-                    "error": watcher.errors.get(ti.task_id),
-                    "log": watcher.logs.get(ti.task_id),
-                    "note": watcher.notes.get(ti.task_id),
+                    "error": watcher.errors.get(key),
+                    "log": watcher.logs.get(key),
+                    "note": watcher.notes.get(key),
                 }
             )
     return {

@@ -312,13 +312,23 @@ def run_compiled(
         if entry["reused_from"] is not None and not entry.get("note"):
             entry["note"] = reuse_note(entry["fingerprint"], entry["reused_from"])
         steps.append(entry)
-    steps.sort(key=lambda s: order[s["task_id"]])
+    steps.sort(key=lambda s: _task_rank(s["task_id"], order))
     result = RunResult(c.pipeline, raw["state"], raw.get("run_id"), steps, log_file, raw)
     if planner is not None and planner.get("state") == "failed":
         result.planner_error = planner.get("error") or []
         result.planner_log = planner.get("log")
     _save(result, state_dir)
     return result
+
+
+def _task_rank(task_id: str, order: dict[str, int]) -> tuple:
+    """Steps in pipeline order; a step's other tasks (`score__split`, the mapped
+    `score__batches[3]`) just before it, mapped instances by index."""
+    base, _, index = task_id.partition("[")
+    if base in order:
+        return (order[base], 1, base, 0)
+    owner = base.rpartition("__")[0]
+    return (order.get(owner, len(order)), 0, base, int(index.rstrip("]") or 0))
 
 
 def _tail(path: Path, n: int) -> list[str]:

@@ -27,6 +27,7 @@ from .environment import (
     RunConfiguration,
     ScriptRunConfig,
 )
+from .parallel_run import ParallelRunConfig, ParallelRunStep
 from .pipeline import Pipeline
 from .schedule import Schedule, ScheduleRecurrence
 from .steps import CommandStep, PythonScriptStep, StepSequence
@@ -67,6 +68,8 @@ __all__ = [
     "Input",
     "LocalCompute",
     "Output",
+    "ParallelRunConfig",
+    "ParallelRunStep",
     "Pipeline",
     "PipelineData",
     "PipelineParameter",

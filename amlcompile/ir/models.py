@@ -217,6 +217,25 @@ class TransferSpec(Frozen):
     destination_reference_type: Literal["file", "directory"] | None = None
 
 
+class ParallelRunSpec(Frozen):
+    """A ParallelRunStep (docs/parallel-run.md): `script` is the entry script; the files of
+    `batch_inputs` (port names) are split into mini-batches, one mapped task each."""
+
+    batch_inputs: tuple[str, ...]
+    mini_batch_size: int | None = None  # files per batch (None: the SDK's default, 10)
+    mini_batch_param: str | None = None  # a PipelineParameter giving it at trigger time
+    output_action: Literal["append_row", "summary_only"] = "append_row"
+    append_row_file_name: str = "parallel_run_step.txt"
+    error_threshold: int = -1  # failed files allowed overall; -1: any
+    allowed_failed_count: int | None = None  # failed mini-batches allowed; -1: any
+    allowed_failed_percent: float | None = None
+    run_invocation_timeout: int = 60  # seconds per run() call
+    run_max_try: int = 3  # calls of run() per mini-batch before it counts as failed
+    node_count: int = 1
+    process_count_per_node: int | None = None
+    logging_level: str = "INFO"
+
+
 class TaskSettings(Frozen):
     """What Airflow runs a task with (scheduling knobs: never in the reuse fingerprint)."""
 
@@ -233,7 +252,7 @@ class Step(Frozen):
     name: str  # also the Airflow task id
     display_name: str | None = None  # the step's own name, when the task id had to differ
     settings: TaskSettings | None = None  # per-step overrides of the DAG's default_args
-    kind: Literal["python_script", "command", "databricks", "adla", "data_transfer"]
+    kind: Literal["python_script", "command", "databricks", "adla", "data_transfer", "parallel_run"]
     location: SourceLocation
     compute: str
     script: str | None = None  # python_script: path inside the snapshot
@@ -254,6 +273,7 @@ class Step(Frozen):
     databricks: DatabricksSpec | None = None
     adla: AdlaSpec | None = None
     transfer: TransferSpec | None = None
+    parallel_run: ParallelRunSpec | None = None
 
     def tokens(self) -> list[LiteralArg | ParamArg | PortArg]:
         """Every argument token of the step, wherever the step kind keeps it."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..config import ProjectConfig
 from ..ir import models as ir
 from ..runtime.reuse import PLAN_TASK_ID
-from . import adla, databricks, kubernetes, local, transfer
+from . import adla, databricks, kubernetes, local, parallel_run, transfer
 from .base import LoweringError, OperatorRef, TaskSpec
 
 # Step kinds that run on a service of their own, whatever the compute kind says.
@@ -15,6 +15,7 @@ BY_STEP_KIND = {
     "databricks": databricks.lower,
     "adla": adla.lower,
     "data_transfer": transfer.lower,
+    "parallel_run": parallel_run.lower,  # on the worker (mini-batches as mapped tasks)
 }
 # Script and command steps, by compute kind.
 LOWERERS = {

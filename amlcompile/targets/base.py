@@ -123,7 +123,7 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
         payload["version"] = s.version
     if s.hash_paths:
         payload["hash_paths"] = list(s.hash_paths)
-    if s.kind == "python_script":
+    if s.kind in ("python_script", "parallel_run"):
         payload["script"] = s.script
     elif s.shell_command is not None:
         payload["shell_command"] = s.shell_command
@@ -177,6 +177,13 @@ def static_fingerprint(s: ir.Step) -> str:
         }
     if s.transfer is not None:
         extra["transfer"] = s.transfer.model_dump()
+    if s.parallel_run is not None:  # what decides results; sizes and thresholds do not
+        r = s.parallel_run
+        extra["parallel_run"] = {
+            "batch_inputs": list(r.batch_inputs),
+            "output_action": r.output_action,
+            "append_row_file_name": r.append_row_file_name,
+        }
     tabular = sorted([i.name, i.tabular.model_dump(mode="json")] for i in s.inputs if i.tabular)
     if tabular:  # how a table is read decides what the step computes
         extra["tabular"] = tabular

@@ -1,0 +1,120 @@
+"""ParallelRunStep in the real embedded Airflow: mini-batches as mapped tasks, append_row in
+batch order, error_threshold, and reuse per mini-batch (adding 5 files to 100 runs one
+batch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from amlcompile.compiler import check
+from amlcompile.local_run import run_compiled
+
+PIPELINE = """\
+from azureml.core import Workspace, Dataset, Environment
+from azureml.pipeline.core import Pipeline, PipelineData
+from azureml.pipeline.steps import ParallelRunStep, ParallelRunConfig
+
+ws = Workspace.from_config()
+ds = ws.get_default_datastore()
+files = Dataset.File.from_files(path=(ds, "inputs/files"))
+out = PipelineData("scores", datastore=ds)
+config = ParallelRunConfig(
+    source_directory="scripts",
+    entry_script="score.py",
+    mini_batch_size=MINI_BATCH,
+    error_threshold=THRESHOLD,
+    output_action="append_row",
+    environment=Environment("prs"),
+    compute_target="local",
+    node_count=1,
+    process_count_per_node=2,
+    run_max_try=RUN_MAX_TRY,
+)
+step = ParallelRunStep(
+    name="score",
+    parallel_run_config=config,
+    inputs=[files.as_named_input("files")],
+    output=out,
+    arguments=["--factor", 3],
+)
+prs = Pipeline(ws, steps=[step])
+"""
+
+SCORE = """\
+import argparse, os
+
+def init():
+    global factor
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--factor", type=int)
+    factor = parser.parse_known_args()[0].factor
+
+def run(mini_batch):
+    with open(os.environ["RUN_LOG"], "a") as fh:
+        fh.write(f"{len(mini_batch)}\\n")
+    rows = []
+    for path in mini_batch:
+        value = int(open(path).read())
+        if value in BAD:
+            raise ValueError(f"bad value {value}")
+        rows.append(f"{os.path.basename(path)} {value * factor}")
+    return rows
+"""
+
+
+def write(project, mini_batch=10, threshold=-1, bad=(), run_max_try=3, count=100):
+    project.write(
+        "pipe.py",
+        PIPELINE.replace("MINI_BATCH", repr(mini_batch))
+        .replace("THRESHOLD", repr(threshold))
+        .replace("RUN_MAX_TRY", repr(run_max_try)),
+    )
+    project.write("scripts/score.py", SCORE.replace("BAD", repr(set(bad) or {-1})))
+    for i in range(count):
+        project.write(
+            f".amlcompile/datastores/workspaceblobstore/inputs/files/f{i:04d}.txt", f"{i}"
+        )
+
+
+def run(project, monkeypatch, conf=None):
+    log = project.root / "run.log"
+    log.write_text("")
+    monkeypatch.setenv("RUN_LOG", str(log))
+    (compiled,) = check([project.root / "pipe.py"])
+    result = run_compiled(
+        compiled, conf or {}, force_local=True, airflow_home=project.root / "home"
+    )
+    calls = [int(x) for x in log.read_text().split()]
+    return result, calls
+
+
+def output_rows(result) -> list[str]:
+    states = {s["task_id"]: s for s in result.steps}
+    assert "score" in states, states
+    folder = ((states["score"].get("result") or {}).get("outputs") or {}).get("scores")
+    assert folder, states["score"]
+    return (Path(folder) / "parallel_run_step.txt").read_text().splitlines()
+
+
+@pytest.mark.airflow
+def test_append_row_and_reuse_per_mini_batch(project, monkeypatch):
+    write(project)
+    result, calls = run(project, monkeypatch)
+    assert result.succeeded, result.log_file.read_text()[-4000:]
+    assert calls == [10] * 10
+    rows = output_rows(result)
+    assert rows == [f"f{i:04d}.txt {i * 3}" for i in range(100)]
+    # Unchanged: the planner reuses the whole step.
+    result, calls = run(project, monkeypatch)
+    assert result.succeeded and calls == []
+    # Five files more: one mini-batch of five runs; the other ten batches are reused.
+    for i in range(100, 105):
+        project.write(
+            f".amlcompile/datastores/workspaceblobstore/inputs/files/f{i:04d}.txt", f"{i}"
+        )
+    result, calls = run(project, monkeypatch)
+    assert result.succeeded, result.log_file.read_text()[-4000:]
+    assert calls == [5]
+    assert output_rows(result) == [f"f{i:04d}.txt {i * 3}" for i in range(105)]
