@@ -118,3 +118,22 @@ def test_append_row_and_reuse_per_mini_batch(project, monkeypatch):
     assert result.succeeded, result.log_file.read_text()[-4000:]
     assert calls == [5]
     assert output_rows(result) == [f"f{i:04d}.txt {i * 3}" for i in range(105)]
+
+
+@pytest.mark.airflow
+def test_failing_mini_batch_under_then_over_error_threshold(project, monkeypatch):
+    # Batch 0 (files 0-9) fails: run() raises on value 5, twice (run_max_try=2).
+    write(project, count=30, bad=(5,), threshold=10, run_max_try=2)
+    result, calls = run(project, monkeypatch)
+    assert result.succeeded, result.log_file.read_text()[-4000:]
+    assert sorted(calls) == [10] * 4  # 3 batches, the failing one tried twice
+    assert output_rows(result) == [f"f{i:04d}.txt {i * 3}" for i in range(10, 30)]
+    # The step had failures: its result is not reused; the good batches are.
+    write(project, count=30, bad=(5,), threshold=5, run_max_try=2)
+    result, calls = run(project, monkeypatch)
+    assert not result.succeeded
+    assert calls == [10, 10]  # only the failing batch, twice
+    states = {s["task_id"]: s for s in result.steps}
+    error = "\n".join(states["score"].get("error") or [])
+    assert "10 files failed, more than error_threshold=5" in error, states["score"]
+    assert "mini-batch 0 (f0000.txt .. f0009.txt)" in error and "bad value 5" in error

@@ -1,0 +1,119 @@
+"""ParallelRunStep at build time: SDK v1 imports, what the DAG gets (a split task, a mapped
+mini-batch task, the gathering task), and bad values reported with the file and line."""
+
+from __future__ import annotations
+
+import pytest
+
+from amlcompile.compiler import check, render_files
+from amlcompile.exceptions import BuildError
+
+HEADER = """\
+from azureml.core import Workspace, Dataset, Environment
+from azureml.pipeline.core import Pipeline, PipelineData, PipelineParameter
+from azureml.pipeline.steps import ParallelRunStep, ParallelRunConfig
+
+ws = Workspace.from_config()
+ds = ws.get_default_datastore()
+files = Dataset.File.from_files(path=(ds, "inputs/files"))
+out = PipelineData("scores", datastore=ds)
+"""
+
+STEP = """\
+config = ParallelRunConfig(
+    source_directory="scripts",
+    entry_script=ENTRY,
+    mini_batch_size=SIZE,
+    error_threshold=10,
+    output_action=ACTION,
+    environment=Environment("prs"),
+    compute_target="local",
+    node_count=NODES,
+    process_count_per_node=2,
+)
+step = ParallelRunStep(
+    name="score",
+    parallel_run_config=config,
+    inputs=[files.as_named_input("files")],
+    output=out,
+    arguments=["--factor", 3],
+)
+prs = Pipeline(ws, steps=[step])
+"""
+
+
+def write(project, entry="'score.py'", size="5", action="'append_row'", nodes="3", header=""):
+    project.write("scripts/score.py", "def init():\n    pass\n\ndef run(b):\n    return b\n")
+    project.write(".amlcompile/datastores/workspaceblobstore/inputs/files/a.txt", "1")
+    body = (
+        STEP.replace("ENTRY", entry)
+        .replace("SIZE", size)
+        .replace("ACTION", action)
+        .replace("NODES", nodes)
+    )
+    project.write("pipe.py", HEADER + header + body)
+    return project.root / "pipe.py"
+
+
+def line_of(project, needle: str) -> int:
+    lines = (project.root / "pipe.py").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if needle in line)
+
+
+def problems(project, **kw) -> list[str]:
+    with pytest.raises(BuildError) as info:
+        check([write(project, **kw)])
+    return [str(p) for p in info.value.problems]
+
+
+def test_sdk_imports_build_a_split_a_mapped_task_and_the_step(project):
+    (compiled,) = check([write(project)])
+    (step,) = compiled.pipeline.steps
+    assert step.kind == "parallel_run" and step.script == "score.py"
+    assert step.parallel_run.mini_batch_size == 5
+    assert step.parallel_run.batch_inputs == ("files",)
+    assert step.parallel_run.error_threshold == 10
+    files, _ = render_files([compiled])
+    src = files["prs.py"][0].decode()
+    assert "score__split = ParallelRunSplitOperator(" in src
+    assert "score__batches = ParallelRunBatchOperator.partial(" in src
+    assert ").expand(batch=score__split.output)" in src
+    assert "max_active_tis_per_dagrun=6," in src  # node_count 3 × process_count_per_node 2
+    assert "score = ParallelRunGatherOperator(" in src
+    assert "score__split >> score__batches" in src and "score__batches >> score" in src
+    compile(src, "prs.py", "exec")
+
+
+def test_contrib_module_and_amlcompile_names(project):
+    header = "from azureml.contrib.pipeline.steps import ParallelRunStep as Old\n"
+    header += "assert Old is ParallelRunStep\n"
+    (compiled,) = check([write(project, header=header)])
+    import amlcompile
+
+    assert amlcompile.ParallelRunStep.__name__ == "ParallelRunStep"
+    assert compiled.pipeline.steps[0].kind == "parallel_run"
+
+
+def test_mini_batch_size_as_text_and_as_a_pipeline_parameter(project):
+    (compiled,) = check([write(project, size="'20'")])
+    assert compiled.pipeline.steps[0].parallel_run.mini_batch_size == 20
+    (compiled,) = check([write(project, size='PipelineParameter("batch_size", 7)')])
+    spec = compiled.pipeline.steps[0].parallel_run
+    assert (spec.mini_batch_size, spec.mini_batch_param) == (7, "batch_size")
+    assert [p.name for p in compiled.pipeline.parameters] == ["batch_size"]
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle", "message"),
+    [
+        ({"size": "0"}, "ParallelRunConfig(", "mini_batch_size must be a whole number"),
+        ({"size": "'ten'"}, "ParallelRunConfig(", "mini_batch_size must be a whole number"),
+        ({"action": "'append'"}, "ParallelRunConfig(", "output_action must be one of"),
+        ({"nodes": "0"}, "ParallelRunConfig(", "node_count must be a whole number"),
+        ({"entry": "'missing.py'"}, "ParallelRunStep(", "entry_script 'missing.py' not found"),
+    ],
+)
+def test_bad_values_are_reported_with_file_and_line(project, kw, needle, message):
+    found = problems(project, **kw)
+    line = line_of(project, needle)
+    assert any(message in p and f"pipe.py:{line}" in p for p in found), found
