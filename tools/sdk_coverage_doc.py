@@ -35,7 +35,9 @@ def table() -> str:
         "|---|---|---|",
     ]
     for key, sig in ref["signatures"].items():
-        row = cls[key]
+        row = cls.get(key)
+        if row is None:  # not classified yet (test_reference_and_classification_agree says so)
+            continue
         note = {"lead": " (DSL steps branch)", "rest": " (REST branch)"}.get(row.get("owner"), "")
         first = True
         for p in sig["parameters"]:

@@ -651,6 +651,10 @@ class _Capture:
             if isinstance(s, ParallelRunStep):  # the entry script, checked as a script is
                 kind = "parallel_run"
                 special = {"parallel_run": kinds.parallel_run(self, s, name, add_input)}
+                for key, value in sorted(s.parallel_run_config.environment_variables.items()):
+                    t = token(value)
+                    if t is not None and isinstance(key, str):
+                        env.append((key, t))
             script = str(s.script_name or "").replace("\\", "/")
             generated_names = {g[0] for g in generated}
             if not self.check_text(script, f"step {name!r}: script_name", where):

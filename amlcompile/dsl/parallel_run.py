@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..exceptions import UserErrorException
 from .location import caller_location
 from .steps import PipelineStep
-from .warnings import ignored, ordered
+from .warnings import ignored, ordered, unsupported
 
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 DEFAULT_APPEND_ROW_FILE = "parallel_run_step.txt"
@@ -59,10 +59,8 @@ class ParallelRunConfig:
         self.partition_keys = partition_keys
         self.environment_variables = dict(environment_variables or {})
         self._location = caller_location()
-        if partition_keys:
-            from .warnings import unsupported
-
-            unsupported("ParallelRunConfig", partition_keys=partition_keys)
+        ignored("ParallelRunConfig", description=description)
+        unsupported("ParallelRunConfig", partition_keys=partition_keys)
 
     def save_to_file(self, path):  # the SDK's; kept for scripts that call it
         import json
@@ -112,8 +110,6 @@ class ParallelRunStep(PipelineStep):
         self.batch_inputs = batch_inputs
         self.side_inputs = side
         self.output = output
-        if cfg.description:
-            ignored("ParallelRunConfig", description=cfg.description)
 
 
 __all__ = ["DEFAULT_APPEND_ROW_FILE", "OUTPUT_ACTIONS", "ParallelRunConfig", "ParallelRunStep"]

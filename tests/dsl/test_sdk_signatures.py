@@ -178,6 +178,9 @@ CALLS = {
     "RunConfiguration.__init__": lambda ws, kw: amlcompile.RunConfiguration(**kw),
     "Environment.__init__": lambda ws, kw: amlcompile.Environment("env", **kw),
     "CondaDependencies.create": lambda ws, kw: amlcompile.CondaDependencies.create(**kw),
+    "ParallelRunConfig.__init__": lambda ws, kw: amlcompile.ParallelRunConfig(
+        None, "score.py", -1, "append_row", "local", 1, **kw
+    ),
 }
 # A value that means something for arguments where a plain string does not fit.
 SAMPLES = {

@@ -99,14 +99,13 @@ def test_report_names_file_line_and_what_to_do(fixtures):
     proc = amlcompile_cli("migrate", fixtures / "untranslatable")
     # Migrated, but what is left would fail the build: its own exit code.
     assert proc.returncode == 4, proc.stderr
-    # 12 items reported; 10 of them are features with no equivalent (names.ADVICE)
-    assert "10 items left to do by hand would fail the build (exit code 4)" in proc.stderr
+    # 10 items reported; 8 of them are features with no equivalent (names.ADVICE)
+    assert "8 items left to do by hand would fail the build (exit code 4)" in proc.stderr
     out = proc.stdout
     pipeline = fixtures / "untranslatable" / "pipeline.py"
     script = fixtures / "untranslatable" / "scripts" / "register.py"
     expected = {
         f"{pipeline}:3: HyperDriveStep (azureml.pipeline.steps): ": ADVICE["HyperDriveStep"],
-        f"{pipeline}:3: ParallelRunStep (azureml.pipeline.steps): ": ADVICE["ParallelRunStep"],
         f"{pipeline}:4: AutoMLStep (azureml.pipeline.steps): ": ADVICE["AutoMLStep"],
         f"{pipeline}:4: EstimatorStep (azureml.pipeline.steps): ": ADVICE["EstimatorStep"],
         f"{pipeline}:4: ModuleStep (azureml.pipeline.steps): ": ADVICE["ModuleStep"],
@@ -120,8 +119,10 @@ def test_report_names_file_line_and_what_to_do(fixtures):
     assert "migrated " + str(pipeline) in out
     # What cannot be translated keeps its azureml import; what can moves to amlcompile.
     text = pipeline.read_text()
-    assert "from azureml.pipeline.steps import HyperDriveStep, ParallelRunStep" in text
-    assert "from amlcompile import PythonScriptStep\n" in text
+    assert "from azureml.pipeline.steps import HyperDriveStep\n" in text
+    # ParallelRunStep has an amlcompile equivalent (docs/parallel-run.md): it moves too.
+    assert "from amlcompile import PythonScriptStep, ParallelRunStep, ParallelRunConfig\n" in text
+    assert "ParallelRunStep (azureml" not in out
     assert script.read_text().startswith("from amlcompile_run import Run\n")
 
 
