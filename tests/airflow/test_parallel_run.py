@@ -137,3 +137,90 @@ def test_failing_mini_batch_under_then_over_error_threshold(project, monkeypatch
     error = "\n".join(states["score"].get("error") or [])
     assert "10 files failed, more than error_threshold=5" in error, states["score"]
     assert "mini-batch 0 (f0000.txt .. f0009.txt)" in error and "bad value 5" in error
+
+
+SUMMARY = """\
+from azureml.core import Workspace, Dataset, Environment
+from azureml.data.data_reference import DataReference
+from azureml.data.dataset_consumption_config import DatasetConsumptionConfig
+from azureml.pipeline.core import Pipeline, PipelineData, PipelineParameter
+from azureml.pipeline.steps import ParallelRunStep, ParallelRunConfig
+
+ws = Workspace.from_config()
+ds = ws.get_default_datastore()
+files = Dataset.File.from_files(path=(ds, "inputs/files"))
+data = PipelineParameter("data", default_value=files)
+model = DataReference(ds, "model", "inputs/model.txt")
+out = PipelineData("scored", datastore=ds)
+config = ParallelRunConfig(
+    source_directory="scripts",
+    entry_script="score.py",
+    mini_batch_size=PipelineParameter("batch_size", "3"),
+    error_threshold=-1,
+    output_action="summary_only",
+    environment=Environment("prs"),
+    compute_target="local",
+    node_count=1,
+)
+step = ParallelRunStep(
+    name="score",
+    parallel_run_config=config,
+    inputs=[DatasetConsumptionConfig("files", data)],
+    side_inputs=[model],
+    output=out,
+    arguments=["--model", model],
+)
+prs = Pipeline(ws, steps=[step])
+"""
+
+SUMMARY_SCORE = """\
+import argparse, os
+from azureml_user.parallel_run import EntryScript
+
+def init():
+    global weight, out
+    args = argparse.ArgumentParser()
+    args.add_argument("--model")
+    weight = int(open(args.parse_known_args()[0].model).read())
+    out = EntryScript().output_dir
+
+def run(mini_batch):
+    with open(os.environ["RUN_LOG"], "a") as fh:
+        fh.write(f"{len(mini_batch)}\\n")
+    for path in mini_batch:
+        name = os.path.basename(path)
+        with open(os.path.join(out, name), "w") as fh:
+            fh.write(str(int(open(path).read()) * weight))
+    return mini_batch
+"""
+
+
+@pytest.mark.airflow
+def test_summary_only_side_input_and_parameters_at_trigger(project, monkeypatch):
+    project.write("pipe.py", SUMMARY)
+    project.write("scripts/score.py", SUMMARY_SCORE)
+    store = ".amlcompile/datastores/workspaceblobstore/inputs"
+    project.write(f"{store}/model.txt", "7")
+    for i in range(7):
+        project.write(f"{store}/files/f{i}.txt", f"{i}")
+    for i in range(4):
+        project.write(f"{store}/other/g{i}.txt", f"{10 + i}")
+    result, calls = run(project, monkeypatch)
+    assert result.succeeded, result.log_file.read_text()[-4000:]
+    assert sorted(calls) == [1, 3, 3]  # mini_batch_size "3" (a parameter's default)
+    states = {s["task_id"]: s for s in result.steps}
+    folder = Path(states["score"]["result"]["outputs"]["scored"])
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {
+        f"f{i}.txt": str(i * 7) for i in range(7)
+    }
+    # Another dataset path and mini_batch_size, chosen at trigger time.
+    result, calls = run(project, monkeypatch, {"data": "inputs/other", "batch_size": "2"})
+    assert result.succeeded, result.log_file.read_text()[-4000:]
+    assert calls == [2, 2]
+    states = {s["task_id"]: s for s in result.steps}
+    folder = Path(states["score"]["result"]["outputs"]["scored"])
+    assert sorted(p.name for p in folder.iterdir()) == [f"g{i}.txt" for i in range(4)]
+    # The side input changed: every batch runs again.
+    project.write(f"{store}/model.txt", "8")
+    result, calls = run(project, monkeypatch)
+    assert result.succeeded and sorted(calls) == [1, 3, 3]
