@@ -117,3 +117,82 @@ def test_bad_values_are_reported_with_file_and_line(project, kw, needle, message
     found = problems(project, **kw)
     line = line_of(project, needle)
     assert any(message in p and f"pipe.py:{line}" in p for p in found), found
+
+
+# The ParallelRunStep cells of Azure/MachineLearningNotebooks
+# how-to-use-azureml/machine-learning-pipelines/parallel-run/file-dataset-image-inference-mnist
+# (model download and registration left out; the default datastore for the blob container).
+MNIST = """\
+import os
+from azureml.core import Workspace, Environment, Experiment
+from azureml.core.compute import AmlCompute, ComputeTarget
+from azureml.core.dataset import Dataset
+from azureml.core.runconfig import CondaDependencies, DEFAULT_CPU_IMAGE
+from azureml.data.dataset_consumption_config import DatasetConsumptionConfig
+from azureml.pipeline.core import Pipeline, PipelineData, PipelineParameter
+from azureml.pipeline.steps import ParallelRunStep, ParallelRunConfig
+
+ws = Workspace.from_config()
+provisioning_config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2",
+                                                            min_nodes=0, max_nodes=4)
+compute_target = ComputeTarget.create(ws, "cpu-cluster", provisioning_config)
+def_data_store = ws.get_default_datastore()
+path_on_datastore = def_data_store.path('mnist')
+input_mnist_ds = Dataset.File.from_files(path=path_on_datastore, validate=False)
+pipeline_param = PipelineParameter(name="mnist_param", default_value=input_mnist_ds)
+input_mnist_ds_consumption = DatasetConsumptionConfig("minist_param_config",
+                                                      pipeline_param).as_mount()
+output_dir = PipelineData(name="inferences", datastore=def_data_store)
+scripts_folder = "Code"
+script_file = "digit_identification.py"
+batch_conda_deps = CondaDependencies.create(python_version="3.8",
+                                            conda_packages=['pip==20.2.4'],
+                                            pip_packages=["tensorflow==2.13.0", "pillow"])
+batch_env = Environment(name="batch_environment")
+batch_env.python.conda_dependencies = batch_conda_deps
+batch_env.docker.base_image = DEFAULT_CPU_IMAGE
+parallel_run_config = ParallelRunConfig(
+    source_directory=scripts_folder,
+    entry_script=script_file,
+    mini_batch_size=PipelineParameter(name="batch_size_param", default_value="5"),
+    error_threshold=10,
+    output_action="append_row",
+    append_row_file_name="mnist_outputs.txt",
+    environment=batch_env,
+    compute_target=compute_target,
+    process_count_per_node=PipelineParameter(name="process_count_param", default_value=2),
+    node_count=2
+)
+parallelrun_step = ParallelRunStep(
+    name="predict-digits-mnist",
+    parallel_run_config=parallel_run_config,
+    inputs=[ input_mnist_ds_consumption ],
+    output=output_dir,
+    allow_reuse=False
+)
+pipeline = Pipeline(workspace=ws, steps=[parallelrun_step])
+experiment = Experiment(ws, 'digit_identification')
+pipeline_run = experiment.submit(pipeline)
+"""
+
+
+def test_the_mnist_notebook_sample_builds_for_local_runs(project):
+    project.write(
+        "Code/digit_identification.py", "def init():\n    pass\n\ndef run(b):\n    return b\n"
+    )
+    project.write(".amlcompile/datastores/workspaceblobstore/mnist/0.png", "")
+    project.write("mnist.py", MNIST)
+    (compiled,) = check([project.root / "mnist.py"])
+    (step,) = compiled.pipeline.steps
+    spec = step.parallel_run
+    assert (spec.mini_batch_size, spec.mini_batch_param) == (5, "batch_size_param")
+    assert (spec.node_count, spec.process_count_per_node) == (2, 2)
+    assert spec.append_row_file_name == "mnist_outputs.txt" and not step.allow_reuse
+    assert {p.name for p in compiled.pipeline.parameters} >= {"batch_size_param", "mnist_param"}
+    files, _ = render_files([compiled], force_local=True)
+    src = files[f"{compiled.pipeline.name}.py"][0].decode()
+    assert "max_active_tis_per_dagrun=4," in src
+    compile(src, "mnist.py", "exec")
+    # Without --local: AmlCompute pods for mini-batches are not there yet, and it says so.
+    with pytest.raises(BuildError, match=r"mnist.py:\d+: .* runs on the Airflow worker so far"):
+        render_files([compiled])
