@@ -313,14 +313,14 @@ def parallel_run(c, s, name, add_input) -> ir.ParallelRunSpec | None:
         percent = None
     timeout = count("run_invocation_timeout", cfg.run_invocation_timeout, 60, 1)
     tries = count("run_max_try", cfg.run_max_try, 3, 1)
-    nodes = cfg.node_count
+    nodes, nodes_param = cfg.node_count, None
     if isinstance(nodes, PipelineParameter):
-        c.param(nodes)
+        nodes_param = c.param(nodes)
         nodes = nodes.default_value
     nodes = count("node_count", nodes, 1, 1)
-    per_node = cfg.process_count_per_node
+    per_node, per_node_param = cfg.process_count_per_node, None
     if isinstance(per_node, PipelineParameter):
-        c.param(per_node)
+        per_node_param = c.param(per_node)
         per_node = per_node.default_value
     per_node = count("process_count_per_node", per_node, None, 1)
     level = cfg.logging_level if isinstance(cfg.logging_level, str) else "INFO"
@@ -341,6 +341,8 @@ def parallel_run(c, s, name, add_input) -> ir.ParallelRunSpec | None:
         run_invocation_timeout=timeout,
         run_max_try=tries,
         node_count=nodes,
+        node_count_param=nodes_param,
         process_count_per_node=per_node,
+        process_count_param=per_node_param,
         logging_level=level.upper(),
     )

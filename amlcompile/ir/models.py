@@ -232,7 +232,9 @@ class ParallelRunSpec(Frozen):
     run_invocation_timeout: int = 60  # seconds per run() call
     run_max_try: int = 3  # calls of run() per mini-batch before it counts as failed
     node_count: int = 1
-    process_count_per_node: int | None = None
+    node_count_param: str | None = None  # PipelineParameters giving them at trigger time
+    process_count_per_node: int | None = None  # None: the worker's cores
+    process_count_param: str | None = None
     logging_level: str = "INFO"
 
 

@@ -71,7 +71,9 @@ SPEC_DEFAULTS = {
     "run_invocation_timeout": 60,
     "run_max_try": 3,
     "node_count": 1,
+    "node_count_param": None,
     "process_count_per_node": None,
+    "process_count_param": None,
     "logging_level": "INFO",
 }
 
@@ -93,20 +95,45 @@ def batch_output(key: str) -> str:
     return f"azureml/fp/{key}/{BATCH_PORT}"
 
 
-def mini_batch_size(spec: dict, params: dict, step: str) -> int:
-    value = spec["mini_batch_size"]
-    if spec.get("mini_batch_param"):
-        value = params.get(spec["mini_batch_param"], value)
+# Each setting a pipeline parameter may give at trigger time, and the key naming that parameter.
+PARAM_KEYS = {
+    "mini_batch_size": "mini_batch_param",
+    "node_count": "node_count_param",
+    "process_count_per_node": "process_count_param",
+}
+
+
+def _setting(spec: dict, params: dict, step: str, key: str, what: str, default=None) -> int:
+    """A whole number of at least 1: the build's, or a pipeline parameter's at trigger time."""
+    value = spec[key]
+    param = spec.get(PARAM_KEYS[key])
+    if param:
+        value = params.get(param, value)
+    if value is None:
+        return default
     try:
-        size = int(str(value).strip()) if not isinstance(value, bool) else 0
+        number = int(str(value).strip()) if not isinstance(value, bool) else 0
     except ValueError:
-        size = 0
-    if size < 1:
+        number = 0
+    if number < 1:
+        named = f" (pipeline parameter {param!r})" if param else ""
         raise StepError(
-            f"step {step!r}: mini_batch_size must be a whole number of files of at least 1,"
-            f" got {value!r} (pipeline parameter {spec.get('mini_batch_param')!r})"
+            f"step {step!r}: {key} must be a whole number{what} of at least 1, got {value!r}"
+            + named
         )
-    return size
+    return number
+
+
+def mini_batch_size(spec: dict, params: dict, step: str) -> int:
+    return _setting(spec, params, step, "mini_batch_size", " of files")
+
+
+def processes(spec: dict, params: dict, step: str) -> int:
+    """Azure ML's worker processes: node_count × process_count_per_node (default: this
+    worker's cores)."""
+    nodes = _setting(spec, params, step, "node_count", "")
+    per_node = _setting(spec, params, step, "process_count_per_node", "", os.cpu_count() or 1)
+    return nodes * per_node
 
 
 class _ParallelBase(ReusableStep, BaseOperator):
@@ -174,6 +201,7 @@ class ParallelRunSplitOperator(_ParallelBase):
             )
         params = run_params(context)
         size = mini_batch_size(spec, params, step["name"])
+        workers = processes(spec, params, step["name"])
         started = time.monotonic()
         files = self.list_files(context, plan)
         ctx = self.context_key(context, plan)
@@ -220,9 +248,12 @@ class ParallelRunSplitOperator(_ParallelBase):
             for b in batches
             if not b["cached"]
         ]
+        # One task instance per worker process, batches dealt round-robin.
+        groups = [todo[g::workers] for g in range(min(workers, len(todo)))]
         message = (
             f"step {step['name']}: {len(files)} files in {len(batches)} mini-batches of up to"
-            f" {size}: {cached} reused, {len(todo)} to run ({time.monotonic() - started:.2f} s)"
+            f" {size}: {cached} reused, {len(todo)} to run in {len(groups)} processes"
+            f" ({time.monotonic() - started:.2f} s)"
         )
         self.log.info("%s", message)
         _Echo(self.task_id)(message)
@@ -235,7 +266,7 @@ class ParallelRunSplitOperator(_ParallelBase):
                 ],
             },
         )
-        return todo
+        return groups
 
     def list_files(self, context, plan: dict) -> list[tuple[str, str, str]]:
         """(port, relative name, data version) of every file of the mini-batch inputs, sorted
@@ -305,41 +336,51 @@ class ParallelRunSplitOperator(_ParallelBase):
 
 
 class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
-    """One mini-batch: init() and run(mini_batch) of the entry script, in a subprocess."""
+    """A group of mini-batches, as one Azure ML worker process: init() once, then run() per
+    mini-batch, in a subprocess (steplib/amlcompile_parallel.py)."""
 
     ui_color = "#fde68a"
 
-    def __init__(self, *, step: dict, datastores: dict, batch: dict, **kwargs):
+    def __init__(self, *, step: dict, datastores: dict, batches: list[dict], **kwargs):
         BaseOperator.__init__(self, **kwargs)
         self.take_step(step)
         self.datastores = datastores
-        self.batch = batch
+        self.batches = batches
         self.xcom_log_tail = 0
         self._proc = None
 
-    def execute(self, context):
+    def batch_ref(self, context, batch: dict) -> tuple[str, str]:
         step = self.step
-        spec = spec_of(step)
-        batch = self.batch
-        plan = plan_of(context)
-        params = run_params(context)
-        store = open_store(self.datastores, step["record_datastore"], step["name"])
-        reusable = self.reuse_batches(context)
         rel = (
             batch_output(batch["key"])
             if step["allow_reuse"]
             else f"azureml/{safe_segment(self.dag_id)}/{safe_segment(context['run_id'])}"
             f"/{step['name']}/batches/{batch['index']}"
         )
-        ref = (step["record_datastore"], rel)
-        folder = location(self.worker_location(ref))
-        if is_remote(folder):
-            raise StepError(f"step {step['name']!r}: mini-batches need a local record datastore")
-        remove_tree(folder)  # a retry starts afresh; the record is written last
-        (folder / OWN).mkdir(parents=True)
+        return step["record_datastore"], rel
+
+    def execute(self, context):
+        step = self.step
+        spec = spec_of(step)
+        plan = plan_of(context)
+        params = run_params(context)
+        store = open_store(self.datastores, step["record_datastore"], step["name"])
+        reusable = self.reuse_batches(context)
+        folders = {}
+        for batch in self.batches:
+            folder = location(self.worker_location(self.batch_ref(context, batch)))
+            if is_remote(folder):
+                raise StepError(
+                    f"step {step['name']!r}: mini-batches need a local record datastore"
+                )
+            remove_tree(folder)  # a retry starts afresh; the record is written last
+            (folder / OWN).mkdir(parents=True)
+            folders[batch["key"]] = folder
         workdir = Path(tempfile.mkdtemp(prefix=f"amlcompile-{safe_segment(step['name'])}-"))
+        results_dir = workdir.with_name(workdir.name + ".results")
         try:
             shutil.copytree(snapshot_folder(step), workdir, dirs_exist_ok=True)
+            results_dir.mkdir()
             side = [p["name"] for p in step["inputs"] if p["name"] not in spec["batch_inputs"]]
             ports = self._inputs(context, plan, workdir, only=set(side))
             inputs = dict(ports)
@@ -347,23 +388,35 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
             roots = {p: self.worker_location(refs[p]) for p in spec["batch_inputs"]}
             for port in spec["batch_inputs"]:  # an argument naming the input: its folder
                 ports[port] = roots[port]
-            for port in step["outputs"]:  # ... or the output: this batch's own files
-                ports[port["name"]] = str(folder / OWN)
-            mini_batch = []
-            for port, name in batch["files"]:
-                where = roots[port]
-                mini_batch.append(where if os.path.isfile(where) else os.path.join(where, name))
+            own = str(results_dir / "own")  # EntryScript().output_dir; sorted per batch
+            os.mkdir(own)
+            for port in step["outputs"]:  # ... or the output: the entry script's own files
+                ports[port["name"]] = own
+            jobs = []
+            for batch in self.batches:
+                files = []
+                for port, name in batch["files"]:
+                    where = roots[port]
+                    files.append(where if os.path.isfile(where) else os.path.join(where, name))
+                jobs.append(
+                    {
+                        "index": batch["index"],
+                        "mini_batch": files,
+                        "rows_file": str(folders[batch["key"]] / ROWS),
+                        "result_file": str(results_dir / f"{batch['index']}.json"),
+                        "own_dir": str(folders[batch["key"]] / OWN),
+                    }
+                )
             argv = [render_token(t, params, ports, step["name"]) for t in step["arguments"]]
             job = {
                 "entry_script": str(workdir / step["script"]),
                 "argv": argv,
-                "mini_batch": mini_batch,
                 "timeout": spec["run_invocation_timeout"],
                 "max_try": spec["run_max_try"],
-                "rows_file": str(folder / ROWS),
-                "result_file": str(workdir.with_name(workdir.name + ".result.json")),
+                "output_dir": own,
+                "batches": jobs,
             }
-            job_file = workdir.with_name(workdir.name + ".job.json")
+            job_file = results_dir / "job.json"
             job_file.write_text(json.dumps(job))
             env = dict(os.environ)
             for key, token in step["env"]:
@@ -374,50 +427,44 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
                     "AZUREML_RUN_ID": f"{context['run_id']}/{step['name']}",
                     "AMLCOMPILE_STEP": step["name"],
                     "AMLCOMPILE_DAG_ID": self.dag_id,
-                    "AMLCOMPILE_PRS_OUTPUT_DIR": str(folder / OWN),
+                    "AMLCOMPILE_PRS_OUTPUT_DIR": own,
                     "AMLCOMPILE_PRS_LOG_LEVEL": spec["logging_level"],
                 }
             )
-            metrics_file = workdir.with_name(workdir.name + ".metrics.jsonl")
-            env = step_env(env, inputs, metrics_file)
-            started = time.monotonic()
+            env = step_env(env, inputs, results_dir / "metrics.jsonl")
             code, tail = self._run([sys.executable, str(DRIVER), str(job_file)], workdir, env)
-            if code != 0:  # the driver itself died (killed, out of memory): the task fails
+            if code != 0:  # the process itself died (killed, out of memory): the task fails
                 raise StepError(
-                    f"step {step['name']!r}: mini-batch {batch['index']} failed:"
+                    f"step {step['name']!r}: the process of mini-batches"
+                    f" {', '.join(str(b['index']) for b in self.batches)} failed:"
                     f" {_exit_reason(code)}\n" + "\n".join(tail[-20:])
                 )
-            result = json.loads(Path(job["result_file"]).read_text())
-            result.update(index=batch["index"], key=batch["key"], location=str(folder))
-            took = time.monotonic() - started
-            if result["error"] or result["failed_items"]:
-                why = result["error"] or (
-                    f"run() returned {result['returned']} results for {result['items']} files"
+            results = []
+            for batch in self.batches:
+                result = json.loads((results_dir / f"{batch['index']}.json").read_text())
+                result.update(
+                    index=batch["index"], key=batch["key"], location=str(folders[batch["key"]])
                 )
-                self.log.warning(
-                    "step %s: mini-batch %s failed (%s of %s files): %s",
-                    step["name"],
-                    batch["index"],
-                    result["failed_items"],
-                    result["items"],
-                    why,
-                )
-                _Echo(self.task_id)(
-                    f"mini-batch {batch['index']}: {result['failed_items']} of"
-                    f" {result['items']} files failed: {why.strip().splitlines()[-1]}"
-                )
-                result["error"] = why[-4000:]
-                return result  # the step's own task decides (error_threshold)
-            _Echo(self.task_id)(
-                f"mini-batch {batch['index']}: {result['items']} files in {took:.2f} s"
-            )
-            if reusable:
-                self._record(store, folder, ref, batch, context)
-            return result
+                if result["error"] or result["failed_items"]:
+                    why = result["error"] or (
+                        f"run() returned {result['returned']} results for {result['items']} files"
+                    )
+                    self.log.warning(
+                        "step %s: mini-batch %s failed (%s of %s files): %s",
+                        step["name"],
+                        batch["index"],
+                        result["failed_items"],
+                        result["items"],
+                        why,
+                    )
+                    result["error"] = why[-4000:]
+                elif reusable:
+                    self._record(store, folders[batch["key"]], batch, context)
+                results.append(result)
+            return {"batches": results}  # the step's own task decides (error_threshold)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-            for suffix in (".job.json", ".result.json", ".metrics.jsonl"):
-                workdir.with_name(workdir.name + suffix).unlink(missing_ok=True)
+            shutil.rmtree(results_dir, ignore_errors=True)
 
     def _run(self, argv, workdir, env) -> tuple[int, list[str]]:
         tail: list[str] = []
@@ -431,16 +478,20 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
             errors="replace",
         )
         assert self._proc.stdout is not None
+        echo = _Echo(self.task_id)
         for line in self._proc.stdout:
             line = line.rstrip("\n")
             tail = [*tail[-19:], line]
             self.log.info("%s", line)
+            if line.startswith("[mini-batch "):  # progress, in `amlcompile run` too
+                echo(line)
         return self._proc.wait(), tail
 
-    def _record(self, store, folder, ref, batch, context) -> None:
+    def _record(self, store, folder, batch, context) -> None:
         """The batch's record (the reuse protocol's, under the batch's key) and its index entry
         (which files, which versions), both after the batch's files are complete."""
         step = self.step
+        ref = self.batch_ref(context, batch)
         manifest = output_manifest(self.datastores, ref[0], str(folder), step["name"])
         if manifest is None:
             return
@@ -494,7 +545,13 @@ class ParallelRunGatherOperator(_ParallelBase):
         results = ti.xcom_pull(task_ids=batches_task_id(step["name"])) or []
         if isinstance(results, dict):  # one mapped task instance: its value alone
             results = [results]
-        by_key = {r["key"]: r for r in results if isinstance(r, dict) and "key" in r}
+        by_key = {
+            r["key"]: r
+            for group in results
+            if isinstance(group, dict)
+            for r in group.get("batches") or []
+            if isinstance(r, dict) and "key" in r
+        }
         failed, failed_items, total_items = [], 0, 0
         folders = []
         for b in batches:
@@ -573,6 +630,10 @@ class ParallelRunGatherOperator(_ParallelBase):
         )
         if over:
             raise StepError(f"step {self.step['name']!r} failed: {'; '.join(over)}\n{details}")
+        _Echo(self.task_id)(
+            f"{len(failed)} of {len(batches)} mini-batches ({failed_items} files) failed,"
+            " within the thresholds; the step's result is not reused"
+        )
         self.log.warning(
             "step %s: %s mini-batches (%s files) failed, within the thresholds:\n%s",
             self.step["name"],

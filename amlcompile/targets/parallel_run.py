@@ -25,12 +25,9 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
     split_id, batches_id = f"{s.name}__split", f"{s.name}__batches"
     shared = {"datastores": "DATASTORES"}
     where = f"the Airflow worker ({compute.name})"
+    # At most node_count × process_count_per_node instances (the split groups the batches:
+    # Azure ML's worker processes, each calling init() once), so no bound is needed here.
     batch_kwargs: dict = {"step": payload}
-    if spec.process_count_per_node is not None or spec.node_count > 1:
-        # Azure ML's node_count × process_count_per_node processes at once.
-        batch_kwargs["max_active_tis_per_dagrun"] = spec.node_count * (
-            spec.process_count_per_node or 1
-        )
     label = s.display_name or s.name
     split = TaskSpec(
         task_id=split_id,
@@ -46,10 +43,11 @@ def lower(p: ir.Pipeline, s: ir.Step, compute: ir.ComputeTarget, ctx) -> TaskSpe
         task_id=batches_id,
         operator=OperatorRef(MODULE, "ParallelRunBatchOperator"),
         kwargs=batch_kwargs,
-        doc_md=f"**{label}**: one task instance per mini-batch: the entry script"
-        f" `{s.script}` (init() once, run(mini_batch)) on {where}",
+        doc_md=f"**{label}**: one task instance per worker process (node_count ×"
+        f" process_count_per_node): the entry script `{s.script}`, init() once, then"
+        f" run(mini_batch) for each of its mini-batches, on {where}",
         shared=dict(shared),
-        expand=("batch", split_id),
+        expand=("batches", split_id),
         of_step=s.name,
         display_name=f"{label} (mini-batches)",
     )

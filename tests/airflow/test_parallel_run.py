@@ -47,6 +47,8 @@ import argparse, os
 
 def init():
     global factor
+    with open(os.environ["RUN_LOG"], "a") as fh:
+        fh.write("init\\n")
     parser = argparse.ArgumentParser()
     parser.add_argument("--factor", type=int)
     factor = parser.parse_known_args()[0].factor
@@ -86,8 +88,9 @@ def run(project, monkeypatch, conf=None):
     result = run_compiled(
         compiled, conf or {}, force_local=True, airflow_home=project.root / "home"
     )
-    calls = [int(x) for x in log.read_text().split()]
-    return result, calls
+    words = log.read_text().split()
+    run.inits = words.count("init")  # processes started (init() once each)
+    return result, [int(x) for x in words if x != "init"]
 
 
 def output_rows(result) -> list[str]:
@@ -104,6 +107,7 @@ def test_append_row_and_reuse_per_mini_batch(project, monkeypatch):
     result, calls = run(project, monkeypatch)
     assert result.succeeded, result.log_file.read_text()[-4000:]
     assert calls == [10] * 10
+    assert run.inits == 2  # node_count 1 × process_count_per_node 2: two processes
     rows = output_rows(result)
     assert rows == [f"f{i:04d}.txt {i * 3}" for i in range(100)]
     # Unchanged: the planner reuses the whole step.
@@ -116,7 +120,7 @@ def test_append_row_and_reuse_per_mini_batch(project, monkeypatch):
         )
     result, calls = run(project, monkeypatch)
     assert result.succeeded, result.log_file.read_text()[-4000:]
-    assert calls == [5]
+    assert calls == [5] and run.inits == 1
     assert output_rows(result) == [f"f{i:04d}.txt {i * 3}" for i in range(105)]
 
 
@@ -161,6 +165,7 @@ config = ParallelRunConfig(
     environment=Environment("prs"),
     compute_target="local",
     node_count=1,
+    process_count_per_node=PipelineParameter("procs", 1),
 )
 step = ParallelRunStep(
     name="score",
@@ -179,6 +184,8 @@ from azureml_user.parallel_run import EntryScript
 
 def init():
     global weight, out
+    with open(os.environ["RUN_LOG"], "a") as fh:
+        fh.write("init\\n")
     args = argparse.ArgumentParser()
     args.add_argument("--model")
     weight = int(open(args.parse_known_args()[0].model).read())
@@ -208,15 +215,17 @@ def test_summary_only_side_input_and_parameters_at_trigger(project, monkeypatch)
     result, calls = run(project, monkeypatch)
     assert result.succeeded, result.log_file.read_text()[-4000:]
     assert sorted(calls) == [1, 3, 3]  # mini_batch_size "3" (a parameter's default)
+    assert run.inits == 1  # process_count_per_node 1: one process for the three batches
     states = {s["task_id"]: s for s in result.steps}
     folder = Path(states["score"]["result"]["outputs"]["scored"])
     assert {p.name: p.read_text() for p in folder.iterdir()} == {
         f"f{i}.txt": str(i * 7) for i in range(7)
     }
     # Another dataset path and mini_batch_size, chosen at trigger time.
-    result, calls = run(project, monkeypatch, {"data": "inputs/other", "batch_size": "2"})
+    conf = {"data": "inputs/other", "batch_size": "2", "procs": 2}
+    result, calls = run(project, monkeypatch, conf)
     assert result.succeeded, result.log_file.read_text()[-4000:]
-    assert calls == [2, 2]
+    assert calls == [2, 2] and run.inits == 2
     states = {s["task_id"]: s for s in result.steps}
     folder = Path(states["score"]["result"]["outputs"]["scored"])
     assert sorted(p.name for p in folder.iterdir()) == [f"g{i}.txt" for i in range(4)]

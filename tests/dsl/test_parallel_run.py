@@ -77,8 +77,7 @@ def test_sdk_imports_build_a_split_a_mapped_task_and_the_step(project):
     src = files["prs.py"][0].decode()
     assert "score__split = ParallelRunSplitOperator(" in src
     assert "score__batches = ParallelRunBatchOperator.partial(" in src
-    assert ").expand(batch=score__split.output)" in src
-    assert "max_active_tis_per_dagrun=6," in src  # node_count 3 × process_count_per_node 2
+    assert ").expand(batches=score__split.output)" in src
     assert "score = ParallelRunGatherOperator(" in src
     assert "score__split >> score__batches" in src and "score__batches >> score" in src
     compile(src, "prs.py", "exec")
@@ -187,11 +186,11 @@ def test_the_mnist_notebook_sample_builds_for_local_runs(project):
     spec = step.parallel_run
     assert (spec.mini_batch_size, spec.mini_batch_param) == (5, "batch_size_param")
     assert (spec.node_count, spec.process_count_per_node) == (2, 2)
+    assert spec.process_count_param == "process_count_param"
     assert spec.append_row_file_name == "mnist_outputs.txt" and not step.allow_reuse
     assert {p.name for p in compiled.pipeline.parameters} >= {"batch_size_param", "mnist_param"}
     files, _ = render_files([compiled], force_local=True)
     src = files[f"{compiled.pipeline.name}.py"][0].decode()
-    assert "max_active_tis_per_dagrun=4," in src
     compile(src, "mnist.py", "exec")
     # Without --local: AmlCompute pods for mini-batches are not there yet, and it says so.
     with pytest.raises(BuildError, match=r"mnist.py:\d+: .* runs on the Airflow worker so far"):

@@ -11,16 +11,29 @@ import sys
 from amlcompile.runtime.parallel import DRIVER
 
 
-def drive(tmp_path, script: str, mini_batch, timeout=5, max_try=2, argv=()):
+def drive(tmp_path, script: str, mini_batch, timeout=5, max_try=2, argv=(), more=()):
+    """One process over mini_batch (and the further batches `more`): (the first batch's
+    result, its rows or None, the process's output)."""
     (tmp_path / "entry.py").write_text(script)
+    batches = []
+    for n, files in enumerate([mini_batch, *more]):
+        batches.append(
+            {
+                "index": n,
+                "mini_batch": files,
+                "rows_file": str(tmp_path / f"rows{n}.txt"),
+                "result_file": str(tmp_path / f"result{n}.json"),
+                "own_dir": str(tmp_path / f"own{n}"),
+            }
+        )
+    (tmp_path / "own").mkdir(exist_ok=True)
     job = {
         "entry_script": str(tmp_path / "entry.py"),
         "argv": list(argv),
-        "mini_batch": mini_batch,
         "timeout": timeout,
         "max_try": max_try,
-        "rows_file": str(tmp_path / "rows.txt"),
-        "result_file": str(tmp_path / "result.json"),
+        "output_dir": str(tmp_path / "own"),
+        "batches": batches,
     }
     (tmp_path / "job.json").write_text(json.dumps(job))
     proc = subprocess.run(
@@ -31,12 +44,9 @@ def drive(tmp_path, script: str, mini_batch, timeout=5, max_try=2, argv=()):
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    rows = (
-        (tmp_path / "rows.txt").read_text().splitlines()
-        if (tmp_path / "rows.txt").exists()
-        else None
-    )
-    return json.loads((tmp_path / "result.json").read_text()), rows, proc.stdout
+    rows_file = tmp_path / "rows0.txt"
+    rows = rows_file.read_text().splitlines() if rows_file.exists() else None
+    return json.loads((tmp_path / "result0.json").read_text()), rows, proc.stdout
 
 
 def test_init_once_run_per_batch_and_argv(tmp_path):
@@ -49,10 +59,12 @@ def init():
 def run(batch):
     return [f"{b}:{len(calls)}" for b in batch]
 """
-    result, rows, out = drive(tmp_path, script, ["a", "b"], argv=["--k", "1"])
+    result, rows, out = drive(tmp_path, script, ["a", "b"], argv=["--k", "1"], more=[["c"]])
     assert result["error"] is None and result["failed_items"] == 0
     assert rows == ["a:1", "b:1"]
-    assert "argv ['--k', '1']" in out
+    assert (tmp_path / "rows1.txt").read_text() == "c:1\n"  # init() once for both batches
+    assert out.count("argv ['--k', '1']") == 1
+    assert "[mini-batch 1] done: 1 files, 0 failed" in out
 
 
 def test_retried_then_failed_and_timeout(tmp_path):
@@ -96,6 +108,7 @@ def test_entry_script_class_of_azureml_user(tmp_path, monkeypatch):
 
     monkeypatch.setenv("PYTHONPATH", str(STEPLIB))
     monkeypatch.setenv("AMLCOMPILE_PRS_OUTPUT_DIR", str(tmp_path / "own"))
+    (tmp_path / "own").mkdir()
     script = """\
 import os
 from azureml_user.parallel_run import EntryScript
@@ -109,6 +122,9 @@ def run(batch):
         open(os.path.join(out, b), "w").write(b)
     return batch
 """
-    result, rows, _ = drive(tmp_path, script, ["a", "b"])
+    result, rows, _ = drive(tmp_path, script, ["a", "b"], more=[["c"]])
     assert result["error"] is None and rows == ["a", "b"]
-    assert sorted(p.name for p in (tmp_path / "own").iterdir()) == ["a", "b"]
+    # What each mini-batch wrote is its own (each is reused on its own).
+    assert sorted(p.name for p in (tmp_path / "own0").iterdir()) == ["a", "b"]
+    assert sorted(p.name for p in (tmp_path / "own1").iterdir()) == ["c"]
+    assert list((tmp_path / "own").iterdir()) == []

@@ -5,8 +5,10 @@ DataFrame, which then exists already).
 
     python amlcompile_parallel.py <job.json>
 
-job.json: {"entry_script", "argv", "mini_batch", "timeout", "max_try", "rows_file",
-"result_file"}. The result file gets {"items", "returned", "failed_items", "error", "tries"}.
+job.json: {"entry_script", "argv", "timeout", "max_try", "output_dir", "batches": [{"index",
+"mini_batch", "rows_file", "result_file", "own_dir"}]}: after each mini-batch what is in
+output_dir moves to its own_dir. Each result file gets {"items", "returned", "failed_items",
+"error", "tries", "seconds"}; a line `[mini-batch N] done: ...` is printed after each.
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ def _rows(result) -> list[str]:
 
 
 def main(job_file: str) -> int:
+    """One process for a group of mini-batches, as one Azure ML worker process: init() once,
+    then run() for each mini-batch. A result file per mini-batch."""
     with open(job_file, encoding="utf-8") as fh:
         job = json.load(fh)
-    out = {"items": len(job["mini_batch"]), "returned": 0, "failed_items": 0, "error": None}
     script = job["entry_script"]
     sys.argv = [script, *job["argv"]]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
@@ -60,21 +63,45 @@ def main(job_file: str) -> int:
         if callable(getattr(module, "init", None)):
             module.init()
     except Exception:
-        out.update(failed_items=out["items"], error="init: " + traceback.format_exc(limit=8))
-        _write(job["result_file"], out)
+        error = "init: " + traceback.format_exc(limit=8)
+        for batch in job["batches"]:
+            n = len(batch["mini_batch"])
+            out = {"items": n, "returned": 0, "failed_items": n, "error": error, "tries": 0}
+            _write(batch["result_file"], out)
+            print(f"[mini-batch {batch['index']}] failed: init() raised", flush=True)
+        print(error, flush=True)
         return 0
     signal.signal(signal.SIGALRM, _alarm)
+    for batch in job["batches"]:
+        out = _one(module, batch, int(job["timeout"]), int(job["max_try"]))
+        if job.get("output_dir") and batch.get("own_dir"):
+            _move_all(job["output_dir"], batch["own_dir"])
+        _write(batch["result_file"], out)
+        state = "failed" if out["error"] or out["failed_items"] else "done"
+        print(
+            f"[mini-batch {batch['index']}] {state}: {out['items']} files,"
+            f" {out['failed_items']} failed, {out.get('seconds', 0):.2f} s",
+            flush=True,
+        )
+    if hasattr(module, "shutdown") and callable(module.shutdown):
+        module.shutdown()
+    return 0
+
+
+def _one(module, batch: dict, timeout: int, max_try: int) -> dict:
+    """run() on one mini-batch, tried up to max_try times, each within timeout seconds."""
+    out = {"items": len(batch["mini_batch"]), "returned": 0, "failed_items": 0, "error": None}
     errors = []
-    for attempt in range(1, int(job["max_try"]) + 1):
+    for attempt in range(1, max_try + 1):
         out["tries"] = attempt
         started = time.monotonic()
-        signal.alarm(int(job["timeout"]))
+        signal.alarm(timeout)
         try:
-            result = module.run(list(job["mini_batch"]))
+            result = module.run(list(batch["mini_batch"]))
             signal.alarm(0)
             rows = _rows(result)
         except RunTimeout:
-            errors.append(f"try {attempt}: run() took longer than {job['timeout']} s")
+            errors.append(f"try {attempt}: run() took longer than {timeout} s")
             continue
         except Exception:
             signal.alarm(0)
@@ -82,20 +109,24 @@ def main(job_file: str) -> int:
             continue
         finally:
             signal.alarm(0)
-        with open(job["rows_file"], "w", encoding="utf-8") as fh:
+        with open(batch["rows_file"], "w", encoding="utf-8") as fh:
             fh.writelines(f"{row}\n" for row in rows)
         out["returned"] = len(rows)
         out["failed_items"] = max(0, out["items"] - len(rows))
         out["seconds"] = round(time.monotonic() - started, 3)
-        if hasattr(module, "shutdown") and callable(module.shutdown):
-            module.shutdown()
-        _write(job["result_file"], out)
-        return 0
+        return out
     out.update(failed_items=out["items"], error="\n".join(errors))
-    if hasattr(module, "shutdown") and callable(module.shutdown):
-        module.shutdown()
-    _write(job["result_file"], out)
-    return 0
+    return out
+
+
+def _move_all(src: str, dst: str) -> None:
+    """What the entry script wrote to EntryScript().output_dir during a mini-batch becomes that
+    mini-batch's own files (each batch is reused on its own)."""
+    import shutil
+
+    os.makedirs(dst, exist_ok=True)
+    for name in os.listdir(src):
+        shutil.move(os.path.join(src, name), os.path.join(dst, name))
 
 
 def _write(path: str, value: dict) -> None:
