@@ -263,17 +263,30 @@ def parallel_run(c, s, name, add_input) -> ir.ParallelRunSpec | None:
         bad(
             f"output must be PipelineData or OutputFileDatasetConfig, got {type(s.output).__name__}"
         )
+    from ..runtime.binding import parse_size
+    from .dataset import dataset_reference
+
+    tabular = [
+        getattr(dataset_reference(i) or i, "_tabular", None) or getattr(i, "tabular", None)
+        for i in s.batch_inputs
+    ]
+    by_bytes = any(t is not None for t in tabular)
+    if by_bytes and not all(t is not None for t in tabular):
+        bad("inputs mixes tabular and file datasets; a ParallelRunStep splits one kind")
     size, size_param = cfg.mini_batch_size, None
     if isinstance(size, PipelineParameter):
         size_param = c.param(size)
         size = size.default_value
     if size is None:
-        size = 10  # the SDK's default for file datasets
-    files = _whole(size)
+        size = "1MB" if by_bytes else 10  # the SDK's defaults
+    files = parse_size(size) if by_bytes else _whole(size)
     if files is None or files < 1:
         bad(
-            f"mini_batch_size must be a whole number of files of at least 1, got {size!r}"
-            " (sizes in bytes such as '1MB' split tabular datasets, not supported yet)"
+            f"mini_batch_size must be a size of at least 1 byte (1024, '1024KB', '10MB') for"
+            f" tabular inputs, got {size!r}"
+            if by_bytes
+            else f"mini_batch_size must be a whole number of files of at least 1, got {size!r}"
+            " (sizes in bytes such as '1MB' are for tabular datasets)"
         )
         files = 1
     action = cfg.output_action
@@ -332,6 +345,7 @@ def parallel_run(c, s, name, add_input) -> ir.ParallelRunSpec | None:
     return ir.ParallelRunSpec(
         batch_inputs=tuple(batch_ports),
         mini_batch_size=files,
+        mini_batch_bytes=by_bytes,
         mini_batch_param=size_param,
         output_action=action,
         append_row_file_name=append_name,

@@ -223,6 +223,7 @@ class ParallelRunSpec(Frozen):
 
     batch_inputs: tuple[str, ...]
     mini_batch_size: int | None = None  # files per batch (None: the SDK's default, 10)
+    mini_batch_bytes: bool = False  # tabular inputs: mini_batch_size is bytes of files
     mini_batch_param: str | None = None  # a PipelineParameter giving it at trigger time
     output_action: Literal["append_row", "summary_only"] = "append_row"
     append_row_file_name: str = "parallel_run_step.txt"

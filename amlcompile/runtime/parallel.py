@@ -33,6 +33,7 @@ from airflow.sdk import BaseOperator
 from .binding import (
     StepError,
     expand_step,
+    parse_size,
     render_token,
     safe_segment,
     snapshot_folder,
@@ -63,6 +64,7 @@ BATCH_PORT = "batch"  # a batch's one output, as the reuse protocol sees it
 SPEC_DEFAULTS = {
     "mini_batch_size": 10,
     "mini_batch_param": None,
+    "mini_batch_bytes": False,
     "output_action": "append_row",
     "append_row_file_name": "parallel_run_step.txt",
     "error_threshold": -1,
@@ -125,7 +127,18 @@ def _setting(spec: dict, params: dict, step: str, key: str, what: str, default=N
 
 
 def mini_batch_size(spec: dict, params: dict, step: str) -> int:
-    return _setting(spec, params, step, "mini_batch_size", " of files")
+    if not spec["mini_batch_bytes"]:
+        return _setting(spec, params, step, "mini_batch_size", " of files")
+    value = spec["mini_batch_size"]
+    if spec.get("mini_batch_param"):
+        value = params.get(spec["mini_batch_param"], value)
+    size = parse_size(value)
+    if size is None or size < 1:
+        raise StepError(
+            f"step {step!r}: mini_batch_size must be a size of at least 1 byte (1024, '1024KB',"
+            f" '10MB') for tabular inputs, got {value!r}"
+        )
+    return size
 
 
 def processes(spec: dict, params: dict, step: str) -> int:
@@ -227,8 +240,7 @@ class ParallelRunSplitOperator(_ParallelBase):
                 covered.update(names)
                 batches.append({"key": key, "files": [[p, r] for p, r in names], "cached": True})
         remaining = [f for f in files if (f[0], f[1]) not in covered]
-        for i in range(0, len(remaining), size):
-            chunk = remaining[i : i + size]
+        for chunk in self.chunks(remaining, size, spec["mini_batch_bytes"]):
             key = digest({"context": ctx, "files": [list(f) for f in chunk]})
             batches.append(
                 {
@@ -268,12 +280,30 @@ class ParallelRunSplitOperator(_ParallelBase):
         )
         return groups
 
+    def chunks(self, files: list, size: int, by_bytes: bool) -> list[list]:
+        """`size` files per mini-batch, or (tabular inputs) files adding up to about `size`
+        bytes (at least one file each: a file is not split)."""
+        if not by_bytes:
+            return [files[i : i + size] for i in range(0, len(files), size)]
+        out, current, total = [], [], 0
+        for f in files:
+            nbytes = self.sizes.get((f[0], f[1]), 0)
+            if current and total + nbytes > size:
+                out.append(current)
+                current, total = [], 0
+            current.append(f)
+            total += nbytes
+        if current:
+            out.append(current)
+        return out
+
     def list_files(self, context, plan: dict) -> list[tuple[str, str, str]]:
         """(port, relative name, data version) of every file of the mini-batch inputs, sorted
         per input; versions by content (SHA-256 through the worker's digest cache)."""
         step = self.step
         refs = self.input_refs(context, plan)
         cache = shared_cache()
+        self.sizes: dict[tuple[str, str], int] = {}
         out: list[tuple[str, str, str]] = []
         for port in spec_of(step)["batch_inputs"]:
             ref = refs[port]
@@ -301,6 +331,7 @@ class ParallelRunSplitOperator(_ParallelBase):
             out += [
                 (port, rel, "file:" + v) for (rel, _, _), v in zip(entries, versions, strict=True)
             ]
+            self.sizes.update({(port, rel): st.st_size for rel, _, st in entries})
         cache.save()
         return out
 
@@ -386,6 +417,7 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
             inputs = dict(ports)
             refs = self.input_refs(context, plan)
             roots = {p: self.worker_location(refs[p]) for p in spec["batch_inputs"]}
+            tabular = {p["name"]: p.get("tabular") for p in step["inputs"]}
             for port in spec["batch_inputs"]:  # an argument naming the input: its folder
                 ports[port] = roots[port]
             own = str(results_dir / "own")  # EntryScript().output_dir; sorted per batch
@@ -398,9 +430,16 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
                 for port, name in batch["files"]:
                     where = roots[port]
                     files.append(where if os.path.isfile(where) else os.path.join(where, name))
+                tables = {}
+                for port, name in batch["files"]:
+                    if tabular.get(port) is not None:
+                        tables.setdefault(port, {"path": roots[port], "spec": tabular[port]})
+                        tables[port].setdefault("files", []).append(name)
                 jobs.append(
                     {
                         "index": batch["index"],
+                        # tabular inputs: run() gets a DataFrame of these files' rows
+                        "tables": list(tables.values()),
                         "mini_batch": files,
                         "rows_file": str(folders[batch["key"]] / ROWS),
                         "result_file": str(results_dir / f"{batch['index']}.json"),

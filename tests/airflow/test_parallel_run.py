@@ -233,3 +233,59 @@ def test_summary_only_side_input_and_parameters_at_trigger(project, monkeypatch)
     project.write(f"{store}/model.txt", "8")
     result, calls = run(project, monkeypatch)
     assert result.succeeded and sorted(calls) == [1, 3, 3]
+
+
+TABULAR = """\
+from azureml.core import Workspace, Dataset, Environment
+from azureml.pipeline.core import Pipeline, PipelineData
+from azureml.pipeline.steps import ParallelRunStep, ParallelRunConfig
+
+ws = Workspace.from_config()
+ds = ws.get_default_datastore()
+iris = Dataset.Tabular.from_delimited_files(path=(ds, "iris/*.csv"))
+out = PipelineData("scores", datastore=ds)
+config = ParallelRunConfig(
+    source_directory="scripts",
+    entry_script="iris_score.py",
+    mini_batch_size="60",
+    error_threshold=1,
+    output_action="append_row",
+    environment=Environment("prs"),
+    compute_target="local",
+    node_count=1,
+    process_count_per_node=1,
+)
+step = ParallelRunStep(
+    name="score",
+    parallel_run_config=config,
+    inputs=[iris.as_named_input("iris")],
+    output=out,
+)
+prs = Pipeline(ws, steps=[step])
+"""
+
+IRIS_SCORE = """\
+import os
+
+def run(mini_batch):
+    with open(os.environ["RUN_LOG"], "a") as fh:
+        fh.write(f"{len(mini_batch)}\\n")
+    mini_batch = mini_batch[mini_batch["width"] >= 0]  # a bad row: no result, a failed row
+    mini_batch["area"] = mini_batch["length"] * mini_batch["width"]
+    return mini_batch[["name", "area"]]
+"""
+
+
+@pytest.mark.airflow
+def test_tabular_input_split_by_bytes_rows_as_items(project, monkeypatch):
+    project.write("pipe.py", TABULAR)
+    project.write("scripts/iris_score.py", IRIS_SCORE)
+    store = ".amlcompile/datastores/workspaceblobstore/iris"
+    project.write(f"{store}/a.csv", "name,length,width\na1,1,2\na2,2,2\n")  # 32 bytes
+    project.write(f"{store}/b.csv", "name,length,width\nb1,3,-1\n")  # 1 bad row
+    project.write(f"{store}/c.csv", "name,length,width\nc1,4,1\nc2,5,1\nc3,6,1\n")
+    result, calls = run(project, monkeypatch)
+    assert result.succeeded, result.log_file.read_text()[-4000:]
+    # ~60 bytes per mini-batch: a.csv and b.csv together, c.csv alone; run() gets rows.
+    assert calls == [3, 3]
+    assert output_rows(result) == ["a1 2", "a2 4", "c1 4", "c2 5", "c3 6"]

@@ -195,3 +195,17 @@ def test_the_mnist_notebook_sample_builds_for_local_runs(project):
     # Without --local: AmlCompute pods for mini-batches are not there yet, and it says so.
     with pytest.raises(BuildError, match=r"mnist.py:\d+: .* runs on the Airflow worker so far"):
         render_files([compiled])
+
+
+def test_tabular_inputs_take_sizes_in_bytes(project):
+    header = 'files = Dataset.Tabular.from_delimited_files(path=(ds, "inputs/files/*.txt"))\n'
+    (compiled,) = check([write(project, size="'10MB'", header=header)])
+    spec = compiled.pipeline.steps[0].parallel_run
+    assert (spec.mini_batch_size, spec.mini_batch_bytes) == (10 << 20, True)
+    (compiled,) = check([write(project, size="None", header=header)])
+    assert compiled.pipeline.steps[0].parallel_run.mini_batch_size == 1 << 20  # SDK default
+    found = problems(project, size="'lots'", header=header)
+    assert any("mini_batch_size must be a size of at least 1 byte" in p for p in found), found
+    # A file dataset takes files, not bytes.
+    found = problems(project, size="'1MB'")
+    assert any("'1MB' are for tabular datasets" in p for p in found), found

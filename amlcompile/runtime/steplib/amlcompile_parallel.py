@@ -88,16 +88,42 @@ def main(job_file: str) -> int:
     return 0
 
 
+def _mini_batch(batch: dict):
+    """What run() is given: the file paths, or (tabular inputs) a DataFrame of the files'
+    rows, read as the dataset says (amlcompile_run.TabularDataset)."""
+    if not batch.get("tables"):
+        return list(batch["mini_batch"])
+    from amlcompile_run import TabularDataset
+
+    frames = []
+    for table in batch["tables"]:
+        spec = {**table["spec"], "files": table["files"], "transforms": []}
+        frames.append(TabularDataset("mini_batch", table["path"], spec).to_pandas_dataframe())
+    if len(frames) == 1:
+        return frames[0]
+    import pandas
+
+    return pandas.concat(frames, ignore_index=True)
+
+
 def _one(module, batch: dict, timeout: int, max_try: int) -> dict:
-    """run() on one mini-batch, tried up to max_try times, each within timeout seconds."""
+    """run() on one mini-batch, tried up to max_try times, each within timeout seconds. For
+    tabular inputs the items counted (error_threshold) are rows, as on Azure ML."""
     out = {"items": len(batch["mini_batch"]), "returned": 0, "failed_items": 0, "error": None}
+    try:
+        data = _mini_batch(batch)
+    except Exception:
+        n = out["items"]
+        error = "reading the mini-batch: " + traceback.format_exc(limit=4)
+        return {"items": n, "returned": 0, "failed_items": n, "error": error, "tries": 0}
+    out["items"] = len(data)
     errors = []
     for attempt in range(1, max_try + 1):
         out["tries"] = attempt
         started = time.monotonic()
         signal.alarm(timeout)
         try:
-            result = module.run(list(batch["mini_batch"]))
+            result = module.run(data if batch.get("tables") else list(data))
             signal.alarm(0)
             rows = _rows(result)
         except RunTimeout:
