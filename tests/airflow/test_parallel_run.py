@@ -289,3 +289,52 @@ def test_tabular_input_split_by_bytes_rows_as_items(project, monkeypatch):
     # ~60 bytes per mini-batch: a.csv and b.csv together, c.csv alone; run() gets rows.
     assert calls == [3, 3]
     assert output_rows(result) == ["a1 2", "a2 4", "c1 4", "c2 5", "c3 6"]
+
+
+UPSTREAM = """\
+from azureml.core import Workspace, Environment
+from azureml.data import OutputFileDatasetConfig
+from azureml.pipeline.core import Pipeline, PipelineData
+from azureml.pipeline.steps import ParallelRunStep, ParallelRunConfig, PythonScriptStep
+
+ws = Workspace.from_config()
+ds = ws.get_default_datastore()
+made = OutputFileDatasetConfig("made", destination=None)
+make = PythonScriptStep("make.py", name="make", source_directory="scripts",
+                        arguments=["--out", made], outputs=[made])
+out = PipelineData("scores", datastore=ds)
+config = ParallelRunConfig(
+    source_directory="scripts", entry_script="score.py", mini_batch_size=4,
+    error_threshold=-1, output_action="append_row", environment=Environment("prs"),
+    compute_target="local", node_count=1, process_count_per_node=1,
+    append_row_file_name="rows.txt",
+)
+step = ParallelRunStep(name="score", parallel_run_config=config,
+                       inputs=[made.as_input("made")], output=out, arguments=["--factor", 3])
+prs = Pipeline(ws, steps=[step])
+"""
+
+MAKE = """\
+import argparse, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--out")
+folder = parser.parse_args().out
+for i in range(10):
+    with open(os.path.join(folder, f"m{i}.txt"), "w") as fh:
+        fh.write(str(i))
+"""
+
+
+@pytest.mark.airflow
+def test_an_upstream_steps_output_as_the_input(project, monkeypatch):
+    project.write("pipe.py", UPSTREAM)
+    project.write("scripts/make.py", MAKE)
+    project.write("scripts/score.py", SCORE.replace("BAD", "{-1}"))
+    result, calls = run(project, monkeypatch)
+    assert result.succeeded, result.log_file.read_text()[-4000:]
+    assert calls == [4, 4, 2] and run.inits == 1
+    states = {s["task_id"]: s for s in result.steps}
+    folder = Path(states["score"]["result"]["outputs"]["scores"])
+    assert (folder / "rows.txt").read_text().splitlines() == [
+        f"m{i}.txt {i * 3}" for i in range(10)
+    ]
