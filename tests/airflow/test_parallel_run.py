@@ -338,3 +338,18 @@ def test_an_upstream_steps_output_as_the_input(project, monkeypatch):
     assert (folder / "rows.txt").read_text().splitlines() == [
         f"m{i}.txt {i * 3}" for i in range(10)
     ]
+
+
+@pytest.mark.airflow
+def test_allow_reuse_false_runs_every_mini_batch_every_time(project, monkeypatch):
+    write(project, count=20)
+    text = (project.root / "pipe.py").read_text()
+    project.write(
+        "pipe.py",
+        text.replace('arguments=["--factor", 3],', 'arguments=["--factor", 3], allow_reuse=False,'),
+    )
+    for _ in range(2):
+        result, calls = run(project, monkeypatch)
+        assert result.succeeded, result.log_file.read_text()[-4000:]
+        assert calls == [10, 10]
+        assert output_rows(result) == [f"f{i:04d}.txt {i * 3}" for i in range(20)]
