@@ -353,3 +353,18 @@ def test_allow_reuse_false_runs_every_mini_batch_every_time(project, monkeypatch
         assert result.succeeded, result.log_file.read_text()[-4000:]
         assert calls == [10, 10]
         assert output_rows(result) == [f"f{i:04d}.txt {i * 3}" for i in range(20)]
+
+
+@pytest.mark.airflow
+def test_every_mini_batch_reused_when_the_steps_record_is_gone(project, monkeypatch):
+    write(project, count=20)
+    result, calls = run(project, monkeypatch)
+    assert result.succeeded and calls == [10, 10]
+    fp = {s["task_id"]: s for s in result.steps}["score"]["fingerprint"]
+    record = project.root / f".amlcompile/datastores/workspaceblobstore/azureml/_reuse/{fp}.json"
+    record.unlink()  # the planner cannot reuse the step: its tasks run, its mini-batches not
+    result, calls = run(project, monkeypatch)
+    assert result.succeeded, result.log_file.read_text()[-4000:]
+    assert calls == []
+    assert output_rows(result) == [f"f{i:04d}.txt {i * 3}" for i in range(20)]
+    assert record.exists()
