@@ -209,3 +209,70 @@ def test_tabular_inputs_take_sizes_in_bytes(project):
     # A file dataset takes files, not bytes.
     found = problems(project, size="'1MB'")
     assert any("'1MB' are for tabular datasets" in p for p in found), found
+
+
+# The ParallelRunStep cells of tabular-dataset-inference-iris (the same repository), the
+# model's blob container and registration left out.
+IRIS = """\
+import os
+from azureml.core import Workspace, Environment, Experiment
+from azureml.core.compute import AmlCompute, ComputeTarget
+from azureml.core.dataset import Dataset
+from azureml.core.runconfig import CondaDependencies
+from azureml.pipeline.core import Pipeline, PipelineData
+from azureml.pipeline.steps import ParallelRunStep, ParallelRunConfig
+
+ws = Workspace.from_config()
+compute_target = ComputeTarget.create(
+    ws, "cpu-cluster", AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2"))
+iris_data = ws.get_default_datastore()
+iris_ds_name = 'iris_data'
+path_on_datastore = iris_data.path('iris/')
+input_iris_ds = Dataset.Tabular.from_delimited_files(path=path_on_datastore, validate=False)
+named_iris_ds = input_iris_ds.as_named_input(iris_ds_name)
+datastore = ws.get_default_datastore()
+output_folder = PipelineData(name='inferences', datastore=datastore)
+scripts_folder = "Code"
+script_file = "iris_score.py"
+predict_conda_deps = CondaDependencies.create(python_version="3.8",
+                                              conda_packages=['pip==20.2.4'],
+                                              pin_sdk_version=False,
+                                              pip_packages=["numpy==1.19.5", "pandas==1.4.4"])
+predict_env = Environment(name="predict_environment")
+predict_env.python.conda_dependencies = predict_conda_deps
+predict_env.spark.precache_packages = False
+parallel_run_config = ParallelRunConfig(
+    source_directory=scripts_folder,
+    entry_script=script_file,  # the user script to run against each input
+    mini_batch_size='1KB',
+    error_threshold=5,
+    output_action='append_row',
+    append_row_file_name="iris_outputs.txt",
+    environment=predict_env,
+    compute_target=compute_target,
+    node_count=2,
+    run_invocation_timeout=600
+)
+distributed_csv_iris_step = ParallelRunStep(
+    name='example-iris',
+    inputs=[named_iris_ds],
+    output=output_folder,
+    parallel_run_config=parallel_run_config,
+    arguments=['--model_name', 'iris-prs'],
+    allow_reuse=False
+)
+pipeline = Pipeline(workspace=ws, steps=[distributed_csv_iris_step])
+pipeline_run = Experiment(ws, 'iris-prs').submit(pipeline)
+"""
+
+
+def test_the_iris_tabular_notebook_sample_builds_for_local_runs(project):
+    project.write("Code/iris_score.py", "def init():\n    pass\n\ndef run(df):\n    return df\n")
+    project.write(".amlcompile/datastores/workspaceblobstore/iris/iris.csv", "a,b\n1,2\n")
+    project.write("iris.py", IRIS)
+    (compiled,) = check([project.root / "iris.py"])
+    spec = compiled.pipeline.steps[0].parallel_run
+    assert (spec.mini_batch_size, spec.mini_batch_bytes) == (1024, True)
+    assert (spec.error_threshold, spec.run_invocation_timeout, spec.node_count) == (5, 600, 2)
+    files, _ = render_files([compiled], force_local=True)
+    compile(files[f"{compiled.pipeline.name}.py"][0].decode(), "iris.py", "exec")
