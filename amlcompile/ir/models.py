@@ -219,7 +219,8 @@ class TransferSpec(Frozen):
 
 class ParallelRunSpec(Frozen):
     """A ParallelRunStep (docs/parallel-run.md): `script` is the entry script; the files of
-    `batch_inputs` (port names) are split into mini-batches, one mapped task each."""
+    `batch_inputs` (port names) are split into mini-batches, run by one mapped task instance
+    per worker process (node_count × process_count_per_node)."""
 
     batch_inputs: tuple[str, ...]
     mini_batch_size: int | None = None  # files per batch (None: the SDK's default, 10)

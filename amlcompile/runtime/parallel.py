@@ -5,11 +5,12 @@
   step's definition, parameters, side inputs and the batch's file names and versions), and
   splits the remaining files into mini-batches of `mini_batch_size` files. It returns the
   batches to compute: the list the next task is mapped over.
-- `<step>__batches`, one mapped task instance per mini-batch (dynamic task mapping, at most
-  node_count × process_count_per_node at once): a subprocess calls the entry script's
-  `init()` once and `run(mini_batch)` (steplib/amlcompile_parallel.py). A batch that fully
-  succeeded gets its own reuse record, written last; a failed one is reported, not raised,
-  so that the step decides with error_threshold as Azure ML does.
+- `<step>__batches`, one mapped task instance per worker process (dynamic task mapping,
+  node_count × process_count_per_node of them, the mini-batches dealt round-robin): a
+  subprocess (steplib/amlcompile_parallel.py) calls the entry script's `init()` once and
+  `run(mini_batch)` for each of its mini-batches. A mini-batch that fully succeeded gets its
+  own reuse record, written last; a failed one is reported, not raised, so that the step
+  decides with error_threshold as Azure ML does.
 - `<step>` gathers: counts failed files and mini-batches against error_threshold,
   allowed_failed_count and allowed_failed_percent, writes the step's output (append_row: the
   rows of every batch in batch order into append_row_file_name; the entry script's own files
