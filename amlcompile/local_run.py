@@ -414,6 +414,12 @@ class LiveView:
     def _state(self, task: str, state: str, event: dict) -> None:
         previous = self.states.get(task)
         self.states[task] = state
+        if "[" in task and state in ("scheduled", "queued", "running", "success"):
+            # One instance of a mapped task (a mini-batch): its own line says how it went,
+            # the status line counts them; only what went wrong gets a line of its own.
+            if state == "running":
+                self.started[task] = time.monotonic()
+            return
         if state == "running":
             self.started[task] = time.monotonic()
             if task == PLAN_TASK_ID:

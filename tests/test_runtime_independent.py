@@ -15,6 +15,9 @@ ALLOWED_IN = {
     "fileshare_fs.py": {"fsspec", "upath", "azure"},
     "dbfs_fs.py": {"fsspec", "upath", "requests"},  # requests: the Databricks provider's own
     "amlcompile_run.py": {"pandas"},
+    # A ParallelRunStep's process: its tabular mini-batches through the step library's
+    # TabularDataset (a sibling module there), as DataFrames (pandas, when they are tabular).
+    "amlcompile_parallel.py": {"amlcompile_run", "pandas"},
 }
 
 

@@ -43,6 +43,7 @@ from .hyperdrive import (
     TrainingOutput,
     TruncationSelectionPolicy,
 )
+from .parallel_run import ParallelRunConfig, ParallelRunStep
 from .pipeline import Pipeline
 from .schedule import Schedule, ScheduleRecurrence
 from .steps import CommandStep, MpiStep, PythonScriptStep, StepSequence
@@ -98,6 +99,8 @@ __all__ = [
     "Input",
     "LocalCompute",
     "Output",
+    "ParallelRunConfig",
+    "ParallelRunStep",
     "Pipeline",
     "PipelineData",
     "PipelineParameter",

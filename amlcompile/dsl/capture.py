@@ -32,6 +32,7 @@ from .environment import (
     warn_packages_not_installed,
 )
 from .hyperdrive import HyperDriveStep, capture_spec
+from .parallel_run import ParallelRunStep
 from .steps import CommandStep, PipelineStep, StepSequence
 from .transfer import DataTransferStep
 from .url_dataset import UrlReference
@@ -650,6 +651,13 @@ class _Capture:
                 shell = ""
         else:
             kind = "python_script"
+            if isinstance(s, ParallelRunStep):  # the entry script, checked as a script is
+                kind = "parallel_run"
+                special = {"parallel_run": kinds.parallel_run(self, s, name, add_input)}
+                for key, value in sorted(s.parallel_run_config.environment_variables.items()):
+                    t = token(value)
+                    if t is not None and isinstance(key, str):
+                        env.append((key, t))
             script = str(s.script_name or "").replace("\\", "/")
             generated_names = {g[0] for g in generated}
             if not self.check_text(script, f"step {name!r}: script_name", where):
@@ -663,7 +671,8 @@ class _Capture:
                 source_dir is None or not self.is_file(source_dir, script)
             ):
                 self.problem(
-                    f"step {name!r}: script {script!r} not found in source_directory"
+                    f"step {name!r}: {'entry_script' if kind == 'parallel_run' else 'script'}"
+                    f" {script!r} not found in source_directory"
                     f" {str(source_dir)!r}" + did_you_mean_file(source_dir, script),
                     where,
                 )

@@ -225,3 +225,138 @@ def _transfer(c, s: DataTransferStep, name, add_input, ports_out) -> ir.Transfer
         source_reference_type=s.source_reference_type,
         destination_reference_type=s.destination_reference_type,
     )
+
+
+def _whole(value) -> int | None:
+    """An int given as an int or as its digits ("10"); None otherwise (bool is no number)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def parallel_run(c, s, name, add_input) -> ir.ParallelRunSpec | None:
+    """A ParallelRunStep's settings, each checked with the config's file and line."""
+    from .data import PipelineParameter
+    from .parallel_run import DEFAULT_APPEND_ROW_FILE, OUTPUT_ACTIONS
+
+    cfg = s.parallel_run_config
+    where = cfg._location
+    ok = True
+
+    def bad(message: str) -> None:
+        nonlocal ok
+        ok = False
+        c.problem(f"step {name!r}: {message}", where)
+
+    batch_ports = []
+    for item in s.batch_inputs:
+        port = add_input(item)
+        if port is not None:
+            batch_ports.append(port)
+    if not s.batch_inputs:
+        bad("a ParallelRunStep needs at least one input to split into mini-batches")
+    if s.output is not None and not isinstance(s.output, PipelineData):
+        bad(
+            f"output must be PipelineData or OutputFileDatasetConfig, got {type(s.output).__name__}"
+        )
+    from ..runtime.binding import parse_size
+    from .dataset import dataset_reference
+
+    tabular = [
+        getattr(dataset_reference(i) or i, "_tabular", None) or getattr(i, "tabular", None)
+        for i in s.batch_inputs
+    ]
+    by_bytes = any(t is not None for t in tabular)
+    if by_bytes and not all(t is not None for t in tabular):
+        bad("inputs mixes tabular and file datasets; a ParallelRunStep splits one kind")
+    size, size_param = cfg.mini_batch_size, None
+    if isinstance(size, PipelineParameter):
+        size_param = c.param(size)
+        size = size.default_value
+    if size is None:
+        size = "1MB" if by_bytes else 10  # the SDK's defaults
+    files = parse_size(size) if by_bytes else _whole(size)
+    if files is None or files < 1:
+        bad(
+            f"mini_batch_size must be a size of at least 1 byte (1024, '1024KB', '10MB') for"
+            f" tabular inputs, got {size!r}"
+            if by_bytes
+            else f"mini_batch_size must be a whole number of files of at least 1, got {size!r}"
+            " (sizes in bytes such as '1MB' are for tabular datasets)"
+        )
+        files = 1
+    action = cfg.output_action
+    if action not in OUTPUT_ACTIONS:
+        bad(f"output_action must be one of {', '.join(map(repr, OUTPUT_ACTIONS))}, got {action!r}")
+        action = "append_row"
+    if action == "append_row" and s.output is None:
+        bad("output_action='append_row' needs output= (where the appended rows are written)")
+    append_name = cfg.append_row_file_name or DEFAULT_APPEND_ROW_FILE
+    if (
+        not isinstance(append_name, str)
+        or "/" in append_name
+        or "\\" in append_name
+        or append_name in (".", "..")
+    ):
+        bad(f"append_row_file_name must be a plain file name, got {append_name!r}")
+        append_name = DEFAULT_APPEND_ROW_FILE
+
+    def count(arg: str, value, default, low: int):
+        if value is None:
+            return default
+        whole = _whole(value)
+        if whole is None or whole < low:
+            bad(f"{arg} must be a whole number of at least {low}, got {value!r}")
+            return default
+        return whole
+
+    threshold = count("error_threshold", cfg.error_threshold, -1, -1)
+    failed_count = count("allowed_failed_count", cfg.allowed_failed_count, None, -1)
+    percent = cfg.allowed_failed_percent
+    if percent is not None and (
+        isinstance(percent, bool)
+        or not isinstance(percent, (int, float))
+        or not 0 <= percent <= 100
+    ):
+        bad(f"allowed_failed_percent must be a number from 0 to 100, got {percent!r}")
+        percent = None
+    timeout = count("run_invocation_timeout", cfg.run_invocation_timeout, 60, 1)
+    tries = count("run_max_try", cfg.run_max_try, 3, 1)
+    nodes, nodes_param = cfg.node_count, None
+    if isinstance(nodes, PipelineParameter):
+        nodes_param = c.param(nodes)
+        nodes = nodes.default_value
+    nodes = count("node_count", nodes, 1, 1)
+    per_node, per_node_param = cfg.process_count_per_node, None
+    if isinstance(per_node, PipelineParameter):
+        per_node_param = c.param(per_node)
+        per_node = per_node.default_value
+    per_node = count("process_count_per_node", per_node, None, 1)
+    level = cfg.logging_level if isinstance(cfg.logging_level, str) else "INFO"
+    if level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        bad(f"logging_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}")
+        level = "INFO"
+    if not ok:
+        return None
+    return ir.ParallelRunSpec(
+        batch_inputs=tuple(batch_ports),
+        mini_batch_size=files,
+        mini_batch_bytes=by_bytes,
+        mini_batch_param=size_param,
+        output_action=action,
+        append_row_file_name=append_name,
+        error_threshold=threshold,
+        allowed_failed_count=failed_count,
+        allowed_failed_percent=None if percent is None else float(percent),
+        run_invocation_timeout=timeout,
+        run_max_try=tries,
+        node_count=nodes,
+        node_count_param=nodes_param,
+        process_count_per_node=per_node,
+        process_count_param=per_node_param,
+        logging_level=level.upper(),
+    )

@@ -24,6 +24,8 @@ def _pairs(path) -> list[tuple[object, str]]:
     for item in items:
         if isinstance(item, DataPath):
             pairs.append((item.datastore, str(item.path_on_datastore or "")))
+        elif isinstance(item, DataReference):  # datastore.path('folder'), as the SDK took it
+            pairs.append((item.datastore, str(item.path_on_datastore or "")))
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], str):
             pairs.append(item)
         elif isinstance(item, tuple) and len(item) == 1:

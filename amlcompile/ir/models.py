@@ -275,6 +275,29 @@ class HyperDriveSpec(Frozen):
         return [min(size, total - start) for start in range(0, total, size)]
 
 
+class ParallelRunSpec(Frozen):
+    """A ParallelRunStep (docs/parallel-run.md): `script` is the entry script; the files of
+    `batch_inputs` (port names) are split into mini-batches, run by one mapped task instance
+    per worker process (node_count × process_count_per_node)."""
+
+    batch_inputs: tuple[str, ...]
+    mini_batch_size: int | None = None  # files per batch (None: the SDK's default, 10)
+    mini_batch_bytes: bool = False  # tabular inputs: mini_batch_size is bytes of files
+    mini_batch_param: str | None = None  # a PipelineParameter giving it at trigger time
+    output_action: Literal["append_row", "summary_only"] = "append_row"
+    append_row_file_name: str = "parallel_run_step.txt"
+    error_threshold: int = -1  # failed files allowed overall; -1: any
+    allowed_failed_count: int | None = None  # failed mini-batches allowed; -1: any
+    allowed_failed_percent: float | None = None
+    run_invocation_timeout: int = 60  # seconds per run() call
+    run_max_try: int = 3  # calls of run() per mini-batch before it counts as failed
+    node_count: int = 1
+    node_count_param: str | None = None  # PipelineParameters giving them at trigger time
+    process_count_per_node: int | None = None  # None: the worker's cores
+    process_count_param: str | None = None
+    logging_level: str = "INFO"
+
+
 class TaskSettings(Frozen):
     """What Airflow runs a task with (scheduling knobs: never in the reuse fingerprint)."""
 
@@ -291,7 +314,15 @@ class Step(Frozen):
     name: str  # also the Airflow task id
     display_name: str | None = None  # the step's own name, when the task id had to differ
     settings: TaskSettings | None = None  # per-step overrides of the DAG's default_args
-    kind: Literal["python_script", "command", "databricks", "adla", "data_transfer", "hyperdrive"]
+    kind: Literal[
+        "python_script",
+        "command",
+        "databricks",
+        "adla",
+        "data_transfer",
+        "hyperdrive",
+        "parallel_run",
+    ]
     location: SourceLocation
     compute: str
     script: str | None = None  # python_script: path inside the snapshot
@@ -314,6 +345,7 @@ class Step(Frozen):
     transfer: TransferSpec | None = None
     distributed: DistributedSpec | None = None  # more than one process (multi-node training)
     hyperdrive: HyperDriveSpec | None = None
+    parallel_run: ParallelRunSpec | None = None
 
     def tokens(self) -> list[LiteralArg | ParamArg | PortArg]:
         """Every argument token of the step, wherever the step kind keeps it."""

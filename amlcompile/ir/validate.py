@@ -162,7 +162,7 @@ def _compute_rules(p: Pipeline) -> list[Problem]:
                     s.location,
                 )
             )
-        if s.kind in ("python_script", "command") and kinds.get(s.compute) in wants:
+        if s.kind in ("python_script", "command", "parallel_run") and kinds.get(s.compute) in wants:
             problems.append(
                 Problem(
                     f"step {s.name!r}: compute target {s.compute!r} ({kinds[s.compute]}) runs"
@@ -236,6 +236,13 @@ def _kind_rules(s: Step) -> list[Problem]:
                     "a new cluster needs num_workers, or min_workers and max_workers (or give"
                     " existing_cluster_id)"
                 )
+    if s.kind == "parallel_run" and s.parallel_run is None:
+        bad("a ParallelRunStep without its ParallelRunConfig settings")
+    if s.kind == "parallel_run" and s.parallel_run is not None:
+        ports = {i.name for i in s.inputs}
+        for port in s.parallel_run.batch_inputs:
+            if port not in ports:
+                bad(f"mini-batch input {port!r} is not an input of the step")
     if s.kind == "adla" and s.adla is None:
         bad("an ADLA step without its script")
     if s.kind == "data_transfer" and (len(s.inputs) != 1 or len(s.outputs) != 1):

@@ -47,6 +47,8 @@ SPEC_NAMES = frozenset(
         "DatabricksStep",
         "AdlaStep",
         "DataTransferStep",
+        "ParallelRunStep",
+        "ParallelRunConfig",
         "Dataset",
         "OutputFileDatasetConfig",
         "RunConfiguration",

@@ -26,6 +26,23 @@ def snapshot_folder(step: dict) -> Path:
     return folder
 
 
+_SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?B?)\s*", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(value) -> int | None:
+    """A ParallelRunStep's mini_batch_size for tabular data: bytes as 1024, "1024KB", "10MB",
+    "1GB" (KB = 1024 bytes, as Azure ML read it); None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    match = _SIZE.fullmatch(str(value))
+    if not match:
+        return None
+    return int(match.group(1)) * _UNITS[match.group(2).upper().rstrip("B")]
+
+
 def safe_segment(text: str) -> str:
     """A run id or name usable as one path segment (run ids contain ':' and '+').
 

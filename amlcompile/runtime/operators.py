@@ -64,11 +64,14 @@ class LocalStepOperator(ReusableStep, BaseOperator):
         self._proc = None
 
     # ---- binding ----
-    def _inputs(self, context, plan: dict, workdir: Path) -> dict[str, str]:
+    def _inputs(self, context, plan: dict, workdir: Path, only=None) -> dict[str, str]:
+        """only: the names of the inputs to bind (default: all)."""
         step = self.step
         ports: dict[str, str] = {}
         refs = self.input_refs(context, plan)
         for port in step["inputs"]:
+            if only is not None and port["name"] not in only:
+                continue
             if port.get("step"):
                 path = upstream_output(context, plan, port["step"], port["output"])
                 if path is None:

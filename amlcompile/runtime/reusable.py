@@ -314,6 +314,8 @@ class ReusableStep:
                 "task_id": self.task_id,
                 "finished": dt.datetime.now(dt.UTC).isoformat(),
             }
+            if result.pop("reusable", True) is False:  # complete, but not to be reused
+                return {**result, "fingerprint": fp}
             manifests = self.output_manifests(expect)
             result = {**result, **({"manifests": manifests} if manifests else {})}
             if manifests is None:

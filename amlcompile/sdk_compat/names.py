@@ -37,10 +37,6 @@ _AUTOML = (
     "no amlcompile equivalent: train in a PythonScriptStep with your own model search"
     " (scikit-learn, FLAML, ...)"
 )
-_PARALLEL = (
-    "no amlcompile equivalent: split the input in a PythonScriptStep, or run one step per"
-    " partition; on Kubernetes a step's script can start its own worker pool"
-)
 _ESTIMATOR = (
     "estimators are retired in SDK v1 itself: use a PythonScriptStep with a RunConfiguration"
     " (or Environment) for the image and packages"
@@ -66,8 +62,6 @@ ADVICE = {
     "AutoMLStep": _AUTOML,
     "AutoMLStepRun": _AUTOML,
     "AutoMLConfig": _AUTOML,
-    "ParallelRunStep": _PARALLEL,
-    "ParallelRunConfig": _PARALLEL,
     "EstimatorStep": _ESTIMATOR,
     "Estimator": _ESTIMATOR,
     "TensorFlow": _ESTIMATOR,

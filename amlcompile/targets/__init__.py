@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..config import ProjectConfig
 from ..ir import models as ir
 from ..runtime.reuse import PLAN_TASK_ID
-from . import adla, databricks, hyperdrive, kubernetes, local, transfer
+from . import adla, databricks, hyperdrive, kubernetes, local, parallel_run, transfer
 from .base import LoweringError, OperatorRef, TaskSpec
 
 # Step kinds that run on a service of their own, whatever the compute kind says.
@@ -16,6 +16,7 @@ BY_STEP_KIND = {
     "adla": adla.lower,
     "data_transfer": transfer.lower,
     "hyperdrive": hyperdrive.lower,
+    "parallel_run": parallel_run.lower,  # on the worker (mini-batches as mapped tasks)
 }
 # Script and command steps, by compute kind.
 LOWERERS = {

@@ -127,7 +127,7 @@ def step_payload(p: ir.Pipeline, s: ir.Step) -> dict:
         payload["distributed"] = s.distributed.model_dump(exclude_defaults=True)
     if s.hyperdrive is not None:  # the trials and how the best is chosen (runtime/hyperdrive.py)
         payload["hyperdrive"] = hyperdrive_payload(s)
-    if s.kind in ("python_script", "hyperdrive"):
+    if s.kind in ("python_script", "hyperdrive", "parallel_run"):
         payload["script"] = s.script
     elif s.shell_command is not None:
         payload["shell_command"] = s.shell_command
@@ -185,6 +185,13 @@ def static_fingerprint(s: ir.Step) -> str:
         extra["distributed"] = {"kind": s.distributed.kind, "backend": s.distributed.backend}
     if s.hyperdrive is not None:  # the trials, the goal and the policy decide the best trial
         extra["hyperdrive"] = s.hyperdrive.model_dump(mode="json")
+    if s.parallel_run is not None:  # what decides results; sizes and thresholds do not
+        r = s.parallel_run
+        extra["parallel_run"] = {
+            "batch_inputs": list(r.batch_inputs),
+            "output_action": r.output_action,
+            "append_row_file_name": r.append_row_file_name,
+        }
     tabular = sorted([i.name, i.tabular.model_dump(mode="json")] for i in s.inputs if i.tabular)
     if tabular:  # how a table is read decides what the step computes
         extra["tabular"] = tabular

@@ -283,3 +283,21 @@ def test_status_line_counts_mapped_instances():
         view.handle(event)
     view.tick()
     assert "[1/2 done] score[1] running (1 of 2 score instances done)" in buf.getvalue()
+
+
+def test_mini_batch_instances_print_only_their_own_lines_and_failures():
+    buf = io.StringIO()
+    view = LiveView(Console(buf, terminal=False), ["score"])
+    for event in (
+        {"ev": "state", "task": "score__batches[0]", "state": "scheduled"},
+        {"ev": "state", "task": "score__batches[0]", "state": "running"},
+        {"ev": "line", "task": "score__batches", "text": "mini-batch 0: 10 files in 0.05 s"},
+        {"ev": "state", "task": "score__batches[0]", "state": "success"},
+        {"ev": "state", "task": "score__batches[1]", "state": "running"},
+        {"ev": "state", "task": "score__batches[1]", "state": "failed", "error": ["killed"]},
+    ):
+        view.handle(event)
+    lines = buf.getvalue().splitlines()
+    assert [line.split()[0] for line in lines] == ["score__batches", *["score__batches[1]"] * 2]
+    assert "mini-batch 0: 10 files in 0.05 s" in lines[0]
+    assert "failed" in lines[1] and "! killed" in lines[2]

@@ -184,6 +184,9 @@ CALLS = {
     ),
     "GridParameterSampling.__init__": lambda ws, kw: amlcompile.GridParameterSampling({}, **kw),
     "TrainingOutput.__init__": lambda ws, kw: amlcompile.TrainingOutput("Metrics", **kw),
+    "ParallelRunConfig.__init__": lambda ws, kw: amlcompile.ParallelRunConfig(
+        None, "score.py", -1, "append_row", "local", 1, **kw
+    ),
 }
 # A value that means something for arguments where a plain string does not fit.
 SAMPLES = {

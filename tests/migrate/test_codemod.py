@@ -121,14 +121,14 @@ def test_report_names_file_line_and_what_to_do(fixtures):
     proc = amlcompile_cli("migrate", fixtures / "untranslatable")
     # Migrated, but what is left would fail the build: its own exit code.
     assert proc.returncode == 4, proc.stderr
-    # 8 items reported, all features with no equivalent (names.ADVICE); HyperDriveStep and
-    # its configuration are translated (amlcompile, amlcompile.hyperdrive for choice()).
-    assert "8 items left to do by hand would fail the build (exit code 4)" in proc.stderr
+    # 6 items reported, all features with no equivalent (names.ADVICE); HyperDriveStep,
+    # ParallelRunStep and their configurations are translated (amlcompile, and
+    # amlcompile.hyperdrive for choice()).
+    assert "6 items left to do by hand would fail the build (exit code 4)" in proc.stderr
     out = proc.stdout
     pipeline = fixtures / "untranslatable" / "pipeline.py"
     script = fixtures / "untranslatable" / "scripts" / "register.py"
     expected = {
-        f"{pipeline}:3: ParallelRunStep (azureml.pipeline.steps): ": ADVICE["ParallelRunStep"],
         f"{pipeline}:4: AutoMLStep (azureml.pipeline.steps): ": ADVICE["AutoMLStep"],
         f"{pipeline}:4: EstimatorStep (azureml.pipeline.steps): ": ADVICE["EstimatorStep"],
         f"{pipeline}:4: ModuleStep (azureml.pipeline.steps): ": ADVICE["ModuleStep"],
@@ -142,10 +142,12 @@ def test_report_names_file_line_and_what_to_do(fixtures):
     assert "migrated " + str(pipeline) in out
     # What cannot be translated keeps its azureml import; what can moves to amlcompile.
     text = pipeline.read_text()
-    assert "from azureml.pipeline.steps import ParallelRunStep, ParallelRunConfig" in text
-    assert "from amlcompile import HyperDriveStep, PythonScriptStep\n" in text
+    assert (
+        "from amlcompile import HyperDriveStep, PythonScriptStep, ParallelRunStep,"
+        " ParallelRunConfig\n" in text
+    )
     assert "from amlcompile.hyperdrive import choice\n" in text
-    assert "HyperDriveStep (azureml" not in out
+    assert "HyperDriveStep (azureml" not in out and "ParallelRunStep (azureml" not in out
     assert script.read_text().startswith("from amlcompile_run import Run\n")
 
 

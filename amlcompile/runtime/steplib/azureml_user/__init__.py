@@ -1,0 +1,1 @@
+"""`azureml_user`: the package Azure ML's ParallelRunStep gives its entry scripts."""
