@@ -71,3 +71,23 @@ failing = Pipeline(ws, steps=[b])
     states = {s["task_id"]: s["state"] for s in result.steps}
     assert states["boom"] == "failed" and states["after"] == "upstream_failed"
     assert "exit code 3" in result.log_file.read_text()
+
+
+# The step kinds of issue 17, as their examples use them: example → (override, step, text).
+STEP_KIND_EXAMPLES = {
+    "batch_scoring/pipeline.py": ("batch_size=5", "summarize", "40 reviews scored"),
+    "model_search/pipeline.py": ("", "report", "8 trials logged"),
+    "distributed_training/pipeline.py": ("epochs=150", "train", "rank 1/2: w=3.000 b=1.000"),
+}
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize("rel", sorted(STEP_KIND_EXAMPLES))
+def test_step_kind_example_runs(examples_project, rel, monkeypatch):
+    override, step, expected = STEP_KIND_EXAMPLES[rel]
+    params = [override] if override else []
+    result = run_example(examples_project, rel, params, monkeypatch=monkeypatch)
+    assert result.succeeded, (result.raw, result.log_file.read_text()[-3000:])
+    by_step = {s["task_id"]: s for s in result.steps}
+    assert by_step[step]["state"] == "success", by_step
+    assert expected in "\n".join(by_step[step]["result"]["log_tail"]), by_step[step]
