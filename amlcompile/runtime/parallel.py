@@ -264,8 +264,9 @@ class ParallelRunSplitOperator(_ParallelBase):
         # One task instance per worker process, batches dealt round-robin.
         groups = [todo[g::workers] for g in range(min(workers, len(todo)))]
         message = (
-            f"step {step['name']}: {len(files)} files in {len(batches)} mini-batches of up to"
-            f" {size}: {cached} reused, {len(todo)} to run in {len(groups)} processes"
+            f"step {step['name']}: {_count(len(files), 'file')} in"
+            f" {_count(len(batches), 'mini-batch', 'mini-batches')} of up to {size}: {cached}"
+            f" reused, {len(todo)} to run in {_count(len(groups), 'process', 'processes')}"
             f" ({time.monotonic() - started:.2f} s)"
         )
         self.log.info("%s", message)
@@ -690,3 +691,7 @@ __all__ = [
     "batches_task_id",
     "split_task_id",
 ]
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"

@@ -64,7 +64,7 @@ def run(batch):
     assert rows == ["a:1", "b:1"]
     assert (tmp_path / "rows1.txt").read_text() == "c:1\n"  # init() once for both batches
     assert out.count("argv ['--k', '1']") == 1
-    assert "[mini-batch 1] done: 1 files, 0 failed" in out
+    assert "[mini-batch 1] done: 1 file, 0 failed" in out
 
 
 def test_retried_then_failed_and_timeout(tmp_path):

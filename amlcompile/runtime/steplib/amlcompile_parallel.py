@@ -79,7 +79,8 @@ def main(job_file: str) -> int:
         _write(batch["result_file"], out)
         state = "failed" if out["error"] or out["failed_items"] else "done"
         print(
-            f"[mini-batch {batch['index']}] {state}: {out['items']} files,"
+            f"[mini-batch {batch['index']}] {state}: {out['items']}"
+            f" {'file' if out['items'] == 1 else 'files'},"
             f" {out['failed_items']} failed, {out.get('seconds', 0):.2f} s",
             flush=True,
         )
