@@ -686,6 +686,67 @@ def bench_source_tree(files: int, repeat: int, targets) -> list[str]:
     ]
 
 
+def bench_parallel(files: int) -> list[str]:
+    """ParallelRunStep against a hand-written mapped task (benchmarks/prs_bench.py)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "prs_bench.py"),
+            "--files",
+            str(files),
+            "--mini-batch",
+            "10",
+            "--processes",
+            "2",
+            "--add",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(proc.stdout[-2000:] + proc.stderr[-3000:])
+    out = proc.stdout
+    r = json.loads(out[out.rindex("\n{") + 1 :] if "\n{" in out else out)
+    rows = []
+    for label, key in (
+        ("amlcompile, first run", "amlcompile_first_run"),
+        ("hand-written mapped task (no reuse)", "hand_written_mapped_task"),
+        ("amlcompile, after adding 5 files", "amlcompile_after_adding_5_files"),
+    ):
+        m = r[key]
+        other = sum(m["other_tasks_s"].values())
+        rows.append(
+            f"| {label} | {m['mapped_instances']} | {m['mapped_task_s_total']:.2f} |"
+            f" {m['per_mini_batch_ms']:.0f} | {other:.2f} | {m['wall_s']:.1f} |"
+        )
+    u = r["amlcompile_unchanged"]
+    rows.append(
+        f"| amlcompile, nothing changed | 0 | – | – | – | {u['wall_s']:.2f}"
+        f" ({'Airflow started' if u['airflow_started'] else 'no Airflow run'}) |"
+    )
+    return [
+        "## ParallelRunStep: per mini-batch, against a hand-written mapped task",
+        "",
+        f"{r['files']:,} files of a few bytes, `mini_batch_size={r['mini_batch_size']}`"
+        f" ({r['mini_batches']} mini-batches), a trivial `run()`, in one embedded Airflow"
+        " (`dag.test()`, task instances one after another): the compiled step (split, one"
+        f" mapped instance per worker process ({r['processes']}), each calling `init()` once"
+        " and `run()` per mini-batch in a subprocess, a gathering task with `append_row` and"
+        " reuse records) against what an Airflow engineer writes without reuse (a task that"
+        " chunks the files, one mapped instance per mini-batch, a task that concatenates)."
+        " Then 5 files more (reuse per mini-batch) and nothing changed. Seconds are task"
+        " durations as Airflow records them; wall includes compiling and starting Airflow."
+        " `benchmarks/prs_bench.py`.",
+        "",
+        "| run | mapped instances | mapped tasks, s | per mini-batch, ms |"
+        " other tasks, s | wall, s |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def bench_floor(repeat: int) -> list[str]:
     """Interpreter start and imports: what every build costs before its first step."""
     import compile_bench as cb
@@ -778,13 +839,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "what",
-        choices=["compile", "parse", "size", "reuse", "fingerprint", "warm-run", "all"],
+        choices=["compile", "parse", "size", "reuse", "fingerprint", "warm-run", "parallel", "all"],
         help="compile and parse run together (parse reads the DAGs compile builds)",
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 5, 20, 50])
     parser.add_argument("--files", type=int, default=10000)
+    parser.add_argument("--prs-files", type=int, default=1000, help="ParallelRunStep input files")
     parser.add_argument("--total-mb", type=int, nargs="+", default=[500, 100, 2000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--repeat-large", type=int, default=2, help="repetitions from 1,000 steps")
@@ -798,7 +860,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.steps = [10, 100, 1000], [1, 5, 20]
-        args.files, args.total_mb = 2000, [100]
+        args.files, args.total_mb, args.prs_files = 2000, [100], 200
         args.repeat, args.repeat_large = 2, 1
     kfp_python = args.kfp_python if Path(args.kfp_python).exists() else None
     if kfp_python is None:
@@ -829,6 +891,8 @@ def main() -> None:
         sections.append(bench_reuse(args.steps, args.repeat))
     if args.what in ("warm-run", "all"):
         sections.append(bench_warm_run(args.repeat))
+    if args.what in ("parallel", "all"):
+        sections.append(bench_parallel(args.prs_files))
     if targets:
         sections.insert(0, targets_section(targets))
     for s in sections:

@@ -49,3 +49,5 @@ def test_run_parts_run():
     assert "| 1 |" in out
     out = _run("warm-run", "--repeat", "1")
     assert "## Run:" in out
+    out = _run("parallel", "--prs-files", "20")
+    assert len(_rows(out, "## ParallelRunStep:")) == 1 + 4
