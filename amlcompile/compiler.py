@@ -221,6 +221,7 @@ def render_files(
             if folder not in owned and not _snapshot_present(out_dir, s.snapshot):
                 files.update(_snapshot_files(s))
             owned.add(folder)
+        problems += _task_id_clashes(c.pipeline, tasks)
         if problems:
             continue
         files[f"{c.pipeline.name}.py"] = (_render(c.pipeline, tasks, template), False)
@@ -240,6 +241,29 @@ def render_files(
     # What deploy (and run) upload before the DAGs appear: sources by path and digest.
     files[uploads_mod.MANIFEST_REL] = (uploads_mod.manifest_for(compiled), False)
     return files, owned
+
+
+def _task_id_clashes(p: ir.Pipeline, tasks) -> list[Problem]:
+    """A step run as several tasks names them after itself (`score__split`, `tune__trial`):
+    a step of that name elsewhere in the pipeline would be a second task with that id."""
+    owner: dict[str, str] = {}
+    problems = []
+    for spec in tasks:
+        for t in (*spec.before, spec):
+            step = t.of_step or t.task_id
+            if t.task_id in owner and owner[t.task_id] != step:
+                other = owner[t.task_id]
+                clash = step if t.of_step is None else other
+                helper_of = other if t.of_step is None else step
+                problems.append(
+                    Problem(
+                        f"step {clash!r}: its name is the task id amlcompile gives a task of"
+                        f" step {helper_of!r} ({t.task_id!r}); rename one of them",
+                        p.step(clash).location,
+                    )
+                )
+            owner.setdefault(t.task_id, step)
+    return problems
 
 
 def _render(p: ir.Pipeline, tasks, template: Path | None) -> bytes:

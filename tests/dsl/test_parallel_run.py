@@ -276,3 +276,28 @@ def test_the_iris_tabular_notebook_sample_builds_for_local_runs(project):
     assert (spec.error_threshold, spec.run_invocation_timeout, spec.node_count) == (5, 600, 2)
     files, _ = render_files([compiled], force_local=True)
     compile(files[f"{compiled.pipeline.name}.py"][0].decode(), "iris.py", "exec")
+
+
+def test_a_step_named_like_a_task_of_another_step_is_refused_at_its_line(project):
+    """`score__split` is the task id of the ParallelRunStep `score`'s split: a step of that
+    name would be a second task with that id (Airflow refuses the file at import)."""
+    from amlcompile.compiler import build
+
+    clash = (
+        "from azureml.pipeline.steps import PythonScriptStep\n"
+        "other = PythonScriptStep('score.py', name='score__split', source_directory='scripts',"
+        " inputs=[out])\n"
+    )
+    path = write(project)
+    source = path.read_text().replace(
+        "prs = Pipeline(ws, steps=[step])", clash + "prs = Pipeline(ws, steps=[step, other])"
+    )
+    path.write_text(source)
+    with pytest.raises(BuildError) as info:
+        build([path], out_dir=project.root / "dags_out")
+    (problem,) = info.value.problems
+    assert str(problem).startswith(
+        f"{path.name}:{line_of(project, 'name=' + chr(39) + 'score__split')}:"
+    )
+    assert "'score__split'" in str(problem) and "step 'score'" in str(problem)
+    assert not (project.root / "dags_out" / "prs.py").exists()
