@@ -658,10 +658,20 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """`file:line: Category: message`; in a notebook, `nb.ipynb:cell 7:3` (its cells are
+    one source with cell N at line N x 10,000), not the source line Python would echo."""
+    from .ir.models import SourceLocation
+
+    where = SourceLocation(file=str(filename), line=int(lineno or 0))
+    return f"{where}: {category.__name__}: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not args.verbose:
         warnings.simplefilter("default")
+    warnings.formatwarning = _format_warning
     try:
         return args.func(args)
     except BuildError as exc:

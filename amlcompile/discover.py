@@ -12,6 +12,7 @@ import sys
 import sysconfig
 import traceback
 import types
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from . import notebook_source
 from .dsl import session
 from .dsl.decorators import PipelineDefinition
 from .dsl.pipeline import Pipeline
-from .exceptions import BuildError
+from .exceptions import AmlCompileError, BuildError
 from .ir.validate import Problem
 from .sdk_compat import hook
 from .text import did_you_mean, parameter_names
@@ -214,6 +215,21 @@ def _import(file: Path, index: int):
     except SystemExit as exc:
         if exc.code not in (None, 0):  # main() ending with sys.exit(0) built fine
             raise
+    except Exception as exc:
+        build = session.current()
+        if build is None or not build.registered or not _raised_by_user_code(exc):
+            raise
+        # After `submit`/`publish` registered a pipeline, notebooks and scripts read the run's
+        # results (`wait_for_completion`, `get_output_data(...).download`, ...), which a build
+        # does not have: what was registered is built, the rest of the file is not run.
+        warnings.warn_explicit(
+            f"{type(exc).__name__}: {exc} (raised after the pipeline was submitted or"
+            " published, where the code reads the run's results, which a build does not"
+            " have; the rest of the file was not run, the pipelines registered before"
+            " it are built)",
+            AfterSubmitWarning,
+            *_location_in(exc, file).model_dump().values(),
+        )
     finally:
         os.chdir(saved_cwd)
         sys.path[:], sys.argv[:] = saved_path, saved_argv
@@ -226,6 +242,19 @@ def _import(file: Path, index: int):
             if added != name and _is_project_module(mod, extra):
                 del sys.modules[added]
     return module
+
+
+def _raised_by_user_code(exc: BaseException) -> bool:
+    """Raised by the user's code or a library it called, not by amlcompile (whose errors
+    say what is wrong with the pipeline and stay errors)."""
+    if isinstance(exc, AmlCompileError):
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)
+    return not (frames and frames[-1].filename.startswith(_PACKAGE_DIR))
+
+
+class AfterSubmitWarning(UserWarning):
+    """The user's file raised after it had submitted or published a pipeline."""
 
 
 def _is_project_module(module, folders: list[str]) -> bool:

@@ -125,6 +125,35 @@ def _root(name: str, store: dict):
         raise UploadError(f"upload to datastore {name!r}: {exc}") from None
 
 
+def download(name: str, store: dict, prefix: str, target: Path, overwrite: bool) -> int:
+    """`Datastore.download`: the files under `prefix` into `target`, keeping their paths
+    relative to the datastore; an existing local file is kept unless `overwrite`. Nothing is
+    followed out of the datastore, nor written outside `target`."""
+    root = _root(name, store)
+    start = root / prefix.strip("/") if prefix.strip("/") else root
+    if isinstance(start, Path):
+        _checked(root, start, name, prefix)
+    if not start.exists():
+        return 0
+    sources = [start] if start.is_file() else sorted(p for p in start.rglob("*") if p.is_file())
+    copied = 0
+    target = target.resolve()
+    for src in sources:
+        rel = str(src.relative_to(root)) if isinstance(src, Path) else src.path[len(root.path) :]
+        dest = (target / rel.lstrip("/")).resolve()
+        if target not in dest.parents:
+            raise UploadError(f"download from datastore {name!r}: {rel!r} leads out of {target}")
+        if isinstance(src, Path):
+            _checked(root, src, name, rel)
+        if dest.exists() and not overwrite:
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with src.open("rb") as fh, open(dest, "wb") as out:
+            shutil.copyfileobj(fh, out, CHUNK)
+        copied += 1
+    return copied
+
+
 def _digest_of(target) -> str | None:
     """The content digest of what is on the datastore at `target`, or None when absent."""
     if isinstance(target, Path):

@@ -438,6 +438,28 @@ class Datastore:
         uploads.perform({"": [entry]}, progress=print if show_progress else lambda line: None)
         return None
 
+    def download(self, target_path, prefix=None, overwrite=False, show_progress=True):
+        """Copies the datastore's files (those under `prefix`) into the local folder
+        `target_path`, keeping their paths, as the SDK did; returns how many it copied. A
+        build reads no remote data: during one, a remote datastore's files are not fetched
+        (a warning says so) and 0 is returned."""
+        from .. import uploads
+
+        cfg = self.workspace._config
+        store = uploads.store_of(cfg, self.name)
+        if session.current() is not None and store["kind"] != "local":
+            warn_once(
+                f"Datastore.download of {self.name!r} ({store['kind']}): a build does not"
+                " fetch remote data; nothing was downloaded"
+            )
+            return 0
+        copied = uploads.download(
+            self.name, store, str(prefix or ""), Path(target_path), bool(overwrite)
+        )
+        if show_progress:
+            print(f"downloaded {copied} files from {self.name} to {target_path}")
+        return copied
+
     def as_mount(self):
         from .data import DataReference
 
