@@ -48,11 +48,13 @@ from .reusable import ReusableStep
 from .reuse import REGENERATE_PARAM, digest
 from .storage import (
     datastore_root,
+    download_files,
     is_remote,
     location,
     open_store,
     output_manifest,
     record_roots,
+    remote_listing,
     remove_tree,
     version_token,
 )
@@ -312,10 +314,8 @@ class ParallelRunSplitOperator(_ParallelBase):
             root = datastore_root(self.datastores, ref[0], step["name"])
             where = self.worker_location(ref)
             if is_remote(location(where)):
-                raise StepError(
-                    f"step {step['name']!r}: input {port!r} is on a remote datastore; a"
-                    " ParallelRunStep reads mini-batches from local datastores only (so far)"
-                )
+                out += self.list_remote(port, location(where))
+                continue
             try:
                 real = within(root, where)
                 if os.path.isfile(real):
@@ -336,6 +336,16 @@ class ParallelRunSplitOperator(_ParallelBase):
             self.sizes.update({(port, rel): st.st_size for rel, _, st in entries})
         cache.save()
         return out
+
+    def list_remote(self, port: str, where) -> list[tuple[str, str, str]]:
+        """An input on blob storage (or a file share, DBFS): its files listed there, each
+        versioned by its ETag (as the planner versions remote inputs), nothing downloaded."""
+        try:
+            listing = remote_listing(where)
+        except (FileNotFoundError, ValueError) as exc:
+            raise StepError(f"step {self.step['name']!r}: input {port!r}: {exc}") from None
+        self.sizes.update({(port, rel): size for rel, _, size in listing})
+        return [(port, rel, version) for rel, version, _ in listing]
 
     def index_entries(self, folder) -> list[dict]:
         """The completed batches of this step definition, smallest first file first; any
@@ -419,6 +429,7 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
             inputs = dict(ports)
             refs = self.input_refs(context, plan)
             roots = {p: self.worker_location(refs[p]) for p in spec["batch_inputs"]}
+            roots.update(self.download_batches(roots, results_dir / "inputs"))
             tabular = {p["name"]: p.get("tabular") for p in step["inputs"]}
             for port in spec["batch_inputs"]:  # an argument naming the input: its folder
                 ports[port] = roots[port]
@@ -506,6 +517,29 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             shutil.rmtree(results_dir, ignore_errors=True)
+
+    def download_batches(self, roots: dict[str, str], folder: Path) -> dict[str, str]:
+        """Inputs on a remote datastore: this process's mini-batches' files only, copied into
+        a local folder per input (removed with the task's temporary folders), so that run()
+        gets local paths as on Azure ML's mounted inputs. Returns those inputs' local roots."""
+        local = {}
+        for port, where in roots.items():
+            source = location(where)
+            if not is_remote(source):
+                continue
+            names = [name for b in self.batches for p, name in b["files"] if p == port]
+            target = folder / safe_segment(port)
+            target.mkdir(parents=True, exist_ok=True)
+            try:
+                download_files(source, names, target)
+            except (FileNotFoundError, ValueError) as exc:
+                raise StepError(
+                    f"step {self.step['name']!r}: input {port!r} changed while the step ran"
+                    f" ({exc}); run it again"
+                ) from None
+            self.log.info("step %s: downloaded %s of input %s", self.step["name"], len(names), port)
+            local[port] = str(target)
+        return local
 
     def _run(self, argv, workdir, env) -> tuple[int, list[str]]:
         tail: list[str] = []
