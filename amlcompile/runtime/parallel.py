@@ -47,6 +47,7 @@ from .planner import plan_of, run_params
 from .reusable import ReusableStep
 from .reuse import REGENERATE_PARAM, digest
 from .storage import (
+    copy_tree,
     datastore_root,
     download_files,
     is_remote,
@@ -54,6 +55,7 @@ from .storage import (
     open_store,
     output_manifest,
     record_roots,
+    reference_type,
     remote_listing,
     remove_tree,
     version_token,
@@ -351,15 +353,13 @@ class ParallelRunSplitOperator(_ParallelBase):
         """The completed batches of this step definition, smallest first file first; any
         entry that is not ours (unreadable, too big, malformed) is ignored: the record
         decides anyway."""
-        if is_remote(folder) or not folder.is_dir():
-            return []
         entries = []
-        for path in sorted(folder.glob("*.json")):
+        for path, size in index_files(folder):
             try:
-                if path.is_symlink() or path.stat().st_size > 4 << 20:
+                if size > 4 << 20:
                     continue
                 entry = json.loads(path.read_text())
-                if not isinstance(entry, dict) or entry.get("key") != path.stem:
+                if not isinstance(entry, dict) or entry.get("key") != path.name[: -len(".json")]:
                     continue
                 files = entry.get("files")
                 if (
@@ -412,18 +412,14 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
         folders = {}
         for batch in self.batches:
             folder = location(self.worker_location(self.batch_ref(context, batch)))
-            if is_remote(folder):
-                raise StepError(
-                    f"step {step['name']!r}: mini-batches need a local record datastore"
-                )
             remove_tree(folder)  # a retry starts afresh; the record is written last
-            (folder / OWN).mkdir(parents=True)
             folders[batch["key"]] = folder
         workdir = Path(tempfile.mkdtemp(prefix=f"amlcompile-{safe_segment(step['name'])}-"))
         results_dir = workdir.with_name(workdir.name + ".results")
         try:
             shutil.copytree(snapshot_folder(step), workdir, dirs_exist_ok=True)
             results_dir.mkdir()
+            work = self.batch_workdirs(folders, results_dir / "batches")
             side = [p["name"] for p in step["inputs"] if p["name"] not in spec["batch_inputs"]]
             ports = self._inputs(context, plan, workdir, only=set(side))
             inputs = dict(ports)
@@ -454,9 +450,9 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
                         # tabular inputs: run() gets a DataFrame of these files' rows
                         "tables": list(tables.values()),
                         "mini_batch": files,
-                        "rows_file": str(folders[batch["key"]] / ROWS),
+                        "rows_file": str(work[batch["key"]] / ROWS),
                         "result_file": str(results_dir / f"{batch['index']}.json"),
-                        "own_dir": str(folders[batch["key"]] / OWN),
+                        "own_dir": str(work[batch["key"]] / OWN),
                     }
                 )
             argv = [render_token(t, params, ports, step["name"]) for t in step["arguments"]]
@@ -493,6 +489,7 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
                 )
             results = []
             for batch in self.batches:
+                self.publish_batch(work[batch["key"]], folders[batch["key"]])
                 result = json.loads((results_dir / f"{batch['index']}.json").read_text())
                 result.update(
                     index=batch["index"], key=batch["key"], location=str(folders[batch["key"]])
@@ -517,6 +514,22 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             shutil.rmtree(results_dir, ignore_errors=True)
+
+    def batch_workdirs(self, folders: dict, staging: Path) -> dict:
+        """Where the process writes each batch: its folder on a local record datastore, else a
+        local staging folder uploaded to it afterwards (publish_batch)."""
+        work = {}
+        for n, (key, folder) in enumerate(folders.items()):
+            work[key] = staging / str(n) if is_remote(folder) else folder
+            (work[key] / OWN).mkdir(parents=True)
+        return work
+
+    def publish_batch(self, local: Path, folder) -> None:
+        """A batch staged locally is uploaded to the remote record datastore (before its
+        record, which is written last)."""
+        if local != folder:
+            remove_tree(folder)
+            copy_tree(local, folder)
 
     def download_batches(self, roots: dict[str, str], folder: Path) -> dict[str, str]:
         """Inputs on a remote datastore: this process's mini-batches' files only, copied into
@@ -591,16 +604,13 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
         if not ctx:
             return
         index = self.index_dir(ctx)
-        index.mkdir(parents=True, exist_ok=True)
         entry = {
             "key": batch["key"],
             "files": [
                 [p, n, v] for (p, n), v in zip(batch["files"], batch["versions"], strict=True)
             ],
         }
-        tmp = index / f".{batch['key']}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(entry))
-        os.replace(tmp, index / f"{batch['key']}.json")
+        write_index_entry(index, batch["key"], entry)
 
 
 class ParallelRunGatherOperator(_ParallelBase):
@@ -650,19 +660,16 @@ class ParallelRunGatherOperator(_ParallelBase):
         if outputs:
             (out,) = outputs.values()
             out = location(out)
-            out.mkdir(parents=True, exist_ok=True)
-            if spec["output_action"] == "append_row":
-                target = out / spec["append_row_file_name"]
-                with open(target, "w", encoding="utf-8") as writer:
-                    for folder in folders:
-                        rows = folder / ROWS
-                        if rows.is_file():
-                            with open(rows, encoding="utf-8") as reader:
-                                shutil.copyfileobj(reader, writer)
-            for folder in folders:  # the entry script's own files, batch after batch
-                own = folder / OWN
-                if own.is_dir():
-                    shutil.copytree(own, out, dirs_exist_ok=True)
+            if is_remote(out):  # written locally, then uploaded as other local steps do
+                stage = Path(tempfile.mkdtemp(prefix="amlcompile-prs-out-"))
+                try:
+                    self.write_output(spec, folders, stage)
+                    remove_tree(out)
+                    copy_tree(stage, out)
+                finally:
+                    shutil.rmtree(stage, ignore_errors=True)
+            else:
+                self.write_output(spec, folders, out)
         reused = sum(1 for b in batches if b["cached"])
         summary = {
             "mini_batches": len(batches),
@@ -677,6 +684,22 @@ class ParallelRunGatherOperator(_ParallelBase):
         if failed:  # under the thresholds: the step succeeds, but partial results are not reused
             result["reusable"] = False
         return result
+
+    def write_output(self, spec: dict, folders: list, out: Path) -> None:
+        """append_row: every batch's rows in batch order; then the entry script's own files,
+        batch after batch. Batch folders may be local or remote."""
+        out.mkdir(parents=True, exist_ok=True)
+        if spec["output_action"] == "append_row":
+            with open(out / spec["append_row_file_name"], "wb") as writer:
+                for folder in folders:
+                    rows = folder / ROWS
+                    if reference_type(rows) == "file":
+                        with rows.open("rb") as reader:
+                            shutil.copyfileobj(reader, writer)
+        for folder in folders:
+            own = folder / OWN
+            if reference_type(own) == "directory":
+                copy_tree(own, out)
 
     def check_thresholds(self, spec, batches, failed, failed_items) -> None:
         """Azure ML's rules: error_threshold counts failed files, allowed_failed_count and
@@ -725,6 +748,37 @@ __all__ = [
     "batches_task_id",
     "split_task_id",
 ]
+
+
+def index_files(folder) -> list[tuple]:
+    """(path, size) of the index entries (`*.json`) directly in a folder, local or remote."""
+    if is_remote(folder):
+        folder.fs.invalidate_cache()
+        prefix = folder.path.rstrip("/")
+        try:
+            listing = folder.fs.find(prefix, maxdepth=1, detail=True, withdirs=False)
+        except FileNotFoundError:
+            return []
+        return [
+            (folder / key.rpartition("/")[2], int(info.get("size") or 0))
+            for key, info in sorted(listing.items())
+            if key.endswith(".json") and "/" not in key[len(prefix) :].strip("/")
+        ]
+    if not folder.is_dir():
+        return []
+    return [(p, p.stat().st_size) for p in sorted(folder.glob("*.json")) if not p.is_symlink()]
+
+
+def write_index_entry(folder, key: str, entry: dict) -> None:
+    """An index entry, whole or not at all (a local rename; one blob upload)."""
+    body = json.dumps(entry)
+    if is_remote(folder):
+        (folder / f"{key}.json").write_text(body)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{key}.{os.getpid()}.tmp"
+    tmp.write_text(body)
+    os.replace(tmp, folder / f"{key}.json")
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:

@@ -26,7 +26,7 @@ blob = Datastore(ws, "blobstore")
 local = ws.get_default_datastore()
 blob.upload_files(FILES, target_path="images", overwrite=True)
 files = Dataset.File.from_files(path=(blob, "images"))
-out = PipelineData("scores", datastore=local)
+out = PipelineData("scores", datastore=OUT)
 config = ParallelRunConfig(
     source_directory="scripts",
     entry_script="score.py",
@@ -77,13 +77,20 @@ def run(project, monkeypatch):
     return result, calls
 
 
-def output_rows(result) -> list[str]:
+def output_rows(result, client) -> list[str]:
     states = {s["task_id"]: s for s in result.steps}
     folder = states["score"]["result"]["outputs"]["scores"]
+    if "://" in folder:  # on the blob datastore: abfs://conn@container/key
+        key = folder.partition("://")[2].partition("/")[2]
+        data = client.download_blob(f"{key}/parallel_run_step.txt").readall()
+        return data.decode().splitlines()
     return (Path(folder) / "parallel_run_step.txt").read_text().splitlines()
 
 
-def test_mini_batches_from_blob_reused_per_blob_version(project, monkeypatch, azurite):
+@pytest.mark.parametrize("out", ["local", "blob"])
+def test_mini_batches_from_blob_reused_per_blob_version(project, monkeypatch, azurite, out):
+    """The output (and so the mini-batches' results and records) on the default local
+    datastore, or on the blob datastore too."""
     container = azurite.create_container()
     project.write(
         "amlcompile.toml",
@@ -93,22 +100,24 @@ def test_mini_batches_from_blob_reused_per_blob_version(project, monkeypatch, az
     names = [f"data/f{i:03d}.txt" for i in range(COUNT)]
     for i, name in enumerate(names):
         project.write(name, f"{i}")
-    project.write("pipe.py", PIPELINE.replace("FILES", repr(names)))
+    project.write("pipe.py", PIPELINE.replace("FILES", repr(names)).replace("OUT", out))
     project.write("scripts/score.py", SCORE)
     monkeypatch.chdir(project.root)
 
-    result, calls = run(project, monkeypatch)
     client = azurite.service_client().get_container_client(container)
+    result, calls = run(project, monkeypatch)
     assert client.download_blob("images/f007.txt").readall() == b"7"  # upload_files did it
     assert sorted(name for name, _ in calls) == [f"f{i:03d}.txt" for i in range(COUNT)]
     folders = {folder for _, folder in calls}
     assert folders and not any(Path(f).exists() for f in folders)  # downloads cleaned up
-    assert output_rows(result) == [f"f{i:03d}.txt {i * 3}" for i in range(COUNT)]
+    assert output_rows(result, client) == [f"f{i:03d}.txt {i * 3}" for i in range(COUNT)]
+    index = [b.name for b in client.list_blobs(name_starts_with="azureml/_reuse/batches/")]
+    assert len(index) == (3 if out == "blob" else 0)  # where the mini-batches were recorded
 
     # Unchanged blobs: nothing is computed again.
     result, calls = run(project, monkeypatch)
     assert calls == []
-    assert output_rows(result) == [f"f{i:03d}.txt {i * 3}" for i in range(COUNT)]
+    assert output_rows(result, client) == [f"f{i:03d}.txt {i * 3}" for i in range(COUNT)]
 
     # One file rewritten: the pipeline's upload_files rewrites its blob (a new ETag), and only
     # its mini-batch (f010..f019) runs again; the other two are reused.
@@ -118,4 +127,4 @@ def test_mini_batches_from_blob_reused_per_blob_version(project, monkeypatch, az
     gathered = {s["task_id"]: s for s in result.steps}["score"]["result"]["mini_batches"]
     assert (gathered["reused"], gathered["ran"], gathered["files"]) == (2, 1, COUNT)
     expected = [f"f{i:03d}.txt {(1000 if i == 13 else i) * 3}" for i in range(COUNT)]
-    assert output_rows(result) == expected
+    assert output_rows(result, client) == expected
