@@ -4,11 +4,13 @@
   can with completed batches of earlier runs (records of the reuse protocol, keyed by the
   step's definition, parameters, side inputs and the batch's file names and versions), and
   splits the remaining files into mini-batches of `mini_batch_size` files. It returns the
-  batches to compute: the list the next task is mapped over.
+  batches to compute: the list the next task is mapped over. Inputs on a remote datastore
+  are listed there, each file versioned by its ETag; nothing is downloaded.
 - `<step>__batches`, one mapped task instance per worker process (dynamic task mapping,
   node_count × process_count_per_node of them, the mini-batches dealt round-robin): a
   subprocess (steplib/amlcompile_parallel.py) calls the entry script's `init()` once and
-  `run(mini_batch)` for each of its mini-batches. A mini-batch that fully succeeded gets its
+  `run(mini_batch)` for each of its mini-batches (remote inputs: only those mini-batches'
+  files, downloaded to a local temporary folder first). A mini-batch that fully succeeded gets its
   own reuse record, written last; a failed one is reported, not raised, so that the step
   decides with error_threshold as Azure ML does.
 - `<step>` gathers: counts failed files and mini-batches against error_threshold,
