@@ -4,11 +4,13 @@
   can with completed batches of earlier runs (records of the reuse protocol, keyed by the
   step's definition, parameters, side inputs and the batch's file names and versions), and
   splits the remaining files into mini-batches of `mini_batch_size` files. It returns the
-  batches to compute: the list the next task is mapped over.
+  batches to compute: the list the next task is mapped over. Inputs on a remote datastore
+  are listed there, each file versioned by its ETag; nothing is downloaded.
 - `<step>__batches`, one mapped task instance per worker process (dynamic task mapping,
   node_count × process_count_per_node of them, the mini-batches dealt round-robin): a
   subprocess (steplib/amlcompile_parallel.py) calls the entry script's `init()` once and
-  `run(mini_batch)` for each of its mini-batches. A mini-batch that fully succeeded gets its
+  `run(mini_batch)` for each of its mini-batches (remote inputs: only those mini-batches'
+  files, downloaded to a local temporary folder first). A mini-batch that fully succeeded gets its
   own reuse record, written last; a failed one is reported, not raised, so that the step
   decides with error_threshold as Azure ML does.
 - `<step>` gathers: counts failed files and mini-batches against error_threshold,
@@ -47,12 +49,16 @@ from .planner import plan_of, run_params
 from .reusable import ReusableStep
 from .reuse import REGENERATE_PARAM, digest
 from .storage import (
+    copy_tree,
     datastore_root,
+    download_files,
     is_remote,
     location,
     open_store,
     output_manifest,
     record_roots,
+    reference_type,
+    remote_listing,
     remove_tree,
     version_token,
 )
@@ -312,10 +318,8 @@ class ParallelRunSplitOperator(_ParallelBase):
             root = datastore_root(self.datastores, ref[0], step["name"])
             where = self.worker_location(ref)
             if is_remote(location(where)):
-                raise StepError(
-                    f"step {step['name']!r}: input {port!r} is on a remote datastore; a"
-                    " ParallelRunStep reads mini-batches from local datastores only (so far)"
-                )
+                out += self.list_remote(port, location(where))
+                continue
             try:
                 real = within(root, where)
                 if os.path.isfile(real):
@@ -337,19 +341,27 @@ class ParallelRunSplitOperator(_ParallelBase):
         cache.save()
         return out
 
+    def list_remote(self, port: str, where) -> list[tuple[str, str, str]]:
+        """An input on blob storage (or a file share, DBFS): its files listed there, each
+        versioned by its ETag (as the planner versions remote inputs), nothing downloaded."""
+        try:
+            listing = remote_listing(where)
+        except (FileNotFoundError, ValueError) as exc:
+            raise StepError(f"step {self.step['name']!r}: input {port!r}: {exc}") from None
+        self.sizes.update({(port, rel): size for rel, _, size in listing})
+        return [(port, rel, version) for rel, version, _ in listing]
+
     def index_entries(self, folder) -> list[dict]:
         """The completed batches of this step definition, smallest first file first; any
         entry that is not ours (unreadable, too big, malformed) is ignored: the record
         decides anyway."""
-        if is_remote(folder) or not folder.is_dir():
-            return []
         entries = []
-        for path in sorted(folder.glob("*.json")):
+        for path, size in index_files(folder):
             try:
-                if path.is_symlink() or path.stat().st_size > 4 << 20:
+                if size > 4 << 20:
                     continue
                 entry = json.loads(path.read_text())
-                if not isinstance(entry, dict) or entry.get("key") != path.stem:
+                if not isinstance(entry, dict) or entry.get("key") != path.name[: -len(".json")]:
                     continue
                 files = entry.get("files")
                 if (
@@ -402,23 +414,20 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
         folders = {}
         for batch in self.batches:
             folder = location(self.worker_location(self.batch_ref(context, batch)))
-            if is_remote(folder):
-                raise StepError(
-                    f"step {step['name']!r}: mini-batches need a local record datastore"
-                )
             remove_tree(folder)  # a retry starts afresh; the record is written last
-            (folder / OWN).mkdir(parents=True)
             folders[batch["key"]] = folder
         workdir = Path(tempfile.mkdtemp(prefix=f"amlcompile-{safe_segment(step['name'])}-"))
         results_dir = workdir.with_name(workdir.name + ".results")
         try:
             shutil.copytree(snapshot_folder(step), workdir, dirs_exist_ok=True)
             results_dir.mkdir()
+            work = self.batch_workdirs(folders, results_dir / "batches")
             side = [p["name"] for p in step["inputs"] if p["name"] not in spec["batch_inputs"]]
             ports = self._inputs(context, plan, workdir, only=set(side))
             inputs = dict(ports)
             refs = self.input_refs(context, plan)
             roots = {p: self.worker_location(refs[p]) for p in spec["batch_inputs"]}
+            roots.update(self.download_batches(roots, results_dir / "inputs"))
             tabular = {p["name"]: p.get("tabular") for p in step["inputs"]}
             for port in spec["batch_inputs"]:  # an argument naming the input: its folder
                 ports[port] = roots[port]
@@ -443,9 +452,9 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
                         # tabular inputs: run() gets a DataFrame of these files' rows
                         "tables": list(tables.values()),
                         "mini_batch": files,
-                        "rows_file": str(folders[batch["key"]] / ROWS),
+                        "rows_file": str(work[batch["key"]] / ROWS),
                         "result_file": str(results_dir / f"{batch['index']}.json"),
-                        "own_dir": str(folders[batch["key"]] / OWN),
+                        "own_dir": str(work[batch["key"]] / OWN),
                     }
                 )
             argv = [render_token(t, params, ports, step["name"]) for t in step["arguments"]]
@@ -482,6 +491,7 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
                 )
             results = []
             for batch in self.batches:
+                self.publish_batch(work[batch["key"]], folders[batch["key"]])
                 result = json.loads((results_dir / f"{batch['index']}.json").read_text())
                 result.update(
                     index=batch["index"], key=batch["key"], location=str(folders[batch["key"]])
@@ -506,6 +516,45 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             shutil.rmtree(results_dir, ignore_errors=True)
+
+    def batch_workdirs(self, folders: dict, staging: Path) -> dict:
+        """Where the process writes each batch: its folder on a local record datastore, else a
+        local staging folder uploaded to it afterwards (publish_batch)."""
+        work = {}
+        for n, (key, folder) in enumerate(folders.items()):
+            work[key] = staging / str(n) if is_remote(folder) else folder
+            (work[key] / OWN).mkdir(parents=True)
+        return work
+
+    def publish_batch(self, local: Path, folder) -> None:
+        """A batch staged locally is uploaded to the remote record datastore (before its
+        record, which is written last)."""
+        if local != folder:
+            remove_tree(folder)
+            copy_tree(local, folder)
+
+    def download_batches(self, roots: dict[str, str], folder: Path) -> dict[str, str]:
+        """Inputs on a remote datastore: this process's mini-batches' files only, copied into
+        a local folder per input (removed with the task's temporary folders), so that run()
+        gets local paths as on Azure ML's mounted inputs. Returns those inputs' local roots."""
+        local = {}
+        for port, where in roots.items():
+            source = location(where)
+            if not is_remote(source):
+                continue
+            names = [name for b in self.batches for p, name in b["files"] if p == port]
+            target = folder / safe_segment(port)
+            target.mkdir(parents=True, exist_ok=True)
+            try:
+                download_files(source, names, target)
+            except (FileNotFoundError, ValueError) as exc:
+                raise StepError(
+                    f"step {self.step['name']!r}: input {port!r} changed while the step ran"
+                    f" ({exc}); run it again"
+                ) from None
+            self.log.info("step %s: downloaded %s of input %s", self.step["name"], len(names), port)
+            local[port] = str(target)
+        return local
 
     def _run(self, argv, workdir, env) -> tuple[int, list[str]]:
         tail: list[str] = []
@@ -557,16 +606,13 @@ class ParallelRunBatchOperator(_ParallelBase, LocalStepOperator):
         if not ctx:
             return
         index = self.index_dir(ctx)
-        index.mkdir(parents=True, exist_ok=True)
         entry = {
             "key": batch["key"],
             "files": [
                 [p, n, v] for (p, n), v in zip(batch["files"], batch["versions"], strict=True)
             ],
         }
-        tmp = index / f".{batch['key']}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(entry))
-        os.replace(tmp, index / f"{batch['key']}.json")
+        write_index_entry(index, batch["key"], entry)
 
 
 class ParallelRunGatherOperator(_ParallelBase):
@@ -616,19 +662,16 @@ class ParallelRunGatherOperator(_ParallelBase):
         if outputs:
             (out,) = outputs.values()
             out = location(out)
-            out.mkdir(parents=True, exist_ok=True)
-            if spec["output_action"] == "append_row":
-                target = out / spec["append_row_file_name"]
-                with open(target, "w", encoding="utf-8") as writer:
-                    for folder in folders:
-                        rows = folder / ROWS
-                        if rows.is_file():
-                            with open(rows, encoding="utf-8") as reader:
-                                shutil.copyfileobj(reader, writer)
-            for folder in folders:  # the entry script's own files, batch after batch
-                own = folder / OWN
-                if own.is_dir():
-                    shutil.copytree(own, out, dirs_exist_ok=True)
+            if is_remote(out):  # written locally, then uploaded as other local steps do
+                stage = Path(tempfile.mkdtemp(prefix="amlcompile-prs-out-"))
+                try:
+                    self.write_output(spec, folders, stage)
+                    remove_tree(out)
+                    copy_tree(stage, out)
+                finally:
+                    shutil.rmtree(stage, ignore_errors=True)
+            else:
+                self.write_output(spec, folders, out)
         reused = sum(1 for b in batches if b["cached"])
         summary = {
             "mini_batches": len(batches),
@@ -643,6 +686,22 @@ class ParallelRunGatherOperator(_ParallelBase):
         if failed:  # under the thresholds: the step succeeds, but partial results are not reused
             result["reusable"] = False
         return result
+
+    def write_output(self, spec: dict, folders: list, out: Path) -> None:
+        """append_row: every batch's rows in batch order; then the entry script's own files,
+        batch after batch. Batch folders may be local or remote."""
+        out.mkdir(parents=True, exist_ok=True)
+        if spec["output_action"] == "append_row":
+            with open(out / spec["append_row_file_name"], "wb") as writer:
+                for folder in folders:
+                    rows = folder / ROWS
+                    if reference_type(rows) == "file":
+                        with rows.open("rb") as reader:
+                            shutil.copyfileobj(reader, writer)
+        for folder in folders:
+            own = folder / OWN
+            if reference_type(own) == "directory":
+                copy_tree(own, out)
 
     def check_thresholds(self, spec, batches, failed, failed_items) -> None:
         """Azure ML's rules: error_threshold counts failed files, allowed_failed_count and
@@ -691,6 +750,37 @@ __all__ = [
     "batches_task_id",
     "split_task_id",
 ]
+
+
+def index_files(folder) -> list[tuple]:
+    """(path, size) of the index entries (`*.json`) directly in a folder, local or remote."""
+    if is_remote(folder):
+        folder.fs.invalidate_cache()
+        prefix = folder.path.rstrip("/")
+        try:
+            listing = folder.fs.find(prefix, maxdepth=1, detail=True, withdirs=False)
+        except FileNotFoundError:
+            return []
+        return [
+            (folder / key.rpartition("/")[2], int(info.get("size") or 0))
+            for key, info in sorted(listing.items())
+            if key.endswith(".json") and "/" not in key[len(prefix) :].strip("/")
+        ]
+    if not folder.is_dir():
+        return []
+    return [(p, p.stat().st_size) for p in sorted(folder.glob("*.json")) if not p.is_symlink()]
+
+
+def write_index_entry(folder, key: str, entry: dict) -> None:
+    """An index entry, whole or not at all (a local rename; one blob upload)."""
+    body = json.dumps(entry)
+    if is_remote(folder):
+        (folder / f"{key}.json").write_text(body)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{key}.{os.getpid()}.tmp"
+    tmp.write_text(body)
+    os.replace(tmp, folder / f"{key}.json")
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:

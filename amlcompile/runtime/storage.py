@@ -377,6 +377,40 @@ def version_token(path: AnyPath, root: AnyPath | None = None) -> str:
     return "missing"
 
 
+def remote_listing(path: ObjectStoragePath) -> list[tuple[str, str, int]]:
+    """(relative posix name, data version, size) of the blob at `path` or of every blob
+    under the prefix, sorted by name; versions as version_token's (`blob:` + ETag), so an
+    unchanged blob keeps its version and a rewritten one gets a new one. A blob is named by
+    its base name; a missing path is FileNotFoundError."""
+    kind = reference_type(path)
+    if kind == "file":
+        info = path.fs.info(_key(path))
+        return [(path.name, "blob:" + _blob_version(info), int(info.get("size") or 0))]
+    if kind != "directory":
+        raise FileNotFoundError(f"{path} does not exist")
+    prefix = _key(path)
+    out = []
+    for key, info in sorted(path.fs.find(prefix, detail=True, withdirs=False).items()):
+        rel = key[len(prefix) :].lstrip("/")
+        if not rel or rel == EMPTY_MARKER:
+            continue
+        if inside_datastore(rel) != rel or "" in rel.split("/"):
+            raise ValueError(f"{path}: refusing the object named {key!r}")
+        out.append((rel, "blob:" + _blob_version(info), int(info.get("size") or 0)))
+    return out
+
+
+def download_files(root: ObjectStoragePath, names: list[str], target: Path) -> Path:
+    """Copy the named files (relative to `root`, or `root` itself when it is one blob named
+    by its base name) into the local folder `target`, keeping their relative names."""
+    single = reference_type(root) == "file"
+    for name in names:
+        if inside_datastore(name) != name:
+            raise ValueError(f"{root}: refusing the file name {name!r}")
+        _copy_file(root if single else root / name, target / name)
+    return target
+
+
 def bind_input(port: dict, source: AnyPath, workdir: Path) -> str:
     """A local path for an input. Remote data is downloaded into the work dir for both
     mount and download modes: a worker has no blobfuse to mount a container with."""

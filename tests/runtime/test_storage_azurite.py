@@ -169,3 +169,48 @@ def test_empty_output_folder_survives_blob_storage(blob, tmp_path):
     assert copy_tree(root / "copy", tmp_path / "back") == "directory"
     assert (tmp_path / "back").is_dir() and not list((tmp_path / "back").iterdir())
     assert [p.name for p in (root / "copy").iterdir()] == [EMPTY_MARKER]
+
+
+def test_remote_listing_versions_and_download_of_named_files(blob, tmp_path):
+    """ParallelRunStep's split and batch: blobs listed with ETag versions (a rewrite changes
+    only its own), a single blob by its base name, only the named files downloaded."""
+    from amlcompile.runtime.storage import download_files, remote_listing, version_token
+
+    _, root = blob
+    for name in ("a.txt", "b.txt", "sub/c.txt"):
+        (root / "in" / name).write_text(name)
+    first = remote_listing(root / "in")
+    assert [rel for rel, _, _ in first] == ["a.txt", "b.txt", "sub/c.txt"]
+    assert all(v.startswith("blob:") for _, v, _ in first) and first[0][2] == 5
+    assert remote_listing(root / "in" / "b.txt") == [first[1]]
+    assert first[1][1] == version_token(root / "in" / "b.txt")
+    (root / "in" / "b.txt").write_text("changed")
+    second = remote_listing(root / "in")
+    assert [v for _, v, _ in second] != [v for _, v, _ in first]
+    assert (second[0], second[2]) == (first[0], first[2])  # the others keep their versions
+    got = download_files(root / "in", ["b.txt", "sub/c.txt"], tmp_path / "d")
+    assert sorted(p.relative_to(got).as_posix() for p in got.rglob("*") if p.is_file()) == [
+        "b.txt",
+        "sub/c.txt",
+    ]
+    assert (got / "b.txt").read_text() == "changed"
+    download_files(root / "in" / "a.txt", ["a.txt"], tmp_path / "one")
+    assert (tmp_path / "one" / "a.txt").read_text() == "a.txt"
+    with pytest.raises(FileNotFoundError):
+        remote_listing(root / "missing")
+    with pytest.raises(ValueError):
+        download_files(root / "in", ["../a.txt"], tmp_path / "bad")
+
+
+def test_parallel_index_entries_on_blob(blob):
+    from amlcompile.runtime.parallel import index_files, write_index_entry
+
+    _, root = blob
+    folder = root / "azureml" / "_reuse" / "batches" / "ctx"
+    assert index_files(folder) == []
+    write_index_entry(folder, "k1", {"key": "k1"})
+    write_index_entry(folder, "k2", {"key": "k2"})
+    (folder / "deeper" / "k3.json").write_text("{}")  # not an entry of this folder
+    found = index_files(folder)
+    assert [p.name for p, _ in found] == ["k1.json", "k2.json"]
+    assert found[0][0].read_text() == '{"key": "k1"}' and found[0][1] == 13
