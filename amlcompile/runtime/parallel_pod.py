@@ -139,6 +139,7 @@ class ParallelRunBatchPodOperator(_ParallelBase, AmlPodOperator):
             for p in step["inputs"]
             if p["name"] not in spec["batch_inputs"]
         }
+        self._side = dict(ports)  # Run.get_context()'s input datasets, as the worker variant
         for port, (path, _) in roots.items():
             ports[port] = path
         for port in step["outputs"]:  # the entry script's own files
@@ -194,6 +195,7 @@ class ParallelRunBatchPodOperator(_ParallelBase, AmlPodOperator):
                 "AMLCOMPILE_PRS_LOG_LEVEL": spec["logging_level"],
                 # Run.get_context() in the entry script: beside the job, removed after it
                 "AMLCOMPILE_METRICS_FILE": f"{job_file.rsplit('/', 1)[0]}/metrics.jsonl",
+                "AMLCOMPILE_INPUT_DATASETS": json.dumps(self._side, sort_keys=True),
             }
         )
         self.env_vars = convert_env_vars(env)

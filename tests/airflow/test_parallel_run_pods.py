@@ -3,6 +3,8 @@ the provider and accepted by the Kubernetes schema (no cluster: schema only)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from amlcompile.compiler import build
@@ -123,6 +125,7 @@ def test_mapped_pod_is_built_by_the_provider_and_valid(project, tmp_path):
     env = {e["name"]: e["value"] for e in main["env"]}
     assert env["PYTHONPATH"] == "/amlcompile/lib"
     assert env["AMLCOMPILE_PRS_OUTPUT_DIR"] == "/amlcompile/own"
+    assert json.loads(env["AMLCOMPILE_INPUT_DATASETS"]) == {"labels": f"{root}/conf/labels.txt"}
     job = run["job"]
     assert job["entry_script"] == "/amlcompile/code/score.py"
     assert job["argv"] == ["--labels", f"{root}/conf/labels.txt", "--factor", "3"]
@@ -163,3 +166,72 @@ def test_a_remote_datastore_is_refused_with_file_and_line(project):
     project.write("pipe.py", text)
     with pytest.raises(BuildError, match=r"pipe.py:\d+: step 'score': .* local datastores"):
         build([project.root / "pipe.py"], out_dir=project.root / "dags_out")
+
+
+EXECUTE = """
+import json, os, subprocess, sys, tempfile
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=DAGS)
+assert not bag.import_errors, bag.import_errors
+mapped = bag.dags["prs"].get_task("score__batches")
+batch = {"index": 0, "key": "k" * 64, "files": [["files", "f0.txt"], ["files", "f1.txt"]],
+         "versions": ["file:a", "file:b"]}
+task = mapped.unmap({"batches": [batch]})
+module = sys.modules[type(task).__module__.rsplit(".", 1)[0] + ".parallel"]
+plan = {"score": {"fingerprint": "f" * 64}}
+
+class TI:
+    map_index = 0
+    def xcom_pull(self, task_ids=None, key=None):
+        if key == "amlcompile_batches":
+            return {"context": "c" * 64}
+        return plan if key == "amlcompile_plan" else None
+
+root = STORE
+code = tempfile.mkdtemp()
+def fake_pod(context):
+    # What the pod does, on this machine: its mounts are the datastore's folder here.
+    (mount,) = set(task.mount_paths.values())
+    job_file = task.arguments[0].replace(mount, root)
+    text = open(job_file).read().replace(mount, root)
+    text = text.replace("/amlcompile/code", str(module.snapshot_folder(task.step)))
+    text = text.replace("/amlcompile/own", code)
+    local = job_file + ".local"
+    open(local, "w").write(text)
+    env = {e.name: e.value for e in task.env_vars}
+    env.update(PYTHONPATH=str(module.STEPLIB), PATH=os.environ["PATH"],
+               AMLCOMPILE_PRS_OUTPUT_DIR=code,
+               AMLCOMPILE_METRICS_FILE=os.path.join(code, "m.jsonl"))
+    subprocess.run([sys.executable, str(module.STEPLIB / "amlcompile_parallel.py"), local],
+                   env=env, check=True)
+task.run_workload = fake_pod
+context = {"params": {}, "run_id": "manual__1", "ti": TI(), "dag_run": None}
+result = task.execute(context)
+print(json.dumps(result))
+"""
+
+
+def test_execute_writes_each_complete_batch_then_its_record(project, tmp_path):
+    """The worker side of the pod variant around a stand-in for the pod (the driver run
+    locally with the pod's paths mapped back to the datastore folder): rows where the reuse
+    protocol keeps the batch, the record and the index entry written after them."""
+    write(project)
+    out = project.root / "dags_out"
+    assert build([project.root / "pipe.py"], out_dir=out).compiled
+    store = project.root / ".amlcompile" / "datastores" / "workspaceblobstore"
+    code = EXECUTE.replace("DAGS", repr(str(out))).replace("STORE", repr(str(store)))
+    run = airflow_python(code, tmp_path / "home", out)
+    (result,) = run["batches"]
+    assert result["error"] is None and result["failed_items"] == 0 and result["items"] == 2
+    batch = store / "azureml" / "fp" / ("k" * 64) / "batch"
+    rows = (batch / "rows.txt").read_text().splitlines()
+    assert [r.rsplit("/", 1)[-1] for r in rows] == ["f0.txt", "f1.txt"]
+    record = json.loads((store / "azureml" / "_reuse" / f"{'k' * 64}.json").read_text())
+    assert record["fingerprint"] == "k" * 64 and "batch" in record["manifests"]
+    index = store / "azureml" / "_reuse" / "batches" / ("c" * 64) / f"{'k' * 64}.json"
+    assert json.loads(index.read_text())["files"] == [
+        ["files", "f0.txt", "file:a"],
+        ["files", "f1.txt", "file:b"],
+    ]
+    # The job and result files of the instance are gone once the records are written.
+    assert not (store / "azureml" / "prs" / "prs" / "manual__1" / "score" / "0").exists()
