@@ -47,6 +47,19 @@ class ParallelRunBatchPodOperator(_ParallelBase, AmlPodOperator):
             self, step=step, datastores=datastores, mount_paths=mount_paths, **kwargs
         )
         self.batches = batches
+        # The instance's return value (its mini-batches' results) is the XCom the step's own
+        # task gathers; KubernetesPodOperator turns that off by default, and with it on it
+        # would add its XCom sidecar to the pod: run_workload turns it off for the pod.
+        self.do_xcom_push = True
+
+    def run_workload(self, context) -> None:
+        """The pod (the provider's execute) without the provider's XCom sidecar: the results
+        are on the datastore, read by execute."""
+        push, self.do_xcom_push = self.do_xcom_push, False
+        try:
+            AmlPodOperator.run_workload(self, context)
+        finally:
+            self.do_xcom_push = push
 
     def work_ref(self, context) -> tuple[str, str]:
         """This instance's job file and result files, on the record datastore."""

@@ -68,7 +68,12 @@ plan = {"score": {"fingerprint": "f" * 64}}
 work_ref = task.work_ref(context)
 job = task.job(context, plan, {}, spec_of(task.step), work_ref)
 task.bind_pod(context, {}, job, task.pod_path(work_ref) + "/job.json")
-pod = task.build_pod_request_obj(dry_run=True)
+# The pod run_workload starts (the provider's execute, stopped before it calls the cluster).
+built = []
+KubernetesPodOperator.execute = lambda self, ctx: built.append(
+    (self.build_pod_request_obj(dry_run=True), self.do_xcom_push))
+task.run_workload(context)
+((pod, push_in_pod),) = built
 data = ApiClient().sanitize_for_serialization(pod)
 kubernetes_validate.validate(data, kubernetes_validate.utils.latest_version(), strict=True)
 print(json.dumps({
@@ -78,6 +83,7 @@ print(json.dumps({
     "split": [type(dag.get_task("score__split")).__name__, dag.get_task("score__split").pool],
     "gather": [type(dag.get_task("score")).__name__, dag.get_task("score").pool],
     "process_count": task.step["parallel_run"].get("process_count_per_node"),
+    "xcom": [task.do_xcom_push, push_in_pod],
 }))
 """
 
@@ -98,6 +104,8 @@ def test_mapped_pod_is_built_by_the_provider_and_valid(project, tmp_path):
     run = airflow_python(POD.replace("DAGS", repr(str(out))), tmp_path / "home", out)
     assert run["mapped"] == "MappedOperator" and run["is_kpo"]
     assert run["operator"] == "ParallelRunBatchPodOperator"
+    # The results are the instance's XCom (for the gather task), not a sidecar's in the pod.
+    assert run["xcom"] == [True, False]
     # Bounded by node_count × process_count_per_node in a run, by the target's pool across.
     assert run["pool"] == "amlcompile-cpu-cluster" and run["max_tis"] == 4
     # Split and gather stay on the worker.
@@ -140,6 +148,7 @@ def test_mapped_pod_is_built_by_the_provider_and_valid(project, tmp_path):
     pairs = list(zip(stage["command"][4::2], stage["command"][5::2], strict=True))
     assert [dst for _, dst in pairs] == ["/amlcompile/code", "/amlcompile/lib", "/amlcompile/own"]
     assert pairs[0][0].startswith(f"{root}/azureml/snapshots/")
+    assert [c["name"] for c in spec["containers"]] == ["base"]  # no XCom sidecar
 
 
 def test_process_count_defaults_to_the_node_cores(project, tmp_path):
