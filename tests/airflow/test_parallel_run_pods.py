@@ -4,6 +4,8 @@ the provider and accepted by the Kubernetes schema (no cluster: schema only)."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -244,3 +246,49 @@ def test_execute_writes_each_complete_batch_then_its_record(project, tmp_path):
     ]
     # The job and result files of the instance are gone once the records are written.
     assert not (store / "azureml" / "prs" / "prs" / "manual__1" / "score" / "0").exists()
+
+
+def test_a_run_with_stand_in_pods_reuses_per_mini_batch(project, monkeypatch):
+    """The whole DAG in the embedded Airflow without --local, the pods' command run on this
+    machine by a stand-in for the cluster (fake_pod/sitecustomize.py): split on the worker,
+    mapped pod instances, gather; then 1 new file runs one mini-batch, the others reused."""
+    from amlcompile.compiler import check
+    from amlcompile.local_run import run_compiled
+    from tests.airflow import test_parallel_run as worker
+
+    text = worker.PIPELINE.replace('compute_target="local"', "compute_target=cluster")
+    text = text.replace(
+        "ws = Workspace.from_config()\n",
+        "ws = Workspace.from_config()\n"
+        "from azureml.core.compute import AmlCompute, ComputeTarget\n"
+        'cluster = ComputeTarget.create(ws, "cpu-cluster",'
+        ' AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4))\n',
+    )
+    worker.write(project, count=20)
+    project.write(
+        "pipe.py",
+        text.replace("MINI_BATCH", "5").replace("THRESHOLD", "-1").replace("RUN_MAX_TRY", "1"),
+    )
+    here = str(Path(__file__).parent / "fake_pod")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("AMLCOMPILE_TEST_FAKE_POD", "1")
+    log = project.root / "run.log"
+
+    def run():
+        log.write_text("")
+        monkeypatch.setenv("RUN_LOG", str(log))
+        (compiled,) = check([project.root / "pipe.py"])
+        result = run_compiled(compiled, {}, airflow_home=project.root / "home")
+        assert result.succeeded, result.log_file.read_text()[-4000:]
+        words = log.read_text().split()
+        return result, words.count("init"), [int(x) for x in words if x != "init"]
+
+    result, inits, calls = run()
+    assert inits == 2 and sorted(calls) == [5] * 4
+    dag_file = project.root / "home" / "dags" / "prs.py"
+    assert "score__batches = ParallelRunBatchPodOperator.partial(" in dag_file.read_text()
+    assert worker.output_rows(result) == [f"f{i:04d}.txt {i * 3}" for i in range(20)]
+    project.write(".amlcompile/datastores/workspaceblobstore/inputs/files/f0020.txt", "20")
+    result, inits, calls = run()
+    assert inits == 1 and calls == [1]
+    assert worker.output_rows(result) == [f"f{i:04d}.txt {i * 3}" for i in range(21)]
