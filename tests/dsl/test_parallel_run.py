@@ -192,9 +192,16 @@ def test_the_mnist_notebook_sample_builds_for_local_runs(project):
     files, _ = render_files([compiled], force_local=True)
     src = files[f"{compiled.pipeline.name}.py"][0].decode()
     compile(src, "mnist.py", "exec")
-    # Without --local: AmlCompute pods for mini-batches are not there yet, and it says so.
-    with pytest.raises(BuildError, match=r"mnist.py:\d+: .* runs on the Airflow worker so far"):
-        render_files([compiled])
+    assert "ParallelRunBatchOperator.partial(" in src
+    # Without --local, on AmlCompute: the mapped task is a pod per worker process group; with
+    # process_count_per_node a pipeline parameter there is no static bound but the split's.
+    files, _ = render_files([compiled])
+    src = files[f"{compiled.pipeline.name}.py"][0].decode()
+    compile(src, "mnist.py", "exec")
+    assert "ParallelRunBatchPodOperator.partial(" in src
+    assert "ParallelRunSplitOperator(" in src and "ParallelRunGatherOperator(" in src
+    assert "max_active_tis_per_dagrun" not in src
+    assert "'pool': 'amlcompile-cpu-cluster'" in src
 
 
 def test_tabular_inputs_take_sizes_in_bytes(project):
