@@ -266,6 +266,19 @@ def _lineage(p: ir.Pipeline, s: ir.Step) -> tuple[list[str], list[str]]:
     return sorted(set(inlets)), sorted(set(outlets))
 
 
+def _import_lines(imports: dict[str, set[str]]) -> list[str]:
+    """The runtime's imports, one statement per module, wrapped as ruff's isort wraps a line
+    longer than 100 characters (the runtime package follows sys.path: hence the noqa)."""
+    lines = []
+    for module, names in sorted(imports.items()):
+        line = f"from {module} import {', '.join(sorted(names))}  # noqa: E402"
+        if len(line) > LIMIT:
+            body = "".join(f"    {n},\n" for n in sorted(names))
+            line = f"from {module} import (  # noqa: E402\n{body})"
+        lines.append(line)
+    return lines
+
+
 def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) -> bytes:
     """The DAG file of `p` (UTF-8), checked to compile."""
     env, name = _environment(template)
@@ -395,6 +408,7 @@ def render(p: ir.Pipeline, tasks: list[TaskSpec], template: Path | None = None) 
         groups=groups,
         doc_md="\n".join(doc),
         imports=sorted((m, sorted(n)) for m, n in imports.items()),
+        import_lines=_import_lines(imports),
         tasks=task_rows,
         edges=edges,
     )

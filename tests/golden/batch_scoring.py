@@ -13,7 +13,11 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
 from _amlcompile.runtime_<HASH>.operators import LocalStepOperator  # noqa: E402
-from _amlcompile.runtime_<HASH>.parallel import ParallelRunBatchOperator, ParallelRunGatherOperator, ParallelRunSplitOperator  # noqa: E402
+from _amlcompile.runtime_<HASH>.parallel import (  # noqa: E402
+    ParallelRunBatchOperator,
+    ParallelRunGatherOperator,
+    ParallelRunSplitOperator,
+)
 from _amlcompile.runtime_<HASH>.planner import ReusePlanOperator  # noqa: E402
 
 # Datastores this pipeline reads and writes (kind, root folder or container, connection id).

@@ -12,7 +12,11 @@ from airflow.sdk import DAG, Param
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
-from _amlcompile.runtime_<HASH>.hyperdrive import HyperDriveBestOperator, HyperDriveTrialOperator, HyperDriveTrialsOperator  # noqa: E402
+from _amlcompile.runtime_<HASH>.hyperdrive import (  # noqa: E402
+    HyperDriveBestOperator,
+    HyperDriveTrialOperator,
+    HyperDriveTrialsOperator,
+)
 from _amlcompile.runtime_<HASH>.operators import LocalStepOperator  # noqa: E402
 from _amlcompile.runtime_<HASH>.planner import ReusePlanOperator  # noqa: E402
 
