@@ -407,6 +407,77 @@ SAMPLES["nyc-taxi-data-regression-model-building"] = {
     ],
 }
 
+PRS = "how-to-use-azureml/machine-learning-pipelines/parallel-run"
+PRS_REFUSAL = (
+    "a ParallelRunStep on AmlCompute reads and writes mini-batches on local datastores"
+    " (volumes shared by the worker and the pods) only so far"
+)
+
+
+def _prs_dag(step: str, params: dict) -> dict:
+    """A ParallelRunStep's three tasks: split, the mapped mini-batch task, the step's own."""
+    split, batches = f"{step}__split", f"{step}__batches"
+    return _dag(
+        {
+            split: "ParallelRunSplitOperator",
+            batches: "MappedOperator",
+            step: "ParallelRunGatherOperator",
+        },
+        [(split, batches), (batches, step)],
+        params,
+    )
+
+
+# parallel-run/file-dataset-image-inference-mnist: ParallelRunStep "predict-digits-mnist" on
+# AmlCompute "cpu-cluster" (STANDARD_D2_V2, 0..4 nodes), node_count=2, process_count_per_node
+# PipelineParameter "process_count_param" (2), mini_batch_size PipelineParameter
+# "batch_size_param" ("5"), input: a FileDataset on the blob datastore "mnist_datastore"
+# (account pipelinedata, container sampledata, path mnist) given as PipelineParameter
+# "mnist_param"; output PipelineData "inferences" (append_row mnist_outputs.txt);
+# allow_reuse=False; submitted to "digit_identification". Build-time network: urlretrieve of
+# the model tarball (answered offline by the harness's shim), then Model.register (no
+# equivalent; a placeholder outside the pipeline). The cells after the submit read the run's
+# output (a warning in a build). Intended graph below; the build stops at the step: its data is
+# on blob, which the pod variant does not reach yet (docs/parallel-run.md, limits).
+SAMPLES["parallel-run-file-dataset-image-inference-mnist"] = {
+    "repo": NOTEBOOKS,
+    "base": PRS,
+    "files": ["file-dataset-image-inference-mnist.ipynb", "Code/digit_identification.py"],
+    "entry": "file-dataset-image-inference-mnist.ipynb",
+    "dags": {},
+    "intended_dags": {
+        "digit_identification": _prs_dag(
+            "predict-digits-mnist",
+            {"mnist_param": "mnist", "batch_size_param": "5", "process_count_param": 2},
+        )
+    },
+    "build_fails_with": [
+        "file-dataset-image-inference-mnist.ipynb:cell 31:1: step 'predict-digits-mnist'",
+        PRS_REFUSAL,
+        "datastore 'mnist_datastore' is azure_blob",
+    ],
+}
+
+# parallel-run/tabular-dataset-inference-iris: ParallelRunStep "example-iris" on AmlCompute
+# "cpu-cluster", node_count=2, mini_batch_size "1KB" over a TabularDataset (delimited files on
+# the blob datastore "iris_datastore_data", path iris/) named "iris_data"; output PipelineData
+# "inferences" (append_row iris_outputs.txt); arguments --model_name iris-prs; submitted to
+# "iris-prs". Build time: model_datastore.download (a remote datastore: not fetched in a build,
+# a warning) and Model.register (a placeholder). Refused like the mnist sample, for its blob data.
+SAMPLES["parallel-run-tabular-dataset-inference-iris"] = {
+    "repo": NOTEBOOKS,
+    "base": PRS,
+    "files": ["tabular-dataset-inference-iris.ipynb", "Code/iris_score.py"],
+    "entry": "tabular-dataset-inference-iris.ipynb",
+    "dags": {},
+    "intended_dags": {"iris-prs": _prs_dag("example-iris", {})},
+    "build_fails_with": [
+        "tabular-dataset-inference-iris.ipynb:cell 26:1: step 'example-iris'",
+        PRS_REFUSAL,
+        "datastore 'iris_datastore_data' is azure_blob",
+    ],
+}
+
 # MLOpsPython: ml_service/pipelines/diabetes_regression_build_train_pipeline.py builds its
 # pipeline in main() under `if __name__ == "__main__":` and imports the project's own packages
 # (ml_service.util.*, ml_service.pipelines.load_sample_data); it is run from the project root
@@ -504,7 +575,8 @@ SKIPPED = {
     "aml-pipelines-with-notebook-runner-step": "NotebookRunnerStep only",
     "aml-pipelines-with-commandstep-r": "same shape as with-commandstep, R in a custom Dockerfile",
     "aml-pipelines-how-to-use-pipeline-drafts": "PipelineDraft management around one step",
-    "MLOpsPython parallel batch-score pipeline": "ParallelRunStep",
+    "MLOpsPython parallel batch-score pipeline": "ParallelRunStep over registered models: not"
+    " vendored yet",
 }
 
 # Samples that do not build yet, each with the first thing in the way (measured 2026-11-27).
