@@ -799,9 +799,28 @@ def targets_section(targets: list[tuple[str, bool, str]]) -> list[str]:
     ]
 
 
+def _commit() -> str:
+    """The measured code: its commit, marked when the working tree differs from it."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head or 'unknown'}{' with uncommitted changes' if dirty else ''}"
+
+
 def write_doc(sections: list[list[str]], elapsed: float) -> None:
     machine = (
-        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
+        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')},"
+        f" commit {_commit()}"
     )
     text = [
         "# Benchmarks",
