@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from amlcompile.compiler import check
+from amlcompile.targets import LoweringContext, lower_step
 from tests.airflow.conftest import airflow_python
 
 DAGBAG = """
@@ -32,15 +33,23 @@ def test_examples_import_without_errors_and_match_the_ir(
     result = airflow_python(DAGBAG % str(built_examples), tmp_path / "home", built_examples)
     assert result["errors"] == {}
     monkeypatch.chdir(examples_project)
-    compiled = {c.pipeline.name: c.pipeline for c in check([examples_project / "examples"])}
+    compiled = {c.pipeline.name: c for c in check([examples_project / "examples"])}
     assert set(result["dags"]) == set(compiled)
     for dag_id, info in result["dags"].items():
-        p = compiled[dag_id]
+        p = compiled[dag_id].pipeline
+        ctx = LoweringContext(config=compiled[dag_id].config)
+        # A step run as several tasks (ParallelRunStep, HyperDriveStep): its tasks, in order.
+        chains = {
+            s.name: [t.task_id for t in lower_step(p, s, ctx).before] + [s.name] for s in p.steps
+        }
         plan = "amlcompile_reuse_plan"
-        assert info["tasks"] == sorted([plan, *(s.name for s in p.steps)])
-        edges = [[e.upstream, e.downstream] for e in p.edges()]
-        downstream = {d for _, d in edges}
-        edges += [[plan, s.name] for s in p.steps if s.name not in downstream]
+        assert info["tasks"] == sorted([plan, *(t for chain in chains.values() for t in chain)])
+        edges = [[e.upstream, chains[e.downstream][0]] for e in p.edges()]
+        edges += [
+            [a, b] for chain in chains.values() for a, b in zip(chain, chain[1:], strict=False)
+        ]
+        has_upstream = {e.downstream for e in p.edges()}
+        edges += [[plan, chains[s.name][0]] for s in p.steps if s.name not in has_upstream]
         assert info["edges"] == sorted(edges)
         assert info["params"] == {
             **{x.name: x.default for x in p.parameters},
