@@ -7,6 +7,7 @@ logged or written anywhere.
 
 from __future__ import annotations
 
+import datetime
 import http.client
 import json
 import os
@@ -225,23 +226,33 @@ class AirflowClient:
 
     def trigger(self, dag_id: str, conf: dict, run_id: str | None = None) -> dict:
         self.dag(dag_id)
-        body = {"logical_date": None, "conf": conf}
-        if run_id:
-            body["dag_run_id"] = run_id
-        try:
-            return self.request("POST", f"/api/v2/dags/{_q(dag_id)}/dagRuns", body)
-        except RestError as exc:
-            if exc.status == 409:
-                raise RestError(
-                    f"run id {run_id!r} already exists for DAG {dag_id!r}; choose another --run-id"
-                    " (or look at it: amlcompile status)",
-                    409,
-                ) from None
-            if exc.status == 400:
-                raise RestError(
-                    f"Airflow refused the parameters of {dag_id!r}: {_detail_of(exc)}", 400
-                ) from None
-            raise
+        # The run id is chosen here (Airflow's own `manual__<time>` form when none is given)
+        # so that a trigger answered 5xx (SQLite's "Database error" on a busy Airflow) can be
+        # sent again: if the first attempt did create the run, the repeat finds it (409).
+        chosen = run_id or "manual__" + datetime.datetime.now(datetime.UTC).isoformat()
+        body = {"logical_date": None, "conf": conf, "dag_run_id": chosen}
+        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns"
+        for attempt, pause in enumerate((1.0, 3.0, None)):
+            try:
+                return self.request("POST", path, body)
+            except RestError as exc:
+                if exc.status == 409 and attempt > 0:  # an earlier attempt made the run
+                    return self.request("GET", f"{path}/{_q(chosen)}")
+                if exc.status >= 500 and pause is not None:
+                    time.sleep(pause)
+                    continue
+                if exc.status == 409:
+                    raise RestError(
+                        f"run id {run_id!r} already exists for DAG {dag_id!r}; choose another"
+                        " --run-id (or look at it: amlcompile status)",
+                        409,
+                    ) from None
+                if exc.status == 400:
+                    raise RestError(
+                        f"Airflow refused the parameters of {dag_id!r}: {_detail_of(exc)}", 400
+                    ) from None
+                raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def dag_run(self, dag_id: str, run_id: str) -> dict:
         try:

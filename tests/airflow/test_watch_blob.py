@@ -55,7 +55,8 @@ def poll(name):
     assert raw["state"] == "success", raw
     out[name] = {}
     for step in raw["steps"]:
-        out[name].setdefault(step["task_id"], []).append([step["state"], step["result"]])
+        task = step["task_id"].split("[")[0]  # a mapped task's instances are task[i]
+        out[name].setdefault(task, []).append([step["state"], step["result"]])
 
 def queued(name):
     with create_session() as session:

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -425,3 +426,50 @@ def test_the_plugins_reuse_note_is_amlcompile_runs():
     assert notes["train"] == reuse_note("0123456789abcdef", origin)
     assert notes["old"] == reuse_note("aa", None)
     assert plugin.reused_notes("not json") == {} and plugin.reused_notes(None) == {}
+
+
+class FlakyTriggerClient(AirflowClient):
+    """POST dagRuns answers 500 ("Database error") the first time, after creating the run
+    or not, as a busy Airflow on SQLite does."""
+
+    def __init__(self, created_on_failure: bool):
+        super().__init__("http://airflow.test", Credentials(token="t"))
+        self.created_on_failure = created_on_failure
+        self.runs: dict[str, dict] = {}
+        self.posts: list[dict] = []
+
+    def _send(self, method, path, body, auth=True, accept_json=True):
+        if method == "GET" and path.endswith("/dags/d"):
+            return 200, {"dag_id": "d"}
+        if method == "GET" and "/dagRuns/" in path:
+            run_id = urllib.parse.unquote(path.rsplit("/", 1)[1])
+            return (200, self.runs[run_id]) if run_id in self.runs else (404, {})
+        if method == "POST":
+            self.posts.append(body)
+            run_id = body["dag_run_id"]
+            if run_id in self.runs:
+                return 409, {"detail": "exists"}
+            if len(self.posts) == 1:
+                if self.created_on_failure:
+                    self.runs[run_id] = {"dag_run_id": run_id, "state": "queued"}
+                return 500, {"detail": "Database error"}
+            self.runs[run_id] = {"dag_run_id": run_id, "state": "queued"}
+            return 200, self.runs[run_id]
+        return 404, {}
+
+
+@pytest.mark.parametrize("created_on_failure", [False, True])
+def test_a_trigger_answered_5xx_is_sent_again_and_makes_one_run(created_on_failure, monkeypatch):
+    monkeypatch.setattr("amlcompile.rest.client.time.sleep", lambda s: None)
+    client = FlakyTriggerClient(created_on_failure)
+    run = client.trigger("d", {"x": 1})
+    assert len(client.runs) == 1 and run["dag_run_id"] in client.runs
+    assert run["dag_run_id"].startswith("manual__")  # Airflow's own form, chosen client-side
+    assert {p["dag_run_id"] for p in client.posts} == {run["dag_run_id"]}  # the same run id
+
+
+def test_a_given_run_id_that_exists_is_still_refused():
+    client = FlakyTriggerClient(False)
+    client.runs["mine"] = {"dag_run_id": "mine"}
+    with pytest.raises(RestError, match="run id 'mine' already exists"):
+        client.trigger("d", {}, run_id="mine")
