@@ -108,28 +108,28 @@ def _size(n: int) -> str:
     return f"{n:.1f} TB"
 
 
-def _root(name: str, store: dict):
+def _root(name: str, store: dict, purpose: str = "upload"):
     if store.get("kind") == "local":
         return Path(store["path"])
     try:
         from .runtime.storage import datastore_root
     except ImportError:
         raise UploadError(
-            f"datastore {name!r} is {store.get('kind')}: uploading to it needs Airflow's object"
+            f"datastore {name!r} is {store.get('kind')}: its {purpose} needs Airflow's object"
             " storage (pip install 'amlcompile[airflow]'), with its Airflow connection"
             f" {store.get('conn_id')!r} defined where this command runs"
         ) from None
     try:
-        return datastore_root({name: store}, name, "upload")
+        return datastore_root({name: store}, name, purpose)
     except Exception as exc:  # StepError: one line naming the datastore
-        raise UploadError(f"upload to datastore {name!r}: {exc}") from None
+        raise UploadError(f"{purpose} of datastore {name!r}: {exc}") from None
 
 
 def download(name: str, store: dict, prefix: str, target: Path, overwrite: bool) -> int:
     """`Datastore.download`: the files under `prefix` into `target`, keeping their paths
     relative to the datastore; an existing local file is kept unless `overwrite`. Nothing is
     followed out of the datastore, nor written outside `target`."""
-    root = _root(name, store)
+    root = _root(name, store, "download")
     start = root / prefix.strip("/") if prefix.strip("/") else root
     if isinstance(start, Path):
         _checked(root, start, name, prefix)
