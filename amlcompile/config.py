@@ -16,6 +16,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .credentials import secret_name
+from .plugins_pause import PluginsPaused
+
+_plugins_paused = PluginsPaused()  # until the last model class below is made
 
 CONFIG_FILE = "amlcompile.toml"
 STATE_DIR = ".amlcompile"
@@ -241,6 +244,9 @@ class ProjectConfig(_Model):
         if ds.kind == "dbfs":  # an absolute DBFS folder, the DBFS root by default
             return "/" + "/".join(p for p in (ds.path or "").split("/") if p)
         return ds.path or ""
+
+
+_plugins_paused.end()
 
 
 def _defaults() -> dict[str, DatastoreConfig]:

@@ -10,6 +10,10 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..plugins_pause import PluginsPaused
+
+_plugins_paused = PluginsPaused()  # until the end of this module (its last model class)
+
 IR_SCHEMA_VERSION = 1
 
 
@@ -446,3 +450,6 @@ class Pipeline(Frozen):
                     seen.add(key)
                     out.append(Edge(upstream=up, downstream=s.name, kind="order"))
         return tuple(out)
+
+
+_plugins_paused.end()

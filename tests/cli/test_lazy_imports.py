@@ -96,3 +96,37 @@ def test_a_build_imports_neither_the_rest_layer_nor_airflow(tmp_path):
     )
     for heavy in ("airflow", "pandas", "requests", "azure", "amlcompile.rest", "http.client"):
         assert heavy not in loaded, heavy
+
+
+def test_our_models_skip_the_plugin_lookup_and_leave_the_switch_as_it_was():
+    """amlcompile's models are made with pydantic's plugin lookup off (it reads every
+    installed package's entry points); the user's switch, set or not, is theirs again after,
+    so a model of the user's own still gets its plugins."""
+    out = _python(
+        """
+        import os
+        from pydantic.plugin import _loader
+        import amlcompile.config, amlcompile.ir
+        assert "PYDANTIC_DISABLE_PLUGINS" not in os.environ
+        assert _loader._plugins is None  # never looked up for our models
+        import pydantic
+        class Mine(pydantic.BaseModel):
+            x: int = 0
+        assert _loader._plugins is not None  # looked up for the user's model
+        print("ok")
+        """
+    )
+    assert out.strip() == "ok"
+    env_before = dict(os.environ, PYDANTIC_DISABLE_PLUGINS="logfire")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, amlcompile.compiler; print(os.environ['PYDANTIC_DISABLE_PLUGINS'])",
+        ],
+        env=dict(env_before, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.stdout.strip() == "logfire", out.stderr
