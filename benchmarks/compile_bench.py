@@ -71,13 +71,15 @@ def pipeline_source(shape: str, n: int) -> str:
     )
 
 
-def make_project(root: Path, sizes: list[int]) -> dict[tuple[str, int], Path]:
+def make_project(
+    root: Path, sizes: list[int], shapes=COMPILE_SHAPES
+) -> dict[tuple[str, int], Path]:
     """One small project: a 1-file source directory shared by every step of every pipeline."""
     (root / "pyproject.toml").write_text("[project]\nname = 'bench'\n")
     (root / "src").mkdir(parents=True, exist_ok=True)
     (root / "src" / "s.py").write_text("import sys\nprint('step', sys.argv[1:])\n")
     files = {}
-    for shape in COMPILE_SHAPES:
+    for shape in shapes:
         for n in sizes:
             f = root / "pipelines" / f"{shape}_{n}.py"
             f.parent.mkdir(exist_ok=True)

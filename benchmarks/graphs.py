@@ -13,6 +13,8 @@ SEED = 20261124
 
 
 def parents(shape: str, n: int) -> list[list[int]]:
+    if n <= 1:  # one step is every shape
+        return [[] for _ in range(n)]
     if shape in ("chain", "aml_chain"):  # aml_chain: the chain with data (compile_bench.py)
         return [[]] + [[i - 1] for i in range(1, n)]
     if shape == "fan":  # one source, n - 2 parallel steps, one sink after all of them

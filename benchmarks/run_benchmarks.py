@@ -645,6 +645,50 @@ def bench_dag_size(sizes: list[int], targets) -> list[str]:
     ]
 
 
+def bench_growth(sizes: list[int], targets) -> list[str]:
+    """Linear growth: `aml_chain` (the heaviest shape per step) built at each size, one
+    process each, CPU seconds and peak RSS, each size against the first."""
+    import compile_bench as cb
+
+    rows, first = [], None
+    with tempfile.TemporaryDirectory(prefix="amlcompile-bench-growth-") as tmp:
+        root = Path(tmp)
+        files = cb.make_project(root, sizes, shapes=("aml_chain",))
+        for n in sizes:
+            cpu, wall, mb = cb.timed(
+                cb.amlcompile_argv(files["aml_chain", n], root / "out" / str(n)), root, 3600
+            )
+            shutil.rmtree(root / "out" / str(n))
+            first = first or (n, cpu, mb)
+            k = n / first[0]
+            rows.append(
+                f"| {n:,} | {cpu:.2f} | {wall:.2f} | {mb:.0f} | {k:.0f}× |"
+                f" {cpu / first[1]:.2f}× | {mb / first[2]:.2f}× |"
+            )
+            if n != first[0]:
+                for what, ratio in (("CPU", cpu / first[1]), ("peak memory", mb / first[2])):
+                    targets.append(
+                        (
+                            f"growth aml_chain {first[0]:,}→{n:,} ({what}): linear,"
+                            f" ≤ 1.1 × {k:.0f}×",
+                            ratio <= 1.1 * k,
+                            f"{ratio:.2f}×",
+                        )
+                    )
+    return [
+        f"## Growth: {sizes[0]:,} to {sizes[-1]:,} steps",
+        "",
+        "`amlcompile build` of `aml_chain` (every step on an `AmlCompute` target with a"
+        " `PipelineParameter` and the `PipelineData` of the step before), one process per"
+        " size, one run each: CPU seconds (user + system), wall seconds, peak RSS."
+        " Target: growth linear in the steps (each ratio ≤ 1.1 × the ratio of steps).",
+        "",
+        "| steps | CPU s | wall s | peak MB | steps ÷ first | CPU ÷ first | memory ÷ first |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def bench_source_tree(files: int, repeat: int, targets) -> list[str]:
     """A step whose source_directory holds `files` files: the first build (hash, snapshot,
     write) against copying the same tree (shutil.copytree), and a rebuild with no change."""
@@ -858,16 +902,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "what",
-        choices=["compile", "parse", "size", "reuse", "fingerprint", "warm-run", "parallel", "all"],
+        choices=[
+            *("compile", "parse", "growth", "size", "reuse", "fingerprint", "warm-run"),
+            *("parallel", "all"),
+        ],
         help="compile and parse run together (parse reads the DAGs compile builds)",
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000, 10000])
+    parser.add_argument(
+        "--growth-sizes", type=int, nargs="+", default=[10000, 50000], help="aml_chain, once each"
+    )
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 5, 20, 50])
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--prs-files", type=int, default=1000, help="ParallelRunStep input files")
     parser.add_argument("--total-mb", type=int, nargs="+", default=[500, 100, 2000])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--repeat-large", type=int, default=2, help="repetitions from 1,000 steps")
     parser.add_argument("--kfp-python", default=str(KFP_PYTHON), help="python of the kfp venv")
     parser.add_argument("--kfp-max-steps", type=int, default=1000)
@@ -878,7 +928,7 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", help="compile only these (with --compile-only)")
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.steps = [10, 100, 1000], [1, 5, 20]
+        args.sizes, args.steps, args.growth_sizes = [1, 10, 100, 1000], [1, 5, 20], [1000, 5000]
         args.files, args.total_mb, args.prs_files = 2000, [100], 200
         args.repeat, args.repeat_large = 2, 1
     kfp_python = args.kfp_python if Path(args.kfp_python).exists() else None
@@ -901,6 +951,8 @@ def main() -> None:
         )
     if args.what in ("compile", "parse", "all"):
         sections.append(bench_floor(max(args.repeat, 5)))
+    if args.what in ("growth", "all"):
+        sections.append(bench_growth(args.growth_sizes, targets))
     if args.what in ("size", "all"):
         sections.append(bench_dag_size([s for s in args.sizes if s >= 100], targets))
     if args.what in ("fingerprint", "all"):

@@ -33,10 +33,13 @@ def _rows(out: str, heading: str) -> list[str]:
 
 @pytest.mark.airflow
 def test_compile_parse_size_and_source_tree_parts_run():
-    out = _run("compile", "--sizes", "10", "--repeat", "1", "--factory-max-steps", "0")
-    assert len(_rows(out, "## Compile:")) == 1 + 4  # header + one row per shape
-    assert len(_rows(out, "## Parse:")) == 1 + 3
+    out = _run("compile", "--sizes", "1", "10", "--repeat", "1", "--factory-max-steps", "0")
+    assert len(_rows(out, "## Compile:")) == 1 + 2 * 4  # header + one row per size and shape
+    assert len(_rows(out, "## Parse:")) == 1 + 2 * 3
     assert len(_rows(out, "## Floor:")) == 1 + 2
+    out = _run("growth", "--growth-sizes", "10", "30")
+    rows = _rows(out, "## Growth:")
+    assert len(rows) == 1 + 2 and rows[2].startswith("| 30 |")
     out = _run("size", "--sizes", "100")
     assert "| 100 |" in out
     out = _run("fingerprint", "--files", "100", "--total-mb", "1", "--repeat", "1")
