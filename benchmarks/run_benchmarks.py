@@ -861,7 +861,7 @@ def _commit() -> str:
     return f"{head or 'unknown'}{' with uncommitted changes' if dirty else ''}"
 
 
-def write_doc(sections: list[list[str]], elapsed: float) -> None:
+def write_doc(sections: list[list[str]], elapsed: float, load: float) -> None:
     machine = (
         f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')},"
         f" commit {_commit()}"
@@ -869,9 +869,10 @@ def write_doc(sections: list[list[str]], elapsed: float) -> None:
     text = [
         "# Benchmarks",
         "",
-        f"Measured by `python benchmarks/run_benchmarks.py all` on {machine}"
-        f" (took {elapsed / 60:.0f} min). The tables below are rewritten by each run;"
-        " the findings at the end are written by hand.",
+        f"Measured by `python benchmarks/run_benchmarks.py {' '.join(sys.argv[1:])}` on"
+        f" {machine} (took {elapsed / 60:.0f} min; load average {load:.2f} at the start)."
+        " The tables below are rewritten by each run; the findings at the end are written by"
+        " hand.",
         "",
         "Setup, once, from the repository root (kfp and dag-factory are benchmark-only, pinned"
         " in `benchmarks/requirements.txt`, never in the project's extras):",
@@ -879,8 +880,7 @@ def write_doc(sections: list[list[str]], elapsed: float) -> None:
         "```",
         ".venv/bin/pip install -r benchmarks/requirements.txt -c constraints/constraints-3.11.txt",
         "python3.11 -m venv .venv-kfp && .venv-kfp/bin/pip install kfp==2.17.0",
-        ".venv/bin/python benchmarks/run_benchmarks.py all  # ~25 min on 2 cores; 16 with"
-        " --repeat 2 --repeat-large 1",
+        ".venv/bin/python benchmarks/run_benchmarks.py all  # ~45 min on 2 cores",
         ".venv/bin/python benchmarks/run_benchmarks.py all --quick  # prints only, ~8 min",
         "```",
         "",
@@ -919,6 +919,12 @@ def main() -> None:
     parser.add_argument("--total-mb", type=int, nargs="+", default=[500, 100, 2000])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--repeat-large", type=int, default=2, help="repetitions from 1,000 steps")
+    parser.add_argument(
+        "--repeat-run",
+        type=int,
+        default=2,
+        help="repetitions of the run and source-tree figures (each takes seconds to minutes)",
+    )
     parser.add_argument("--kfp-python", default=str(KFP_PYTHON), help="python of the kfp venv")
     parser.add_argument("--kfp-max-steps", type=int, default=1000)
     parser.add_argument("--factory-max-steps", type=int, default=1000)
@@ -930,13 +936,13 @@ def main() -> None:
     if args.quick:
         args.sizes, args.steps, args.growth_sizes = [1, 10, 100, 1000], [1, 5, 20], [1000, 5000]
         args.files, args.total_mb, args.prs_files = 2000, [100], 200
-        args.repeat, args.repeat_large = 2, 1
+        args.repeat, args.repeat_large, args.repeat_run = 2, 1, 2
     kfp_python = args.kfp_python if Path(args.kfp_python).exists() else None
     if kfp_python is None:
         print(f"warning: no kfp venv at {args.kfp_python}; see docs/benchmarks.md", file=sys.stderr)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     sections, targets = [], []
-    started = time.perf_counter()
+    started, load = time.perf_counter(), os.getloadavg()[0]
     if args.what in ("compile", "parse", "all"):
         sections += bench_graphs(
             args.sizes,
@@ -956,12 +962,12 @@ def main() -> None:
     if args.what in ("size", "all"):
         sections.append(bench_dag_size([s for s in args.sizes if s >= 100], targets))
     if args.what in ("fingerprint", "all"):
-        sections.append(bench_fingerprint(args.files, args.total_mb, args.repeat))
-        sections.append(bench_source_tree(args.files, args.repeat, targets))
+        sections.append(bench_fingerprint(args.files, args.total_mb, args.repeat_run))
+        sections.append(bench_source_tree(args.files, args.repeat_run, targets))
     if args.what in ("reuse", "all"):
-        sections.append(bench_reuse(args.steps, args.repeat))
+        sections.append(bench_reuse(args.steps, args.repeat_run))
     if args.what in ("warm-run", "all"):
-        sections.append(bench_warm_run(args.repeat))
+        sections.append(bench_warm_run(args.repeat_run))
     if args.what in ("parallel", "all"):
         sections.append(bench_parallel(args.prs_files))
     if targets:
@@ -971,7 +977,7 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     print(f"took {elapsed:.0f} s")
     if args.what == "all" and not args.quick:
-        write_doc(sections, elapsed)
+        write_doc(sections, elapsed, load)
 
 
 if __name__ == "__main__":

@@ -42,15 +42,15 @@ def test_compile_parse_size_and_source_tree_parts_run():
     assert len(rows) == 1 + 2 and rows[2].startswith("| 30 |")
     out = _run("size", "--sizes", "100")
     assert "| 100 |" in out
-    out = _run("fingerprint", "--files", "100", "--total-mb", "1", "--repeat", "1")
+    out = _run("fingerprint", "--files", "100", "--total-mb", "1", "--repeat-run", "1")
     assert len(_rows(out, "## Source folders:")) == 2
 
 
 @pytest.mark.airflow
 def test_run_parts_run():
-    out = _run("reuse", "--steps", "1", "--repeat", "1")
+    out = _run("reuse", "--steps", "1", "--repeat-run", "1")
     assert "| 1 |" in out
-    out = _run("warm-run", "--repeat", "1")
+    out = _run("warm-run", "--repeat-run", "1")
     assert "## Run:" in out
     out = _run("parallel", "--prs-files", "20")
     assert len(_rows(out, "## ParallelRunStep:")) == 1 + 4
