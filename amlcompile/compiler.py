@@ -335,11 +335,14 @@ def build(
 def _fewer_collections():
     """A build makes millions of small objects that live to its end (IR, task specs), and
     each collection of the cycle collector walked all of them: a tenth of a 10,000-step
-    build. What exists before it starts (the modules) is frozen out of the collector's way
-    and young collections run after 20,000 allocations instead of 700."""
+    build. What exists before it starts (the modules) is frozen out of the collector's way,
+    young collections run after 20,000 allocations instead of 700, and no full collection
+    runs (each walks every object made so far: their count grew faster than the steps,
+    1.1 s of a 50,000-step build). Young cycles, the user code's included, are still
+    collected; peak memory was the same without any collection at all."""
     thresholds = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(20_000, *thresholds[1:])
+    gc.set_threshold(20_000, thresholds[1], 1_000_000)
     try:
         yield
     finally:

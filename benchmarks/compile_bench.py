@@ -88,12 +88,19 @@ def make_project(
     return files
 
 
+# As installed: byte-code caches written and used. A checkout may set PYTHONDONTWRITEBYTECODE,
+# and then every process compiles each module edited since its cache was last written.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(argv: list[str], cwd: Path, timeout: float) -> tuple[float, float, float]:
     """(CPU seconds, wall seconds, peak RSS in MB) of one child process; raises on failure
     or timeout. CPU time (user + system) is the figure compared: the machines these run on
     are shared, and wall time there measures the neighbours as much as the tool."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = started + timeout
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)

@@ -427,12 +427,17 @@ def bench_graphs(
     def reps(n: int) -> int:
         return repeat if n < 1000 else repeat_large
 
+    def parse_reps(n: int) -> int:
+        # A small file parses in 0.1-0.3 s and one fork's time differs from the next's by
+        # up to 30%: four times the repetitions (cheap) for a median that means something.
+        return 4 * repeat if n < 1000 else repeat_large
+
     root = Path(tempfile.mkdtemp(prefix="amlcompile-bench-graphs-"))
     try:
         shapes = shapes or cb.COMPILE_SHAPES
         res = cb.measure(root, sizes, reps, kfp_python, 1800, kfp_max, print, shapes)
         env = {
-            **os.environ,
+            **cb.CHILD_ENV,
             "AIRFLOW_HOME": str(root / "airflow-home"),
             "AIRFLOW__CORE__DAGS_FOLDER": str(root / "out"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -452,7 +457,7 @@ def bench_graphs(
                 files = [dag, Path(v["floor"])]
                 if n <= factory_max:
                     files.append(Path(v["factory"]))
-                m = cb.parse_measure(child, env, reps(n), files)
+                m = cb.parse_measure(child, env, parse_reps(n), files)
                 parse[shape, n] = [m[str(f)] for f in files]
                 print(
                     f"parse {shape} {n}: "
@@ -555,13 +560,14 @@ def bench_graphs(
             walls = "/".join(f"{_median([x['seconds'] for x in v]):.2f}" for v in parse[shape, n])
             parse_rows.append(f"| {shape} | {n} {cells} {kb} | {walls} |")
     rl = f"{repeat} repetitions below 1,000 steps, {repeat_large} from 1,000"
+    parse_rl = f"{4 * repeat} repetitions below 1,000 steps, {repeat_large} from 1,000"
     parse_section = [
         "## Parse: the generated DAG file in Airflow's dag-processor",
         "",
         "CPU seconds per file, as Airflow 3.3.2's dag-processor parses it: the process"
         " pre-imports the Airflow modules the file names, then forks; the fork loads the"
         " file into a `BundleDagBag` and serializes the DAG (`DagSerialization.to_dict`)."
-        f" One fork per measurement, median (min..max) of {rl}, files in turn."
+        f" One fork per measurement, median (min..max) of {parse_rl}, files in turn."
         " **Floor**: a hand-written file with the same operators (the bundled"
         " `LocalStepOperator`, `ReusePlanOperator`), the same run-time arguments (`step`,"
         " `steps`, `datastores`, `trigger_rule`) and the same edges, nothing else (no"
