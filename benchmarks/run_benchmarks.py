@@ -188,9 +188,9 @@ def bench_warm_run(repeat: int) -> list[str]:
     root = Path(tempfile.mkdtemp(prefix="amlcompile-bench-warm-"))
     shutil.copytree(REPO / "examples" / "seed_compare_models", root / "seed")
     (root / "pyproject.toml").write_text("[project]\nname='bench-warm'\n")
-    # As installed: byte-code caches written and used (a checkout may set
-    # PYTHONDONTWRITEBYTECODE, which recompiles every module of every process).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    import compile_bench as cb
+
+    env = dict(cb.CHILD_ENV)  # byte-code caches as installed
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["AMLCOMPILE_TERMINAL"] = "0"
 

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from ..exceptions import AmlCompileError
 
 TIMEOUT_SECONDS = 30.0
+# Seconds before each repeat of a request a busy Airflow answered 5xx (GETs, and a trigger,
+# which its client-chosen run id makes safe to repeat).
+REPEAT_PAUSES = (1.0, 3.0)
 PAGE_SIZE = 100  # Airflow's [api] maximum_page_limit default: larger limits are cut to it
 
 
@@ -112,7 +115,7 @@ class AirflowClient:
         status, data = self._send(method, path, body, accept_json=accept_json)
         # A busy Airflow answers 5xx now and then (SQLite's "database is locked" surfaces as
         # "Database error"): a request that is safe to repeat is tried twice more.
-        for pause in (1.0, 3.0):
+        for pause in REPEAT_PAUSES:
             if status < 500 or method == "POST":
                 break
             time.sleep(pause)
@@ -232,7 +235,7 @@ class AirflowClient:
         chosen = run_id or "manual__" + datetime.datetime.now(datetime.UTC).isoformat()
         body = {"logical_date": None, "conf": conf, "dag_run_id": chosen}
         path = f"/api/v2/dags/{_q(dag_id)}/dagRuns"
-        for attempt, pause in enumerate((1.0, 3.0, None)):
+        for attempt, pause in enumerate((*REPEAT_PAUSES, None)):
             try:
                 return self.request("POST", path, body)
             except RestError as exc:
